@@ -1,0 +1,72 @@
+//! Environments: the limits a run executes with, and who holds each one now.
+
+mod id;
+pub mod api;
+
+pub use id::EnvironmentId;
+
+use serde::Serialize;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use crate::error::{AppError, AppResult};
+
+/// An environment's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Limits {
+    pub millicpus: i32,
+    pub memory_mb: i32,
+    pub pids_limit: i32,
+    pub timeout_secs: i32,
+}
+
+impl Limits {
+    pub fn cpus(&self) -> f64 {
+        f64::from(self.millicpus) / 1000.0
+    }
+
+    pub fn nano_cpus(&self) -> i64 {
+        i64::from(self.millicpus) * 1_000_000
+    }
+
+    pub fn memory_bytes(&self) -> i64 {
+        i64::from(self.memory_mb) * 1024 * 1024
+    }
+}
+
+/// An environment with the run that holds it, if any.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Environment {
+    pub id: EnvironmentId,
+    #[sqlx(flatten)]
+    pub limits: Limits,
+    pub enabled: bool,
+    pub busy_run_id: Option<i64>,
+    pub busy_username: Option<String>,
+    pub busy_since: Option<OffsetDateTime>,
+    pub waiting: i64,
+}
+
+const SELECT_WITH_HOLDER: &str = "
+    select e.id, e.millicpus, e.memory_mb, e.pids_limit, e.timeout_secs, e.enabled,
+           h.id as busy_run_id, h.username as busy_username,
+           coalesce(h.started_at, h.created_at) as busy_since,
+           (select count(*) from runs w
+             where w.environment_id = e.id and w.status = 'queued' and not w.holds_environment)
+             as waiting
+      from environments e
+      left join runs h on h.environment_id = e.id and h.holds_environment";
+
+pub async fn list(db: &PgPool) -> AppResult<Vec<Environment>> {
+    let sql = format!("{SELECT_WITH_HOLDER} order by e.id");
+    Ok(sqlx::query_as(&sql).fetch_all(db).await?)
+}
+
+pub async fn get(db: &PgPool, id: EnvironmentId) -> AppResult<Environment> {
+    let sql = format!("{SELECT_WITH_HOLDER} where e.id = $1");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("environment {id} does not exist")))
+}

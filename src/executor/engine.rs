@@ -1,0 +1,271 @@
+//! The Docker engine, wrapped: one method per operation, each error naming
+//! the operation and the container it was for.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use bollard::{
+    container::{AttachContainerResults, LogOutput},
+    models::{ContainerCreateBody, ContainerStatsResponse, ContainerUpdateBody, HostConfig, HostConfigLogConfig},
+    query_parameters::{
+        AttachContainerOptions, CreateContainerOptions, InspectContainerOptions,
+        KillContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions,
+        StatsOptions, WaitContainerOptions,
+    },
+    Docker,
+};
+use futures_util::{Stream, StreamExt};
+
+use crate::environments::Limits;
+
+/// Labels every container of ours carries.
+pub const LABEL_INSTANCE: &str = "te.instance";
+pub const LABEL_RUN: &str = "te.run";
+
+/// Size of each sandbox's writable scratch space (it counts against memory).
+const SCRATCH_TMPFS: &str = "rw,exec,nosuid,nodev,size=256m,mode=1777";
+
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+}
+
+/// What the engine says about itself.
+#[derive(Debug, Clone)]
+pub struct EngineInfo {
+    pub id: String,
+    pub cpus: i64,
+    pub memory_bytes: i64,
+    pub warnings: Vec<String>,
+}
+
+/// How a container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerEnd {
+    pub running: bool,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+}
+
+/// One of our containers found by label.
+#[derive(Debug, Clone)]
+pub struct FoundContainer {
+    pub id: String,
+    pub run_id: Option<i64>,
+    pub running: bool,
+}
+
+pub type OutputStream = std::pin::Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+
+impl Engine {
+    /// Connects as the Docker CLI would (`DOCKER_HOST`, else the local socket).
+    pub fn connect() -> Result<Engine> {
+        let docker = Docker::connect_with_defaults().context("connecting to the Docker engine")?;
+        Ok(Engine { docker })
+    }
+
+    pub async fn info(&self) -> Result<EngineInfo> {
+        let info = self.docker.info().await.context("asking the Docker engine for its info")?;
+        Ok(EngineInfo {
+            id: info.id.unwrap_or_default(),
+            cpus: info.ncpu.unwrap_or(1),
+            memory_bytes: info.mem_total.unwrap_or(0),
+            warnings: info.warnings.unwrap_or_default(),
+        })
+    }
+
+    pub async fn image_exists(&self, image: &str) -> Result<bool> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
+            Err(err) => Err(err).with_context(|| format!("inspecting image {image}")),
+        }
+    }
+
+    /// Creates a sandboxed container: no network, no capabilities, no new
+    /// privileges, uid 1000, read-only root with a capped tmpfs at `/tmp`,
+    /// the given limits, and stdin open for the files it will receive.
+    pub async fn create_sandbox(
+        &self,
+        name: &str,
+        image: &str,
+        labels: HashMap<String, String>,
+        limits: &Limits,
+    ) -> Result<String> {
+        let host_config = HostConfig {
+            memory: Some(limits.memory_bytes()),
+            memory_swap: Some(limits.memory_bytes()),
+            nano_cpus: Some(limits.nano_cpus()),
+            pids_limit: Some(i64::from(limits.pids_limit)),
+            network_mode: Some("none".into()),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([("/tmp".into(), SCRATCH_TMPFS.into())])),
+            ipc_mode: Some("private".into()),
+            // The engine's default log rotation drops lines; keep one file big
+            // enough that a run can be replayed after an executor crash.
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([
+                    ("max-size".into(), "256m".into()),
+                    ("max-file".into(), "1".into()),
+                ])),
+            }),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(image.into()),
+            user: Some("1000:1000".into()),
+            labels: Some(labels),
+            env: Some(vec![]),
+            open_stdin: Some(true),
+            stdin_once: Some(true),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            network_disabled: Some(true),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions { name: Some(name.into()), ..Default::default() };
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .with_context(|| format!("creating container {name} from {image}"))?;
+        Ok(created.id)
+    }
+
+    /// Attaches to stdin, stdout and stderr; done before start so no byte is missed.
+    pub async fn attach(&self, id: &str) -> Result<AttachContainerResults> {
+        let options = AttachContainerOptions {
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            stream: true,
+            logs: false,
+            ..Default::default()
+        };
+        self.docker
+            .attach_container(id, Some(options))
+            .await
+            .with_context(|| format!("attaching to container {id}"))
+    }
+
+    pub async fn start(&self, id: &str) -> Result<()> {
+        self.docker
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .with_context(|| format!("starting container {id}"))
+    }
+
+    /// Everything the container printed so far and, until it stops, what it
+    /// prints next (used to resume after an executor crash).
+    pub fn follow_logs(&self, id: &str) -> OutputStream {
+        let options = LogsOptions { follow: true, stdout: true, stderr: true, ..Default::default() };
+        Box::pin(self.docker.logs(id, Some(options)))
+    }
+
+    /// Waits until the container is not running and returns its exit code.
+    pub async fn wait(&self, id: &str) -> Result<i64> {
+        let options = WaitContainerOptions { condition: "not-running".into() };
+        let mut stream = self.docker.wait_container(id, Some(options));
+        match stream.next().await {
+            Some(Ok(done)) => Ok(done.status_code),
+            // bollard reports a non-zero exit as an error; it is an answer here
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(err)) => Err(err).with_context(|| format!("waiting for container {id}")),
+            None => anyhow::bail!("waiting for container {id}: the engine closed the stream"),
+        }
+    }
+
+    pub async fn inspect(&self, id: &str) -> Result<Option<ContainerEnd>> {
+        match self.docker.inspect_container(id, None::<InspectContainerOptions>).await {
+            Ok(info) => {
+                let state = info.state.unwrap_or_default();
+                Ok(Some(ContainerEnd {
+                    running: state.running.unwrap_or(false),
+                    exit_code: state.exit_code,
+                    oom_killed: state.oom_killed.unwrap_or(false),
+                }))
+            }
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(err) => Err(err).with_context(|| format!("inspecting container {id}")),
+        }
+    }
+
+    /// Sends SIGKILL; a container that already stopped or is gone is fine.
+    pub async fn kill(&self, id: &str) -> Result<()> {
+        let options = KillContainerOptions { signal: "KILL".into() };
+        match self.docker.kill_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }) => Ok(()),
+            Err(err) => Err(err).with_context(|| format!("killing container {id}")),
+        }
+    }
+
+    /// Removes the container (and its anonymous volumes), running or not.
+    pub async fn remove(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, message })
+                if message.contains("already in progress") => Ok(()),
+            Err(err) => Err(err).with_context(|| format!("removing container {id}")),
+        }
+    }
+
+    /// Changes a container's limits while it exists.
+    pub async fn update_limits(&self, id: &str, limits: &Limits) -> Result<()> {
+        let body = ContainerUpdateBody {
+            memory: Some(limits.memory_bytes()),
+            memory_swap: Some(limits.memory_bytes()),
+            nano_cpus: Some(limits.nano_cpus()),
+            pids_limit: Some(i64::from(limits.pids_limit)),
+            ..Default::default()
+        };
+        self.docker
+            .update_container(id, body)
+            .await
+            .with_context(|| format!("updating the limits of container {id}"))?;
+        Ok(())
+    }
+
+    /// One sample of a container's resource use.
+    pub async fn stats_once(&self, id: &str) -> Result<Option<ContainerStatsResponse>> {
+        let options = StatsOptions { stream: false, one_shot: false };
+        let mut stream = self.docker.stats(id, Some(options));
+        match stream.next().await {
+            Some(Ok(stats)) => Ok(Some(stats)),
+            Some(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) | None => Ok(None),
+            Some(Err(err)) => Err(err).with_context(|| format!("reading the stats of container {id}")),
+        }
+    }
+
+    /// All containers (running or not) of this installation.
+    pub async fn list_ours(&self, instance: &str) -> Result<Vec<FoundContainer>> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_INSTANCE}={instance}")],
+        )]);
+        let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+        let found = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .context("listing this installation's containers")?;
+        Ok(found
+            .into_iter()
+            .map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                FoundContainer {
+                    id: c.id.unwrap_or_default(),
+                    run_id: labels.get(LABEL_RUN).and_then(|v| v.parse().ok()),
+                    running: c.state.as_ref().map(|s| s.to_string()) == Some("running".into()),
+                }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,193 @@
+//! The executor: claims queued runs from Postgres, runs each in its own
+//! sandboxed container, and keeps the database and the engine in agreement.
+//! It runs inside the server by default; several processes (on several
+//! Docker hosts) can share one database.
+
+pub mod engine;
+pub mod outcome;
+pub mod output;
+mod payload;
+mod reconcile;
+mod run_task;
+pub mod sink;
+mod store;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::{Context, Result};
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+pub use engine::Engine;
+pub use run_task::container_name;
+
+use crate::catalog::Catalog;
+
+/// How often the executor looks for work when nobody wakes it.
+const POLL: Duration = Duration::from_millis(1000);
+/// How often running runs are matched with containers.
+const RECONCILE_EVERY: Duration = Duration::from_secs(10);
+
+pub struct Settings {
+    pub image: String,
+    pub max_parallel_runs: usize,
+    pub log_cap_bytes: u64,
+}
+
+/// What every run task needs.
+pub struct Shared {
+    pub db: PgPool,
+    pub engine: Engine,
+    pub catalog: Catalog,
+    pub image: String,
+    pub log_cap_bytes: u64,
+    /// Names this database's containers on a shared engine.
+    pub instance: String,
+    /// This process; it holds a Postgres advisory lock on it while alive.
+    pub worker_id: i64,
+    active: Mutex<HashMap<i64, CancellationToken>>,
+    slots: Arc<Semaphore>,
+    wake: Notify,
+}
+
+/// A handle to the running executor.
+#[derive(Clone)]
+pub struct Executor {
+    shared: Arc<Shared>,
+}
+
+impl Executor {
+    /// Starts the executor loop in the background.
+    pub async fn start(db: PgPool, catalog: Catalog, settings: Settings) -> Result<Executor> {
+        let engine = Engine::connect()?;
+        let instance = installation_id(&db).await?;
+        let worker_id: i64 = rand::random::<i64>().abs().max(1);
+        let lock = hold_worker_lock(&db, worker_id).await?;
+        let shared = Arc::new(Shared {
+            db,
+            engine,
+            catalog,
+            image: settings.image,
+            log_cap_bytes: settings.log_cap_bytes,
+            instance,
+            worker_id,
+            active: Mutex::new(HashMap::new()),
+            slots: Arc::new(Semaphore::new(settings.max_parallel_runs.max(1))),
+            wake: Notify::new(),
+        });
+        tokio::spawn(run_loop(shared.clone(), lock));
+        Ok(Executor { shared })
+    }
+
+    /// Tells the loop there may be work (a run was created or freed).
+    pub fn wake(&self) {
+        self.shared.wake.notify_one();
+    }
+
+    /// Kills a run's container at once if this process executes it; other
+    /// executors notice the cancel at their next write.
+    pub fn cancel(&self, run_id: i64) {
+        if let Some(token) = self.shared.active.lock().unwrap().get(&run_id) {
+            token.cancel();
+        }
+        self.wake();
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.shared.engine
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.shared.instance
+    }
+}
+
+async fn installation_id(db: &PgPool) -> Result<String> {
+    sqlx::query_scalar("select id from installation")
+        .fetch_one(db)
+        .await
+        .context("reading the installation id")
+}
+
+/// Takes the advisory lock that tells other executors this one is alive. The
+/// connection is kept for the life of the process; if the process dies, so
+/// does the lock, and its runs can be taken over at once.
+async fn hold_worker_lock(db: &PgPool, worker_id: i64) -> Result<PgConnection> {
+    let mut conn = db.acquire().await.context("connecting for the executor's lock")?;
+    sqlx::query("select pg_advisory_lock($1)")
+        .bind(worker_id)
+        .execute(&mut *conn)
+        .await
+        .context("taking the executor's lock")?;
+    Ok(conn.detach())
+}
+
+async fn run_loop(shared: Arc<Shared>, _lock: PgConnection) {
+    let mut engine_id: Option<String> = None;
+    let mut last_reconcile: Option<tokio::time::Instant> = None;
+    loop {
+        if engine_id.is_none() {
+            match shared.engine.info().await {
+                Ok(info) => engine_id = Some(info.id),
+                Err(err) => tracing::warn!(error = format!("{err:#}"), "Docker engine unreachable; retrying"),
+            }
+        }
+        if let Some(engine_id) = &engine_id {
+            if last_reconcile.is_none_or(|t| t.elapsed() >= RECONCILE_EVERY) {
+                if let Err(err) = reconcile::reconcile(&shared, engine_id).await {
+                    tracing::warn!(error = format!("{err:#}"), "reconciling runs with containers");
+                }
+                last_reconcile = Some(tokio::time::Instant::now());
+            }
+            if let Err(err) = claim_and_spawn(&shared, engine_id).await {
+                tracing::warn!(error = format!("{err:#}"), "claiming queued runs");
+            }
+        }
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+async fn claim_and_spawn(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
+    crate::runs::promote_waiters(&shared.db).await?;
+    let free = shared.slots.available_permits();
+    if free == 0 {
+        return Ok(());
+    }
+    let claimed = store::claim(&shared.db, free, shared.worker_id, engine_id).await?;
+    for run in claimed {
+        let permit = shared.slots.clone().try_acquire_owned().context("no free slot after claiming")?;
+        spawn_run(shared, run, Some(permit), false);
+    }
+    Ok(())
+}
+
+/// Starts (or resumes) a run's task; the slot is given back when it ends.
+fn spawn_run(
+    shared: &Arc<Shared>,
+    run: store::ClaimedRun,
+    permit: Option<OwnedSemaphorePermit>,
+    resume: bool,
+) {
+    let token = CancellationToken::new();
+    shared.active.lock().unwrap().insert(run.id, token.clone());
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let run_id = run.id;
+        if resume {
+            run_task::resume(shared.clone(), run, token).await;
+        } else {
+            run_task::execute(shared.clone(), run, token).await;
+        }
+        shared.active.lock().unwrap().remove(&run_id);
+        drop(permit);
+        shared.wake.notify_one();
+    });
+}

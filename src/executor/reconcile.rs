@@ -1,0 +1,60 @@
+//! Keeps the database and the Docker engine in agreement, at start-up and
+//! periodically: runs marked running whose executor died are resumed from
+//! their container (or, if it is gone, ended as `error`), and containers of
+//! runs that are over are removed. "Busy" is derived from run rows, so once a
+//! run is ended its environment is free: no stale locks.
+
+use std::{collections::HashMap, sync::Arc};
+
+use anyhow::Result;
+
+use super::{store, Shared};
+use crate::runs::RunStatus;
+
+pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
+    let containers = shared.engine.list_ours(&shared.instance).await?;
+    let by_run: HashMap<i64, &super::engine::FoundContainer> =
+        containers.iter().filter_map(|c| Some((c.run_id?, c))).collect();
+
+    for (run_id, worker) in store::running_elsewhere(&shared.db, shared.worker_id, engine_id).await? {
+        if worker != 0 && store::worker_alive(&shared.db, worker).await? {
+            continue;
+        }
+        let Some(run) = store::take_over(&shared.db, run_id, worker, shared.worker_id).await? else {
+            continue;
+        };
+        if by_run.contains_key(&run_id) {
+            // A resumed run is running already: it goes even over the cap.
+            let permit = shared.slots.clone().try_acquire_owned().ok();
+            super::spawn_run(shared, run, permit, true);
+        } else {
+            tracing::warn!(run_id, "run lost: its container is gone");
+            store::finish(
+                &shared.db,
+                run_id,
+                RunStatus::Error,
+                "run lost: its container disappeared while no executor was watching it",
+                None,
+                None,
+            )
+            .await?;
+        }
+    }
+
+    // Containers whose run is over (cancelled, or finished just before a
+    // crash) and that no task of ours is handling.
+    let ids: Vec<i64> = by_run.keys().copied().collect();
+    let active = store::active_ids(&shared.db, &ids).await?;
+    let handled: Vec<i64> = shared.active.lock().unwrap().keys().copied().collect();
+    for (run_id, container) in by_run {
+        if !active.contains(&run_id) && !handled.contains(&run_id) {
+            tracing::info!(run_id, "removing the container of a run that is over");
+            shared.engine.remove(&container.id).await?;
+        }
+    }
+    for container in containers.iter().filter(|c| c.run_id.is_none()) {
+        shared.engine.remove(&container.id).await?;
+    }
+    crate::runs::promote_waiters(&shared.db).await?;
+    Ok(())
+}

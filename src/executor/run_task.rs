@@ -1,0 +1,227 @@
+//! Drives one run from claimed to finished: create the sandbox, attach,
+//! start, send the files, stream the output into Postgres while watching the
+//! deadline and cancellation, then record the outcome and remove the container.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use anyhow::{Context, Result};
+use bollard::container::LogOutput;
+use futures_util::StreamExt;
+use time::OffsetDateTime;
+use tokio::{io::AsyncWriteExt, time::Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    engine::{OutputStream, LABEL_INSTANCE, LABEL_RUN},
+    outcome::{self, Ending},
+    output::{Splitter, Stream},
+    payload,
+    sink::{Sink, BATCH_LINES},
+    store::{self, ClaimedRun},
+    Shared,
+};
+use crate::runs::RunStatus;
+
+/// How often buffered output is written and a cancel from elsewhere noticed.
+const TICK: Duration = Duration::from_millis(200);
+
+pub fn container_name(instance: &str, run_id: i64) -> String {
+    format!("te-{instance}-run-{run_id}")
+}
+
+/// Executes a freshly claimed run.
+#[tracing::instrument(skip_all, fields(run_id = run.id))]
+pub async fn execute(shared: Arc<Shared>, run: ClaimedRun, cancel: CancellationToken) {
+    let name = container_name(&shared.instance, run.id);
+    let result = start_and_follow(&shared, &run, &name, cancel).await;
+    conclude(&shared, &run, &name, result).await;
+}
+
+/// Picks up a run whose executor died, from its container's logs.
+#[tracing::instrument(skip_all, fields(run_id = run.id))]
+pub async fn resume(shared: Arc<Shared>, run: ClaimedRun, cancel: CancellationToken) {
+    let name = container_name(&shared.instance, run.id);
+    tracing::info!("resuming run from its container");
+    let output = shared.engine.follow_logs(&name);
+    let elapsed = run.started_at.map_or(Duration::ZERO, |t| {
+        (OffsetDateTime::now_utc() - t).try_into().unwrap_or(Duration::ZERO)
+    });
+    let limit = Duration::from_secs(run.limits.timeout_secs as u64);
+    let deadline = Instant::now() + limit.saturating_sub(elapsed);
+    let result = follow(&shared, &run, &name, output, deadline, cancel).await;
+    conclude(&shared, &run, &name, result).await;
+}
+
+async fn start_and_follow(
+    shared: &Shared,
+    run: &ClaimedRun,
+    name: &str,
+    cancel: CancellationToken,
+) -> Result<Finished> {
+    let contents = shared
+        .catalog
+        .read_for_run(&run.files)
+        .map_err(|e| Failure::Setup(format!("could not read the test files: {e:#}")))?;
+    let meta = payload::Meta {
+        run_id: run.id,
+        environment_id: run.environment_id,
+        token: &run.record_token,
+        files: &run.files,
+    };
+    let payload = payload::build(&meta, &contents)?;
+    let labels = HashMap::from([
+        (LABEL_INSTANCE.to_string(), shared.instance.clone()),
+        (LABEL_RUN.to_string(), run.id.to_string()),
+    ]);
+    let engine = &shared.engine;
+    if let Err(err) = engine.create_sandbox(name, &shared.image, labels, &run.limits).await {
+        if !engine.image_exists(&shared.image).await.unwrap_or(true) {
+            return Err(Failure::Setup(format!(
+                "the runner image {} is missing; `scripts/run` builds it",
+                shared.image
+            ))
+            .into());
+        }
+        return Err(err);
+    }
+    let attached = engine.attach(name).await?;
+    engine.start(name).await?;
+    let deadline = Instant::now() + Duration::from_secs(run.limits.timeout_secs as u64);
+    let mut input = attached.input;
+    // The runner reads the whole tar before it prints much, but write on the
+    // side anyway so a full pipe can never stall the output loop.
+    let writer = tokio::spawn(async move {
+        input.write_all(&payload).await?;
+        input.shutdown().await
+    });
+    let finished = follow(shared, run, name, attached.output, deadline, cancel).await;
+    if let Ok(Err(err)) = writer.await {
+        tracing::debug!(error = %err, "writing the files to the container's stdin");
+    }
+    finished
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kill {
+    Timeout,
+    Cancel,
+}
+
+struct Finished {
+    status: RunStatus,
+    reason: String,
+    exit_code: Option<i64>,
+    junit: Option<String>,
+}
+
+/// A failure that is the run's, not the executor's: shown as its reason.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Streams the output into the database until the container stops, killing
+/// it at the deadline or on cancel, then decides the outcome.
+async fn follow(
+    shared: &Shared,
+    run: &ClaimedRun,
+    name: &str,
+    mut output: OutputStream,
+    deadline: Instant,
+    cancel: CancellationToken,
+) -> Result<Finished> {
+    let db = &shared.db;
+    let mut splitter = Splitter::new(&run.record_token);
+    let mut sink = Sink::new(run.id, shared.log_cap_bytes, run.log_lines, run.results_stored);
+    let mut pieces = Vec::new();
+    let mut killed: Option<Kill> = None;
+    let mut tick = tokio::time::interval(TICK);
+    let deadline = tokio::time::sleep_until(deadline);
+    tokio::pin!(deadline);
+    loop {
+        let mut kill = None;
+        tokio::select! {
+            frame = output.next() => match frame {
+                Some(Ok(LogOutput::StdOut { message })) => splitter.push(Stream::Stdout, &message, &mut pieces),
+                Some(Ok(LogOutput::StdErr { message })) => splitter.push(Stream::Stderr, &message, &mut pieces),
+                Some(Ok(_)) => {}
+                Some(Err(err)) => {
+                    tracing::warn!(error = %err, "reading the container's output");
+                    break;
+                }
+                None => break,
+            },
+            _ = &mut deadline, if killed.is_none() => kill = Some(Kill::Timeout),
+            _ = cancel.cancelled(), if killed.is_none() => kill = Some(Kill::Cancel),
+            _ = tick.tick() => {
+                if sink.flush(db).await? == RunStatus::Cancelled && killed.is_none() {
+                    kill = Some(Kill::Cancel);
+                }
+            }
+        }
+        sink.accept(std::mem::take(&mut pieces));
+        if sink.pending() >= BATCH_LINES && sink.flush(db).await? == RunStatus::Cancelled && killed.is_none() {
+            kill = Some(Kill::Cancel);
+        }
+        if let Some(why) = kill {
+            killed = Some(why);
+            if why == Kill::Timeout {
+                sink.note(format!("time limit of {} s reached; killing the run", run.limits.timeout_secs));
+            }
+            shared.engine.kill(name).await?;
+        }
+    }
+    splitter.finish(&mut pieces);
+    sink.accept(pieces);
+
+    let exit_code = shared.engine.wait(name).await?;
+    let state = shared.engine.inspect(name).await?.context("the container vanished before it was inspected")?;
+    sink.flush(db).await?;
+    let ending = Ending {
+        exit_code: Some(exit_code),
+        oom_killed: state.oom_killed,
+        timed_out: killed == Some(Kill::Timeout),
+        summary: sink.summary.clone(),
+        current_test: sink.current_test.as_deref(),
+        collect_errors: &sink.collect_errors,
+        pytest_exit: sink.exit_status,
+    };
+    let (status, reason) = outcome::decide(&ending, &run.limits);
+    let junit = (!sink.junit.is_empty()).then(|| std::mem::take(&mut sink.junit));
+    Ok(Finished { status, reason, exit_code: Some(exit_code), junit })
+}
+
+/// Records the outcome (or why the run could not be executed), removes the
+/// container and lets the next run in line have the environment.
+async fn conclude(shared: &Shared, run: &ClaimedRun, name: &str, result: Result<Finished>) {
+    let finished = result.unwrap_or_else(|err| {
+        let reason = match err.downcast_ref::<Failure>() {
+            Some(failure) => failure.to_string(),
+            None => {
+                tracing::error!(error = format!("{err:#}"), "run failed in the executor");
+                format!("the executor could not run it: {err:#}")
+            }
+        };
+        Finished { status: RunStatus::Error, reason, exit_code: None, junit: None }
+    });
+    tracing::info!(status = finished.status.as_str(), reason = %finished.reason, "run finished");
+    if let Err(err) = store::finish(
+        &shared.db,
+        run.id,
+        finished.status,
+        &finished.reason,
+        finished.exit_code,
+        finished.junit.as_deref(),
+    )
+    .await
+    {
+        tracing::error!(error = format!("{err:#}"), "recording the outcome");
+    }
+    if let Err(err) = shared.engine.remove(name).await {
+        tracing::warn!(error = format!("{err:#}"), "removing the container; the reconciler will retry");
+    }
+    if let Err(err) = crate::runs::promote_waiters(&shared.db).await {
+        tracing::warn!(error = %err, "promoting waiting runs");
+    }
+}

@@ -1,0 +1,230 @@
+//! Stores a run's output as it arrives: log lines and test results are
+//! buffered and written in one statement per batch, never one round-trip per
+//! line. The counters start from zero even when resuming after a crash: the
+//! output is replayed from the start and lines already stored are skipped,
+//! so every line is stored exactly once with the same sequence number.
+
+use anyhow::{Context, Result};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use super::output::{Piece, Record, Stream, TestResult};
+use crate::runs::RunStatus;
+
+/// Write when this many lines are waiting, or at the next tick.
+pub const BATCH_LINES: usize = 2000;
+/// The JUnit report is kept up to this size.
+const MAX_JUNIT_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub collected: Option<i32>,
+    pub passed: i32,
+    pub failed: i32,
+    pub skipped: i32,
+    pub xfailed: i32,
+    pub xpassed: i32,
+    pub errors: i32,
+}
+
+impl Summary {
+    fn count(&mut self, outcome: &str) {
+        match outcome {
+            "passed" => self.passed += 1,
+            "failed" => self.failed += 1,
+            "skipped" => self.skipped += 1,
+            "xfailed" => self.xfailed += 1,
+            "xpassed" => self.xpassed += 1,
+            _ => self.errors += 1,
+        }
+    }
+
+    pub fn done(&self) -> i32 {
+        self.passed + self.failed + self.skipped + self.xfailed + self.xpassed + self.errors
+    }
+}
+
+pub struct Sink {
+    run_id: i64,
+    cap_bytes: u64,
+    /// Lines (and results) below these positions are stored already.
+    stored_lines: i32,
+    stored_results: i32,
+    next_seq: i32,
+    bytes: u64,
+    truncated: bool,
+    lines: Batch,
+    next_result: i32,
+    results: Vec<(i32, TestResult)>,
+    pub summary: Summary,
+    pub current_test: Option<String>,
+    pub collect_errors: Vec<(String, Option<String>)>,
+    pub exit_status: Option<i32>,
+    pub junit: String,
+}
+
+#[derive(Default)]
+struct Batch {
+    seq: Vec<i32>,
+    stream: Vec<i16>,
+    ts: Vec<OffsetDateTime>,
+    line: Vec<String>,
+}
+
+impl Sink {
+    /// `stored_lines`/`stored_results`: how much is in the database already
+    /// (non-zero only when resuming a run after a crash).
+    pub fn new(run_id: i64, cap_bytes: u64, stored_lines: i32, stored_results: i32) -> Sink {
+        Sink {
+            run_id,
+            cap_bytes,
+            stored_lines,
+            stored_results,
+            next_seq: 0,
+            bytes: 0,
+            truncated: false,
+            lines: Batch::default(),
+            next_result: 0,
+            results: Vec::new(),
+            summary: Summary::default(),
+            current_test: None,
+            collect_errors: Vec::new(),
+            exit_status: None,
+            junit: String::new(),
+        }
+    }
+
+    pub fn pending(&self) -> usize {
+        self.lines.seq.len() + self.results.len()
+    }
+
+    pub fn accept(&mut self, pieces: Vec<Piece>) {
+        for piece in pieces {
+            match piece {
+                Piece::Line { stream, text } => self.line(stream, text),
+                Piece::Record(record) => self.record(record),
+            }
+        }
+    }
+
+    /// A line the executor itself adds to the log (e.g. why it killed the run).
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.line(Stream::Stderr, format!("[test-executor] {}", text.into()));
+    }
+
+    fn line(&mut self, stream: Stream, text: String) {
+        if self.truncated {
+            return;
+        }
+        let size = text.len() as u64 + 1;
+        if self.bytes + size > self.cap_bytes {
+            self.truncated = true;
+            let marker = format!(
+                "[test-executor] log cut here: the run printed more than {} MiB; the rest was not stored (the run went on)",
+                self.cap_bytes / (1024 * 1024)
+            );
+            self.push_line(Stream::Stderr, marker);
+            return;
+        }
+        self.bytes += size;
+        self.push_line(stream, text);
+    }
+
+    fn push_line(&mut self, stream: Stream, text: String) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if seq < self.stored_lines {
+            return;
+        }
+        self.lines.seq.push(seq);
+        self.lines.stream.push(stream as i16);
+        self.lines.ts.push(OffsetDateTime::now_utc());
+        // Postgres text cannot hold NUL bytes.
+        self.lines.line.push(if text.contains('\0') { text.replace('\0', "\u{2400}") } else { text });
+    }
+
+    fn record(&mut self, record: Record) {
+        match record {
+            Record::Collected { n } => self.summary.collected = Some(n),
+            Record::Start { nodeid } => self.current_test = Some(nodeid),
+            Record::Result(result) => {
+                self.summary.count(&result.outcome);
+                let idx = self.next_result;
+                self.next_result += 1;
+                if idx >= self.stored_results {
+                    self.results.push((idx, result));
+                }
+            }
+            Record::CollectError { nodeid, message } => {
+                self.summary.errors += 1;
+                self.collect_errors.push((nodeid, message));
+            }
+            Record::Finish { exitstatus } => {
+                self.exit_status = Some(exitstatus);
+                self.current_test = None;
+            }
+            Record::Junit { data } => {
+                if self.junit.len() + data.len() <= MAX_JUNIT_BYTES {
+                    self.junit.push_str(&data);
+                }
+            }
+        }
+    }
+
+    /// Writes what is buffered, with the run's counters, in one statement,
+    /// and returns the run's status (so a cancel from elsewhere is noticed).
+    pub async fn flush(&mut self, db: &PgPool) -> Result<RunStatus> {
+        let lines = std::mem::take(&mut self.lines);
+        let results = std::mem::take(&mut self.results);
+        let (idx, rest): (Vec<i32>, Vec<TestResult>) = results.into_iter().unzip();
+        let nodeid: Vec<String> = rest.iter().map(|r| r.nodeid.clone()).collect();
+        let outcome: Vec<String> = rest.iter().map(|r| r.outcome.clone()).collect();
+        let duration: Vec<i32> = rest.iter().map(|r| r.duration_ms).collect();
+        let message: Vec<Option<String>> = rest.iter().map(|r| r.message.clone()).collect();
+        let longrepr: Vec<Option<String>> = rest.iter().map(|r| r.longrepr.clone()).collect();
+        let s = &self.summary;
+        let status: RunStatus = sqlx::query_scalar(
+            "with logs as (
+                insert into run_logs (run_id, seq, stream, ts, line)
+                select $1, * from unnest($2::int4[], $3::int2[], $4::timestamptz[], $5::text[])
+                on conflict do nothing),
+             tests as (
+                insert into run_tests (run_id, idx, nodeid, outcome, duration_ms, message, longrepr)
+                select $1, * from unnest($6::int4[], $7::text[], $8::text[], $9::int4[], $10::text[], $11::text[])
+                on conflict do nothing)
+             update runs set log_lines = greatest(log_lines, $12), log_bytes = $13,
+                    log_truncated = $14, collected = $15, passed = $16, failed = $17,
+                    skipped = $18, xfailed = $19, xpassed = $20, errors = $21, current_test = $22
+              where id = $1
+             returning status",
+        )
+        .bind(self.run_id)
+        .bind(&lines.seq)
+        .bind(&lines.stream)
+        .bind(&lines.ts)
+        .bind(&lines.line)
+        .bind(&idx)
+        .bind(&nodeid)
+        .bind(&outcome)
+        .bind(&duration)
+        .bind(&message)
+        .bind(&longrepr)
+        .bind(self.next_seq)
+        .bind(self.bytes as i64)
+        .bind(self.truncated)
+        .bind(s.collected)
+        .bind(s.passed)
+        .bind(s.failed)
+        .bind(s.skipped)
+        .bind(s.xfailed)
+        .bind(s.xpassed)
+        .bind(s.errors)
+        .bind(&self.current_test)
+        .fetch_one(db)
+        .await
+        .with_context(|| format!("storing output of run {}", self.run_id))?;
+        self.stored_lines = self.stored_lines.max(self.next_seq);
+        self.stored_results = self.stored_results.max(self.next_result);
+        Ok(status)
+    }
+}

@@ -1,0 +1,133 @@
+//! The executor's queries: claiming queued runs, taking over runs whose
+//! executor died, and recording outcomes.
+
+use anyhow::{Context, Result};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use crate::{environments::Limits, runs::RunStatus};
+
+/// A run this executor is responsible for.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedRun {
+    pub id: i64,
+    pub environment_id: i32,
+    pub files: Vec<String>,
+    #[sqlx(flatten)]
+    pub limits: Limits,
+    pub record_token: String,
+    pub started_at: Option<OffsetDateTime>,
+    /// Output stored already (non-zero only when resuming).
+    pub log_lines: i32,
+    pub results_stored: i32,
+}
+
+const CLAIMED_COLUMNS: &str = "r.id, r.environment_id, r.files, r.millicpus, r.memory_mb,
+    r.pids_limit, r.timeout_secs, r.record_token, r.started_at, r.log_lines,
+    (select count(*)::int4 from run_tests t where t.run_id = r.id) as results_stored";
+
+/// Claims up to `n` queued runs that hold their environment, oldest first,
+/// giving each the environment's current limits. `SKIP LOCKED` lets several
+/// executors share one queue without waiting on each other.
+pub async fn claim(db: &PgPool, n: usize, worker_id: i64, engine_id: &str) -> Result<Vec<ClaimedRun>> {
+    let sql = format!(
+        "update runs r
+            set status = 'running', started_at = now(), worker_id = $2, engine_id = $3,
+                record_token = md5(random()::text || clock_timestamp()::text || r.id::text),
+                millicpus = e.millicpus, memory_mb = e.memory_mb,
+                pids_limit = e.pids_limit, timeout_secs = e.timeout_secs
+           from environments e
+          where e.id = r.environment_id
+            and r.id in (select id from runs
+                          where status = 'queued' and holds_environment
+                          order by id limit $1 for update skip locked)
+         returning {CLAIMED_COLUMNS}"
+    );
+    let mut claimed: Vec<ClaimedRun> = sqlx::query_as(&sql)
+        .bind(n as i64)
+        .bind(worker_id)
+        .bind(engine_id)
+        .fetch_all(db)
+        .await
+        .context("claiming queued runs")?;
+    claimed.sort_by_key(|r| r.id);
+    Ok(claimed)
+}
+
+/// Running runs on this engine whose executor is not this one.
+pub async fn running_elsewhere(db: &PgPool, worker_id: i64, engine_id: &str) -> Result<Vec<(i64, i64)>> {
+    sqlx::query_as(
+        "select id, coalesce(worker_id, 0) from runs
+          where status = 'running' and engine_id = $2 and worker_id is distinct from $1",
+    )
+    .bind(worker_id)
+    .bind(engine_id)
+    .fetch_all(db)
+    .await
+    .context("listing running runs")
+}
+
+/// Whether the executor `worker_id` is alive: each executor holds an advisory
+/// lock on its id for as long as its process (and connection) lives.
+pub async fn worker_alive(db: &PgPool, worker_id: i64) -> Result<bool> {
+    let mut conn = db.acquire().await?;
+    let got: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
+        .bind(worker_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if got {
+        sqlx::query("select pg_advisory_unlock($1)").bind(worker_id).execute(&mut *conn).await?;
+    }
+    Ok(!got)
+}
+
+/// Takes a dead executor's run over; `None` if someone else was faster.
+pub async fn take_over(db: &PgPool, run_id: i64, from: i64, to: i64) -> Result<Option<ClaimedRun>> {
+    let sql = format!(
+        "update runs r set worker_id = $3
+          where r.id = $1 and r.status = 'running' and r.worker_id is not distinct from nullif($2, 0)
+         returning {CLAIMED_COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(run_id)
+        .bind(from)
+        .bind(to)
+        .fetch_optional(db)
+        .await
+        .with_context(|| format!("taking over run {run_id}"))
+}
+
+/// Records how a run ended and frees its environment; a run cancelled in
+/// the meantime stays cancelled.
+pub async fn finish(
+    db: &PgPool,
+    run_id: i64,
+    status: RunStatus,
+    reason: &str,
+    exit_code: Option<i64>,
+    junit: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "update runs set status = $2, reason = $3, exit_code = $4, junit_xml = $5,
+                finished_at = now(), holds_environment = false, current_test = null
+          where id = $1 and status = 'running'",
+    )
+    .bind(run_id)
+    .bind(status)
+    .bind(reason)
+    .bind(exit_code.map(|c| c as i32))
+    .bind(junit)
+    .execute(db)
+    .await
+    .with_context(|| format!("recording the outcome of run {run_id}"))?;
+    Ok(())
+}
+
+/// Which runs are still active (for cleaning up leftover containers).
+pub async fn active_ids(db: &PgPool, ids: &[i64]) -> Result<Vec<i64>> {
+    sqlx::query_scalar("select id from runs where id = any($1) and status in ('queued', 'running')")
+        .bind(ids)
+        .fetch_all(db)
+        .await
+        .context("checking which runs are active")
+}

@@ -1,0 +1,31 @@
+//! `GET /healthz`: 200 when the database, the Docker engine and the runner
+//! image are all reachable; otherwise 503 naming what is missing.
+
+use axum::{extract::State, http::StatusCode, Json};
+use serde_json::{json, Value};
+
+use crate::server::AppState;
+
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let database = sqlx::query("select 1").execute(&state.db).await.is_ok();
+    let engine = state.engine.info().await.is_ok();
+    let image = engine && state.engine.image_exists(&state.config.runner_image).await.unwrap_or(false);
+    let mut missing = Vec::new();
+    if !database {
+        missing.push("database".to_string());
+    }
+    if !engine {
+        missing.push("docker engine".to_string());
+    } else if !image {
+        missing.push(format!("runner image {}", state.config.runner_image));
+    }
+    let status = if missing.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if missing.is_empty() { "ok" } else { "unavailable" },
+        "database": database,
+        "docker": engine,
+        "runner_image": image,
+        "missing": missing,
+    });
+    (status, Json(body))
+}

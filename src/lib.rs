@@ -1,0 +1,18 @@
+//! test-executor: runs a team's pytest files in sandboxed Docker containers,
+//! one environment at a time, with every log line in Postgres.
+
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod environments;
+pub mod error;
+pub mod executor;
+pub mod health;
+pub mod logs;
+pub mod runs;
+pub mod server;
+pub mod telemetry;
+pub mod web;
+
+pub use config::Config;
+pub use server::{app, serve, AppState};

@@ -1,0 +1,8 @@
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = test_executor::Config::parse();
+    test_executor::telemetry::init();
+    test_executor::serve(config).await
+}

@@ -1,0 +1,159 @@
+//! JSON API for runs.
+
+use axum::{extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{request::RunRequest, Run, RunFilter, RunStatus};
+use crate::{
+    environments::EnvironmentId,
+    error::{AppError, AppResult},
+    logs::{self, LogLine},
+    server::AppState,
+    web::extract::{Json, Path, Query},
+};
+
+#[derive(Serialize)]
+pub struct RunJson {
+    pub id: i64,
+    pub username: String,
+    pub environment_id: EnvironmentId,
+    pub files: Vec<String>,
+    pub file_sha256: Vec<String>,
+    pub status: RunStatus,
+    pub reason: Option<String>,
+    pub waiting_for: Option<String>,
+    pub exit_code: Option<i32>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    pub limits: LimitsJson,
+    pub summary: SummaryJson,
+    pub current_test: Option<String>,
+    pub log_lines: i32,
+}
+
+#[derive(Serialize)]
+pub struct LimitsJson {
+    pub cpus: f64,
+    pub memory_mb: i32,
+    pub pids_limit: i32,
+    pub timeout_secs: i32,
+}
+
+#[derive(Serialize)]
+pub struct SummaryJson {
+    pub collected: Option<i32>,
+    pub passed: i32,
+    pub failed: i32,
+    pub skipped: i32,
+    pub xfailed: i32,
+    pub xpassed: i32,
+    pub error: i32,
+}
+
+impl From<Run> for RunJson {
+    fn from(run: Run) -> Self {
+        RunJson {
+            waiting_for: run.waiting_for(),
+            id: run.id,
+            username: run.username,
+            environment_id: run.environment_id,
+            files: run.files,
+            file_sha256: run.file_sha256,
+            status: run.status,
+            reason: run.reason,
+            exit_code: run.exit_code,
+            created_at: run.created_at,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            limits: LimitsJson {
+                cpus: run.limits.cpus(),
+                memory_mb: run.limits.memory_mb,
+                pids_limit: run.limits.pids_limit,
+                timeout_secs: run.limits.timeout_secs,
+            },
+            summary: SummaryJson {
+                collected: run.collected,
+                passed: run.passed,
+                failed: run.failed,
+                skipped: run.skipped,
+                xfailed: run.xfailed,
+                xpassed: run.xpassed,
+                error: run.errors,
+            },
+            current_test: run.current_test.filter(|_| run.status == RunStatus::Running),
+            log_lines: run.log_lines,
+        }
+    }
+}
+
+pub async fn create(State(state): State<AppState>, Json(request): Json<RunRequest>) -> AppResult<(StatusCode, Json<RunJson>)> {
+    let run = super::request::submit(&state, &request).await?;
+    Ok((StatusCode::CREATED, Json(run.into())))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub username: Option<String>,
+    pub environment_id: Option<String>,
+    pub limit: Option<i64>,
+    pub before: Option<i64>,
+}
+
+impl ListQuery {
+    /// Empty parameters (as a form sends them) mean "any".
+    pub fn filter(&self, default_limit: i64) -> AppResult<RunFilter> {
+        let status = match self.status.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
+                AppError::Invalid(format!("unknown status {s:?}; use one of queued, running, success, failed, error, cancelled, timed_out"))
+            })?),
+        };
+        let environment_id = match self.environment_id.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(s.parse::<EnvironmentId>()?),
+        };
+        Ok(RunFilter {
+            status,
+            username: self.username.clone().filter(|u| !u.trim().is_empty()).map(|u| u.trim().to_owned()),
+            environment_id,
+            before: self.before,
+            limit: self.limit.unwrap_or(default_limit),
+        })
+    }
+}
+
+pub async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>) -> AppResult<Json<Vec<RunJson>>> {
+    let runs = super::list(&state.db, &query.filter(50)?).await?;
+    Ok(Json(runs.into_iter().map(RunJson::from).collect()))
+}
+
+pub async fn get(State(state): State<AppState>, Path(id): Path<i64>) -> AppResult<Json<RunJson>> {
+    Ok(Json(super::get(&state.db, id).await?.into()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogsQuery {
+    pub after: Option<i32>,
+    pub limit: Option<i64>,
+}
+
+pub async fn logs(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(query): Query<LogsQuery>,
+) -> AppResult<Json<Vec<LogLine>>> {
+    super::get(&state.db, id).await?;
+    let lines = logs::after(&state.db, id, query.after, query.limit.unwrap_or(logs::MAX_PAGE)).await?;
+    Ok(Json(lines))
+}
+
+pub async fn cancel(State(state): State<AppState>, Path(id): Path<i64>) -> AppResult<Json<RunJson>> {
+    let run = super::request::cancel(&state, id, "an API client").await?;
+    Ok(Json(run.into()))
+}

@@ -1,0 +1,54 @@
+//! Turning what a person asked for into a queued run: every field checked
+//! before anything is written.
+
+use serde::Deserialize;
+
+use super::{NewRun, Run, Username};
+use crate::{environments::EnvironmentId, error::AppResult, server::AppState};
+
+/// A request to run files, as the API and the form send it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RunRequest {
+    pub username: String,
+    pub environment_id: i64,
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub queue_if_busy: bool,
+}
+
+impl RunRequest {
+    fn validate(&self, state: &AppState) -> AppResult<NewRun> {
+        let username = Username::parse(&self.username)?;
+        let environment_id = EnvironmentId::try_from(self.environment_id)?;
+        let files = state.catalog.resolve(&self.files)?;
+        let file_sha256 = state.catalog.sha256(&files)?;
+        Ok(NewRun { username, environment_id, files, file_sha256, queue_if_busy: self.queue_if_busy })
+    }
+}
+
+/// Validates, queues and wakes the executor.
+pub async fn submit(state: &AppState, request: &RunRequest) -> AppResult<Run> {
+    let new = request.validate(state)?;
+    let run = super::create(&state.db, &new).await?;
+    if let Some(executor) = &state.executor {
+        executor.wake();
+    }
+    Ok(run)
+}
+
+/// Cancels a run and kills its container if it is running here.
+pub async fn cancel(state: &AppState, run_id: i64, by: &str) -> AppResult<Run> {
+    let run = super::get(&state.db, run_id).await?;
+    if !run.status.is_active() {
+        return Err(crate::error::AppError::Conflict(format!(
+            "run #{run_id} has already finished ({})",
+            run.status.label()
+        )));
+    }
+    if super::store::cancel(&state.db, run_id, by).await?.is_some() {
+        if let Some(executor) = &state.executor {
+            executor.cancel(run_id);
+        }
+    }
+    super::get(&state.db, run_id).await
+}

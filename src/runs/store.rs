@@ -1,0 +1,184 @@
+//! Queries on runs: creating one (with the exclusivity rule), listing, and
+//! the state changes of the lifecycle.
+
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+use super::{Run, RunStatus, Username};
+use crate::{
+    catalog::TestFile,
+    environments::EnvironmentId,
+    error::{AppError, AppResult},
+};
+
+const RUN_COLUMNS: &str = "id, username, environment_id, files, file_sha256, status,
+    holds_environment, queue_if_busy, reason, exit_code, millicpus, memory_mb, pids_limit,
+    timeout_secs, created_at, started_at, finished_at, log_lines, log_truncated, collected,
+    passed, failed, skipped, xfailed, xpassed, errors, current_test";
+
+pub struct NewRun {
+    pub username: Username,
+    pub environment_id: EnvironmentId,
+    pub files: Vec<TestFile>,
+    pub file_sha256: Vec<String>,
+    pub queue_if_busy: bool,
+}
+
+/// Creates a queued run. It takes its environment at once, or — when the
+/// environment is busy — waits in line if it asked to, else is refused with
+/// the holder named.
+#[tracing::instrument(skip_all, fields(environment_id = %new.environment_id))]
+pub async fn create(db: &PgPool, new: &NewRun) -> AppResult<Run> {
+    let inserted = match insert(db, new, true).await {
+        Err(err) if violates_exclusivity(&err) => {
+            if !new.queue_if_busy {
+                return Err(busy(db, new.environment_id).await?);
+            }
+            insert(db, new, false).await?
+        }
+        other => other?,
+    };
+    inserted.ok_or_else(|| {
+        AppError::Conflict(format!(
+            "environment {} is disabled or removed by an operator; pick another",
+            new.environment_id
+        ))
+    })
+}
+
+/// Inserts the run unless its environment is disabled or gone (`None`).
+async fn insert(db: &PgPool, new: &NewRun, holds: bool) -> sqlx::Result<Option<Run>> {
+    let files: Vec<&str> = new.files.iter().map(TestFile::as_str).collect();
+    let sql = format!(
+        "insert into runs (username, environment_id, files, file_sha256, queue_if_busy,
+                           holds_environment, millicpus, memory_mb, pids_limit, timeout_secs)
+         select $1, e.id, $3, $4, $5, $6, e.millicpus, e.memory_mb, e.pids_limit, e.timeout_secs
+           from environments e where e.id = $2 and e.enabled
+         returning {RUN_COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(new.username.as_str())
+        .bind(new.environment_id)
+        .bind(&files)
+        .bind(&new.file_sha256)
+        .bind(new.queue_if_busy)
+        .bind(holds)
+        .fetch_optional(db)
+        .await
+}
+
+pub(crate) fn violates_exclusivity(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.constraint() == Some("one_run_per_environment"))
+}
+
+/// The refusal for a busy environment, naming the run that holds it.
+async fn busy(db: &PgPool, environment_id: EnvironmentId) -> AppResult<AppError> {
+    let holder: Option<i64> =
+        sqlx::query_scalar("select id from runs where environment_id = $1 and holds_environment")
+            .bind(environment_id)
+            .fetch_optional(db)
+            .await?;
+    let holder = holder.unwrap_or_default();
+    Ok(AppError::Busy {
+        message: format!(
+            "environment {environment_id} is busy with run #{holder}; wait for it, pick another environment, or ask to wait in line"
+        ),
+        holder,
+    })
+}
+
+pub async fn get(db: &PgPool, id: i64) -> AppResult<Run> {
+    let sql = format!("select {RUN_COLUMNS} from runs where id = $1");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("run #{id} does not exist")))
+}
+
+/// Filters of the runs list; every one optional.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    pub username: Option<String>,
+    pub environment_id: Option<EnvironmentId>,
+    /// Only runs with a smaller id (the page after the one ending there).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+/// Runs newest first, one page. Keyset paging on the id keeps it fast however
+/// many runs there are.
+pub async fn list(db: &PgPool, filter: &RunFilter) -> AppResult<Vec<Run>> {
+    let mut query: QueryBuilder<Postgres> =
+        QueryBuilder::new(format!("select {RUN_COLUMNS} from runs where true"));
+    if let Some(status) = filter.status {
+        query.push(" and status = ").push_bind(status);
+    }
+    if let Some(username) = &filter.username {
+        query.push(" and username = ").push_bind(username.clone());
+    }
+    if let Some(env) = filter.environment_id {
+        query.push(" and environment_id = ").push_bind(env);
+    }
+    if let Some(before) = filter.before {
+        query.push(" and id < ").push_bind(before);
+    }
+    query
+        .push(" order by id desc limit ")
+        .push_bind(filter.limit.clamp(1, 500));
+    Ok(query.build_query_as().fetch_all(db).await?)
+}
+
+/// Whether any run is queued or running (the runs page polls only then).
+pub async fn any_active(db: &PgPool) -> AppResult<bool> {
+    Ok(sqlx::query_scalar(
+        "select exists(select 1 from runs where status in ('queued', 'running'))",
+    )
+    .fetch_one(db)
+    .await?)
+}
+
+/// Cancels a queued or running run and frees its environment at once.
+/// Returns the status it had, or `None` when it had already finished.
+#[tracing::instrument(skip(db))]
+pub async fn cancel(db: &PgPool, id: i64, by: &str) -> AppResult<Option<RunStatus>> {
+    let previous: Option<RunStatus> = sqlx::query_scalar(
+        "with old as (select id, status from runs where id = $1 for update)
+         update runs r
+            set status = 'cancelled', holds_environment = false, finished_at = now(),
+                reason = $2
+           from old
+          where r.id = old.id and old.status in ('queued', 'running')
+         returning old.status",
+    )
+    .bind(id)
+    .bind(format!("cancelled by {by}"))
+    .fetch_optional(db)
+    .await?;
+    if previous.is_some() {
+        promote_waiters(db).await?;
+    }
+    Ok(previous)
+}
+
+/// Gives each free environment to the oldest run waiting in line for it.
+/// Two processes doing this at once may collide on the exclusivity index;
+/// the loser simply leaves it to the next call.
+pub async fn promote_waiters(db: &PgPool) -> AppResult<u64> {
+    let result = sqlx::query(
+        "update runs set holds_environment = true
+          where id in (
+            select distinct on (environment_id) id from runs w
+             where status = 'queued' and not holds_environment
+               and not exists (select 1 from runs h
+                                where h.environment_id = w.environment_id and h.holds_environment)
+             order by environment_id, id)",
+    )
+    .execute(db)
+    .await;
+    match result {
+        Ok(done) => Ok(done.rows_affected()),
+        Err(err) if violates_exclusivity(&err) => Ok(0),
+        Err(err) => Err(err.into()),
+    }
+}

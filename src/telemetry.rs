@@ -1,0 +1,9 @@
+//! Tracing set-up: `RUST_LOG` decides what is printed (default: info).
+
+use tracing_subscriber::{fmt, EnvFilter};
+
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    let _ = fmt().with_env_filter(filter).with_target(false).try_init();
+}

@@ -1,0 +1,58 @@
+//! Extractors whose rejections are `AppError`s, so malformed JSON, queries and
+//! paths get the same `{"error": "..."}` answer as every other bad input.
+
+use axum::{
+    extract::{
+        rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection},
+        FromRequest, FromRequestParts,
+    },
+    response::{IntoResponse, Response},
+};
+
+use crate::error::AppError;
+
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct Query<T>(pub T);
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct Path<T>(pub T);
+
+#[derive(FromRequest)]
+#[from_request(via(axum::Form), rejection(AppError))]
+pub struct Form<T>(pub T);
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        AppError::Invalid(format!("the request body is not valid JSON for this call: {}", rejection.body_text()))
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> Self {
+        AppError::Invalid(format!("bad query parameters: {}", rejection.body_text()))
+    }
+}
+
+impl From<PathRejection> for AppError {
+    fn from(rejection: PathRejection) -> Self {
+        AppError::NotFound(format!("no such page: {}", rejection.body_text()))
+    }
+}
+
+impl From<FormRejection> for AppError {
+    fn from(rejection: FormRejection) -> Self {
+        AppError::Invalid(format!("the form could not be read: {}", rejection.body_text()))
+    }
+}
