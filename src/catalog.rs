@@ -165,7 +165,10 @@ fn is_test_file_name(name: &std::ffi::OsStr) -> bool {
 /// arguments (no leading `-`, no spaces that would need quoting elsewhere).
 fn relative_path(root: &Path, path: &Path) -> Option<String> {
     let relative = path.strip_prefix(root).ok()?;
-    let parts: Option<Vec<&str>> = relative.components().map(|c| c.as_os_str().to_str()).collect();
+    let parts: Option<Vec<&str>> = relative
+        .components()
+        .map(|c| c.as_os_str().to_str())
+        .collect();
     let parts = parts?;
     let safe = parts.iter().all(|p| {
         !p.is_empty()
@@ -202,16 +205,31 @@ mod tests {
             ".hidden/test_secret.py",
             "__pycache__/test_cached.py",
         ]);
-        let names: Vec<String> = catalog.files().unwrap().iter().map(|f| f.0.clone()).collect();
+        let names: Vec<String> = catalog
+            .files()
+            .unwrap()
+            .iter()
+            .map(|f| f.0.clone())
+            .collect();
         assert_eq!(names, ["api/v2/test_orders.py", "b_test.py", "test_a.py"]);
     }
 
     #[test]
     fn resolves_only_catalog_files() {
         let (_dir, catalog) = catalog_with(&["test_a.py", "api/test_b.py"]);
-        let ok = catalog.resolve(&["api/test_b.py".into(), "test_a.py".into(), "test_a.py".into()]);
+        let ok = catalog.resolve(&[
+            "api/test_b.py".into(),
+            "test_a.py".into(),
+            "test_a.py".into(),
+        ]);
         assert_eq!(ok.unwrap().len(), 2);
-        for bad in ["../etc/passwd", "/etc/passwd", "test_missing.py", "api/../test_a.py", "-k"] {
+        for bad in [
+            "../etc/passwd",
+            "/etc/passwd",
+            "test_missing.py",
+            "api/../test_a.py",
+            "-k",
+        ] {
             let err = catalog.resolve(&[bad.to_string()]).unwrap_err();
             assert!(matches!(err, AppError::Invalid(_)), "{bad}");
         }
@@ -220,14 +238,22 @@ mod tests {
 
     #[test]
     fn a_run_gets_the_conftest_files_above_its_tests() {
-        let (_dir, catalog) = catalog_with(&["conftest.py", "api/conftest.py", "api/v2/test_c.py", "other/conftest.py"]);
+        let (_dir, catalog) = catalog_with(&[
+            "conftest.py",
+            "api/conftest.py",
+            "api/v2/test_c.py",
+            "other/conftest.py",
+        ]);
         let paths: Vec<String> = catalog
             .read_for_run(&["api/v2/test_c.py".into()])
             .unwrap()
             .into_iter()
             .map(|f| f.path)
             .collect();
-        assert_eq!(paths, ["api/conftest.py", "api/v2/test_c.py", "conftest.py"]);
+        assert_eq!(
+            paths,
+            ["api/conftest.py", "api/v2/test_c.py", "conftest.py"]
+        );
     }
 
     /// A throwaway folder, removed on drop (keeps the dependency tree small).
@@ -235,7 +261,8 @@ mod tests {
         pub struct Dir(std::path::PathBuf);
         impl Dir {
             pub fn new() -> Self {
-                let path = std::env::temp_dir().join(format!("te-catalog-{}", rand::random::<u64>()));
+                let path =
+                    std::env::temp_dir().join(format!("te-catalog-{}", rand::random::<u64>()));
                 std::fs::create_dir_all(&path).unwrap();
                 Dir(path)
             }

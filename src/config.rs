@@ -19,7 +19,11 @@ pub struct Config {
     pub tests_dir: PathBuf,
 
     /// Image every run's container is created from.
-    #[arg(long, env = "RUNNER_IMAGE", default_value = "test-executor-runner:latest")]
+    #[arg(
+        long,
+        env = "RUNNER_IMAGE",
+        default_value = "test-executor-runner:latest"
+    )]
     pub runner_image: String,
 
     /// Runs executing at once in this process; default: the number of CPUs.

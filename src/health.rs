@@ -9,7 +9,12 @@ use crate::server::AppState;
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = sqlx::query("select 1").execute(&state.db).await.is_ok();
     let engine = state.engine.info().await.is_ok();
-    let image = engine && state.engine.image_exists(&state.config.runner_image).await.unwrap_or(false);
+    let image = engine
+        && state
+            .engine
+            .image_exists(&state.config.runner_image)
+            .await
+            .unwrap_or(false);
     let mut missing = Vec::new();
     if !database {
         missing.push("database".to_string());
@@ -19,7 +24,11 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>)
     } else if !image {
         missing.push(format!("runner image {}", state.config.runner_image));
     }
-    let status = if missing.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if missing.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "status": if missing.is_empty() { "ok" } else { "unavailable" },
         "database": database,

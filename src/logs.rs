@@ -24,7 +24,12 @@ fn stream_name<S: serde::Serializer>(stream: &i16, s: S) -> Result<S::Ok, S::Err
 pub const MAX_PAGE: i64 = 5000;
 
 /// Lines with a sequence number above `after` (all from the start when `None`).
-pub async fn after(db: &PgPool, run_id: i64, after: Option<i32>, limit: i64) -> AppResult<Vec<LogLine>> {
+pub async fn after(
+    db: &PgPool,
+    run_id: i64,
+    after: Option<i32>,
+    limit: i64,
+) -> AppResult<Vec<LogLine>> {
     Ok(sqlx::query_as(
         "select seq, stream, ts, line from run_logs
           where run_id = $1 and seq > $2 order by seq limit $3",

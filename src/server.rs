@@ -41,7 +41,13 @@ impl AppState {
             };
             Some(Executor::start(db.clone(), catalog.clone(), settings).await?)
         };
-        Ok(AppState { db, config: Arc::new(config), catalog, engine, executor })
+        Ok(AppState {
+            db,
+            config: Arc::new(config),
+            catalog,
+            engine,
+            executor,
+        })
     }
 }
 

@@ -4,7 +4,7 @@ use axum::{extract::State, Json};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{EnvironmentId, Environment};
+use super::{Environment, EnvironmentId};
 use crate::error::AppResult;
 
 #[derive(Serialize)]

@@ -1,7 +1,7 @@
 //! Environments: the limits a run executes with, and who holds each one now.
 
-mod id;
 pub mod api;
+mod id;
 
 pub use id::EnvironmentId;
 

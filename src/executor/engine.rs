@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use anyhow::{Context, Result};
 use bollard::{
     container::{AttachContainerResults, LogOutput},
-    models::{ContainerCreateBody, ContainerStatsResponse, ContainerUpdateBody, HostConfig, HostConfigLogConfig},
+    models::{
+        ContainerCreateBody, ContainerStatsResponse, ContainerUpdateBody, HostConfig,
+        HostConfigLogConfig,
+    },
     query_parameters::{
         AttachContainerOptions, CreateContainerOptions, InspectContainerOptions,
         KillContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions,
@@ -55,7 +58,8 @@ pub struct FoundContainer {
     pub running: bool,
 }
 
-pub type OutputStream = std::pin::Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+pub type OutputStream =
+    std::pin::Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
 
 impl Engine {
     /// Connects as the Docker CLI would (`DOCKER_HOST`, else the local socket).
@@ -65,7 +69,11 @@ impl Engine {
     }
 
     pub async fn info(&self) -> Result<EngineInfo> {
-        let info = self.docker.info().await.context("asking the Docker engine for its info")?;
+        let info = self
+            .docker
+            .info()
+            .await
+            .context("asking the Docker engine for its info")?;
         Ok(EngineInfo {
             id: info.id.unwrap_or_default(),
             cpus: info.ncpu.unwrap_or(1),
@@ -77,7 +85,9 @@ impl Engine {
     pub async fn image_exists(&self, image: &str) -> Result<bool> {
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(true),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
             Err(err) => Err(err).with_context(|| format!("inspecting image {image}")),
         }
     }
@@ -128,7 +138,10 @@ impl Engine {
             host_config: Some(host_config),
             ..Default::default()
         };
-        let options = CreateContainerOptions { name: Some(name.into()), ..Default::default() };
+        let options = CreateContainerOptions {
+            name: Some(name.into()),
+            ..Default::default()
+        };
         let created = self
             .docker
             .create_container(Some(options), body)
@@ -163,13 +176,20 @@ impl Engine {
     /// Everything the container printed so far and, until it stops, what it
     /// prints next (used to resume after an executor crash).
     pub fn follow_logs(&self, id: &str) -> OutputStream {
-        let options = LogsOptions { follow: true, stdout: true, stderr: true, ..Default::default() };
+        let options = LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
         Box::pin(self.docker.logs(id, Some(options)))
     }
 
     /// Waits until the container is not running and returns its exit code.
     pub async fn wait(&self, id: &str) -> Result<i64> {
-        let options = WaitContainerOptions { condition: "not-running".into() };
+        let options = WaitContainerOptions {
+            condition: "not-running".into(),
+        };
         let mut stream = self.docker.wait_container(id, Some(options));
         match stream.next().await {
             Some(Ok(done)) => Ok(done.status_code),
@@ -181,7 +201,11 @@ impl Engine {
     }
 
     pub async fn inspect(&self, id: &str) -> Result<Option<ContainerEnd>> {
-        match self.docker.inspect_container(id, None::<InspectContainerOptions>).await {
+        match self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+        {
             Ok(info) => {
                 let state = info.state.unwrap_or_default();
                 Ok(Some(ContainerEnd {
@@ -190,29 +214,44 @@ impl Engine {
                     oom_killed: state.oom_killed.unwrap_or(false),
                 }))
             }
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
             Err(err) => Err(err).with_context(|| format!("inspecting container {id}")),
         }
     }
 
     /// Sends SIGKILL; a container that already stopped or is gone is fine.
     pub async fn kill(&self, id: &str) -> Result<()> {
-        let options = KillContainerOptions { signal: "KILL".into() };
+        let options = KillContainerOptions {
+            signal: "KILL".into(),
+        };
         match self.docker.kill_container(id, Some(options)).await {
             Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) => Ok(()),
             Err(err) => Err(err).with_context(|| format!("killing container {id}")),
         }
     }
 
     /// Removes the container (and its anonymous volumes), running or not.
     pub async fn remove(&self, id: &str) -> Result<()> {
-        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, message })
-                if message.contains("already in progress") => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("already in progress") => Ok(()),
             Err(err) => Err(err).with_context(|| format!("removing container {id}")),
         }
     }
@@ -235,12 +274,21 @@ impl Engine {
 
     /// One sample of a container's resource use.
     pub async fn stats_once(&self, id: &str) -> Result<Option<ContainerStatsResponse>> {
-        let options = StatsOptions { stream: false, one_shot: false };
+        let options = StatsOptions {
+            stream: false,
+            one_shot: false,
+        };
         let mut stream = self.docker.stats(id, Some(options));
         match stream.next().await {
             Some(Ok(stats)) => Ok(Some(stats)),
-            Some(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) | None => Ok(None),
-            Some(Err(err)) => Err(err).with_context(|| format!("reading the stats of container {id}")),
+            Some(Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            }))
+            | None => Ok(None),
+            Some(Err(err)) => {
+                Err(err).with_context(|| format!("reading the stats of container {id}"))
+            }
         }
     }
 
@@ -250,7 +298,11 @@ impl Engine {
             "label".to_string(),
             vec![format!("{LABEL_INSTANCE}={instance}")],
         )]);
-        let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
         let found = self
             .docker
             .list_containers(Some(options))

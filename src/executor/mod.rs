@@ -118,7 +118,10 @@ async fn installation_id(db: &PgPool) -> Result<String> {
 /// connection is kept for the life of the process; if the process dies, so
 /// does the lock, and its runs can be taken over at once.
 async fn hold_worker_lock(db: &PgPool, worker_id: i64) -> Result<PgConnection> {
-    let mut conn = db.acquire().await.context("connecting for the executor's lock")?;
+    let mut conn = db
+        .acquire()
+        .await
+        .context("connecting for the executor's lock")?;
     sqlx::query("select pg_advisory_lock($1)")
         .bind(worker_id)
         .execute(&mut *conn)
@@ -134,13 +137,19 @@ async fn run_loop(shared: Arc<Shared>, _lock: PgConnection) {
         if engine_id.is_none() {
             match shared.engine.info().await {
                 Ok(info) => engine_id = Some(info.id),
-                Err(err) => tracing::warn!(error = format!("{err:#}"), "Docker engine unreachable; retrying"),
+                Err(err) => tracing::warn!(
+                    error = format!("{err:#}"),
+                    "Docker engine unreachable; retrying"
+                ),
             }
         }
         if let Some(engine_id) = &engine_id {
             if last_reconcile.is_none_or(|t| t.elapsed() >= RECONCILE_EVERY) {
                 if let Err(err) = reconcile::reconcile(&shared, engine_id).await {
-                    tracing::warn!(error = format!("{err:#}"), "reconciling runs with containers");
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        "reconciling runs with containers"
+                    );
                 }
                 last_reconcile = Some(tokio::time::Instant::now());
             }
@@ -163,7 +172,11 @@ async fn claim_and_spawn(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
     }
     let claimed = store::claim(&shared.db, free, shared.worker_id, engine_id).await?;
     for run in claimed {
-        let permit = shared.slots.clone().try_acquire_owned().context("no free slot after claiming")?;
+        let permit = shared
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .context("no free slot after claiming")?;
         spawn_run(shared, run, Some(permit), false);
     }
     Ok(())

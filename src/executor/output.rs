@@ -28,12 +28,23 @@ pub enum Piece {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Record {
-    Collected { n: i32 },
-    Start { nodeid: String },
+    Collected {
+        n: i32,
+    },
+    Start {
+        nodeid: String,
+    },
     Result(TestResult),
-    CollectError { nodeid: String, message: Option<String> },
-    Finish { exitstatus: i32 },
-    Junit { data: String },
+    CollectError {
+        nodeid: String,
+        message: Option<String>,
+    },
+    Finish {
+        exitstatus: i32,
+    },
+    Junit {
+        data: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -56,7 +67,10 @@ impl Splitter {
         let mut marker = vec![0x1e];
         marker.extend_from_slice(token.as_bytes());
         marker.push(b' ');
-        Splitter { marker, partial: [Vec::new(), Vec::new()] }
+        Splitter {
+            marker,
+            partial: [Vec::new(), Vec::new()],
+        }
     }
 
     /// Feeds bytes of one stream; complete lines go to `out`.
@@ -116,7 +130,10 @@ impl Splitter {
 }
 
 fn text(stream: Stream, bytes: &[u8]) -> Piece {
-    Piece::Line { stream, text: String::from_utf8_lossy(bytes).into_owned() }
+    Piece::Line {
+        stream,
+        text: String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -146,27 +163,61 @@ mod tests {
         s.push(Stream::Stdout, b"lo\r\nworld\n", &mut out);
         s.push(Stream::Stdout, b"tail", &mut out);
         s.finish(&mut out);
-        assert_eq!(lines(&out), ["Stderr:oops", "Stdout:hello", "Stdout:world", "Stdout:tail"]);
+        assert_eq!(
+            lines(&out),
+            ["Stderr:oops", "Stdout:hello", "Stdout:world", "Stdout:tail"]
+        );
     }
 
     #[test]
     fn records_need_the_runs_token() {
         let mut s = Splitter::new("secret");
         let mut out = Vec::new();
-        s.push(Stream::Stderr, b"\x1esecret {\"t\":\"collected\",\"n\":3}\n", &mut out);
-        s.push(Stream::Stderr, b"\x1eguess {\"t\":\"collected\",\"n\":9}\n", &mut out);
-        s.push(Stream::Stdout, b"\x1esecret {\"t\":\"collected\",\"n\":9}\n", &mut out);
+        s.push(
+            Stream::Stderr,
+            b"\x1esecret {\"t\":\"collected\",\"n\":3}\n",
+            &mut out,
+        );
+        s.push(
+            Stream::Stderr,
+            b"\x1eguess {\"t\":\"collected\",\"n\":9}\n",
+            &mut out,
+        );
+        s.push(
+            Stream::Stdout,
+            b"\x1esecret {\"t\":\"collected\",\"n\":9}\n",
+            &mut out,
+        );
         assert_eq!(out[0], Piece::Record(Record::Collected { n: 3 }));
-        assert!(matches!(&out[1], Piece::Line { stream: Stream::Stderr, .. }));
-        assert!(matches!(&out[2], Piece::Line { stream: Stream::Stdout, .. }));
+        assert!(matches!(
+            &out[1],
+            Piece::Line {
+                stream: Stream::Stderr,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &out[2],
+            Piece::Line {
+                stream: Stream::Stdout,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn text_before_a_record_on_the_same_line_stays_a_log_line() {
         let mut s = Splitter::new("k");
         let mut out = Vec::new();
-        s.push(Stream::Stderr, b"no newline\x1ek {\"t\":\"finish\",\"exitstatus\":0}\n", &mut out);
-        assert_eq!(lines(&out), ["Stderr:no newline", "record:Finish { exitstatus: 0 }"]);
+        s.push(
+            Stream::Stderr,
+            b"no newline\x1ek {\"t\":\"finish\",\"exitstatus\":0}\n",
+            &mut out,
+        );
+        assert_eq!(
+            lines(&out),
+            ["Stderr:no newline", "record:Finish { exitstatus: 0 }"]
+        );
     }
 
     #[test]

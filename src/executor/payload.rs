@@ -44,8 +44,16 @@ mod tests {
     #[test]
     fn meta_comes_first_then_the_files() {
         let files = vec!["a/test_x.py".to_string()];
-        let meta = Meta { run_id: 7, environment_id: 3, token: "t", files: &files };
-        let contents = vec![FileContent { path: "a/test_x.py".into(), bytes: b"def test(): pass\n".to_vec() }];
+        let meta = Meta {
+            run_id: 7,
+            environment_id: 3,
+            token: "t",
+            files: &files,
+        };
+        let contents = vec![FileContent {
+            path: "a/test_x.py".into(),
+            bytes: b"def test(): pass\n".to_vec(),
+        }];
         let bytes = build(&meta, &contents).unwrap();
         let mut archive = tar::Archive::new(bytes.as_slice());
         let names: Vec<String> = archive

@@ -13,14 +13,19 @@ use crate::runs::RunStatus;
 
 pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
     let containers = shared.engine.list_ours(&shared.instance).await?;
-    let by_run: HashMap<i64, &super::engine::FoundContainer> =
-        containers.iter().filter_map(|c| Some((c.run_id?, c))).collect();
+    let by_run: HashMap<i64, &super::engine::FoundContainer> = containers
+        .iter()
+        .filter_map(|c| Some((c.run_id?, c)))
+        .collect();
 
-    for (run_id, worker) in store::running_elsewhere(&shared.db, shared.worker_id, engine_id).await? {
+    for (run_id, worker) in
+        store::running_elsewhere(&shared.db, shared.worker_id, engine_id).await?
+    {
         if worker != 0 && store::worker_alive(&shared.db, worker).await? {
             continue;
         }
-        let Some(run) = store::take_over(&shared.db, run_id, worker, shared.worker_id).await? else {
+        let Some(run) = store::take_over(&shared.db, run_id, worker, shared.worker_id).await?
+        else {
             continue;
         };
         if by_run.contains_key(&run_id) {

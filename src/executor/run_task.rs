@@ -44,7 +44,9 @@ pub async fn resume(shared: Arc<Shared>, run: ClaimedRun, cancel: CancellationTo
     tracing::info!("resuming run from its container");
     let output = shared.engine.follow_logs(&name);
     let elapsed = run.started_at.map_or(Duration::ZERO, |t| {
-        (OffsetDateTime::now_utc() - t).try_into().unwrap_or(Duration::ZERO)
+        (OffsetDateTime::now_utc() - t)
+            .try_into()
+            .unwrap_or(Duration::ZERO)
     });
     let limit = Duration::from_secs(run.limits.timeout_secs as u64);
     let deadline = Instant::now() + limit.saturating_sub(elapsed);
@@ -74,7 +76,10 @@ async fn start_and_follow(
         (LABEL_RUN.to_string(), run.id.to_string()),
     ]);
     let engine = &shared.engine;
-    if let Err(err) = engine.create_sandbox(name, &shared.image, labels, &run.limits).await {
+    if let Err(err) = engine
+        .create_sandbox(name, &shared.image, labels, &run.limits)
+        .await
+    {
         if !engine.image_exists(&shared.image).await.unwrap_or(true) {
             return Err(Failure::Setup(format!(
                 "the runner image {} is missing; `scripts/run` builds it",
@@ -133,7 +138,12 @@ async fn follow(
 ) -> Result<Finished> {
     let db = &shared.db;
     let mut splitter = Splitter::new(&run.record_token);
-    let mut sink = Sink::new(run.id, shared.log_cap_bytes, run.log_lines, run.results_stored);
+    let mut sink = Sink::new(
+        run.id,
+        shared.log_cap_bytes,
+        run.log_lines,
+        run.results_stored,
+    );
     let mut pieces = Vec::new();
     let mut killed: Option<Kill> = None;
     let mut tick = tokio::time::interval(TICK);
@@ -161,13 +171,19 @@ async fn follow(
             }
         }
         sink.accept(std::mem::take(&mut pieces));
-        if sink.pending() >= BATCH_LINES && sink.flush(db).await? == RunStatus::Cancelled && killed.is_none() {
+        if sink.pending() >= BATCH_LINES
+            && sink.flush(db).await? == RunStatus::Cancelled
+            && killed.is_none()
+        {
             kill = Some(Kill::Cancel);
         }
         if let Some(why) = kill {
             killed = Some(why);
             if why == Kill::Timeout {
-                sink.note(format!("time limit of {} s reached; killing the run", run.limits.timeout_secs));
+                sink.note(format!(
+                    "time limit of {} s reached; killing the run",
+                    run.limits.timeout_secs
+                ));
             }
             shared.engine.kill(name).await?;
         }
@@ -176,7 +192,11 @@ async fn follow(
     sink.accept(pieces);
 
     let exit_code = shared.engine.wait(name).await?;
-    let state = shared.engine.inspect(name).await?.context("the container vanished before it was inspected")?;
+    let state = shared
+        .engine
+        .inspect(name)
+        .await?
+        .context("the container vanished before it was inspected")?;
     sink.flush(db).await?;
     let ending = Ending {
         exit_code: Some(exit_code),
@@ -189,7 +209,12 @@ async fn follow(
     };
     let (status, reason) = outcome::decide(&ending, &run.limits);
     let junit = (!sink.junit.is_empty()).then(|| std::mem::take(&mut sink.junit));
-    Ok(Finished { status, reason, exit_code: Some(exit_code), junit })
+    Ok(Finished {
+        status,
+        reason,
+        exit_code: Some(exit_code),
+        junit,
+    })
 }
 
 /// Records the outcome (or why the run could not be executed), removes the
@@ -203,7 +228,12 @@ async fn conclude(shared: &Shared, run: &ClaimedRun, name: &str, result: Result<
                 format!("the executor could not run it: {err:#}")
             }
         };
-        Finished { status: RunStatus::Error, reason, exit_code: None, junit: None }
+        Finished {
+            status: RunStatus::Error,
+            reason,
+            exit_code: None,
+            junit: None,
+        }
     });
     tracing::info!(status = finished.status.as_str(), reason = %finished.reason, "run finished");
     if let Err(err) = store::finish(
@@ -219,7 +249,10 @@ async fn conclude(shared: &Shared, run: &ClaimedRun, name: &str, result: Result<
         tracing::error!(error = format!("{err:#}"), "recording the outcome");
     }
     if let Err(err) = shared.engine.remove(name).await {
-        tracing::warn!(error = format!("{err:#}"), "removing the container; the reconciler will retry");
+        tracing::warn!(
+            error = format!("{err:#}"),
+            "removing the container; the reconciler will retry"
+        );
     }
     if let Err(err) = crate::runs::promote_waiters(&shared.db).await {
         tracing::warn!(error = %err, "promoting waiting runs");

@@ -140,7 +140,11 @@ impl Sink {
         self.lines.stream.push(stream as i16);
         self.lines.ts.push(OffsetDateTime::now_utc());
         // Postgres text cannot hold NUL bytes.
-        self.lines.line.push(if text.contains('\0') { text.replace('\0', "\u{2400}") } else { text });
+        self.lines.line.push(if text.contains('\0') {
+            text.replace('\0', "\u{2400}")
+        } else {
+            text
+        });
     }
 
     fn record(&mut self, record: Record) {

@@ -29,7 +29,12 @@ const CLAIMED_COLUMNS: &str = "r.id, r.environment_id, r.files, r.millicpus, r.m
 /// Claims up to `n` queued runs that hold their environment, oldest first,
 /// giving each the environment's current limits. `SKIP LOCKED` lets several
 /// executors share one queue without waiting on each other.
-pub async fn claim(db: &PgPool, n: usize, worker_id: i64, engine_id: &str) -> Result<Vec<ClaimedRun>> {
+pub async fn claim(
+    db: &PgPool,
+    n: usize,
+    worker_id: i64,
+    engine_id: &str,
+) -> Result<Vec<ClaimedRun>> {
     let sql = format!(
         "update runs r
             set status = 'running', started_at = now(), worker_id = $2, engine_id = $3,
@@ -55,7 +60,11 @@ pub async fn claim(db: &PgPool, n: usize, worker_id: i64, engine_id: &str) -> Re
 }
 
 /// Running runs on this engine whose executor is not this one.
-pub async fn running_elsewhere(db: &PgPool, worker_id: i64, engine_id: &str) -> Result<Vec<(i64, i64)>> {
+pub async fn running_elsewhere(
+    db: &PgPool,
+    worker_id: i64,
+    engine_id: &str,
+) -> Result<Vec<(i64, i64)>> {
     sqlx::query_as(
         "select id, coalesce(worker_id, 0) from runs
           where status = 'running' and engine_id = $2 and worker_id is distinct from $1",
@@ -76,7 +85,10 @@ pub async fn worker_alive(db: &PgPool, worker_id: i64) -> Result<bool> {
         .fetch_one(&mut *conn)
         .await?;
     if got {
-        sqlx::query("select pg_advisory_unlock($1)").bind(worker_id).execute(&mut *conn).await?;
+        sqlx::query("select pg_advisory_unlock($1)")
+            .bind(worker_id)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(!got)
 }

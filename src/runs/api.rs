@@ -85,13 +85,18 @@ impl From<Run> for RunJson {
                 xpassed: run.xpassed,
                 error: run.errors,
             },
-            current_test: run.current_test.filter(|_| run.status == RunStatus::Running),
+            current_test: run
+                .current_test
+                .filter(|_| run.status == RunStatus::Running),
             log_lines: run.log_lines,
         }
     }
 }
 
-pub async fn create(State(state): State<AppState>, Json(request): Json<RunRequest>) -> AppResult<(StatusCode, Json<RunJson>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    Json(request): Json<RunRequest>,
+) -> AppResult<(StatusCode, Json<RunJson>)> {
     let run = super::request::submit(&state, &request).await?;
     Ok((StatusCode::CREATED, Json(run.into())))
 }
@@ -120,7 +125,11 @@ impl ListQuery {
         };
         Ok(RunFilter {
             status,
-            username: self.username.clone().filter(|u| !u.trim().is_empty()).map(|u| u.trim().to_owned()),
+            username: self
+                .username
+                .clone()
+                .filter(|u| !u.trim().is_empty())
+                .map(|u| u.trim().to_owned()),
             environment_id,
             before: self.before,
             limit: self.limit.unwrap_or(default_limit),
@@ -128,7 +137,10 @@ impl ListQuery {
     }
 }
 
-pub async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>) -> AppResult<Json<Vec<RunJson>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> AppResult<Json<Vec<RunJson>>> {
     let runs = super::list(&state.db, &query.filter(50)?).await?;
     Ok(Json(runs.into_iter().map(RunJson::from).collect()))
 }
@@ -149,11 +161,20 @@ pub async fn logs(
     Query(query): Query<LogsQuery>,
 ) -> AppResult<Json<Vec<LogLine>>> {
     super::get(&state.db, id).await?;
-    let lines = logs::after(&state.db, id, query.after, query.limit.unwrap_or(logs::MAX_PAGE)).await?;
+    let lines = logs::after(
+        &state.db,
+        id,
+        query.after,
+        query.limit.unwrap_or(logs::MAX_PAGE),
+    )
+    .await?;
     Ok(Json(lines))
 }
 
-pub async fn cancel(State(state): State<AppState>, Path(id): Path<i64>) -> AppResult<Json<RunJson>> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> AppResult<Json<RunJson>> {
     let run = super::request::cancel(&state, id, "an API client").await?;
     Ok(Json(run.into()))
 }

@@ -99,9 +99,9 @@ impl Run {
     /// Why a queued run has not started yet; `None` once it has.
     pub fn waiting_for(&self) -> Option<String> {
         match (self.status, self.holds_environment) {
-            (RunStatus::Queued, true) => {
-                Some("waiting for a free executor slot (the host runs a limited number at once)".into())
-            }
+            (RunStatus::Queued, true) => Some(
+                "waiting for a free executor slot (the host runs a limited number at once)".into(),
+            ),
             (RunStatus::Queued, false) => Some(format!(
                 "waiting in line for environment {}",
                 self.environment_id

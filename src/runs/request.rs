@@ -22,7 +22,13 @@ impl RunRequest {
         let environment_id = EnvironmentId::try_from(self.environment_id)?;
         let files = state.catalog.resolve(&self.files)?;
         let file_sha256 = state.catalog.sha256(&files)?;
-        Ok(NewRun { username, environment_id, files, file_sha256, queue_if_busy: self.queue_if_busy })
+        Ok(NewRun {
+            username,
+            environment_id,
+            files,
+            file_sha256,
+            queue_if_busy: self.queue_if_busy,
+        })
     }
 }
 

@@ -49,8 +49,14 @@ mod tests {
 
     #[test]
     fn keeps_names_as_written_but_trimmed() {
-        assert_eq!(Username::parse("  Zoë O'Brien ").unwrap().as_str(), "Zoë O'Brien");
-        assert_eq!(Username::parse("<b>ann</b>").unwrap().as_str(), "<b>ann</b>");
+        assert_eq!(
+            Username::parse("  Zoë O'Brien ").unwrap().as_str(),
+            "Zoë O'Brien"
+        );
+        assert_eq!(
+            Username::parse("<b>ann</b>").unwrap().as_str(),
+            "<b>ann</b>"
+        );
     }
 
     #[test]

@@ -35,7 +35,10 @@ pub struct Form<T>(pub T);
 
 impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
-        AppError::Invalid(format!("the request body is not valid JSON for this call: {}", rejection.body_text()))
+        AppError::Invalid(format!(
+            "the request body is not valid JSON for this call: {}",
+            rejection.body_text()
+        ))
     }
 }
 
@@ -53,6 +56,9 @@ impl From<PathRejection> for AppError {
 
 impl From<FormRejection> for AppError {
     fn from(rejection: FormRejection) -> Self {
-        AppError::Invalid(format!("the form could not be read: {}", rejection.body_text()))
+        AppError::Invalid(format!(
+            "the form could not be read: {}",
+            rejection.body_text()
+        ))
     }
 }

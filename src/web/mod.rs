@@ -34,5 +34,12 @@ struct TestFileJson {
 
 async fn test_files(State(state): State<AppState>) -> AppResult<Json<Vec<TestFileJson>>> {
     let files = state.catalog.files()?;
-    Ok(Json(files.into_iter().map(|f| TestFileJson { path: f.as_str().to_owned() }).collect()))
+    Ok(Json(
+        files
+            .into_iter()
+            .map(|f| TestFileJson {
+                path: f.as_str().to_owned(),
+            })
+            .collect(),
+    ))
 }

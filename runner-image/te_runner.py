@@ -1,0 +1,130 @@
+"""Entry point of every test-executor run container (PID 1).
+
+Protocol: the container is started with stdin attached; pytest is imported
+first (so a pre-started container is ready), then an uncompressed tar stream
+is read from stdin. Its first member is `.te/meta.json`:
+
+    {"run_id": 42, "environment_id": 3, "token": "<32 hex>",
+     "files": ["test_a.py", "nested/test_b.py"]}
+
+the other members are the test files and conftest.py files, which are
+unpacked into /tmp/work. pytest then runs the files named in meta.json (and
+nothing else becomes an argument); te_plugin reports each event on stderr as
+a record prefixed with "\\x1e" and the token. A bad stream exits with 3.
+"""
+
+import json
+import os
+import sys
+import tarfile
+
+import pytest
+
+import te_plugin
+
+WORK = "/tmp/work"
+REPORT_DIR = "/tmp/te"
+META = ".te/meta.json"
+MAX_META_BYTES = 1 << 20
+
+
+class ProtocolError(Exception):
+    pass
+
+
+def relative_parts(name):
+    """Splits a member or file name into safe relative path parts."""
+    if not isinstance(name, str) or not name or name.startswith("/") or "\0" in name:
+        raise ProtocolError(f"refusing path {name!r}")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise ProtocolError(f"refusing path {name!r}")
+    return parts
+
+
+def read_meta(tar):
+    member = tar.next()
+    if member is None or relative_parts(member.name) != META.split("/") or not member.isreg():
+        raise ProtocolError(f"the first tar member must be {META}")
+    if member.size > MAX_META_BYTES:
+        raise ProtocolError(f"{META} is too large")
+    meta = json.loads(tar.extractfile(member).read().decode("utf-8"))
+    if not isinstance(meta, dict):
+        raise ProtocolError(f"{META} must hold an object")
+    token = meta.get("token")
+    if not isinstance(token, str) or len(token) != 32 or not all(c in "0123456789abcdefABCDEF" for c in token):
+        raise ProtocolError("token must be 32 hex characters")
+    for key in ("run_id", "environment_id"):
+        if not isinstance(meta.get(key), int) or isinstance(meta.get(key), bool):
+            raise ProtocolError(f"{key} must be an integer")
+    files = meta.get("files")
+    if not isinstance(files, list) or not files:
+        raise ProtocolError("files must be a non-empty list")
+    return meta
+
+
+def extract(tar):
+    """Unpacks regular files and directories only; returns the files' paths."""
+    written = set()
+    while (member := tar.next()) is not None:
+        parts = relative_parts(member.name)
+        if parts[0] == ".te":
+            raise ProtocolError(f"unexpected member {member.name!r}")
+        target = os.path.join(WORK, *parts)
+        if member.isdir():
+            os.makedirs(target, mode=0o755, exist_ok=True)
+        elif member.isreg():
+            os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+            src = tar.extractfile(member)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as out:
+                while chunk := src.read(1 << 16):
+                    out.write(chunk)
+            written.add("/".join(parts))
+        else:
+            raise ProtocolError(f"refusing {member.name!r}: not a regular file or directory")
+    return written
+
+
+def test_args(files, written):
+    args = []
+    for name in files:
+        path = "/".join(relative_parts(name))
+        if path.startswith("-") or "::" in path or path not in written:
+            raise ProtocolError(f"refusing file {name!r}: not a test file in the stream")
+        args.append(path)
+    return args
+
+
+def main():
+    os.makedirs(WORK, mode=0o755, exist_ok=True)
+    os.makedirs(REPORT_DIR, mode=0o755, exist_ok=True)
+    try:
+        with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as tar:
+            meta = read_meta(tar)
+            written = extract(tar)
+        files = test_args(meta["files"], written)
+    except (ProtocolError, tarfile.TarError, OSError, ValueError, UnicodeDecodeError) as e:
+        print(f"te_runner: bad input: {e}", file=sys.stderr, flush=True)
+        return 3
+
+    os.chdir(WORK)
+    os.environ["TE_RUN_ID"] = str(meta["run_id"])
+    os.environ["TE_ENVIRONMENT_ID"] = str(meta["environment_id"])
+    plugin = te_plugin.Plugin(meta["token"])
+    args = [
+        "-p", "no:cacheprovider",
+        "-s",
+        "--color=yes",
+        "-o", "log_cli=true",
+        "--log-cli-level=INFO",
+        f"--junitxml={REPORT_DIR}/junit.xml",
+        "-o", "junit_family=xunit2",
+        f"--rootdir={WORK}",
+        *files,
+    ]
+    return pytest.main(args, plugins=[plugin])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+# shellcheck shell=bash
+# Provisioning helpers shared by scripts/run, scripts/test and .ci/run.
+#
+# Source this file; each ensure_* function is idempotent: it installs or starts
+# only what is missing, so a second call on a provisioned machine is fast.
+# Only Debian's packages are used (the machines have no container registry).
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export DEBIAN_FRONTEND=noninteractive
+
+# cargo lives in ~/.cargo/bin, which a non-login shell may not have on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
+    export PATH="${HOME:-/root}/.cargo/bin:$PATH"
+fi
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root (directly, or through sudo when we are not root).
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# ensure_packages PKG... — installs the Debian packages that are not installed
+# yet; runs `apt-get update` (once per shell) only when something is missing.
+_APT_UPDATED=${_APT_UPDATED:-}
+ensure_packages() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
+            missing+=("$pkg")
+        fi
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    if [ -z "$_APT_UPDATED" ]; then
+        as_root apt-get update -qq
+        _APT_UPDATED=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ensure_postgres — when DATABASE_URL is unset, installs and starts a local
+# PostgreSQL cluster, creates the role and database `test_executor` and
+# exports DATABASE_URL. The role may CREATE DATABASE: the test suite makes a
+# fresh database per test.
+PG_MAX_CONNECTIONS=300
+ensure_postgres() {
+    if [ -n "${DATABASE_URL:-}" ]; then
+        log "using DATABASE_URL from the environment"
+        return 0
+    fi
+    ensure_packages postgresql
+
+    local line version cluster port status
+    line="$(pg_lsclusters --no-header 2>/dev/null | head -n 1 || true)"
+    if [ -z "$line" ]; then
+        version="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)"
+        log "creating PostgreSQL $version cluster main"
+        as_root pg_createcluster "$version" main >/dev/null
+        line="$(pg_lsclusters --no-header | head -n 1)"
+    fi
+    read -r version cluster port status _ <<<"$line"
+
+    # Many tests run at once, each with its own database and pool.
+    local conf="/etc/postgresql/$version/$cluster/conf.d/test-executor.conf"
+    local wanted="# Written by test-executor's scripts/lib.sh
+max_connections = $PG_MAX_CONNECTIONS"
+    local changed=""
+    if [ "$(cat "$conf" 2>/dev/null)" != "$wanted" ]; then
+        printf '%s\n' "$wanted" | as_root tee "$conf" >/dev/null
+        changed=1
+    fi
+
+    if [[ "$status" != online* ]]; then
+        log "starting PostgreSQL $version/$cluster on port $port"
+        as_root pg_ctlcluster "$version" "$cluster" start
+    elif [ -n "$changed" ]; then
+        log "restarting PostgreSQL $version/$cluster (max_connections changed)"
+        as_root pg_ctlcluster "$version" "$cluster" restart
+    fi
+
+    local i
+    for i in $(seq 1 60); do
+        pg_isready -q -h 127.0.0.1 -p "$port" && break
+        [ "$i" -eq 60 ] && die "PostgreSQL did not accept connections on 127.0.0.1:$port"
+        sleep 0.5
+    done
+
+    _pg_admin() { as_root runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$port" "$@"; }
+    _pg_admin -d postgres <<'SQL'
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'test_executor') THEN
+        CREATE ROLE test_executor LOGIN CREATEDB PASSWORD 'test_executor';
+    ELSE
+        ALTER ROLE test_executor LOGIN CREATEDB PASSWORD 'test_executor';
+    END IF;
+END
+$$;
+SQL
+    if [ "$(_pg_admin -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test_executor'")" != 1 ]; then
+        _pg_admin -d postgres -c 'CREATE DATABASE test_executor OWNER test_executor'
+    fi
+    export DATABASE_URL="postgres://test_executor:test_executor@127.0.0.1:$port/test_executor"
+}
+
+# runner_image_hash — sha256 over the runner-image/ folder (paths and
+# contents, sorted), so any change to it names a new image.
+runner_image_hash() {
+    (cd "$REPO_ROOT" && find runner-image -type f ! -name '*.pyc' -print0 \
+        | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64)
+}
+
+# ensure_runner_image — builds test-executor-runner:<hash> offline when it is
+# missing and points test-executor-runner:latest at it. Exports RUNNER_IMAGE
+# (unless already set).
+ensure_runner_image() {
+    command -v docker >/dev/null 2>&1 || die "docker is not installed"
+    docker info >/dev/null 2>&1 || die "the Docker engine is not reachable (is dockerd running?)"
+    local tag
+    tag="test-executor-runner:$(runner_image_hash | cut -c1-12)"
+    if ! docker image inspect "$tag" >/dev/null 2>&1; then
+        log "building runner image $tag (offline, from Debian's packages)"
+        bash "$REPO_ROOT/runner-image/build-offline.sh" "$tag"
+    fi
+    docker tag "$tag" test-executor-runner:latest
+    export RUNNER_IMAGE="${RUNNER_IMAGE:-test-executor-runner:latest}"
+}
+
+# ensure_chromium — Debian's chromium and chromedriver, for the browser tests.
+ensure_chromium() {
+    ensure_packages chromium chromium-driver
+    local driver
+    driver="$(command -v chromedriver || true)"
+    [ -n "$driver" ] || die "chromedriver not found after installing chromium-driver"
+    export CHROMEDRIVER="${CHROMEDRIVER:-$driver}"
+    export CHROME_BIN="${CHROME_BIN:-$(command -v chromium)}"
+}

@@ -1,0 +1,214 @@
+//! Test helpers: a fresh database per test, the real server on a free port
+//! with its executor and the real Docker engine, and a catalog of test files.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use test_executor::{AppState, Config};
+
+pub struct TestApp {
+    pub address: String,
+    pub db: PgPool,
+    pub client: reqwest::Client,
+    pub database_url: String,
+    pub tests_dir: PathBuf,
+    pub instance: String,
+}
+
+/// A database of its own for one test, created from `DATABASE_URL`.
+pub async fn fresh_database() -> String {
+    let base =
+        std::env::var("DATABASE_URL").expect("DATABASE_URL must be set (scripts/test sets it)");
+    let name = format!("te_test_{:016x}", rand::random::<u64>());
+    let mut admin = PgConnection::connect(&base)
+        .await
+        .expect("connecting to Postgres");
+    admin
+        .execute(format!("create database {name}").as_str())
+        .await
+        .expect("creating a test database");
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("DATABASE_URL ends with a database name");
+    format!("{prefix}/{name}")
+}
+
+/// A folder of test files for one test: the sample tests plus `extra`.
+pub fn test_files(extra: &[(&str, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("te-tests-{:016x}", rand::random::<u64>()));
+    copy_dir(Path::new("sample-tests"), &dir);
+    for (path, content) in extra {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+pub fn config(database_url: &str, tests_dir: &Path) -> Config {
+    Config {
+        database_url: database_url.to_owned(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        tests_dir: tests_dir.to_owned(),
+        runner_image: std::env::var("RUNNER_IMAGE")
+            .unwrap_or_else(|_| "test-executor-runner:latest".into()),
+        max_parallel_runs: Some(2),
+        operator_token: Some("operator-secret".into()),
+        log_cap_bytes: 32 * 1024 * 1024,
+        no_executor: false,
+        assets_dir: "assets".into(),
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[], |_| {}).await
+    }
+
+    /// Starts the app with extra test files and a tweaked configuration.
+    pub async fn spawn_with(extra: &[(&str, &str)], tweak: impl FnOnce(&mut Config)) -> TestApp {
+        test_executor::telemetry::init();
+        let database_url = fresh_database().await;
+        let tests_dir = test_files(extra);
+        let mut config = config(&database_url, &tests_dir);
+        tweak(&mut config);
+        let state = AppState::start(config).await.expect("starting the app");
+        let db = state.db.clone();
+        let instance = state
+            .executor
+            .as_ref()
+            .map(|e| e.instance().to_owned())
+            .unwrap_or_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(listener, test_executor::app(state))
+                .await
+                .unwrap();
+        });
+        TestApp {
+            address,
+            db,
+            client: reqwest::Client::new(),
+            database_url,
+            tests_dir,
+            instance,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a run and returns its JSON, asserting it was accepted.
+    pub async fn create_run(&self, environment: i64, files: &[&str]) -> Value {
+        let response = self
+            .post_json(
+                "/api/v1/runs",
+                &json!({"username": "ann", "environment_id": environment, "files": files}),
+            )
+            .await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "creating a run: {body}");
+        body
+    }
+
+    /// Waits until the run has finished and returns it.
+    pub async fn wait_finished(&self, run_id: i64, within: Duration) -> Value {
+        self.wait_for(run_id, within, |run| {
+            !matches!(run["status"].as_str(), Some("queued" | "running"))
+        })
+        .await
+    }
+
+    pub async fn wait_for(
+        &self,
+        run_id: i64,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let run = self.get_json(&format!("/api/v1/runs/{run_id}")).await;
+            if done(&run) {
+                return run;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "run {run_id} not there in {within:?}: {run}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every stored log line of a run, as text.
+    pub async fn log_text(&self, run_id: i64) -> Vec<String> {
+        sqlx::query_scalar("select line from run_logs where run_id = $1 order by seq")
+            .bind(run_id)
+            .fetch_all(&self.db)
+            .await
+            .unwrap()
+    }
+
+    pub async fn set_limits(&self, environment: i32, memory_mb: i32, timeout_secs: i32) {
+        sqlx::query("update environments set memory_mb = $2, timeout_secs = $3 where id = $1")
+            .bind(environment)
+            .bind(memory_mb)
+            .bind(timeout_secs)
+            .execute(&self.db)
+            .await
+            .unwrap();
+    }
+
+    pub async fn count_runs(&self) -> i64 {
+        sqlx::query_scalar("select count(*) from runs")
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+    }
+}
+
+pub fn id(run: &Value) -> i64 {
+    run["id"].as_i64().expect("run has an id")
+}

@@ -1,0 +1,10 @@
+//! Black-box tests through HTTP, against a real Postgres and the real Docker engine.
+
+mod exclusivity;
+mod execution;
+mod health;
+mod helpers;
+mod logs;
+mod recovery;
+mod runs_api;
+mod sandbox;

@@ -1,0 +1,195 @@
+//! The server killed with SIGKILL mid-run and started again: the run
+//! completes, no line is lost or stored twice, the environment is freed.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::{json, Value};
+
+use crate::helpers::{fresh_database, test_files};
+
+const TICKER: &str = r#"
+import sys, time
+
+def test_ticks():
+    for i in range(80):
+        print(f"tick {i:03d}", flush=True)
+        if i % 7 == 0:
+            print(f"tock {i:03d}", file=sys.stderr, flush=True)
+        time.sleep(0.1)
+"#;
+
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    async fn start(database_url: &str, tests_dir: &std::path::Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_test-executor"))
+            .env("DATABASE_URL", database_url)
+            .env("BIND", format!("127.0.0.1:{port}"))
+            .env("TESTS_DIR", tests_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting the server binary");
+        let address = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if reqwest::get(format!("{address}/healthz")).await.is_ok() {
+                return Server { child, address };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the server did not come up at {address}");
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().unwrap(); // SIGKILL on Unix
+        self.child.wait().unwrap();
+    }
+
+    async fn run(&self, id: i64) -> Value {
+        reqwest::get(format!("{}/api/v1/runs/{id}", self.address))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_ticker_run(server: &Server) -> i64 {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/runs", server.address))
+        .json(&json!({"username": "ann", "environment_id": 20, "files": ["test_ticker.py"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn wait_until(
+    server: &Server,
+    id: i64,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let run = server.run(id).await;
+        if done(&run) {
+            return run;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited in vain: {run}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_run_survives_a_killed_server_with_every_line_stored_once() {
+    let database_url = fresh_database().await;
+    let tests_dir = test_files(&[("test_ticker.py", TICKER)]);
+    let server = Server::start(&database_url, &tests_dir).await;
+    let id = start_ticker_run(&server).await;
+    wait_until(&server, id, Duration::from_secs(30), |r| {
+        r["log_lines"].as_i64() >= Some(15)
+    })
+    .await;
+    server.kill_9();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let server = Server::start(&database_url, &tests_dir).await;
+    let run = wait_until(&server, id, Duration::from_secs(60), |r| {
+        r["status"] != "running"
+    })
+    .await;
+    assert_eq!(run["status"], "success", "{run}");
+
+    let db = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let lines: Vec<String> = sqlx::query_scalar(
+        // pytest prints the file name first, on the line of the first tick
+        "select substring(line from '(t[io]ck \\d{3})') from run_logs
+          where run_id = $1 and line ~ 't[io]ck \\d{3}' order by seq",
+    )
+    .bind(id)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let ticks: Vec<&String> = lines.iter().filter(|l| l.starts_with("tick")).collect();
+    let expected: Vec<String> = (0..80).map(|i| format!("tick {i:03}")).collect();
+    assert_eq!(
+        ticks,
+        expected.iter().collect::<Vec<_>>(),
+        "every tick once, in order"
+    );
+    assert_eq!(lines.iter().filter(|l| l.starts_with("tock")).count(), 12);
+    let holder: Option<i64> =
+        sqlx::query_scalar("select id from runs where environment_id = 20 and holds_environment")
+            .fetch_optional(&db)
+            .await
+            .unwrap();
+    assert_eq!(holder, None, "environment 20 is free");
+}
+
+#[tokio::test]
+async fn a_run_whose_container_vanished_while_the_server_was_down_ends_as_error() {
+    let database_url = fresh_database().await;
+    let tests_dir = test_files(&[("test_ticker.py", TICKER)]);
+    let server = Server::start(&database_url, &tests_dir).await;
+    let id = start_ticker_run(&server).await;
+    wait_until(&server, id, Duration::from_secs(30), |r| {
+        r["log_lines"].as_i64() >= Some(3)
+    })
+    .await;
+    server.kill_9();
+    let db = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let instance: String = sqlx::query_scalar("select id from installation")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let name = test_executor::executor::container_name(&instance, id);
+    let removed = Command::new("docker")
+        .args(["rm", "-f", &name])
+        .output()
+        .unwrap();
+    assert!(removed.status.success());
+
+    let server = Server::start(&database_url, &tests_dir).await;
+    let run = wait_until(&server, id, Duration::from_secs(30), |r| {
+        r["status"] != "running"
+    })
+    .await;
+    assert_eq!(run["status"], "error");
+    assert!(
+        run["reason"].as_str().unwrap().contains("run lost"),
+        "{run}"
+    );
+    let envs: Value = reqwest::get(format!("{}/api/v1/environments", server.address))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(envs[19]["busy_run_id"].is_null());
+}
