@@ -7,7 +7,7 @@ Each event becomes one record written with a single os.write on fd 2:
 The token comes from the run's meta.json (never from the environment), so a
 test printing something that looks like a record is just text. Records carry
 "i", a counter from 0, and "t", the type: collected, start, result,
-collect_error, finish.
+collect_error, finish (and junit, sent by te_runner after the session).
 """
 
 import json
@@ -74,7 +74,7 @@ class Plugin:
         self._i = 0
         self._reports = {}
 
-    def _emit(self, record):
+    def emit(self, record):
         record["i"] = self._i
         self._i += 1
         sys.stdout.flush()
@@ -83,12 +83,12 @@ class Plugin:
         os.write(2, b"\x1e" + self._token + b" " + body + b"\n")
 
     def pytest_collection_finish(self, session):
-        self._emit({"t": "collected", "n": len(session.items)})
+        self.emit({"t": "collected", "n": len(session.items)})
 
     def pytest_collectreport(self, report):
         if report.failed:
             text = str(report.longrepr)
-            self._emit({
+            self.emit({
                 "t": "collect_error",
                 "nodeid": report.nodeid,
                 "message": _collect_error_line(text),
@@ -97,7 +97,7 @@ class Plugin:
 
     def pytest_runtest_logstart(self, nodeid, location):
         self._reports[nodeid] = []
-        self._emit({"t": "start", "nodeid": nodeid})
+        self.emit({"t": "start", "nodeid": nodeid})
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -112,7 +112,7 @@ class Plugin:
     def pytest_runtest_logfinish(self, nodeid, location):
         reports = self._reports.pop(nodeid, [])
         outcome, message, longrepr = _aggregate(reports)
-        self._emit({
+        self.emit({
             "t": "result",
             "nodeid": nodeid,
             "outcome": outcome,
@@ -122,7 +122,7 @@ class Plugin:
         })
 
     def pytest_sessionfinish(self, session, exitstatus):
-        self._emit({"t": "finish", "exitstatus": int(exitstatus)})
+        self.emit({"t": "finish", "exitstatus": int(exitstatus)})
 
 
 def _aggregate(reports):

@@ -10,7 +10,7 @@ use axum::{
 use serde::Serialize;
 use tower_http::{services::ServeDir, trace::TraceLayer};
 
-use crate::{environments, error::AppResult, runs, server::AppState};
+use crate::{environments, error::AppResult, results, runs, server::AppState};
 use extract::Json;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -20,9 +20,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/runs", get(runs::api::list).post(runs::api::create))
         .route("/runs/{id}", get(runs::api::get))
         .route("/runs/{id}/logs", get(runs::api::logs))
-        .route("/runs/{id}/cancel", post(runs::api::cancel));
+        .route("/runs/{id}/cancel", post(runs::api::cancel))
+        .route("/runs/{id}/tests", get(results::api::of_run))
+        .route("/tests/history", get(results::api::history));
     Router::new()
         .nest("/api/v1", api)
+        .route("/runs/{id}/junit.xml", get(results::api::junit))
         .nest_service("/assets", ServeDir::new(&state.config.assets_dir))
         .layer(TraceLayer::new_for_http())
 }

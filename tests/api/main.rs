@@ -6,5 +6,6 @@ mod health;
 mod helpers;
 mod logs;
 mod recovery;
+mod results;
 mod runs_api;
 mod sandbox;

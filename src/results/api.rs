@@ -1,0 +1,97 @@
+//! JSON API and downloads for test results.
+
+use axum::{
+    extract::State,
+    http::header,
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{HistoryEntry, TestCase};
+use crate::{
+    error::{AppError, AppResult},
+    server::AppState,
+    web::extract::{Json, Path, Query},
+};
+
+#[derive(Debug, Deserialize)]
+pub struct TestsQuery {
+    pub outcome: Option<String>,
+    pub offset: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+pub async fn of_run(
+    State(state): State<AppState>,
+    Path(run_id): Path<i64>,
+    Query(query): Query<TestsQuery>,
+) -> AppResult<Json<Vec<TestCase>>> {
+    crate::runs::get(&state.db, run_id).await?;
+    let outcome = super::parse_outcome(query.outcome.as_deref())?;
+    let tests = super::of_run(
+        &state.db,
+        run_id,
+        outcome,
+        query.offset.unwrap_or(0),
+        query.limit.unwrap_or(1000),
+    )
+    .await?;
+    Ok(Json(tests))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    pub nodeid: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct HistoryJson {
+    pub nodeid: String,
+    pub flaky: bool,
+    pub history: Vec<HistoryEntry>,
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    Query(query): Query<HistoryQuery>,
+) -> AppResult<Json<HistoryJson>> {
+    let nodeid = query
+        .nodeid
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| {
+            AppError::Invalid("give the test's node id, e.g. ?nodeid=test_math.py::test_add".into())
+        })?;
+    let history = super::history(&state.db, &nodeid, 50).await?;
+    Ok(Json(HistoryJson {
+        flaky: super::is_flaky(&history),
+        nodeid,
+        history,
+    }))
+}
+
+/// `/runs/{id}/junit.xml`: pytest's own JUnit report of the run.
+pub async fn junit(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> AppResult<Response> {
+    let run_id: i64 = run_id
+        .parse()
+        .map_err(|_| AppError::NotFound(format!("no run {run_id:?}")))?;
+    let xml = super::junit_xml(&state.db, run_id).await?.ok_or_else(|| {
+        AppError::NotFound(format!(
+            "run #{run_id} has no JUnit report (yet): it is written when pytest finishes"
+        ))
+    })?;
+    let disposition = format!("inline; filename=\"run-{run_id}-junit.xml\"");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/xml; charset=utf-8".to_string(),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        xml,
+    )
+        .into_response())
+}
