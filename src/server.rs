@@ -5,6 +5,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::{extract::FromRef, routing::get, Router};
 use sqlx::PgPool;
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::{
     catalog::Catalog,
@@ -52,9 +54,15 @@ impl AppState {
 }
 
 pub fn app(state: AppState) -> Router {
+    let sessions = SessionManagerLayer::new(PostgresStore::new(state.db.clone()))
+        .with_secure(false)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(30)));
     Router::new()
         .route("/healthz", get(crate::health::healthz))
         .merge(web::routes(&state))
+        .layer(sessions)
         .with_state(state)
 }
 

@@ -1,6 +1,7 @@
 //! Test results: each test case of a run, and a test's history across runs.
 
 pub mod api;
+pub mod views;
 
 use serde::Serialize;
 use sqlx::PgPool;

@@ -1,9 +1,12 @@
 //! Runs: what a person asked to execute, and how it went.
 
 pub mod api;
+pub mod detail;
+pub mod form;
 pub mod request;
 mod store;
 mod username;
+pub mod views;
 
 pub use store::*;
 pub use username::Username;

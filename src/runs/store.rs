@@ -111,6 +111,17 @@ pub struct RunFilter {
 pub async fn list(db: &PgPool, filter: &RunFilter) -> AppResult<Vec<Run>> {
     let mut query: QueryBuilder<Postgres> =
         QueryBuilder::new(format!("select {RUN_COLUMNS} from runs where true"));
+    push_filters(&mut query, filter);
+    if let Some(before) = filter.before {
+        query.push(" and id < ").push_bind(before);
+    }
+    query
+        .push(" order by id desc limit ")
+        .push_bind(filter.limit.clamp(1, 500));
+    Ok(query.build_query_as().fetch_all(db).await?)
+}
+
+fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &RunFilter) {
     if let Some(status) = filter.status {
         query.push(" and status = ").push_bind(status);
     }
@@ -120,9 +131,15 @@ pub async fn list(db: &PgPool, filter: &RunFilter) -> AppResult<Vec<Run>> {
     if let Some(env) = filter.environment_id {
         query.push(" and environment_id = ").push_bind(env);
     }
-    if let Some(before) = filter.before {
-        query.push(" and id < ").push_bind(before);
-    }
+}
+
+/// Runs newer than `after` matching the filter, newest first (what a runs
+/// page showing up to `after` has not seen yet).
+pub async fn list_newer(db: &PgPool, filter: &RunFilter, after: i64) -> AppResult<Vec<Run>> {
+    let mut query: QueryBuilder<Postgres> =
+        QueryBuilder::new(format!("select {RUN_COLUMNS} from runs where id > "));
+    query.push_bind(after);
+    push_filters(&mut query, filter);
     query
         .push(" order by id desc limit ")
         .push_bind(filter.limit.clamp(1, 500));

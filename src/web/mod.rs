@@ -1,6 +1,10 @@
 //! The web layer: routes for the pages, their htmx fragments and the JSON API.
 
+pub mod components;
 pub mod extract;
+pub mod html_error;
+pub mod page;
+pub mod session;
 
 use axum::{
     extract::State,
@@ -23,9 +27,28 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/runs/{id}/cancel", post(runs::api::cancel))
         .route("/runs/{id}/tests", get(results::api::of_run))
         .route("/tests/history", get(results::api::history));
+    let pages = Router::new()
+        .route("/", get(runs::views::index))
+        .route("/fragments/runs/newer", get(runs::views::newer_fragment))
+        .route("/fragments/runs/{id}/row", get(runs::views::row_fragment))
+        .route("/runs", post(runs::form::submit))
+        .route("/runs/new", get(runs::form::new_form))
+        .route("/runs/{id}", get(runs::detail::show))
+        .route("/runs/{id}/cancel", post(runs::detail::cancel))
+        .route(
+            "/runs/{id}/fragments/status",
+            get(runs::detail::status_fragment),
+        )
+        .route(
+            "/runs/{id}/fragments/logs",
+            get(runs::detail::logs_fragment),
+        )
+        .route("/runs/{id}/fragments/tests", get(results::views::fragment))
+        .route("/runs/{id}/junit.xml", get(results::api::junit))
+        .route("/tests", get(results::views::history_page));
     Router::new()
         .nest("/api/v1", api)
-        .route("/runs/{id}/junit.xml", get(results::api::junit))
+        .merge(pages)
         .nest_service("/assets", ServeDir::new(&state.config.assets_dir))
         .layer(TraceLayer::new_for_http())
 }

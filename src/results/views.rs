@@ -1,0 +1,160 @@
+//! The test table of a run page and the test-history page.
+
+use axum::extract::State;
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::{TestCase, OUTCOMES};
+use crate::{
+    error::{AppError, AppResult},
+    runs::Run,
+    server::AppState,
+    web::{
+        components::{outcome_badge, timestamp},
+        extract::{Path, Query},
+        html_error::PageResult,
+        page::{page, Nav},
+    },
+};
+
+const PAGE_SIZE: i64 = 100;
+
+/// The run's tests, failures first, one page; polls while the run is active.
+pub async fn section(
+    state: &AppState,
+    run: &Run,
+    outcome: Option<&'static str>,
+    page_no: i64,
+) -> AppResult<Markup> {
+    let total = super::count_of_run(&state.db, run.id, outcome).await?;
+    let tests = super::of_run(&state.db, run.id, outcome, page_no * PAGE_SIZE, PAGE_SIZE).await?;
+    let nodeids: Vec<String> = tests.iter().map(|t| t.nodeid.clone()).collect();
+    let flaky = super::flaky_among(&state.db, &nodeids).await?;
+    let active = run.status.is_active();
+    let base = format!("/runs/{}/fragments/tests", run.id);
+    let query = |o: Option<&str>, p: i64| format!("?outcome={}&page={p}", o.unwrap_or(""));
+    Ok(html! {
+        section #run-tests
+            hx-get=[active.then(|| format!("{base}{}", query(outcome, page_no)))]
+            hx-trigger=[active.then_some("every 2s")]
+            hx-swap=[active.then_some("outerHTML")] {
+            h2 { "Tests" }
+            nav.outcome-filter {
+                @for (label, o) in std::iter::once(("all", None)).chain(OUTCOMES.iter().map(|o| (*o, Some(*o)))) {
+                    a href={ "/runs/" (run.id) (query(o, 0)) "#run-tests" }
+                        hx-get={ (base) (query(o, 0)) } hx-target="#run-tests" hx-swap="outerHTML"
+                        aria-current=[(o == outcome).then_some("true")] { (label) }
+                }
+            }
+            @if tests.is_empty() {
+                p.muted { @if active { "No results yet." } @else { "No test results." } }
+            } @else {
+                div.overflow-auto { table.tests {
+                    thead { tr { th { "Test" } th { "Outcome" } th { "Time" } } }
+                    tbody { @for t in &tests { (test_row(t, flaky.contains(&t.nodeid))) } }
+                } }
+                @if total > PAGE_SIZE {
+                    nav.pager {
+                        @if page_no > 0 {
+                            a href={ "/runs/" (run.id) (query(outcome, page_no - 1)) "#run-tests" } hx-get={ (base) (query(outcome, page_no - 1)) }
+                              hx-target="#run-tests" hx-swap="outerHTML" { "← Previous" }
+                        }
+                        span.muted { "Page " (page_no + 1) " of " ((total + PAGE_SIZE - 1) / PAGE_SIZE) " · " (total) " tests" }
+                        @if (page_no + 1) * PAGE_SIZE < total {
+                            a href={ "/runs/" (run.id) (query(outcome, page_no + 1)) "#run-tests" } hx-get={ (base) (query(outcome, page_no + 1)) }
+                              hx-target="#run-tests" hx-swap="outerHTML" { "Next →" }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn test_row(t: &TestCase, flaky: bool) -> Markup {
+    let history = format!(
+        "/tests?nodeid={}",
+        form_urlencoded::byte_serialize(t.nodeid.as_bytes()).collect::<String>()
+    );
+    html! {
+        tr {
+            td.nodeid {
+                a href=(history) title="History of this test" { code { (t.nodeid) } }
+                @if flaky { " " a.badge.flaky href=(history) { "flaky" } }
+                @if let Some(longrepr) = &t.longrepr {
+                    details { summary { (t.message.as_deref().unwrap_or("details")) } pre.traceback { (longrepr) } }
+                } @else if let Some(message) = &t.message { br; small.muted { (message) } }
+            }
+            td { (outcome_badge(&t.outcome)) }
+            td.num { (t.duration_ms) " ms" }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TestsQuery {
+    pub outcome: Option<String>,
+    pub page: Option<i64>,
+}
+
+pub async fn fragment(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(query): Query<TestsQuery>,
+) -> PageResult<Markup> {
+    let run = crate::runs::get(&state.db, id).await?;
+    let outcome = super::parse_outcome(query.outcome.as_deref())?;
+    Ok(section(&state, &run, outcome, query.page.unwrap_or(0).max(0)).await?)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    pub nodeid: Option<String>,
+}
+
+/// `/tests?nodeid=...`: the outcome strip and the runs of one test.
+pub async fn history_page(
+    State(state): State<AppState>,
+    Query(query): Query<HistoryQuery>,
+) -> PageResult<Markup> {
+    let nodeid = query
+        .nodeid
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| {
+            AppError::Invalid("give a test's node id: /tests?nodeid=file.py::test_name".into())
+        })?;
+    let history = super::history(&state.db, &nodeid, 100).await?;
+    let flaky = super::is_flaky(&history);
+    Ok(page(
+        "Test history",
+        Nav::Other,
+        html! {
+            h1 { "Test history" }
+            p { code { (nodeid) } @if flaky { " " span.badge.flaky { "flaky" } } }
+            @if flaky {
+                p.muted { "Flaky: in its last " (super::FLAKY_WINDOW) " runs it both passed and failed while its file was unchanged." }
+            }
+            @if history.is_empty() { p.muted { "This test has not run yet." } }
+            @else {
+                div.strip aria-label="Outcomes, newest first" {
+                    @for h in &history {
+                        a class={ "cell outcome-" (h.outcome) } href={ "/runs/" (h.run_id) } title={ "run #" (h.run_id) ": " (h.outcome) } {}
+                    }
+                }
+                table {
+                    thead { tr { th { "Run" } th { "Outcome" } th { "Finished" } th { "File sha256" } } }
+                    tbody {
+                        @for h in &history {
+                            tr {
+                                td { a href={ "/runs/" (h.run_id) } { "#" (h.run_id) } }
+                                td { (outcome_badge(&h.outcome)) }
+                                td { (timestamp(h.finished_at)) }
+                                td { @if let Some(sha) = &h.file_sha256 { code.sha title=(sha) { (sha.get(..12).unwrap_or(sha)) "…" } } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}

@@ -1,0 +1,244 @@
+//! The run page (`/runs/{id}`): what was asked, how it is going, the logs
+//! and the tests. The status panel and the log tail poll while the run is
+//! active and stop by themselves once it is over.
+
+use axum::{
+    extract::State,
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::Form;
+use maud::{html, Markup};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{Run, RunStatus};
+use crate::{
+    error::AppError,
+    logs::{self, LogLine},
+    results,
+    server::AppState,
+    web::{
+        components::{ansi_line, counts, run_duration, status_badge, timestamp},
+        extract::{Path, Query},
+        html_error::PageResult,
+        page::{page, Nav},
+        session,
+    },
+};
+
+/// Lines shown when the page opens; older ones are in the full log.
+const INITIAL_LINES: i64 = 2000;
+
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<i64>,
+) -> PageResult<Markup> {
+    let run = super::get(&state.db, id).await?;
+    let csrf = session::csrf_token(&session).await?;
+    let me = session::username(&session).await?;
+    let first = (i64::from(run.log_lines) - INITIAL_LINES).max(0) as i32;
+    let lines = logs::after(&state.db, id, Some(first - 1), INITIAL_LINES).await?;
+    let tests = results::views::section(&state, &run, None, 0).await?;
+    Ok(page(
+        &format!("Run #{id}"),
+        Nav::Other,
+        html! {
+            div.page-head {
+                h1 { "Run #" (id) " " (status_badge(run.status)) }
+                div.actions { (actions(&run, &csrf, me.as_deref())) }
+            }
+            (status_panel(&run))
+            (facts(&run))
+            section.logs {
+                h2 { "Logs" }
+                @if first > 0 {
+                    p.muted { "Showing the last " (INITIAL_LINES) " lines. " a href={ "/api/v1/runs/" (id) "/logs" } { "All lines (JSON)" } }
+                }
+                div #log.log role="log" aria-live="off" tabindex="0" {
+                    (log_lines(&lines))
+                    (log_poller(&run, lines.last().map_or(first - 1, |l| l.seq)))
+                }
+            }
+            (tests)
+        },
+    ))
+}
+
+fn actions(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
+    html! {
+        @if run.status.is_active() {
+            form method="post" action={ "/runs/" (run.id) "/cancel" } {
+                input type="hidden" name="_csrf" value=(csrf);
+                button.secondary type="submit" { "Cancel run" }
+            }
+        }
+        form method="post" action="/runs" {
+            input type="hidden" name="_csrf" value=(csrf);
+            input type="hidden" name="username" value=(me.unwrap_or(&run.username));
+            input type="hidden" name="environment_id" value=(run.environment_id);
+            @for f in &run.files { input type="hidden" name="files" value=(f); }
+            button type="submit" { "Run again" }
+        }
+        a role="button" class="outline" href={ "/runs/new?from=" (run.id) } { "Edit and run" }
+    }
+}
+
+/// Status, reason, progress and timings; polls itself while active.
+pub fn status_panel(run: &Run) -> Markup {
+    let active = run.status.is_active();
+    let done = run.passed + run.failed + run.skipped + run.xfailed + run.xpassed + run.errors;
+    html! {
+        section #run-status.status-panel
+            hx-get=[active.then(|| format!("/runs/{}/fragments/status", run.id))]
+            hx-trigger=[active.then_some("every 1s")]
+            hx-swap=[active.then_some("outerHTML")] {
+            p.reason {
+                (status_badge(run.status)) " "
+                @if let Some(waiting) = run.waiting_for() { (waiting) }
+                @else if let Some(reason) = &run.reason { (reason) }
+                @else if run.status == RunStatus::Running { "running" }
+            }
+            @if let Some(collected) = run.collected.filter(|c| *c > 0) {
+                (progress(run, done, collected))
+            }
+            @if run.status == RunStatus::Running {
+                @if let Some(test) = &run.current_test { p.current { "Now running " code { (test) } } }
+            }
+            dl.timings {
+                div { dt { "Queued" } dd { (timestamp(Some(run.created_at))) } }
+                div { dt { "Started" } dd { (timestamp(run.started_at)) } }
+                div { dt { "Finished" } dd { (timestamp(run.finished_at)) } }
+                div { dt { "Duration" } dd { (run_duration(run)) } }
+                div { dt { "Exit code" } dd { @if let Some(c) = run.exit_code { (c) } @else { "—" } } }
+            }
+        }
+    }
+}
+
+fn progress(run: &Run, done: i32, collected: i32) -> Markup {
+    let pct = |n: i32| f64::from(n) * 100.0 / f64::from(collected.max(done).max(1));
+    html! {
+        div.progress role="progressbar" aria-valuemin="0" aria-valuemax=(collected) aria-valuenow=(done)
+            aria-label="Tests done" {
+            @for (n, class) in [(run.passed, "passed"), (run.xfailed, "xfailed"), (run.skipped, "skipped"),
+                                (run.xpassed, "xpassed"), (run.failed, "failed"), (run.errors, "error")] {
+                @if n > 0 { span class={ "bar-" (class) } style={ "width:" (format!("{:.2}", pct(n))) "%" } {} }
+            }
+        }
+        p.progress-text { (done) " / " (collected) " tests · " (counts(run)) }
+    }
+}
+
+fn facts(run: &Run) -> Markup {
+    let l = &run.limits;
+    html! {
+        article.facts {
+            dl {
+                div { dt { "User" } dd { (run.username) } }
+                div { dt { "Environment" } dd { (run.environment_id) } }
+                div { dt { "Limits" } dd { (l.cpus()) " CPU · " (l.memory_mb) " MiB · " (l.pids_limit) " processes · " (l.timeout_secs) " s" } }
+                div { dt { "Report" } dd {
+                    @if run.status.is_active() { "JUnit XML when finished" }
+                    @else { a href={ "/runs/" (run.id) "/junit.xml" } { "JUnit XML" } }
+                } }
+            }
+            details {
+                summary { (run.files.len()) " file" @if run.files.len() != 1 { "s" } }
+                table.files-table {
+                    thead { tr { th { "File" } th { "sha256 at creation" } } }
+                    tbody {
+                        @for (file, sha) in run.files.iter().zip(&run.file_sha256) {
+                            tr { td { code { (file) } } td { code.sha title=(sha) { (sha.get(..12).unwrap_or(sha)) "…" } } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn log_lines(lines: &[LogLine]) -> Markup {
+    html! {
+        @for line in lines {
+            div class={ "ln" @if line.stream == 2 { " err" } } data-seq=(line.seq) { (ansi_line(&line.line)) }
+        }
+    }
+}
+
+/// The tail poller: replaced by the new lines and a new poller, or by
+/// nothing once the run is over and every line has been shown.
+fn log_poller(run: &Run, after: i32) -> Markup {
+    html! {
+        @if run.status.is_active() || after + 1 < run.log_lines {
+            div #log-poller hx-get={ "/runs/" (run.id) "/fragments/logs?after=" (after) }
+                hx-trigger="every 1s" hx-swap="outerHTML" {}
+        }
+    }
+}
+
+pub async fn status_fragment(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> PageResult<Markup> {
+    Ok(status_panel(&super::get(&state.db, id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AfterQuery {
+    pub after: i32,
+}
+
+pub async fn logs_fragment(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(query): Query<AfterQuery>,
+) -> PageResult<Markup> {
+    // The status is read first: lines stored before it turned final are
+    // then all visible below.
+    let run = super::get(&state.db, id).await?;
+    let lines = logs::after(&state.db, id, Some(query.after), logs::MAX_PAGE).await?;
+    let last = lines.last().map_or(query.after, |l| l.seq);
+    Ok(html! {
+        (log_lines(&lines))
+        (log_poller(&run, last))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub _csrf: String,
+}
+
+/// Cancels from the page: the run's own user (as remembered by this
+/// browser) or an operator.
+pub async fn cancel(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult<Response> {
+    session::verify_csrf(&session, &form._csrf).await?;
+    let run = super::get(&state.db, id).await?;
+    let me = session::username(&session).await?;
+    let operator = session::is_operator(&session).await?;
+    if !operator && me.as_deref() != Some(run.username.as_str()) {
+        return Err(AppError::Forbidden(format!(
+            "only {} (who started run #{id}) or an operator may cancel it",
+            run.username
+        ))
+        .into());
+    }
+    let by = if operator {
+        "an operator".to_string()
+    } else {
+        run.username.clone()
+    };
+    match super::request::cancel(&state, id, &by).await {
+        Ok(_) | Err(AppError::Conflict(_)) => {
+            Ok(Redirect::to(&format!("/runs/{id}")).into_response())
+        }
+        Err(other) => Err(other.into()),
+    }
+}

@@ -1,0 +1,245 @@
+//! The new-run form: username remembered in the session, environments with
+//! who holds them and their limits, and a file picker grouped by folder.
+//! Errors are shown next to their field and the form keeps what was typed.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::Form;
+use maud::{html, Markup};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{request::RunRequest, Username};
+use crate::{
+    catalog::TestFile,
+    environments::{self, Environment, EnvironmentId},
+    error::AppError,
+    server::AppState,
+    web::{
+        extract::Query,
+        html_error::PageResult,
+        page::{page, Nav},
+        session,
+    },
+};
+
+/// What the form sends (and what it shows again after an error).
+#[derive(Debug, Default, Deserialize)]
+pub struct RunForm {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub environment_id: String,
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub queue_if_busy: Option<String>,
+    #[serde(default)]
+    pub _csrf: String,
+}
+
+#[derive(Debug, Default)]
+struct FieldErrors {
+    username: Option<String>,
+    environment: Option<String>,
+    files: Option<String>,
+    busy: Option<(String, i64)>,
+}
+
+impl FieldErrors {
+    fn any(&self) -> bool {
+        self.username.is_some()
+            || self.environment.is_some()
+            || self.files.is_some()
+            || self.busy.is_some()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Prefill {
+    /// Start from the files and environment of this run.
+    pub from: Option<i64>,
+}
+
+pub async fn new_form(
+    State(state): State<AppState>,
+    session: Session,
+    Query(prefill): Query<Prefill>,
+) -> PageResult<Markup> {
+    let mut form = RunForm {
+        username: session::username(&session).await?.unwrap_or_default(),
+        ..Default::default()
+    };
+    if let Some(from) = prefill.from {
+        let run = super::get(&state.db, from).await?;
+        form.environment_id = run.environment_id.to_string();
+        form.files = run.files;
+    }
+    render(&state, &session, &form, &FieldErrors::default()).await
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<RunForm>,
+) -> PageResult<Response> {
+    session::verify_csrf(&session, &form._csrf).await?;
+    let mut errors = FieldErrors::default();
+    if let Err(e) = Username::parse(&form.username) {
+        errors.username = Some(e.to_string());
+    }
+    let environment_id = form.environment_id.parse::<EnvironmentId>();
+    if let Err(e) = &environment_id {
+        errors.environment = Some(e.to_string());
+    }
+    if let Err(e) = state.catalog.resolve(&form.files) {
+        errors.files = Some(e.to_string());
+    }
+    if let (false, Ok(environment_id)) = (errors.any(), environment_id) {
+        let request = RunRequest {
+            username: form.username.clone(),
+            environment_id: environment_id.get().into(),
+            files: form.files.clone(),
+            queue_if_busy: form.queue_if_busy.is_some(),
+        };
+        match super::request::submit(&state, &request).await {
+            Ok(run) => {
+                session::remember_username(&session, run.username.as_str()).await?;
+                return Ok(Redirect::to(&format!("/runs/{}", run.id)).into_response());
+            }
+            Err(AppError::Busy { message, holder }) => errors.busy = Some((message, holder)),
+            Err(AppError::Conflict(message)) => errors.environment = Some(message),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let status = if errors.busy.is_some() {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, render(&state, &session, &form, &errors).await?).into_response())
+}
+
+async fn render(
+    state: &AppState,
+    session: &Session,
+    form: &RunForm,
+    errors: &FieldErrors,
+) -> PageResult<Markup> {
+    let csrf = session::csrf_token(session).await?;
+    let envs = environments::list(&state.db).await?;
+    let files = state.catalog.files()?;
+    let selected_env: Option<i32> = form.environment_id.trim().parse().ok();
+    Ok(page(
+        "New run",
+        Nav::NewRun,
+        html! {
+            h1 { "New run" }
+            form.new-run method="post" action="/runs" {
+                input type="hidden" name="_csrf" value=(csrf);
+                @if let Some((message, holder)) = &errors.busy {
+                    article.busy role="alert" {
+                        p { (message) }
+                        p {
+                            a href={ "/runs/" (holder) } { "See run #" (holder) } " · "
+                            button type="submit" name="queue_if_busy" value="on" { "Wait in line for it" }
+                        }
+                    }
+                }
+                label {
+                    "Username"
+                    input type="text" name="username" value=(form.username) required maxlength="64"
+                        autocomplete="username" aria-invalid=[errors.username.as_ref().map(|_| "true")];
+                    @if let Some(e) = &errors.username { small.error { (e) } }
+                }
+                label {
+                    "Environment"
+                    select name="environment_id" required aria-invalid=[errors.environment.as_ref().map(|_| "true")] {
+                        option value="" { "Choose an environment…" }
+                        @for env in &envs { (environment_option(env, selected_env)) }
+                    }
+                    @if let Some(e) = &errors.environment { small.error { (e) } }
+                }
+                (file_picker(&files, &form.files, errors.files.as_deref()))
+                label {
+                    input type="checkbox" name="queue_if_busy" role="switch" checked[form.queue_if_busy.is_some()];
+                    "If the environment is busy, wait in line for it"
+                }
+                button type="submit" { "Start run" }
+            }
+        },
+    ))
+}
+
+fn environment_option(env: &Environment, selected: Option<i32>) -> Markup {
+    let l = &env.limits;
+    let limits = format!(
+        "{} CPU · {} MiB · {} processes · {} s",
+        l.cpus(),
+        l.memory_mb,
+        l.pids_limit,
+        l.timeout_secs
+    );
+    let holder = match (env.busy_run_id, &env.busy_username) {
+        (Some(id), Some(user)) => format!(" — busy: run #{id} by {user}"),
+        _ => String::new(),
+    };
+    let waiting = if env.waiting > 0 {
+        format!(", {} waiting", env.waiting)
+    } else {
+        String::new()
+    };
+    html! {
+        option value=(env.id) selected[selected == Some(env.id.get())] disabled[!env.enabled] {
+            (env.id) " · " (limits) (holder) (waiting) @if !env.enabled { " — disabled" }
+        }
+    }
+}
+
+/// Checkboxes grouped by folder; with JavaScript, a filter box and
+/// select-all / select-folder switches (see assets/app.js).
+fn file_picker(files: &[TestFile], chosen: &[String], error: Option<&str>) -> Markup {
+    let mut folders: BTreeMap<&str, Vec<&TestFile>> = BTreeMap::new();
+    for file in files {
+        folders.entry(file.folder()).or_default().push(file);
+    }
+    html! {
+        fieldset.file-picker aria-invalid=[error.map(|_| "true")] {
+            legend { "Test files " small.muted { "(" (files.len()) " found)" } }
+            @if let Some(e) = error { small.error { (e) } }
+            div.picker-tools {
+                input type="search" placeholder="Filter files…" aria-label="Filter files" data-file-filter;
+                label { input type="checkbox" data-select-all; "Select all shown" }
+            }
+            div.folders {
+                @for (folder, files) in &folders {
+                    details open data-folder-box {
+                        summary {
+                            label.folder {
+                                input type="checkbox" data-select-folder;
+                                @if folder.is_empty() { "(top level)" } @else { (folder) "/" }
+                            }
+                            " " small.muted { (files.len()) }
+                        }
+                        ul {
+                            @for file in files {
+                                li data-path=(file.as_str()) {
+                                    label {
+                                        input type="checkbox" name="files" value=(file.as_str())
+                                            checked[chosen.iter().any(|c| c == file.as_str())];
+                                        (file.as_str().rsplit('/').next().unwrap_or(file.as_str()))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
