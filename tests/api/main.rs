@@ -9,3 +9,4 @@ mod recovery;
 mod results;
 mod runs_api;
 mod sandbox;
+mod pages;
