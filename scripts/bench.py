@@ -108,7 +108,7 @@ def test_case(i):
     assert i >= 0
 ''',
 }
-FLOOD_LINE = re.compile(r"^line \d{6} x+$")
+FLOOD_LINE = re.compile(r"line (\d{6}) x+$")
 
 
 class BenchError(Exception):
@@ -140,6 +140,7 @@ def heading(text):
     print()
     print(text)
     print("-" * len(text))
+    print(f"  {'load average (1 min) at the start':<38} {os.getloadavg()[0]:.2f}")
 
 
 def free_port():
@@ -474,7 +475,7 @@ class Bench:
             peak_rss = proc_status(server.pid, "VmHWM")
             after_rss = proc_status(server.pid, "VmRSS")
             self.check_success(server, run, "phase 3")
-            total, ours, ours_err = self.count_logs(server, run["id"])
+            total, ours, ours_err, missing = self.count_logs(server, run["id"])
         run_secs = self.run_seconds(run)
         row("run", f"#{run['id']} {run['status']}, log_lines in run JSON: {run['log_lines']:,}")
         row("lines stored (all, via the API)", f"{total:,}")
@@ -487,7 +488,8 @@ class Bench:
         row("server peak RSS (VmHWM)", f"{peak_rss:.1f} MiB")
         row("server RSS after the run (VmRSS)", f"{after_rss:.1f} MiB")
         if ours != LOG_LINES or ours_err != LOG_LINES // 10:
-            self.note(f"phase 3: stored {ours:,} of the test's {LOG_LINES:,} lines ({ours_err:,} stderr)")
+            self.note(f"phase 3: stored {ours:,} of the test's {LOG_LINES:,} lines ({ours_err:,} stderr); "
+                      f"missing line numbers (first 20): {missing[:20]}")
         if run["log_lines"] != total:
             self.note(f"phase 3: run JSON says log_lines={run['log_lines']:,}, the API listed {total:,}")
         self.figure("3 logs", "lines stored (test's / all)", f"{ours:,} / {total:,}")
@@ -496,8 +498,9 @@ class Bench:
         self.figure("3 logs", "server RSS idle / peak (VmHWM)", f"{idle_rss:.1f} / {peak_rss:.1f} MiB")
 
     def count_logs(self, server, run_id):
-        """Pages through /logs; returns (all lines, the test's lines, the test's stderr lines)."""
-        total = ours = ours_err = 0
+        """Pages through /logs; returns (all lines, the test's distinct lines, of them on stderr, missing numbers)."""
+        total = 0
+        seen = {}  # the test's line number -> stream
         query = "limit=5000"  # no `after` at first: from the very first line
         while True:
             page = server.client.json("GET", f"/api/v1/runs/{run_id}/logs?{query}")
@@ -505,11 +508,15 @@ class Bench:
                 break
             for line in page:
                 total += 1
-                if FLOOD_LINE.match(line["line"]):
-                    ours += 1
-                    ours_err += line["stream"] == "stderr"
+                # search, not match: pytest -v writes the node id and the
+                # test's first line on one line
+                m = FLOOD_LINE.search(line["line"])
+                if m:
+                    seen[int(m.group(1))] = line["stream"]
             query = f"after={page[-1]['seq']}&limit=5000"
-        return total, ours, ours_err
+        ours_err = sum(stream == "stderr" for stream in seen.values())
+        missing = sorted(set(range(LOG_LINES)) - set(seen))
+        return total, len(seen), ours_err, missing
 
     def run_seconds(self, run):
         if not run.get("started_at") or not run.get("finished_at"):
@@ -545,22 +552,32 @@ class Bench:
         self.figure("4 5,000 tests", "run page GET /runs/{id}", page)
 
     def count_tests(self, server, run_id):
-        path = f"/api/v1/runs/{run_id}/tests"
-        status, data = server.client.request("GET", path)
+        """Pages through /api/v1/runs/{id}/tests (offset, limit); counts results and passes."""
+        base = f"/api/v1/runs/{run_id}/tests"
+        status, data = server.client.request("GET", base + "?limit=1")
         if status == 404:
-            self.note(f"phase 4: GET {path} answered 404 (endpoint not there yet?); skipped")
+            self.note(f"phase 4: GET {base} answered 404 (endpoint not there yet?); skipped")
             return "skipped (404)"
         if status != 200:
-            raise BenchError(f"GET {path}\n    -> HTTP {status}: {data.decode(errors='replace')[:2000]}")
-        body = json.loads(data)
-        items = body if isinstance(body, list) else next(
-            (v for v in body.values() if isinstance(v, list)), None) if isinstance(body, dict) else None
-        if items is None:
-            return f"answered 200 but no list in it: {data[:200]!r}"
-        text = f"{len(items):,} results listed"
-        if len(items) != MANY_TESTS:
-            self.note(f"phase 4: GET {path} listed {len(items)} results (paged? {MANY_TESTS} expected)")
-            text += f" (!= {MANY_TESTS:,}; paged?)"
+            raise BenchError(f"GET {base}?limit=1\n    -> HTTP {status}: {data.decode(errors='replace')[:2000]}")
+        listed = passed = pages = 0
+        nodeids = set()
+        start = time.perf_counter()
+        while True:
+            page = server.client.json("GET", f"{base}?offset={listed}&limit=1000")
+            if not isinstance(page, list):
+                return f"answered 200 but not a list: {json.dumps(page)[:200]}"
+            if not page:
+                break
+            pages += 1
+            listed += len(page)
+            passed += sum(t.get("outcome") == "passed" for t in page)
+            nodeids.update(t.get("nodeid") for t in page)
+        took = time.perf_counter() - start
+        text = f"{listed:,} listed ({passed:,} passed, {len(nodeids):,} distinct) in {pages} pages, {ms(took):.0f} ms"
+        if listed != MANY_TESTS or passed != MANY_TESTS or len(nodeids) != MANY_TESTS:
+            self.note(f"phase 4: GET {base} listed {listed} results, {passed} passed, "
+                      f"{len(nodeids)} distinct node ids ({MANY_TESTS} expected)")
         return text
 
     def time_page(self, server, run_id):

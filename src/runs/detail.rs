@@ -44,11 +44,7 @@ pub async fn show(
         &format!("Run #{id}"),
         Nav::Other,
         html! {
-            div.page-head {
-                h1 { "Run #" (id) " " (status_badge(run.status)) }
-                div.actions { (actions(&run, &csrf, me.as_deref())) }
-            }
-            (status_panel(&run))
+            (status_panel(&run, &csrf, me.as_deref()))
             (facts(&run))
             section.logs {
                 h2 { "Logs" }
@@ -84,8 +80,9 @@ fn actions(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
     }
 }
 
-/// Status, reason, progress and timings; polls itself while active.
-pub fn status_panel(run: &Run) -> Markup {
+/// Title, actions, status, reason, progress and timings; polls itself
+/// while the run is active.
+pub fn status_panel(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
     let active = run.status.is_active();
     let done = run.passed + run.failed + run.skipped + run.xfailed + run.xpassed + run.errors;
     html! {
@@ -93,6 +90,10 @@ pub fn status_panel(run: &Run) -> Markup {
             hx-get=[active.then(|| format!("/runs/{}/fragments/status", run.id))]
             hx-trigger=[active.then_some("every 1s")]
             hx-swap=[active.then_some("outerHTML")] {
+            div.page-head {
+                h1 { "Run #" (run.id) }
+                div.actions { (actions(run, csrf, me)) }
+            }
             p.reason {
                 (status_badge(run.status)) " "
                 @if let Some(waiting) = run.waiting_for() { (waiting) }
@@ -179,9 +180,13 @@ fn log_poller(run: &Run, after: i32) -> Markup {
 
 pub async fn status_fragment(
     State(state): State<AppState>,
+    session: Session,
     Path(id): Path<i64>,
 ) -> PageResult<Markup> {
-    Ok(status_panel(&super::get(&state.db, id).await?))
+    let run = super::get(&state.db, id).await?;
+    let csrf = session::csrf_token(&session).await?;
+    let me = session::username(&session).await?;
+    Ok(status_panel(&run, &csrf, me.as_deref()))
 }
 
 #[derive(Debug, Deserialize)]

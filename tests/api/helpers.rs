@@ -14,8 +14,6 @@ pub struct TestApp {
     pub address: String,
     pub db: PgPool,
     pub client: reqwest::Client,
-    pub database_url: String,
-    pub tests_dir: PathBuf,
     pub instance: String,
 }
 
@@ -107,8 +105,6 @@ impl TestApp {
             address,
             db,
             client: reqwest::Client::new(),
-            database_url,
-            tests_dir,
             instance,
         }
     }

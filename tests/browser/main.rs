@@ -1,0 +1,304 @@
+//! Browser tests: Debian's headless Chromium driven through chromedriver
+//! (started by the test), against the real app, Postgres and Docker.
+//! Screenshots of the pages land in `docs/screenshots/`.
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use fantoccini::{elements::Element, Client, ClientBuilder, Locator};
+use helpers::TestApp;
+
+struct Browser {
+    client: Client,
+    driver: Child,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {chromedriver} (scripts/test installs it): {e}"));
+        let mut options = serde_json::json!({
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]
+        });
+        if let Ok(chrome) = std::env::var("CHROME_BIN") {
+            options["binary"] = chrome.into();
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".into(), options);
+        let mut last_error = None;
+        for _ in 0..50 {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => return Browser { client, driver },
+                Err(e) => last_error = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("chromedriver did not answer: {last_error:?}");
+    }
+
+    async fn find(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    /// The element's text, or "" while it is being swapped (htmx replaces
+    /// elements under our feet; the callers poll).
+    async fn text(&self, css: &str) -> String {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Waits until `check` holds, re-reading the page as it changes by itself.
+    async fn until<F, Fut>(&self, what: &str, within: Duration, check: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + within;
+        while !check().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "waited {within:?} for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .map_or(0, |all| all.len())
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::create_dir_all("docs/screenshots").unwrap();
+        std::fs::write(format!("docs/screenshots/{name}.png"), png).unwrap();
+    }
+
+    /// A marker that survives only as long as the page is not reloaded.
+    async fn mark_page(&self) {
+        self.client
+            .execute("window.__noReload = true", vec![])
+            .await
+            .unwrap();
+    }
+
+    async fn page_was_not_reloaded(&self) -> bool {
+        self.client
+            .execute("return window.__noReload === true", vec![])
+            .await
+            .unwrap()
+            == serde_json::json!(true)
+    }
+
+    async fn close(self) {
+        let Browser { client, mut driver } = self;
+        let _ = client.close().await;
+        let _ = driver.kill();
+        let _ = driver.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_person_starts_a_run_and_watches_it_finish_live() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    // The runs table, left open: the new run must appear here by itself.
+    c.goto(&app.url("/")).await.unwrap();
+    browser.mark_page().await;
+    let table_window = c.window().await.unwrap();
+
+    // The form, in a second window.
+    let form_window = c.new_window(true).await.unwrap();
+    c.switch_to_window(form_window.handle).await.unwrap();
+    c.goto(&app.url("/runs/new")).await.unwrap();
+    browser
+        .find("input[name=username]")
+        .await
+        .send_keys("ann")
+        .await
+        .unwrap();
+    browser
+        .find("select[name=environment_id]")
+        .await
+        .select_by_value("3")
+        .await
+        .unwrap();
+    browser
+        .find("[data-file-filter]")
+        .await
+        .send_keys("slow")
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.count("li[data-path]:not([hidden])").await,
+        2,
+        "the filter leaves the two slow files"
+    );
+    browser
+        .find("li[data-path='test_slow.py'] input")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.screenshot("new-run").await;
+    browser
+        .find("form.new-run button[type=submit]:not([name])")
+        .await
+        .click()
+        .await
+        .unwrap();
+
+    // The run page: log lines and test results arrive while it runs.
+    browser.find("#run-status").await;
+    let url = c.current_url().await.unwrap();
+    assert!(url.path().starts_with("/runs/"), "{url}");
+    browser.mark_page().await;
+    browser
+        .until("the first log lines", Duration::from_secs(30), || async {
+            browser.count("#log .ln").await > 0
+        })
+        .await;
+    let early = browser.count("#log .ln").await;
+    browser
+        .until("more log lines", Duration::from_secs(30), || async {
+            browser.count("#log .ln").await > early
+        })
+        .await;
+    browser
+        .until(
+            "the progress bar to advance",
+            Duration::from_secs(30),
+            || async {
+                match c.find(Locator::Css(".progress")).await {
+                    Ok(bar) => bar
+                        .attr("aria-valuenow")
+                        .await
+                        .unwrap()
+                        .is_some_and(|n| n != "0"),
+                    Err(_) => false,
+                }
+            },
+        )
+        .await;
+    browser
+        .until("the test table", Duration::from_secs(30), || async {
+            browser.count("#run-tests table.tests tr").await > 1
+        })
+        .await;
+    browser
+        .until("the final status", Duration::from_secs(60), || async {
+            browser.text("#run-status .badge").await == "success"
+        })
+        .await;
+    assert!(
+        browser.page_was_not_reloaded().await,
+        "the run page updated in place"
+    );
+    browser.screenshot("run").await;
+
+    // Back on the table: the row appeared and reached its final status.
+    c.switch_to_window(table_window).await.unwrap();
+    browser
+        .until(
+            "the new row with its final status",
+            Duration::from_secs(30),
+            || async {
+                match c
+                    .find(Locator::Css("#runs-body tr:not(.poller) .badge"))
+                    .await
+                {
+                    Ok(badge) => badge.text().await.unwrap_or_default() == "success",
+                    Err(_) => false,
+                }
+            },
+        )
+        .await;
+    assert!(
+        browser.page_was_not_reloaded().await,
+        "the runs table updated in place"
+    );
+    browser.screenshot("runs").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_person_cancels_a_running_run_from_its_page() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    c.goto(&app.url("/runs/new")).await.unwrap();
+    browser
+        .find("input[name=username]")
+        .await
+        .send_keys("bob")
+        .await
+        .unwrap();
+    browser
+        .find("select[name=environment_id]")
+        .await
+        .select_by_value("4")
+        .await
+        .unwrap();
+    browser
+        .find("li[data-path='slow/test_one_minute.py'] input")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find("form.new-run button[type=submit]:not([name])")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until("the run to be running", Duration::from_secs(30), || async {
+            browser.text("#run-status .badge").await == "running"
+        })
+        .await;
+    browser
+        .find(".actions button.secondary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until("the cancelled status", Duration::from_secs(15), || async {
+            browser.text("#run-status .badge").await == "cancelled"
+        })
+        .await;
+    let reason = browser.text("#run-status .reason").await;
+    assert!(reason.contains("cancelled by bob"), "{reason}");
+    browser.close().await;
+}
