@@ -133,14 +133,15 @@ def fmt_stats(samples):
 
 
 def row(label, value):
-    print(f"  {label:<38} {value}")
+    print(f"  {label:<42} {value}")
 
 
-def heading(text):
+def heading(text, load=True):
     print()
     print(text)
     print("-" * len(text))
-    print(f"  {'load average (1 min) at the start':<38} {os.getloadavg()[0]:.2f}")
+    if load:
+        row("load average (1 min) at the start", f"{os.getloadavg()[0]:.2f}")
 
 
 def free_port():
@@ -384,8 +385,9 @@ class Bench:
     # -- running things
 
     def docker_run_once(self, data):
+        """Seconds for one `docker run` fed `data`; stdout goes to /dev/null."""
         start = time.perf_counter()
-        done = subprocess.run(DOCKER_RUN, input=data, capture_output=True)
+        done = subprocess.run(DOCKER_RUN, input=data, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         elapsed = time.perf_counter() - start
         if done.returncode != 0:
             raise BenchError(
@@ -476,6 +478,7 @@ class Bench:
             after_rss = proc_status(server.pid, "VmRSS")
             self.check_success(server, run, "phase 3")
             total, ours, ours_err, missing = self.count_logs(server, run["id"])
+        bare = self.docker_run_once(payload(["test_log_flood.py"]))
         run_secs = self.run_seconds(run)
         row("run", f"#{run['id']} {run['status']}, log_lines in run JSON: {run['log_lines']:,}")
         row("lines stored (all, via the API)", f"{total:,}")
@@ -484,6 +487,7 @@ class Bench:
         row("started_at -> finished_at", f"{run_secs:.2f} s" if run_secs else "n/a")
         row("lines/s (test's lines / wall time)", f"{ours / elapsed:,.0f}")
         row("MB/s (test's bytes / wall time)", f"{ours * LOG_LINE_BYTES / elapsed / 1e6:.1f}")
+        row("reference: bare docker run, to /dev/null", f"{bare:.2f} s = {LOG_LINES / bare:,.0f} lines/s (app takes {elapsed / bare:.2f}x)")
         row("server RSS at idle (VmRSS)", f"{idle_rss:.1f} MiB")
         row("server peak RSS (VmHWM)", f"{peak_rss:.1f} MiB")
         row("server RSS after the run (VmRSS)", f"{after_rss:.1f} MiB")
@@ -495,6 +499,7 @@ class Bench:
         self.figure("3 logs", "lines stored (test's / all)", f"{ours:,} / {total:,}")
         self.figure("3 logs", "wall time POST -> final", f"{elapsed:.2f} s")
         self.figure("3 logs", "ingestion rate", f"{ours / elapsed:,.0f} lines/s")
+        self.figure("3 logs", "same file, bare docker run to /dev/null", f"{bare:.2f} s = {LOG_LINES / bare:,.0f} lines/s")
         self.figure("3 logs", "server RSS idle / peak (VmHWM)", f"{idle_rss:.1f} / {peak_rss:.1f} MiB")
 
     def count_logs(self, server, run_id):
@@ -533,6 +538,7 @@ class Bench:
             run_id = run["id"]
             listed = self.count_tests(server, run_id)
             page = self.time_page(server, run_id)
+        bare = self.docker_run_once(payload(["test_many.py"]))
         run_secs = self.run_seconds(run)
         passed = run["summary"]["passed"]
         row("run", f"#{run_id} {run['status']}, summary {json.dumps(run['summary'])}")
@@ -541,12 +547,14 @@ class Bench:
         row("started_at -> finished_at", f"{run_secs:.2f} s" if run_secs else "n/a")
         rate = f"{MANY_TESTS / run_secs:,.0f} results/s" if run_secs else "n/a"
         row("result ingestion rate", rate)
+        row("reference: bare docker run", f"{bare:.2f} s = {MANY_TESTS / bare:,.0f} tests/s (app takes {elapsed / bare:.2f}x)")
         row("GET /api/v1/runs/{id}/tests", listed)
         row("GET /runs/{id} (run page)", page)
         if passed != MANY_TESTS:
             self.note(f"phase 4: summary.passed is {passed}, not {MANY_TESTS}")
         self.figure("4 5,000 tests", "wall time POST -> final", f"{elapsed:.2f} s")
         self.figure("4 5,000 tests", "result ingestion rate", rate)
+        self.figure("4 5,000 tests", "same file, bare docker run", f"{bare:.2f} s = {MANY_TESTS / bare:,.0f} tests/s")
         self.figure("4 5,000 tests", "summary.passed", f"{passed:,}")
         self.figure("4 5,000 tests", "GET /api/v1/runs/{id}/tests", listed)
         self.figure("4 5,000 tests", "run page GET /runs/{id}", page)
@@ -630,6 +638,8 @@ class Bench:
         print(f"test-executor bench: {time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} CPUs, "
               f"runs={self.args.runs}, pause={self.args.pause:g} s, phases {','.join(map(str, phases))}")
         print(f"  binary {BINARY.relative_to(REPO)}, image {IMAGE}, database {self.db_name}")
+        self.figure("-", "conditions", f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start, "
+                    f"runs={self.args.runs}, pause {self.args.pause:g} s")
         psql(self.admin_url, f"create database {self.db_name}")
         try:
             with tempfile.TemporaryDirectory(prefix="te-bench-") as tmp:
@@ -669,10 +679,10 @@ class Bench:
 
     def report(self):
         if self.notes:
-            heading("Notes")
+            heading("Notes", load=False)
             for text in self.notes:
                 print(f"  - {text}")
-        heading("Markdown")
+        heading("Markdown", load=False)
         print()
         print("| phase | figure | value |")
         print("|---|---|---|")

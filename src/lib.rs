@@ -9,6 +9,7 @@ pub mod error;
 pub mod executor;
 pub mod health;
 pub mod logs;
+pub mod operators;
 pub mod results;
 pub mod runs;
 pub mod server;

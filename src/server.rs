@@ -24,6 +24,7 @@ pub struct AppState {
     pub engine: Engine,
     /// `None` when this process only serves the web (`NO_EXECUTOR`).
     pub executor: Option<Executor>,
+    pub sign_in_limiter: Arc<crate::operators::SignInLimiter>,
 }
 
 impl AppState {
@@ -49,6 +50,7 @@ impl AppState {
             catalog,
             engine,
             executor,
+            sign_in_limiter: Arc::default(),
         })
     }
 }

@@ -1,11 +1,19 @@
 //! JSON API for environments.
 
-use axum::{extract::State, Json};
+use axum::{extract::State, http::StatusCode};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{Environment, EnvironmentId};
-use crate::error::AppResult;
+use super::{
+    changes::{self, LimitsChange},
+    host, Environment, EnvironmentId,
+};
+use crate::{
+    error::AppResult,
+    operators::Operator,
+    server::AppState,
+    web::extract::{Json, Path},
+};
 
 #[derive(Serialize)]
 pub struct EnvironmentJson {
@@ -35,4 +43,62 @@ impl From<&Environment> for EnvironmentJson {
 pub async fn list(State(db): State<PgPool>) -> AppResult<Json<Vec<EnvironmentJson>>> {
     let envs = super::list(&db).await?;
     Ok(Json(envs.iter().map(EnvironmentJson::from).collect()))
+}
+
+/// `GET /api/v1/environments/usage`: live use of every busy environment.
+pub async fn usage(State(state): State<AppState>) -> AppResult<Json<Vec<super::usage::Usage>>> {
+    let envs = super::list(&state.db).await?;
+    Ok(Json(super::usage::sample(&state, &envs).await))
+}
+
+fn parse_id(raw: &str) -> AppResult<EnvironmentId> {
+    raw.parse()
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> AppResult<(StatusCode, Json<EnvironmentJson>)> {
+    let id = parse_id(&id)?;
+    // The body is optional: without one the environment gets the defaults.
+    let change: LimitsChange = if body.is_empty() {
+        LimitsChange::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            crate::error::AppError::Invalid(format!(
+                "the request body is not valid for this call: {e}"
+            ))
+        })?
+    };
+    changes::create(&state.db, id, &change, host::capacity(&state).await?).await?;
+    tracing::info!(environment_id = %id, "environment created by an operator");
+    Ok((
+        StatusCode::CREATED,
+        Json((&super::get(&state.db, id).await?).into()),
+    ))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    Json(change): Json<LimitsChange>,
+) -> AppResult<Json<EnvironmentJson>> {
+    let id = parse_id(&id)?;
+    changes::update(&state.db, id, &change, host::capacity(&state).await?).await?;
+    tracing::info!(environment_id = %id, ?change, "environment changed by an operator");
+    Ok(Json((&super::get(&state.db, id).await?).into()))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    let id = parse_id(&id)?;
+    changes::delete(&state.db, id).await?;
+    tracing::info!(environment_id = %id, "environment deleted by an operator");
+    Ok(StatusCode::NO_CONTENT)
 }

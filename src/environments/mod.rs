@@ -1,7 +1,11 @@
 //! Environments: the limits a run executes with, and who holds each one now.
 
 pub mod api;
+pub mod changes;
+pub mod host;
 mod id;
+pub mod usage;
+pub mod views;
 
 pub use id::EnvironmentId;
 

@@ -1,6 +1,9 @@
 //! JSON API for runs.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -9,6 +12,7 @@ use crate::{
     environments::EnvironmentId,
     error::{AppError, AppResult},
     logs::{self, LogLine},
+    operators,
     server::AppState,
     web::extract::{Json, Path, Query},
 };
@@ -171,10 +175,38 @@ pub async fn logs(
     Ok(Json(lines))
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub struct CancelRequest {
+    pub username: Option<String>,
+}
+
+/// Cancels a run: its own user (named in the body) or an operator (with
+/// the bearer token) may.
 pub async fn cancel(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<i64>,
+    body: axum::body::Bytes,
 ) -> AppResult<Json<RunJson>> {
-    let run = super::request::cancel(&state, id, "an API client").await?;
+    let operator = operators::is_operator(&headers, None, &state).await?;
+    let run = super::get(&state.db, id).await?;
+    let request: CancelRequest = if body.is_empty() {
+        CancelRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            AppError::Invalid(format!("the request body is not valid for this call: {e}"))
+        })?
+    };
+    let by = if operator {
+        "an operator".to_string()
+    } else if request.username.as_deref().map(str::trim) == Some(run.username.as_str()) {
+        run.username.clone()
+    } else {
+        return Err(AppError::Forbidden(format!(
+            "only {} (who started run #{id}) or an operator may cancel it: send {{\"username\": ...}} or Authorization: Bearer <OPERATOR_TOKEN>",
+            run.username
+        )));
+    };
+    let run = super::request::cancel(&state, id, &by).await?;
     Ok(Json(run.into()))
 }

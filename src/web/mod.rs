@@ -14,13 +14,20 @@ use axum::{
 use serde::Serialize;
 use tower_http::{services::ServeDir, trace::TraceLayer};
 
-use crate::{environments, error::AppResult, results, runs, server::AppState};
+use crate::{environments, error::AppResult, operators, results, runs, server::AppState};
 use extract::Json;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     let api = Router::new()
         .route("/test-files", get(test_files))
         .route("/environments", get(environments::api::list))
+        .route("/environments/usage", get(environments::api::usage))
+        .route(
+            "/environments/{id}",
+            post(environments::api::create)
+                .patch(environments::api::update)
+                .delete(environments::api::delete),
+        )
         .route("/runs", get(runs::api::list).post(runs::api::create))
         .route("/runs/{id}", get(runs::api::get))
         .route("/runs/{id}/logs", get(runs::api::logs))
@@ -45,7 +52,23 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/runs/{id}/fragments/tests", get(results::views::fragment))
         .route("/runs/{id}/junit.xml", get(results::api::junit))
-        .route("/tests", get(results::views::history_page));
+        .route("/tests", get(results::views::history_page))
+        .route(
+            "/environments",
+            get(environments::views::index).post(environments::views::create),
+        )
+        .route(
+            "/environments/fragments/usage",
+            get(environments::views::usage_fragment),
+        )
+        .route("/environments/{id}", post(environments::views::update))
+        .route(
+            "/environments/{id}/delete",
+            post(environments::views::delete),
+        )
+        .route("/operator", get(operators::sign_in_page))
+        .route("/operator/sign-in", post(operators::sign_in))
+        .route("/operator/sign-out", post(operators::sign_out));
     Router::new()
         .nest("/api/v1", api)
         .merge(pages)

@@ -80,6 +80,7 @@ async fn cancelling_a_running_run_kills_it_and_frees_the_environment() {
     let response = app
         .client
         .post(app.url(&format!("/api/v1/runs/{run_id}/cancel")))
+        .json(&serde_json::json!({"username": "ann"}))
         .send()
         .await
         .unwrap();
@@ -110,6 +111,7 @@ async fn cancelling_a_running_run_kills_it_and_frees_the_environment() {
     let again = app
         .client
         .post(app.url(&format!("/api/v1/runs/{run_id}/cancel")))
+        .json(&serde_json::json!({"username": "ann"}))
         .send()
         .await
         .unwrap();
@@ -123,6 +125,7 @@ async fn a_queued_run_can_be_cancelled_before_it_starts() {
     let response = app
         .client
         .post(app.url(&format!("/api/v1/runs/{run_id}/cancel")))
+        .json(&serde_json::json!({"username": "ann"}))
         .send()
         .await
         .unwrap();

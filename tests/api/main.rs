@@ -5,6 +5,7 @@ mod execution;
 mod health;
 mod helpers;
 mod logs;
+mod operators;
 mod pages;
 mod recovery;
 mod results;

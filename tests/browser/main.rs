@@ -302,3 +302,49 @@ async fn a_person_cancels_a_running_run_from_its_page() {
     assert!(reason.contains("cancelled by bob"), "{reason}");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn an_operator_signs_in_and_changes_a_limit() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    c.goto(&app.url("/operator")).await.unwrap();
+    browser
+        .find("input[name=token]")
+        .await
+        .send_keys("operator-secret")
+        .await
+        .unwrap();
+    browser
+        .find("main form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find("#env-7 details.edit summary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let field = browser.find("#env-7 input[name=timeout_secs]").await;
+    field.clear().await.unwrap();
+    field.send_keys("42").await.unwrap();
+    browser
+        .find("#env-7 form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until(
+            "the new limit on the page",
+            Duration::from_secs(10),
+            || async { browser.text("#env-7 td.timeout").await == "42 s" },
+        )
+        .await;
+    let env = app.get_json("/api/v1/environments").await[6].clone();
+    assert_eq!(env["timeout_secs"], 42);
+    browser.screenshot("environments").await;
+    browser.close().await;
+}

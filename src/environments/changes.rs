@@ -1,0 +1,275 @@
+//! Operators' changes to environments: create, edit, disable, delete. Limits
+//! are checked against what the host can give before anything is written.
+
+use serde::Deserialize;
+use sqlx::PgPool;
+
+use super::{EnvironmentId, Limits};
+use crate::error::{AppError, AppResult};
+
+/// What the host offers, to refuse limits it could never honour.
+#[derive(Debug, Clone, Copy)]
+pub struct HostCapacity {
+    pub cpus: i64,
+    pub memory_mb: i64,
+}
+
+/// Limits as an operator gives them; absent fields keep their value.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsChange {
+    pub cpus: Option<f64>,
+    pub memory_mb: Option<i64>,
+    pub pids_limit: Option<i64>,
+    pub timeout_secs: Option<i64>,
+    pub enabled: Option<bool>,
+}
+
+pub const DEFAULT_LIMITS: Limits = Limits {
+    millicpus: 1000,
+    memory_mb: 512,
+    pids_limit: 256,
+    timeout_secs: 900,
+};
+
+impl LimitsChange {
+    /// Applies the change to `current`, refusing values that are impossible
+    /// or that the host cannot give.
+    pub fn apply(&self, current: Limits, host: HostCapacity) -> AppResult<Limits> {
+        let mut limits = current;
+        if let Some(cpus) = self.cpus {
+            if !cpus.is_finite() || cpus < 0.01 {
+                return Err(AppError::Invalid(format!(
+                    "cpus must be at least 0.01, not {cpus}"
+                )));
+            }
+            if cpus > host.cpus as f64 {
+                return Err(AppError::Invalid(format!(
+                    "cpus {cpus} is more than this host has ({} CPUs)",
+                    host.cpus
+                )));
+            }
+            limits.millicpus = (cpus * 1000.0).round() as i32;
+        }
+        if let Some(mb) = self.memory_mb {
+            if mb < 16 {
+                return Err(AppError::Invalid(format!(
+                    "memory_mb must be at least 16 MiB, not {mb}"
+                )));
+            }
+            if mb > host.memory_mb {
+                return Err(AppError::Invalid(format!(
+                    "memory_mb {mb} is more than this host has ({} MiB)",
+                    host.memory_mb
+                )));
+            }
+            limits.memory_mb = mb as i32;
+        }
+        if let Some(pids) = self.pids_limit {
+            if !(8..=100_000).contains(&pids) {
+                return Err(AppError::Invalid(format!(
+                    "pids_limit must be between 8 and 100000, not {pids}"
+                )));
+            }
+            limits.pids_limit = pids as i32;
+        }
+        if let Some(secs) = self.timeout_secs {
+            if !(1..=86_400).contains(&secs) {
+                return Err(AppError::Invalid(format!(
+                    "timeout_secs must be between 1 and 86400 (a day), not {secs}"
+                )));
+            }
+            limits.timeout_secs = secs as i32;
+        }
+        Ok(limits)
+    }
+}
+
+async fn current(db: &PgPool, id: EnvironmentId) -> AppResult<Option<(Limits, bool)>> {
+    let row: Option<(i32, i32, i32, i32, bool)> = sqlx::query_as(
+        "select millicpus, memory_mb, pids_limit, timeout_secs, enabled from environments where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(
+        |(millicpus, memory_mb, pids_limit, timeout_secs, enabled)| {
+            (
+                Limits {
+                    millicpus,
+                    memory_mb,
+                    pids_limit,
+                    timeout_secs,
+                },
+                enabled,
+            )
+        },
+    ))
+}
+
+/// Creates an environment that does not exist yet (defaults for what is not given).
+pub async fn create(
+    db: &PgPool,
+    id: EnvironmentId,
+    change: &LimitsChange,
+    host: HostCapacity,
+) -> AppResult<()> {
+    let limits = change.apply(DEFAULT_LIMITS, host)?;
+    let inserted = sqlx::query(
+        "insert into environments (id, millicpus, memory_mb, pids_limit, timeout_secs, enabled)
+         values ($1, $2, $3, $4, $5, $6) on conflict (id) do nothing",
+    )
+    .bind(id)
+    .bind(limits.millicpus)
+    .bind(limits.memory_mb)
+    .bind(limits.pids_limit)
+    .bind(limits.timeout_secs)
+    .bind(change.enabled.unwrap_or(true))
+    .execute(db)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(AppError::Conflict(format!(
+            "environment {id} exists already; change it instead"
+        )));
+    }
+    Ok(())
+}
+
+/// Changes an environment; the next run in it gets the new limits.
+pub async fn update(
+    db: &PgPool,
+    id: EnvironmentId,
+    change: &LimitsChange,
+    host: HostCapacity,
+) -> AppResult<()> {
+    let (limits, enabled) = current(db, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("environment {id} does not exist")))?;
+    let limits = change.apply(limits, host)?;
+    sqlx::query(
+        "update environments set millicpus = $2, memory_mb = $3, pids_limit = $4, timeout_secs = $5,
+                enabled = $6, updated_at = now()
+          where id = $1",
+    )
+    .bind(id)
+    .bind(limits.millicpus)
+    .bind(limits.memory_mb)
+    .bind(limits.pids_limit)
+    .bind(limits.timeout_secs)
+    .bind(change.enabled.unwrap_or(enabled))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Deletes an environment nobody is using or waiting for.
+pub async fn delete(db: &PgPool, id: EnvironmentId) -> AppResult<()> {
+    let mut tx = db.begin().await?;
+    // Lock the row so no run can be created in it while we check.
+    let exists: Option<i32> =
+        sqlx::query_scalar("select id from environments where id = $1 for update")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if exists.is_none() {
+        return Err(AppError::NotFound(format!(
+            "environment {id} does not exist"
+        )));
+    }
+    let active: Option<i64> = sqlx::query_scalar(
+        "select id from runs where environment_id = $1 and status in ('queued', 'running') order by id limit 1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(run) = active {
+        return Err(AppError::Conflict(format!(
+            "environment {id} is in use by run #{run}; wait for it to finish (or cancel it) first"
+        )));
+    }
+    sqlx::query("delete from environments where id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOST: HostCapacity = HostCapacity {
+        cpus: 2,
+        memory_mb: 4096,
+    };
+
+    #[test]
+    fn a_change_keeps_what_it_does_not_name() {
+        let change = LimitsChange {
+            timeout_secs: Some(5),
+            ..Default::default()
+        };
+        let limits = change.apply(DEFAULT_LIMITS, HOST).unwrap();
+        assert_eq!(
+            limits,
+            Limits {
+                timeout_secs: 5,
+                ..DEFAULT_LIMITS
+            }
+        );
+    }
+
+    #[test]
+    fn impossible_and_oversized_limits_are_refused() {
+        for change in [
+            LimitsChange {
+                cpus: Some(0.0),
+                ..Default::default()
+            },
+            LimitsChange {
+                cpus: Some(-1.0),
+                ..Default::default()
+            },
+            LimitsChange {
+                cpus: Some(f64::NAN),
+                ..Default::default()
+            },
+            LimitsChange {
+                cpus: Some(3.0),
+                ..Default::default()
+            },
+            LimitsChange {
+                memory_mb: Some(0),
+                ..Default::default()
+            },
+            LimitsChange {
+                memory_mb: Some(8192),
+                ..Default::default()
+            },
+            LimitsChange {
+                pids_limit: Some(0),
+                ..Default::default()
+            },
+            LimitsChange {
+                timeout_secs: Some(0),
+                ..Default::default()
+            },
+            LimitsChange {
+                timeout_secs: Some(10_000_000),
+                ..Default::default()
+            },
+        ] {
+            assert!(change.apply(DEFAULT_LIMITS, HOST).is_err(), "{change:?}");
+        }
+    }
+
+    #[test]
+    fn fractional_cpus_are_kept_exactly() {
+        let change = LimitsChange {
+            cpus: Some(0.5),
+            ..Default::default()
+        };
+        assert_eq!(change.apply(DEFAULT_LIMITS, HOST).unwrap().millicpus, 500);
+    }
+}
