@@ -38,6 +38,11 @@ pub struct Config {
     #[arg(long, env = "LOG_CAP_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub log_cap_bytes: u64,
 
+    /// Sandboxes kept started and waiting, so a run need not wait for a
+    /// container; default: MAX_PARALLEL_RUNS; 0 turns the pool off.
+    #[arg(long, env = "WARM_POOL")]
+    pub warm_pool: Option<usize>,
+
     /// Do not start the executor in this process (web only).
     #[arg(long, env = "NO_EXECUTOR", default_value_t = false)]
     pub no_executor: bool,
@@ -48,6 +53,10 @@ pub struct Config {
 }
 
 impl Config {
+    pub fn warm_pool(&self) -> usize {
+        self.warm_pool.unwrap_or_else(|| self.max_parallel_runs())
+    }
+
     pub fn max_parallel_runs(&self) -> usize {
         self.max_parallel_runs
             .filter(|n| *n > 0)

@@ -24,6 +24,9 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>)
     } else if !image {
         missing.push(format!("runner image {}", state.config.runner_image));
     }
+    // A pool that cannot start containers is not an outage: runs take the
+    // plain path. It is reported here so that someone notices.
+    let pool = state.executor.as_ref().map(|e| e.pool_status());
     let status = if missing.is_empty() {
         StatusCode::OK
     } else {
@@ -35,6 +38,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>)
         "docker": engine,
         "runner_image": image,
         "missing": missing,
+        "warm_pool": pool,
     });
     (status, Json(body))
 }

@@ -41,6 +41,7 @@ impl AppState {
                 image: config.runner_image.clone(),
                 max_parallel_runs: config.max_parallel_runs(),
                 log_cap_bytes: config.log_cap_bytes,
+                warm_pool: config.warm_pool(),
             };
             Some(Executor::start(db.clone(), catalog.clone(), settings).await?)
         };
@@ -75,10 +76,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {bind}"))?;
     tracing::info!("serving at http://{bind}");
+    let executor = state.executor.clone();
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("serving HTTP")
+        .context("serving HTTP")?;
+    if let Some(executor) = executor {
+        executor.shutdown().await;
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -24,6 +24,8 @@ use crate::environments::Limits;
 /// Labels every container of ours carries.
 pub const LABEL_INSTANCE: &str = "te.instance";
 pub const LABEL_RUN: &str = "te.run";
+/// On warm (pooled) containers: the executor that keeps them.
+pub const LABEL_POOL_WORKER: &str = "te.pool-worker";
 
 /// Size of each sandbox's writable scratch space (it counts against memory).
 const SCRATCH_TMPFS: &str = "rw,exec,nosuid,nodev,size=256m,mode=1777";
@@ -54,7 +56,12 @@ pub struct ContainerEnd {
 #[derive(Debug, Clone)]
 pub struct FoundContainer {
     pub id: String,
+    pub name: String,
+    /// From the name (`te-<instance>-run-<id>`): a warm container takes its
+    /// run's name when it is handed the run, but labels cannot change.
     pub run_id: Option<i64>,
+    /// The executor keeping it, for a warm container not yet handed a run.
+    pub pool_worker: Option<i64>,
     pub running: bool,
 }
 
@@ -83,13 +90,28 @@ impl Engine {
     }
 
     pub async fn image_exists(&self, image: &str) -> Result<bool> {
+        Ok(self.image_id(image).await?.is_some())
+    }
+
+    /// The id the image's name points to now (it changes when rebuilt).
+    pub async fn image_id(&self, image: &str) -> Result<Option<String>> {
         match self.docker.inspect_image(image).await {
-            Ok(_) => Ok(true),
+            Ok(found) => Ok(found.id),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
-            }) => Ok(false),
+            }) => Ok(None),
             Err(err) => Err(err).with_context(|| format!("inspecting image {image}")),
         }
+    }
+
+    pub async fn rename(&self, id: &str, new_name: &str) -> Result<()> {
+        let options = bollard::query_parameters::RenameContainerOptions {
+            name: new_name.into(),
+        };
+        self.docker
+            .rename_container(id, options)
+            .await
+            .with_context(|| format!("renaming container {id} to {new_name}"))
     }
 
     /// Creates a sandboxed container: no network, no capabilities, no new
@@ -308,13 +330,28 @@ impl Engine {
             .list_containers(Some(options))
             .await
             .context("listing this installation's containers")?;
+        let run_prefix = format!("te-{instance}-run-");
         Ok(found
             .into_iter()
             .map(|c| {
                 let labels = c.labels.unwrap_or_default();
+                let name = c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_owned();
+                let run_id = name
+                    .strip_prefix(&run_prefix)
+                    .and_then(|id| id.parse().ok());
                 FoundContainer {
                     id: c.id.unwrap_or_default(),
-                    run_id: labels.get(LABEL_RUN).and_then(|v| v.parse().ok()),
+                    pool_worker: match run_id {
+                        Some(_) => None,
+                        None => labels.get(LABEL_POOL_WORKER).and_then(|v| v.parse().ok()),
+                    },
+                    run_id,
+                    name,
                     running: c.state.as_ref().map(|s| s.to_string()) == Some("running".into()),
                 }
             })

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod outcome;
 pub mod output;
 mod payload;
+pub mod pool;
 mod reconcile;
 mod run_task;
 pub mod sink;
@@ -37,6 +38,8 @@ pub struct Settings {
     pub image: String,
     pub max_parallel_runs: usize,
     pub log_cap_bytes: u64,
+    /// Warm containers kept ready; 0 turns the pool off.
+    pub warm_pool: usize,
 }
 
 /// What every run task needs.
@@ -50,6 +53,7 @@ pub struct Shared {
     pub instance: String,
     /// This process; it holds a Postgres advisory lock on it while alive.
     pub worker_id: i64,
+    pub pool: pool::Pool,
     active: Mutex<HashMap<i64, CancellationToken>>,
     slots: Arc<Semaphore>,
     wake: Notify,
@@ -76,10 +80,14 @@ impl Executor {
             log_cap_bytes: settings.log_cap_bytes,
             instance,
             worker_id,
+            pool: pool::Pool::new(settings.warm_pool),
             active: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(settings.max_parallel_runs.max(1))),
             wake: Notify::new(),
         });
+        if settings.warm_pool > 0 {
+            tokio::spawn(pool::keep_filled(shared.clone()));
+        }
         tokio::spawn(run_loop(shared.clone(), lock));
         Ok(Executor { shared })
     }
@@ -96,6 +104,16 @@ impl Executor {
             token.cancel();
         }
         self.wake();
+    }
+
+    pub fn pool_status(&self) -> pool::PoolStatus {
+        self.shared.pool.status()
+    }
+
+    /// Removes the warm containers; running runs go on and are resumed by
+    /// the next executor.
+    pub async fn shutdown(&self) {
+        pool::empty(&self.shared).await;
     }
 
     pub fn engine(&self) -> &Engine {

@@ -9,7 +9,6 @@ use std::{collections::HashMap, sync::Arc};
 use anyhow::Result;
 
 use super::{store, Shared};
-use crate::runs::RunStatus;
 
 pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
     let containers = shared.engine.list_ours(&shared.instance).await?;
@@ -34,15 +33,8 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
             super::spawn_run(shared, run, permit, true);
         } else {
             tracing::warn!(run_id, "run lost: its container is gone");
-            store::finish(
-                &shared.db,
-                run_id,
-                RunStatus::Error,
-                "run lost: its container disappeared while no executor was watching it",
-                None,
-                None,
-            )
-            .await?;
+            let reason = "run lost: its container disappeared while no executor was watching it";
+            store::finish(&shared.db, run_id, &store::Outcome::error(reason)).await?;
         }
     }
 
@@ -57,8 +49,18 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
             shared.engine.remove(&container.id).await?;
         }
     }
-    for container in containers.iter().filter(|c| c.run_id.is_none()) {
-        shared.engine.remove(&container.id).await?;
+    // Warm containers kept by an executor that is gone.
+    for container in &containers {
+        match container.pool_worker {
+            Some(worker) if worker == shared.worker_id => {}
+            Some(worker) if store::worker_alive(&shared.db, worker).await? => {}
+            Some(_) => {
+                tracing::info!(container = %container.name, "removing a warm container left by a stopped executor");
+                shared.engine.remove(&container.id).await?;
+            }
+            None if container.run_id.is_none() => shared.engine.remove(&container.id).await?,
+            None => {}
+        }
     }
     crate::runs::promote_waiters(&shared.db).await?;
     Ok(())

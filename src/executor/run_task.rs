@@ -5,7 +5,7 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use anyhow::{Context, Result};
-use bollard::container::LogOutput;
+use bollard::container::{AttachContainerResults, LogOutput};
 use futures_util::StreamExt;
 use time::OffsetDateTime;
 use tokio::{io::AsyncWriteExt, time::Instant};
@@ -71,6 +71,36 @@ async fn start_and_follow(
         files: &run.files,
     };
     let payload = payload::build(&meta, &contents)?;
+    let (attached, warm) = match take_warm(shared, run, name).await {
+        Some(attached) => (attached, true),
+        None => (start_plain(shared, run, name).await?, false),
+    };
+    let deadline = Instant::now() + Duration::from_secs(run.limits.timeout_secs as u64);
+    let mut input = attached.input;
+    // The runner reads the whole tar before it prints much, but write on the
+    // side anyway so a full pipe can never stall the output loop.
+    let writer = tokio::spawn(async move {
+        input.write_all(&payload).await?;
+        input.shutdown().await
+    });
+    let ready_at = OffsetDateTime::now_utc();
+    let mut finished = follow(shared, run, name, attached.output, deadline, cancel).await;
+    if let Ok(finished) = &mut finished {
+        finished.ready_at = Some(ready_at);
+        finished.warm = Some(warm);
+    }
+    if let Ok(Err(err)) = writer.await {
+        tracing::debug!(error = %err, "writing the files to the container's stdin");
+    }
+    finished
+}
+
+/// A fresh container, attached before it starts.
+async fn start_plain(
+    shared: &Shared,
+    run: &ClaimedRun,
+    name: &str,
+) -> Result<AttachContainerResults> {
     let labels = HashMap::from([
         (LABEL_INSTANCE.to_string(), shared.instance.clone()),
         (LABEL_RUN.to_string(), run.id.to_string()),
@@ -91,19 +121,36 @@ async fn start_and_follow(
     }
     let attached = engine.attach(name).await?;
     engine.start(name).await?;
-    let deadline = Instant::now() + Duration::from_secs(run.limits.timeout_secs as u64);
-    let mut input = attached.input;
-    // The runner reads the whole tar before it prints much, but write on the
-    // side anyway so a full pipe can never stall the output loop.
-    let writer = tokio::spawn(async move {
-        input.write_all(&payload).await?;
-        input.shutdown().await
-    });
-    let finished = follow(shared, run, name, attached.output, deadline, cancel).await;
-    if let Ok(Err(err)) = writer.await {
-        tracing::debug!(error = %err, "writing the files to the container's stdin");
+    Ok(attached)
+}
+
+/// A warm container from the pool, given the run's limits and name before
+/// it receives any file; `None` when none is ready (or usable).
+async fn take_warm(
+    shared: &Shared,
+    run: &ClaimedRun,
+    name: &str,
+) -> Option<AttachContainerResults> {
+    while let Some(warm) = shared.pool.take() {
+        let engine = &shared.engine;
+        let prepared = async {
+            let state = engine.inspect(&warm.id).await?;
+            anyhow::ensure!(state.is_some_and(|s| s.running), "it stopped while waiting");
+            engine.update_limits(&warm.id, &run.limits).await?;
+            engine.rename(&warm.id, name).await
+        };
+        match prepared.await {
+            Ok(()) => return Some(warm.attached),
+            Err(err) => {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "a warm container could not be used"
+                );
+                let _ = engine.remove(&warm.id).await;
+            }
+        }
     }
-    finished
+    None
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +164,10 @@ struct Finished {
     reason: String,
     exit_code: Option<i64>,
     junit: Option<String>,
+    /// When the container was ready for the files, and when it exited.
+    ready_at: Option<OffsetDateTime>,
+    exited_at: Option<OffsetDateTime>,
+    warm: Option<bool>,
 }
 
 /// A failure that is the run's, not the executor's: shown as its reason.
@@ -190,6 +241,7 @@ async fn follow(
     }
     splitter.finish(&mut pieces);
     sink.accept(pieces);
+    let exited_at = OffsetDateTime::now_utc();
 
     let exit_code = shared.engine.wait(name).await?;
     let state = shared
@@ -214,6 +266,9 @@ async fn follow(
         reason,
         exit_code: Some(exit_code),
         junit,
+        ready_at: None,
+        exited_at: Some(exited_at),
+        warm: None,
     })
 }
 
@@ -233,16 +288,24 @@ async fn conclude(shared: &Shared, run: &ClaimedRun, name: &str, result: Result<
             reason,
             exit_code: None,
             junit: None,
+            ready_at: None,
+            exited_at: None,
+            warm: None,
         }
     });
     tracing::info!(status = finished.status.as_str(), reason = %finished.reason, "run finished");
     if let Err(err) = store::finish(
         &shared.db,
         run.id,
-        finished.status,
-        &finished.reason,
-        finished.exit_code,
-        finished.junit.as_deref(),
+        &store::Outcome {
+            status: finished.status,
+            reason: &finished.reason,
+            exit_code: finished.exit_code,
+            junit: finished.junit.as_deref(),
+            ready_at: finished.ready_at,
+            exited_at: finished.exited_at,
+            warm: finished.warm,
+        },
     )
     .await
     {

@@ -109,26 +109,48 @@ pub async fn take_over(db: &PgPool, run_id: i64, from: i64, to: i64) -> Result<O
         .with_context(|| format!("taking over run {run_id}"))
 }
 
+/// How a run ended, as recorded.
+pub struct Outcome<'a> {
+    pub status: RunStatus,
+    pub reason: &'a str,
+    pub exit_code: Option<i64>,
+    pub junit: Option<&'a str>,
+    pub ready_at: Option<OffsetDateTime>,
+    pub exited_at: Option<OffsetDateTime>,
+    pub warm: Option<bool>,
+}
+
+impl<'a> Outcome<'a> {
+    pub fn error(reason: &'a str) -> Outcome<'a> {
+        Outcome {
+            status: RunStatus::Error,
+            reason,
+            exit_code: None,
+            junit: None,
+            ready_at: None,
+            exited_at: None,
+            warm: None,
+        }
+    }
+}
+
 /// Records how a run ended and frees its environment; a run cancelled in
 /// the meantime stays cancelled.
-pub async fn finish(
-    db: &PgPool,
-    run_id: i64,
-    status: RunStatus,
-    reason: &str,
-    exit_code: Option<i64>,
-    junit: Option<&str>,
-) -> Result<()> {
+pub async fn finish(db: &PgPool, run_id: i64, outcome: &Outcome<'_>) -> Result<()> {
     sqlx::query(
         "update runs set status = $2, reason = $3, exit_code = $4, junit_xml = $5,
+                ready_at = coalesce($6, ready_at), exited_at = $7, warm = coalesce($8, warm),
                 finished_at = now(), holds_environment = false, current_test = null
           where id = $1 and status = 'running'",
     )
     .bind(run_id)
-    .bind(status)
-    .bind(reason)
-    .bind(exit_code.map(|c| c as i32))
-    .bind(junit)
+    .bind(outcome.status)
+    .bind(outcome.reason)
+    .bind(outcome.exit_code.map(|c| c as i32))
+    .bind(outcome.junit)
+    .bind(outcome.ready_at)
+    .bind(outcome.exited_at)
+    .bind(outcome.warm)
     .execute(db)
     .await
     .with_context(|| format!("recording the outcome of run {run_id}"))?;

@@ -38,6 +38,10 @@ pub struct RunJson {
     pub summary: SummaryJson,
     pub current_test: Option<String>,
     pub log_lines: i32,
+    /// "warm" (a pre-started sandbox) or "plain", once known.
+    pub sandbox: Option<&'static str>,
+    /// Milliseconds spent in each phase: queued, container ready, pytest, stored.
+    pub timings_ms: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -61,7 +65,19 @@ pub struct SummaryJson {
 
 impl From<Run> for RunJson {
     fn from(run: Run) -> Self {
+        let timings_ms = run
+            .phases()
+            .into_iter()
+            .map(|(name, d)| {
+                (
+                    name.replace(' ', "_"),
+                    serde_json::json!(d.whole_milliseconds() as i64),
+                )
+            })
+            .collect();
         RunJson {
+            sandbox: run.warm.map(|w| if w { "warm" } else { "plain" }),
+            timings_ms,
             waiting_for: run.waiting_for(),
             id: run.id,
             username: run.username,

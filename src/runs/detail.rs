@@ -18,7 +18,7 @@ use crate::{
     results,
     server::AppState,
     web::{
-        components::{ansi_line, counts, run_duration, status_badge, timestamp},
+        components::{ansi_line, counts, duration, run_duration, status_badge, timestamp},
         extract::{Path, Query},
         html_error::PageResult,
         page::{page, Nav},
@@ -112,6 +112,15 @@ pub fn status_panel(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
                 div { dt { "Finished" } dd { (timestamp(run.finished_at)) } }
                 div { dt { "Duration" } dd { (run_duration(run)) } }
                 div { dt { "Exit code" } dd { @if let Some(c) = run.exit_code { (c) } @else { "—" } } }
+            }
+            @if !run.phases().is_empty() {
+                p.phases.muted {
+                    @for (i, (name, d)) in run.phases().iter().enumerate() {
+                        @if i > 0 { " · " }
+                        (name) " " (duration(*d))
+                    }
+                    @if let Some(warm) = run.warm { " · " @if warm { "warm sandbox" } @else { "fresh sandbox" } }
+                }
             }
         }
     }

@@ -96,6 +96,9 @@ pub struct Run {
     pub xpassed: i32,
     pub errors: i32,
     pub current_test: Option<String>,
+    pub ready_at: Option<OffsetDateTime>,
+    pub exited_at: Option<OffsetDateTime>,
+    pub warm: Option<bool>,
 }
 
 impl Run {
@@ -111,6 +114,20 @@ impl Run {
             )),
             _ => None,
         }
+    }
+
+    /// Where the time went: (phase, duration) for the phases known so far.
+    pub fn phases(&self) -> Vec<(&'static str, time::Duration)> {
+        let points = [
+            ("queued", Some(self.created_at), self.started_at),
+            ("container ready", self.started_at, self.ready_at),
+            ("pytest", self.ready_at, self.exited_at),
+            ("stored", self.exited_at, self.finished_at),
+        ];
+        points
+            .into_iter()
+            .filter_map(|(name, from, to)| Some((name, to? - from?)))
+            .collect()
     }
 
     /// Seconds from start to finish (or to now, while running).

@@ -13,7 +13,7 @@ use crate::{
 const RUN_COLUMNS: &str = "id, username, environment_id, files, file_sha256, status,
     holds_environment, queue_if_busy, reason, exit_code, millicpus, memory_mb, pids_limit,
     timeout_secs, created_at, started_at, finished_at, log_lines, log_truncated, collected,
-    passed, failed, skipped, xfailed, xpassed, errors, current_test";
+    passed, failed, skipped, xfailed, xpassed, errors, current_test, ready_at, exited_at, warm";
 
 pub struct NewRun {
     pub username: Username,

@@ -68,6 +68,8 @@ pub fn config(database_url: &str, tests_dir: &Path) -> Config {
         runner_image: std::env::var("RUNNER_IMAGE")
             .unwrap_or_else(|_| "test-executor-runner:latest".into()),
         max_parallel_runs: Some(2),
+        // WARM_POOL in the environment runs the whole suite with or without the pool.
+        warm_pool: std::env::var("WARM_POOL").ok().and_then(|v| v.parse().ok()),
         operator_token: Some("operator-secret".into()),
         log_cap_bytes: 32 * 1024 * 1024,
         no_executor: false,
@@ -202,6 +204,41 @@ impl TestApp {
             .fetch_one(&self.db)
             .await
             .unwrap()
+    }
+}
+
+/// Removes every container of an installation (its runs' and its warm
+/// sandboxes), so tests leave the engine as they found it.
+pub fn remove_containers(instance: &str) {
+    if instance.is_empty() {
+        return;
+    }
+    let listed = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=te.instance={instance}"),
+        ])
+        .output();
+    if let Ok(out) = listed {
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        if !ids.is_empty() {
+            let _ = std::process::Command::new("docker")
+                .arg("rm")
+                .arg("-f")
+                .args(&ids)
+                .output();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        remove_containers(&self.instance);
     }
 }
 

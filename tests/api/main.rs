@@ -7,6 +7,7 @@ mod helpers;
 mod logs;
 mod operators;
 mod pages;
+mod pool;
 mod recovery;
 mod results;
 mod runs_api;

@@ -38,17 +38,26 @@ impl Server {
             .env("BIND", format!("127.0.0.1:{port}"))
             .env("TESTS_DIR", tests_dir)
             .env("RUST_LOG", "warn")
+            .env("MAX_PARALLEL_RUNS", "2")
+            .env("WARM_POOL", "2")
             .stdout(Stdio::null())
             .spawn()
             .expect("starting the server binary");
-        let address = format!("http://127.0.0.1:{port}");
+        // Wrapped at once, so the child is killed and reaped on any panic.
+        let server = Server {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+        };
         for _ in 0..100 {
-            if reqwest::get(format!("{address}/healthz")).await.is_ok() {
-                return Server { child, address };
+            if reqwest::get(format!("{}/healthz", server.address))
+                .await
+                .is_ok()
+            {
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("the server did not come up at {address}");
+        panic!("the server did not come up at {}", server.address);
     }
 
     fn kill_9(mut self) {
@@ -70,6 +79,21 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Removes what the servers of a test left on the engine.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Ok(db) = std::process::Command::new("psql")
+            .arg(&self.0)
+            .args(["-tAc", "select id from installation"])
+            .output()
+        {
+            crate::helpers::remove_containers(String::from_utf8_lossy(&db.stdout).trim());
+        }
     }
 }
 
@@ -109,6 +133,7 @@ async fn wait_until(
 #[tokio::test]
 async fn a_run_survives_a_killed_server_with_every_line_stored_once() {
     let database_url = fresh_database().await;
+    let _cleanup = Cleanup(database_url.clone());
     let tests_dir = test_files(&[("test_ticker.py", TICKER)]);
     let server = Server::start(&database_url, &tests_dir).await;
     let id = start_ticker_run(&server).await;
@@ -155,6 +180,7 @@ async fn a_run_survives_a_killed_server_with_every_line_stored_once() {
 #[tokio::test]
 async fn a_run_whose_container_vanished_while_the_server_was_down_ends_as_error() {
     let database_url = fresh_database().await;
+    let _cleanup = Cleanup(database_url.clone());
     let tests_dir = test_files(&[("test_ticker.py", TICKER)]);
     let server = Server::start(&database_url, &tests_dir).await;
     let id = start_ticker_run(&server).await;
@@ -192,4 +218,60 @@ async fn a_run_whose_container_vanished_while_the_server_was_down_ends_as_error(
         .await
         .unwrap();
     assert!(envs[19]["busy_run_id"].is_null());
+}
+
+async fn warm_pool_ids(server: &Server, instance: &str) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let health: Value = reqwest::get(format!("{}/healthz", server.address))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let out = Command::new("docker")
+            .args([
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=te.instance={instance}"),
+                "--filter",
+                "name=pool",
+            ])
+            .output()
+            .unwrap();
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        if health["warm_pool"]["ready"] == 2 && ids.len() == 2 {
+            return ids;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pool not settled: {health} {ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_server_leaves_no_orphaned_warm_containers() {
+    let database_url = fresh_database().await;
+    let _cleanup = Cleanup(database_url.clone());
+    let tests_dir = test_files(&[]);
+    let server = Server::start(&database_url, &tests_dir).await;
+    let db = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let instance: String = sqlx::query_scalar("select id from installation")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let before = warm_pool_ids(&server, &instance).await;
+    server.kill_9();
+    let server = Server::start(&database_url, &tests_dir).await;
+    let after = warm_pool_ids(&server, &instance).await;
+    assert!(
+        after.iter().all(|c| !before.contains(c)),
+        "old warm containers removed: {before:?} → {after:?}"
+    );
 }
