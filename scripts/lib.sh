@@ -138,3 +138,11 @@ ensure_chromium() {
     export CHROMEDRIVER="${CHROMEDRIVER:-$driver}"
     export CHROME_BIN="${CHROME_BIN:-$(command -v chromium)}"
 }
+
+# drop_test_databases — removes the per-test databases earlier runs left.
+drop_test_databases() {
+    local db
+    for db in $(psql "$DATABASE_URL" -tAc "select datname from pg_database where datname like 'te\_test\_%'" 2>/dev/null); do
+        psql "$DATABASE_URL" -qc "drop database if exists $db" >/dev/null 2>&1 || true
+    done
+}
