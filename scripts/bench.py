@@ -133,7 +133,7 @@ def fmt_stats(samples):
 
 
 def row(label, value):
-    print(f"  {label:<42} {value}")
+    print(f"  {label:<44} {value}")
 
 
 def heading(text, load=True):
@@ -424,18 +424,42 @@ class Bench:
         )
 
     def trivial_app_runs(self, server, label):
-        """1 warm-up + N trivial runs through the app; returns the N durations."""
+        """1 warm-up + N trivial runs through the app; returns the N (seconds, run JSON)."""
         elapsed, run = self.app_run(server, "test_trivial.py", POLL_FAST)
         self.check_success(server, run, f"{label} warm-up")
-        samples = []
+        results = []
         for _ in range(self.args.runs):
             time.sleep(self.args.pause)
             elapsed, run = self.app_run(server, "test_trivial.py", POLL_FAST)
             self.check_success(server, run, label)
             if run["summary"]["passed"] != 3:
                 self.note(f"{label}: run #{run['id']} reports {run['summary']} (3 passed expected)")
-            samples.append(elapsed)
-        return samples
+            results.append((elapsed, run))
+        return results
+
+    @staticmethod
+    def sandbox_mix(results):
+        """"12 warm (median 280 ms), 3 plain (median 700 ms)" from the runs' `sandbox`, if the app reports it."""
+        kinds = {}
+        for elapsed, run in results:
+            kinds.setdefault(run.get("sandbox") or "not reported", []).append(elapsed)
+        return ", ".join(f"{len(v)} {k} (median {ms(statistics.median(v)):.0f} ms)" for k, v in sorted(kinds.items()))
+
+    @staticmethod
+    def timings(results):
+        """Medians of the app's own per-phase timings (`timings_ms`), if it reports them."""
+        keys = []
+        for _, run in results:
+            for k in run.get("timings_ms") or {}:
+                if k not in keys:
+                    keys.append(k)
+        parts = []
+        for k in keys:
+            values = [run["timings_ms"][k] for _, run in results
+                      if isinstance((run.get("timings_ms") or {}).get(k), (int, float))]
+            if values:
+                parts.append(f"{k} {statistics.median(values):.0f}")
+        return ", ".join(parts) + " ms" if parts else "not reported"
 
     # -- phases
 
@@ -457,15 +481,19 @@ class Bench:
         """Trivial run through the app, against phase 1."""
         heading("Phase 2 - trivial run through the app (POST, poll every 5 ms until final)")
         with Server(self, "phase2") as server:
-            samples = self.trivial_app_runs(server, "phase 2")
+            results = self.trivial_app_runs(server, "phase 2")
+        samples = [elapsed for elapsed, _ in results]
         docker_med = statistics.median(self.docker_samples)
         app_med = statistics.median(samples)
         ratio = app_med / docker_med
         row("app, trivial", fmt_stats(samples))
+        row("  sandboxes (WARM_POOL unset)", self.sandbox_mix(results))
+        row("  app's timings_ms, medians", self.timings(results))
         row("docker run, trivial (phase 1)", fmt_stats(self.docker_samples))
         row("ratio app / docker (medians)", f"{ratio:.2f}x   (goal <= 1.15x)")
         self.figure("2 app", "trivial run, min / median / max", "%.0f / %.0f / %.0f ms" % stats_ms(samples))
         self.figure("2 app", "ratio app / docker run (medians)", f"{ratio:.2f}x (goal <= 1.15x)")
+        self.figure("2 app", "sandboxes (WARM_POOL unset)", self.sandbox_mix(results))
 
     def phase3_logs(self):
         """200,000 lines of output through the app."""
@@ -613,20 +641,26 @@ class Bench:
             with Server(self, f"phase5-pool{pool}", {"WARM_POOL": str(pool)}) as server:
                 time.sleep(3.0)  # let a pool fill before the warm-up
                 results[pool] = self.trivial_app_runs(server, f"phase 5 WARM_POOL={pool}")
-        docker_med = statistics.median(self.docker_samples)
-        with_pool = statistics.median(results[2])
-        without = statistics.median(results[0])
+        docker = self.docker_samples
+        pooled = [elapsed for elapsed, _ in results[2]]
+        plain = [elapsed for elapsed, _ in results[0]]
+        docker_med, with_pool, without = (statistics.median(x) for x in (docker, pooled, plain))
         print(f"  {'':<22} {'docker run':>12} {'app, pool 2':>12} {'app, pool 0':>12}")
-        print(f"  {'median':<22} {ms(docker_med):>9.0f} ms {ms(with_pool):>9.0f} ms {ms(without):>9.0f} ms")
-        print(f"  {'min':<22} {ms(min(self.docker_samples)):>9.0f} ms {ms(min(results[2])):>9.0f} ms {ms(min(results[0])):>9.0f} ms")
-        print(f"  {'max':<22} {ms(max(self.docker_samples)):>9.0f} ms {ms(max(results[2])):>9.0f} ms {ms(max(results[0])):>9.0f} ms")
+        for name, pick in (("median", statistics.median), ("min", min), ("max", max)):
+            print(f"  {name:<22} " + " ".join(f"{ms(pick(x)):>9.0f} ms" for x in (docker, pooled, plain)))
         print(f"  {'ratio to docker run':<22} {1:>11.2f}x {with_pool / docker_med:>11.2f}x {without / docker_med:>11.2f}x")
         verdict = "(goal with the pool <= 0.30x)"
         if abs(with_pool - without) <= 0.10 * without:
             verdict += "  (pool not implemented?)"
         print(f"  {verdict}")
+        row("sandboxes, WARM_POOL=2", self.sandbox_mix(results[2]))
+        row("sandboxes, WARM_POOL=0", self.sandbox_mix(results[0]))
+        row("app's timings_ms medians, WARM_POOL=2", self.timings(results[2]))
+        row("app's timings_ms medians, WARM_POOL=0", self.timings(results[0]))
+        row("each run, WARM_POOL=2 (ms)", " ".join(f"{ms(x):.0f}" for x in pooled))
         self.figure("5 warm pool", "app median, WARM_POOL=2", f"{ms(with_pool):.0f} ms = {with_pool / docker_med:.2f}x docker (goal <= 0.3x)")
         self.figure("5 warm pool", "app median, WARM_POOL=0", f"{ms(without):.0f} ms = {without / docker_med:.2f}x docker")
+        self.figure("5 warm pool", "sandboxes, WARM_POOL=2", self.sandbox_mix(results[2]))
         if "not implemented" in verdict:
             self.note("phase 5: WARM_POOL=2 and WARM_POOL=0 within 10% of each other (pool not implemented?)")
 
@@ -637,7 +671,8 @@ class Bench:
     def run(self, phases):
         print(f"test-executor bench: {time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} CPUs, "
               f"runs={self.args.runs}, pause={self.args.pause:g} s, phases {','.join(map(str, phases))}")
-        print(f"  binary {BINARY.relative_to(REPO)}, image {IMAGE}, database {self.db_name}")
+        binary = BINARY.relative_to(REPO) if BINARY.is_relative_to(REPO) else BINARY
+        print(f"  binary {binary}, image {IMAGE}, database {self.db_name}")
         self.figure("-", "conditions", f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start, "
                     f"runs={self.args.runs}, pause {self.args.pause:g} s")
         psql(self.admin_url, f"create database {self.db_name}")

@@ -16,7 +16,7 @@ use super::{
     outcome::{self, Ending},
     output::{Splitter, Stream},
     payload,
-    sink::{Sink, BATCH_LINES},
+    sink::Sink,
     store::{self, ClaimedRun},
     Shared,
 };
@@ -222,10 +222,7 @@ async fn follow(
             }
         }
         sink.accept(std::mem::take(&mut pieces));
-        if sink.pending() >= BATCH_LINES
-            && sink.flush(db).await? == RunStatus::Cancelled
-            && killed.is_none()
-        {
+        if sink.batch_full() && sink.flush(db).await? == RunStatus::Cancelled && killed.is_none() {
             kill = Some(Kill::Cancel);
         }
         if let Some(why) = kill {

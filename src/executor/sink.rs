@@ -11,8 +11,9 @@ use time::OffsetDateTime;
 use super::output::{Piece, Record, Stream, TestResult};
 use crate::runs::RunStatus;
 
-/// Write when this many lines are waiting, or at the next tick.
-pub const BATCH_LINES: usize = 2000;
+/// Write when this many lines (or bytes) are waiting, or at the next tick.
+const BATCH_LINES: usize = 2000;
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// The JUnit report is kept up to this size.
 const MAX_JUNIT_BYTES: usize = 16 * 1024 * 1024;
 
@@ -65,6 +66,7 @@ pub struct Sink {
 
 #[derive(Default)]
 struct Batch {
+    bytes: usize,
     seq: Vec<i32>,
     stream: Vec<i16>,
     ts: Vec<OffsetDateTime>,
@@ -94,8 +96,9 @@ impl Sink {
         }
     }
 
-    pub fn pending(&self) -> usize {
-        self.lines.seq.len() + self.results.len()
+    /// Whether enough is buffered to write now rather than at the next tick.
+    pub fn batch_full(&self) -> bool {
+        self.lines.seq.len() + self.results.len() >= BATCH_LINES || self.lines.bytes >= BATCH_BYTES
     }
 
     pub fn accept(&mut self, pieces: Vec<Piece>) {
@@ -136,6 +139,7 @@ impl Sink {
         if seq < self.stored_lines {
             return;
         }
+        self.lines.bytes += text.len();
         self.lines.seq.push(seq);
         self.lines.stream.push(stream as i16);
         self.lines.ts.push(OffsetDateTime::now_utc());

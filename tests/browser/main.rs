@@ -7,6 +7,7 @@
 mod helpers;
 
 use std::{
+    os::unix::process::CommandExt,
     process::{Child, Command, Stdio},
     time::Duration,
 };
@@ -27,7 +28,9 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
+        // Its own process group, so Chromium goes with it whatever happens.
         let driver = Command::new(&chromedriver)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -120,10 +123,15 @@ impl Browser {
     }
 
     async fn close(self) {
-        let Browser { client, mut driver } = self;
-        let _ = client.close().await;
-        let _ = driver.kill();
-        let _ = driver.wait();
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.driver.wait();
     }
 }
 
