@@ -136,8 +136,11 @@ async fn take_warm(
         let prepared = async {
             let state = engine.inspect(&warm.id).await?;
             anyhow::ensure!(state.is_some_and(|s| s.running), "it stopped while waiting");
-            engine.update_limits(&warm.id, &run.limits).await?;
-            engine.rename(&warm.id, name).await
+            let (limits, renamed) = tokio::join!(
+                engine.update_limits(&warm.id, &run.limits),
+                engine.rename(&warm.id, name)
+            );
+            limits.and(renamed)
         };
         match prepared.await {
             Ok(()) => return Some(warm.attached),
