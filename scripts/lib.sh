@@ -146,3 +146,11 @@ drop_test_databases() {
         psql "$DATABASE_URL" -qc "drop database if exists $db" >/dev/null 2>&1 || true
     done
 }
+
+# remove_stale_sandboxes — warm sandboxes that never got a run and stopped
+# (their server went away); a live server's warm sandboxes are running.
+remove_stale_sandboxes() {
+    docker ps -aq --filter label=te.instance --filter name=-pool- \
+        --filter status=created --filter status=exited \
+        | xargs -r docker rm -f >/dev/null 2>&1 || true
+}
