@@ -110,27 +110,37 @@ async fn tend(shared: &Shared) -> Result<()> {
         .image_id(&shared.image)
         .await?
         .with_context(|| format!("the runner image {} is missing", shared.image))?;
-    let mut keep = VecDeque::new();
-    for warm in pool.drain() {
-        let alive = warm.image_id == image_id
+    // Check the ready containers without taking them out of the pool, so a
+    // run claimed meanwhile still finds them.
+    let ready: Vec<(String, String)> = pool
+        .ready
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|w| (w.id.clone(), w.image_id.clone()))
+        .collect();
+    for (id, image) in ready {
+        let alive = image == image_id
             && shared
                 .engine
-                .inspect(&warm.id)
+                .inspect(&id)
                 .await
                 .ok()
                 .flatten()
                 .is_some_and(|s| s.running);
-        if alive {
-            keep.push_back(warm);
-        } else {
-            tracing::info!(container = %warm.id, "warm pool: replacing a dead or outdated container");
-            shared.engine.remove(&warm.id).await?;
+        if !alive {
+            let stale = {
+                let mut ready = pool.ready.lock().unwrap();
+                ready
+                    .iter()
+                    .position(|w| w.id == id)
+                    .and_then(|at| ready.remove(at))
+            };
+            if stale.is_some() {
+                tracing::info!(container = %id, "warm pool: replacing a dead or outdated container");
+                shared.engine.remove(&id).await?;
+            }
         }
-    }
-    {
-        let mut ready = pool.ready.lock().unwrap();
-        keep.extend(ready.drain(..));
-        *ready = keep;
     }
     while pool.ready.lock().unwrap().len() < pool.size {
         let warm = start_one(shared, &image_id).await?;
