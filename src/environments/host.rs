@@ -45,8 +45,17 @@ pub async fn describe(state: &AppState, envs: &[Environment]) -> Markup {
         }
     };
     let busy: Vec<&Environment> = envs.iter().filter(|e| e.busy_run_id.is_some()).collect();
-    let cpus = busy.iter().map(|e| e.limits.cpus()).fold(0.0, |a, b| a + b);
-    let memory: i64 = busy.iter().map(|e| i64::from(e.limits.memory_mb)).sum();
+    // Warm sandboxes count too: each may use the pool's default limits
+    // until a run takes it and gets its own.
+    let warm = state.executor.as_ref().map_or(0, |e| e.pool_status().ready);
+    let pool_limits = super::changes::DEFAULT_LIMITS;
+    let cpus = busy.iter().map(|e| e.limits.cpus()).fold(0.0, |a, b| a + b)
+        + warm as f64 * pool_limits.cpus();
+    let memory: i64 = busy
+        .iter()
+        .map(|e| i64::from(e.limits.memory_mb))
+        .sum::<i64>()
+        + warm as i64 * i64::from(pool_limits.memory_mb);
     let host_memory = info.memory_bytes / (1024 * 1024);
     let parallel = state.config.max_parallel_runs();
     html! {
@@ -55,7 +64,8 @@ pub async fn describe(state: &AppState, envs: &[Environment]) -> Markup {
                 div { dt { "Host" } dd { (info.cpus) " CPUs · " (host_memory) " MiB" } }
                 div { dt { "Runs at once" } dd { "up to " (parallel) } }
                 div { dt { "Held now" } dd { (busy.len()) " environments" } }
-                div { dt { "Their limits" } dd { (format!("{cpus:.2}")) " CPUs · " (memory) " MiB" } }
+                div { dt { "Warm sandboxes" } dd { (warm) " ready" } }
+                div { dt { "Allowed in all" } dd { (format!("{cpus:.2}")) " CPUs · " (memory) " MiB" } }
             }
             @if cpus > info.cpus as f64 || memory > host_memory {
                 p.error { "The running runs are allowed more than the host has: they will compete for it." }

@@ -17,7 +17,7 @@ use super::{
     output::{Splitter, Stream},
     payload,
     sink::Sink,
-    store::{self, ClaimedRun},
+    store::{self, ClaimedRun, Outcome},
     Shared,
 };
 use crate::runs::RunStatus;
@@ -59,7 +59,7 @@ async fn start_and_follow(
     run: &ClaimedRun,
     name: &str,
     cancel: CancellationToken,
-) -> Result<Finished> {
+) -> Result<Outcome> {
     let contents = shared
         .catalog
         .read_for_run(&run.files)
@@ -162,17 +162,6 @@ enum Kill {
     Cancel,
 }
 
-struct Finished {
-    status: RunStatus,
-    reason: String,
-    exit_code: Option<i64>,
-    junit: Option<String>,
-    /// When the container was ready for the files, and when it exited.
-    ready_at: Option<OffsetDateTime>,
-    exited_at: Option<OffsetDateTime>,
-    warm: Option<bool>,
-}
-
 /// A failure that is the run's, not the executor's: shown as its reason.
 #[derive(Debug, thiserror::Error)]
 enum Failure {
@@ -189,7 +178,7 @@ async fn follow(
     mut output: OutputStream,
     deadline: Instant,
     cancel: CancellationToken,
-) -> Result<Finished> {
+) -> Result<Outcome> {
     let db = &shared.db;
     let mut splitter = Splitter::new(&run.record_token);
     let mut sink = Sink::new(
@@ -261,7 +250,7 @@ async fn follow(
     };
     let (status, reason) = outcome::decide(&ending, &run.limits);
     let junit = (!sink.junit.is_empty()).then(|| std::mem::take(&mut sink.junit));
-    Ok(Finished {
+    Ok(Outcome {
         status,
         reason,
         exit_code: Some(exit_code),
@@ -274,7 +263,7 @@ async fn follow(
 
 /// Records the outcome (or why the run could not be executed), removes the
 /// container and lets the next run in line have the environment.
-async fn conclude(shared: &Shared, run: &ClaimedRun, name: &str, result: Result<Finished>) {
+async fn conclude(shared: &Shared, run: &ClaimedRun, name: &str, result: Result<Outcome>) {
     let finished = result.unwrap_or_else(|err| {
         let reason = match err.downcast_ref::<Failure>() {
             Some(failure) => failure.to_string(),
@@ -283,32 +272,10 @@ async fn conclude(shared: &Shared, run: &ClaimedRun, name: &str, result: Result<
                 format!("the executor could not run it: {err:#}")
             }
         };
-        Finished {
-            status: RunStatus::Error,
-            reason,
-            exit_code: None,
-            junit: None,
-            ready_at: None,
-            exited_at: None,
-            warm: None,
-        }
+        Outcome::error(reason)
     });
     tracing::info!(status = finished.status.as_str(), reason = %finished.reason, "run finished");
-    if let Err(err) = store::finish(
-        &shared.db,
-        run.id,
-        &store::Outcome {
-            status: finished.status,
-            reason: &finished.reason,
-            exit_code: finished.exit_code,
-            junit: finished.junit.as_deref(),
-            ready_at: finished.ready_at,
-            exited_at: finished.exited_at,
-            warm: finished.warm,
-        },
-    )
-    .await
-    {
+    if let Err(err) = store::finish(&shared.db, run.id, &finished).await {
         tracing::error!(error = format!("{err:#}"), "recording the outcome");
     }
     if let Err(err) = shared.engine.remove(name).await {

@@ -110,21 +110,25 @@ pub async fn take_over(db: &PgPool, run_id: i64, from: i64, to: i64) -> Result<O
 }
 
 /// How a run ended, as recorded.
-pub struct Outcome<'a> {
+#[derive(Debug)]
+pub struct Outcome {
     pub status: RunStatus,
-    pub reason: &'a str,
+    pub reason: String,
     pub exit_code: Option<i64>,
-    pub junit: Option<&'a str>,
+    pub junit: Option<String>,
+    /// When the container was ready for the files, and when it exited.
     pub ready_at: Option<OffsetDateTime>,
     pub exited_at: Option<OffsetDateTime>,
+    /// Whether the run got a warm sandbox.
     pub warm: Option<bool>,
 }
 
-impl<'a> Outcome<'a> {
-    pub fn error(reason: &'a str) -> Outcome<'a> {
+impl Outcome {
+    /// A run that could not be executed, and why.
+    pub fn error(reason: impl Into<String>) -> Outcome {
         Outcome {
             status: RunStatus::Error,
-            reason,
+            reason: reason.into(),
             exit_code: None,
             junit: None,
             ready_at: None,
@@ -136,7 +140,7 @@ impl<'a> Outcome<'a> {
 
 /// Records how a run ended and frees its environment; a run cancelled in
 /// the meantime stays cancelled.
-pub async fn finish(db: &PgPool, run_id: i64, outcome: &Outcome<'_>) -> Result<()> {
+pub async fn finish(db: &PgPool, run_id: i64, outcome: &Outcome) -> Result<()> {
     sqlx::query(
         "update runs set status = $2, reason = $3, exit_code = $4, junit_xml = $5,
                 ready_at = coalesce($6, ready_at), exited_at = $7, warm = coalesce($8, warm),
@@ -145,9 +149,9 @@ pub async fn finish(db: &PgPool, run_id: i64, outcome: &Outcome<'_>) -> Result<(
     )
     .bind(run_id)
     .bind(outcome.status)
-    .bind(outcome.reason)
+    .bind(&outcome.reason)
     .bind(outcome.exit_code.map(|c| c as i32))
-    .bind(outcome.junit)
+    .bind(&outcome.junit)
     .bind(outcome.ready_at)
     .bind(outcome.exited_at)
     .bind(outcome.warm)

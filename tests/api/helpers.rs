@@ -242,6 +242,32 @@ impl Drop for TestApp {
     }
 }
 
+/// A browser-like client: keeps cookies, does not follow redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The CSRF token of the form on `page`, as this browser's session has it.
+pub async fn csrf_of(app: &TestApp, browser: &reqwest::Client, page: &str) -> String {
+    let html = browser
+        .get(app.url(page))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = html
+        .find("name=\"_csrf\" value=\"")
+        .expect("the form has a CSRF token")
+        + 20;
+    html[at..at + 32].to_string()
+}
+
 pub fn id(run: &Value) -> i64 {
     run["id"].as_i64().expect("run has an id")
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{id, TestApp};
+use crate::helpers::{browser, csrf_of, id, TestApp};
 
 const TOKEN: &str = "operator-secret";
 
@@ -272,21 +272,8 @@ async fn without_a_token_configured_operator_actions_are_disabled_and_the_page_s
 #[tokio::test]
 async fn sign_in_attempts_are_rate_limited() {
     let app = TestApp::spawn_with(&[], |c| c.no_executor = true).await;
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = browser
-        .get(app.url("/operator"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let at = page.find("name=\"_csrf\" value=\"").unwrap() + 20;
-    let csrf = page[at..at + 32].to_string();
+    let browser = browser();
+    let csrf = csrf_of(&app, &browser, "/operator").await;
     let mut statuses = Vec::new();
     for _ in 0..12 {
         let response = browser

@@ -5,32 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{id, TestApp};
-
-/// A browser-like client: keeps cookies, does not follow redirects.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn csrf_of(app: &TestApp, browser: &reqwest::Client) -> String {
-    let page = browser
-        .get(app.url("/runs/new"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let at = page
-        .find("name=\"_csrf\" value=\"")
-        .expect("the form has a CSRF token")
-        + 20;
-    page[at..at + 32].to_string()
-}
+use crate::helpers::{browser, csrf_of, id, TestApp};
 
 const HOSTILE: &str = r#"
 def test_hostile_output():
@@ -86,7 +61,7 @@ async fn a_forged_cross_site_form_post_is_refused_and_changes_nothing() {
         .unwrap();
     assert_eq!(no_token.status(), 403);
     let browser = browser();
-    let _ = csrf_of(&app, &browser).await;
+    let _ = csrf_of(&app, &browser, "/runs/new").await;
     let mut wrong = form.to_vec();
     wrong.push(("_csrf", "0123456789abcdef0123456789abcdef"));
     let wrong_token = browser
@@ -104,7 +79,7 @@ async fn a_forged_cross_site_form_post_is_refused_and_changes_nothing() {
 async fn the_form_starts_a_run_remembers_the_user_and_answers_a_busy_environment() {
     let app = TestApp::spawn_with(&[], |c| c.no_executor = true).await;
     let browser = browser();
-    let csrf = csrf_of(&app, &browser).await;
+    let csrf = csrf_of(&app, &browser, "/runs/new").await;
     let form = [
         ("_csrf", csrf.as_str()),
         ("username", "ann"),
@@ -174,7 +149,7 @@ async fn the_form_starts_a_run_remembers_the_user_and_answers_a_busy_environment
 async fn form_errors_are_shown_by_their_fields_and_what_was_typed_is_kept() {
     let app = TestApp::spawn_with(&[], |c| c.no_executor = true).await;
     let browser = browser();
-    let csrf = csrf_of(&app, &browser).await;
+    let csrf = csrf_of(&app, &browser, "/runs/new").await;
     let form = [
         ("_csrf", csrf.as_str()),
         ("username", "  "),
