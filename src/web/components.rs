@@ -31,37 +31,36 @@ pub fn run_duration(run: &Run) -> String {
 
 /// A time as a `<time>` element: readable UTC text, machine-readable value.
 pub fn timestamp(t: Option<OffsetDateTime>) -> Markup {
-    match t {
-        None => html! { span.muted { "—" } },
-        Some(t) => {
-            let iso = t
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default();
-            let text = t
-                .format(format_description!(
-                    "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
-                ))
-                .unwrap_or_default();
-            html! { time datetime=(iso) title=(iso) { (text) } }
-        }
-    }
+    time_element(t, |t| {
+        t.format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+        ))
+    })
 }
 
 /// A compact time for tables: the time of day when it is today (UTC),
 /// else the date.
 pub fn short_time(t: Option<OffsetDateTime>) -> Markup {
+    time_element(t, |t| {
+        if t.date() == OffsetDateTime::now_utc().date() {
+            t.format(format_description!("[hour]:[minute]:[second]"))
+        } else {
+            t.format(format_description!("[year]-[month]-[day]"))
+        }
+    })
+}
+
+fn time_element(
+    t: Option<OffsetDateTime>,
+    text: impl Fn(OffsetDateTime) -> Result<String, time::error::Format>,
+) -> Markup {
     match t {
         None => html! { span.muted { "—" } },
         Some(t) => {
             let iso = t
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
-            let text = if t.date() == OffsetDateTime::now_utc().date() {
-                t.format(format_description!("[hour]:[minute]:[second]"))
-            } else {
-                t.format(format_description!("[year]-[month]-[day]"))
-            }
-            .unwrap_or_default();
+            let text = text(t).unwrap_or_default();
             html! { time datetime=(iso) title=(iso) { (text) } }
         }
     }

@@ -212,7 +212,8 @@ async fn a_person_starts_a_run_and_watches_it_finish_live() {
                     Ok(bar) => bar
                         .attr("aria-valuenow")
                         .await
-                        .unwrap()
+                        .ok()
+                        .flatten()
                         .is_some_and(|n| n != "0"),
                     Err(_) => false,
                 }
