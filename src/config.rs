@@ -50,9 +50,42 @@ pub struct Config {
     /// Folder with htmx, Pico CSS and the app's own CSS.
     #[arg(long, env = "ASSETS_DIR", default_value = "assets")]
     pub assets_dir: PathBuf,
+
+    /// Mark the session cookie `Secure` (browsers then send it over HTTPS
+    /// only): set it when the app is reached through HTTPS.
+    #[arg(long, env = "SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
+
+    /// How often expired browser sessions are deleted from Postgres, in seconds.
+    #[arg(long, env = "SESSION_CLEANUP_SECS", default_value_t = 3600)]
+    pub session_cleanup_secs: u64,
 }
 
 impl Config {
+    /// Refuses settings that would start a server weaker than its operator
+    /// meant: a blank `OPERATOR_TOKEN` (what compose's `- OPERATOR_TOKEN`
+    /// passes when the variable is unset) would make a blank sign-in an operator.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(token) = &self.operator_token {
+            if token.trim().is_empty() {
+                anyhow::bail!(
+                    "OPERATOR_TOKEN is set but blank: unset it to disable operator actions, \
+                     or set it to a long random secret (e.g. `openssl rand -hex 32`)"
+                );
+            }
+            if token.trim() != token {
+                anyhow::bail!(
+                    "OPERATOR_TOKEN starts or ends with white space: remove it, so the token \
+                     an operator types is the token the server expects"
+                );
+            }
+        }
+        if self.session_cleanup_secs == 0 {
+            anyhow::bail!("SESSION_CLEANUP_SECS must be at least 1");
+        }
+        Ok(())
+    }
+
     pub fn warm_pool(&self) -> usize {
         self.warm_pool.unwrap_or_else(|| self.max_parallel_runs())
     }
@@ -61,5 +94,39 @@ impl Config {
         self.max_parallel_runs
             .filter(|n| *n > 0)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Config;
+
+    fn with_token(token: Option<&str>) -> Config {
+        let mut args = vec!["test-executor", "--database-url", "postgres://x/y"];
+        if let Some(token) = token {
+            args.extend(["--operator-token", token]);
+        }
+        Config::try_parse_from(args).unwrap()
+    }
+
+    #[test]
+    fn a_blank_operator_token_is_refused() {
+        for blank in ["", " ", "\t\n"] {
+            let err = with_token(Some(blank)).validate().unwrap_err().to_string();
+            assert!(err.contains("OPERATOR_TOKEN is set but blank"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_token_with_surrounding_space_is_refused() {
+        assert!(with_token(Some(" secret ")).validate().is_err());
+    }
+
+    #[test]
+    fn an_unset_or_real_token_is_accepted() {
+        with_token(None).validate().unwrap();
+        with_token(Some("a-long-random-secret")).validate().unwrap();
     }
 }

@@ -1,29 +1,32 @@
 //! Operators: who may change environments and cancel anyone's run. An
 //! operator proves it with `OPERATOR_TOKEN`, as `Authorization: Bearer` on
-//! the API or once on the sign-in page (a session flag afterwards).
+//! the API or once on the sign-in page (afterwards the session holds the
+//! token's fingerprint, and is signed out when the token changes). Wrong
+//! tokens are limited per client address on both paths.
 
-use std::{
-    collections::VecDeque,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+mod limiter;
 
 use axum::{
-    extract::{FromRequestParts, State},
+    extract::{FromRequestParts, Request, State},
     http::{header::AUTHORIZATION, request::Parts, HeaderMap},
+    middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
+
+pub use limiter::FailureLimiter;
 
 use crate::{
     error::{AppError, AppResult},
     server::AppState,
     web::{
-        html_error::PageResult,
+        extract::ClientAddr,
+        html_error::{HtmlError, PageResult},
         page::{page, Nav},
         session,
     },
@@ -32,48 +35,40 @@ use crate::{
 pub const DISABLED: &str =
     "operator actions are disabled on this server: start it with OPERATOR_TOKEN set to a secret to enable them";
 
-/// Proof that the request comes from an operator.
+/// Proof that the request comes from an operator: the bearer token, never
+/// the session cookie (a browser sends the cookie along with whatever a page
+/// makes it send; the API is for scripts).
 pub struct Operator;
 
 impl FromRequestParts<AppState> for Operator {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let session = Session::from_request_parts(parts, state).await.ok();
-        if is_operator(&parts.headers, session.as_ref(), state).await? {
+        if is_operator(&parts.headers, None, state).await? {
             Ok(Operator)
         } else {
             Err(AppError::Unauthorized(
-                "only operators may do this: send Authorization: Bearer <OPERATOR_TOKEN>, or sign in at /operator".into(),
+                "only operators may do this: send Authorization: Bearer <OPERATOR_TOKEN>".into(),
             ))
         }
     }
 }
 
 /// Whether the request is an operator's: `Ok(false)` without credentials,
-/// an error for a wrong token or when operators are disabled.
+/// an error for a wrong token or when operators are disabled. The API
+/// passes no session (bearer only); a page may pass its session.
 pub async fn is_operator(
     headers: &HeaderMap,
     session: Option<&Session>,
     state: &AppState,
 ) -> AppResult<bool> {
-    let bearer = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim());
-    let Some(expected) = state
-        .config
-        .operator_token
-        .as_deref()
-        .filter(|t| !t.is_empty())
-    else {
-        return match bearer {
+    let Some(expected) = state.config.operator_token.as_deref() else {
+        return match bearer(headers) {
             Some(_) => Err(AppError::Forbidden(DISABLED.into())),
             None => Ok(false),
         };
     };
-    if let Some(value) = bearer {
-        let token = value.strip_prefix("Bearer ").unwrap_or("");
+    if let Some(token) = bearer(headers) {
         return if secret_matches(token, expected) {
             Ok(true)
         } else {
@@ -86,34 +81,80 @@ pub async fn is_operator(
     }
 }
 
+/// The token of an `Authorization` header; `Some("")` for a header that is
+/// not a bearer token, so it counts as a wrong one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?;
+    let value = value.to_str().unwrap_or("").trim();
+    Some(value.strip_prefix("Bearer ").unwrap_or("").trim())
+}
+
 fn secret_matches(given: &str, expected: &str) -> bool {
     bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
-/// Failed sign-ins allowed per minute, for everyone together: guessing the
-/// token through the form is hopeless, and a person who mistyped waits.
-const FAILURES_PER_MINUTE: usize = 10;
-
-#[derive(Default)]
-pub struct SignInLimiter {
-    failures: Mutex<VecDeque<Instant>>,
+/// What a signed-in session stores instead of a flag: a hash of the token it
+/// proved, so a session outlives no token change (and holds no token).
+fn fingerprint(token: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"test-executor operator session\0")
+        .chain_update(token.as_bytes())
+        .finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl SignInLimiter {
-    fn blocked(&self) -> bool {
-        let mut failures = self.failures.lock().unwrap();
-        while failures
-            .front()
-            .is_some_and(|t| t.elapsed() > Duration::from_secs(60))
-        {
-            failures.pop_front();
-        }
-        failures.len() >= FAILURES_PER_MINUTE
+/// Middleware of the API: every `Authorization` header is checked here, so
+/// wrong tokens are counted and limited per client address (and logged)
+/// before any handler sees them.
+pub async fn limit_bearer_guesses(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (Some(expected), Some(token)) = (
+        state.config.operator_token.as_deref(),
+        bearer(request.headers()),
+    ) else {
+        return next.run(request).await;
+    };
+    if state.operator_limiter.blocked(addr) {
+        tracing::debug!(%addr, "operator token refused: too many wrong ones from this address");
+        return AppError::TooManyRequests.into_response();
     }
+    if !secret_matches(token, expected) {
+        let failures = state.operator_limiter.failed(addr);
+        tracing::warn!(%addr, failures, "wrong operator bearer token");
+        return AppError::Forbidden("the operator token is wrong".into()).into_response();
+    }
+    next.run(request).await
+}
 
-    fn failed(&self) {
-        self.failures.lock().unwrap().push_back(Instant::now());
+/// Middleware of the pages: drops the operator flag of a session signed in
+/// with another token than the current one (or while operators are now
+/// disabled), on every request, so rotating the token signs everyone out.
+pub async fn bind_sessions(
+    State(state): State<AppState>,
+    session: Session,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Err(err) = drop_stale_operator(&state, &session).await {
+        return HtmlError(err).into_response();
     }
+    next.run(request).await
+}
+
+async fn drop_stale_operator(state: &AppState, session: &Session) -> AppResult<()> {
+    let Some(stored) = session::operator_fingerprint(session).await? else {
+        return Ok(());
+    };
+    let current = state.config.operator_token.as_deref().map(fingerprint);
+    if !current.is_some_and(|current| secret_matches(&stored, &current)) {
+        tracing::info!("operator session signed out: the operator token has changed");
+        session::forget_operator(session).await?;
+    }
+    Ok(())
 }
 
 pub async fn sign_in_page(State(state): State<AppState>, session: Session) -> PageResult<Markup> {
@@ -163,6 +204,7 @@ pub struct SignInForm {
 
 pub async fn sign_in(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     session: Session,
     Form(form): Form<SignInForm>,
 ) -> PageResult<Response> {
@@ -170,16 +212,18 @@ pub async fn sign_in(
     let Some(expected) = state.config.operator_token.as_deref() else {
         return Err(AppError::Forbidden(DISABLED.into()).into());
     };
-    if state.sign_in_limiter.blocked() {
+    if state.operator_limiter.blocked(addr) {
+        tracing::debug!(%addr, "operator sign-in refused: too many wrong tokens from this address");
         return Err(AppError::TooManyRequests.into());
     }
     if !secret_matches(form.token.trim(), expected) {
-        state.sign_in_limiter.failed();
-        tracing::warn!("failed operator sign-in");
+        let failures = state.operator_limiter.failed(addr);
+        tracing::warn!(%addr, failures, "failed operator sign-in");
         let page = render(&state, &session, Some("That is not the operator token.")).await?;
         return Ok((axum::http::StatusCode::UNAUTHORIZED, page).into_response());
     }
-    session::set_operator(&session, true).await?;
+    tracing::info!(%addr, "operator signed in");
+    session::set_operator(&session, Some(&fingerprint(expected))).await?;
     Ok(Redirect::to("/environments").into_response())
 }
 
@@ -191,6 +235,6 @@ pub struct SignOutForm {
 
 pub async fn sign_out(session: Session, Form(form): Form<SignOutForm>) -> PageResult<Response> {
     session::verify_csrf(&session, &form._csrf).await?;
-    session::set_operator(&session, false).await?;
+    session::set_operator(&session, None).await?;
     Ok(Redirect::to("/operator").into_response())
 }

@@ -1,12 +1,10 @@
 //! Application state, the router, and serving with graceful shutdown.
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{extract::FromRef, routing::get, Router};
 use sqlx::PgPool;
-use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::{
     catalog::Catalog,
@@ -24,14 +22,21 @@ pub struct AppState {
     pub engine: Engine,
     /// `None` when this process only serves the web (`NO_EXECUTOR`).
     pub executor: Option<Executor>,
-    pub sign_in_limiter: Arc<crate::operators::SignInLimiter>,
+    /// Wrong operator tokens per client address, sign-in and API together.
+    pub operator_limiter: Arc<crate::operators::FailureLimiter>,
 }
 
 impl AppState {
-    /// Connects, migrates and (unless disabled) starts the executor.
+    /// Checks the configuration, connects, migrates, starts the deletion of
+    /// expired sessions and (unless disabled) the executor.
     pub async fn start(config: Config) -> anyhow::Result<AppState> {
+        config.validate()?;
         let db = db::connect(&config.database_url).await?;
         db::migrate(&db).await?;
+        web::session_store::delete_expired_periodically(
+            db.clone(),
+            Duration::from_secs(config.session_cleanup_secs),
+        );
         let catalog = Catalog::new(&config.tests_dir);
         let engine = Engine::connect()?;
         let executor = if config.no_executor {
@@ -51,22 +56,20 @@ impl AppState {
             catalog,
             engine,
             executor,
-            sign_in_limiter: Arc::default(),
+            operator_limiter: Arc::default(),
         })
     }
 }
 
+/// The whole application. Serve it with `ConnectInfo<SocketAddr>` (see
+/// `serve`): wrong operator tokens are limited per client address.
 pub fn app(state: AppState) -> Router {
-    let sessions = SessionManagerLayer::new(PostgresStore::new(state.db.clone()))
-        .with_secure(false)
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_expiry(Expiry::OnInactivity(time::Duration::days(30)));
-    Router::new()
+    let sessions = web::session_store::layer(&state.db, state.config.secure_cookies);
+    let router = Router::new()
         .route("/healthz", get(crate::health::healthz))
         .merge(web::routes(&state))
-        .layer(sessions)
-        .with_state(state)
+        .layer(sessions);
+    web::headers::secure(router).with_state(state)
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -77,7 +80,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {bind}"))?;
     tracing::info!("serving at http://{bind}");
     let executor = state.executor.clone();
-    axum::serve(listener, app(state))
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;

@@ -11,7 +11,10 @@ use super::{HistoryEntry, TestCase};
 use crate::{
     error::{AppError, AppResult},
     server::AppState,
-    web::extract::{Json, Path, Query},
+    web::{
+        self,
+        extract::{Json, Path, Query},
+    },
 };
 
 #[derive(Debug, Deserialize)]
@@ -69,7 +72,8 @@ pub async fn history(
     }))
 }
 
-/// `/runs/{id}/junit.xml`: pytest's own JUnit report of the run.
+/// `/runs/{id}/junit.xml`: pytest's own JUnit report of the run, as an
+/// inert attachment.
 pub async fn junit(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
@@ -82,15 +86,11 @@ pub async fn junit(
             "run #{run_id} has no JUnit report (yet): it is written when pytest finishes"
         ))
     })?;
-    let disposition = format!("inline; filename=\"run-{run_id}-junit.xml\"");
+    // The report is written by the code under test: a download, never a page
+    // of this origin (it may carry XHTML with a script in it).
     Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                "application/xml; charset=utf-8".to_string(),
-            ),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        web::headers::attachment(&format!("run-{run_id}-junit.xml")),
         xml,
     )
         .into_response())

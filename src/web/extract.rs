@@ -62,3 +62,31 @@ impl From<FormRejection> for AppError {
         ))
     }
 }
+
+/// The address the request came from, as the socket saw it (no proxy
+/// headers are trusted). Unknown (a router driven without a socket) is
+/// `0.0.0.0`.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl ClientAddr {
+    pub fn of(parts: &axum::http::request::Parts) -> ClientAddr {
+        ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip()),
+        )
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr::of(parts))
+    }
+}

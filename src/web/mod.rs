@@ -2,12 +2,16 @@
 
 pub mod components;
 pub mod extract;
+pub mod headers;
 pub mod html_error;
+pub mod json_only;
 pub mod page;
 pub mod session;
+pub mod session_store;
 
 use axum::{
     extract::State,
+    middleware,
     routing::{get, post},
     Router,
 };
@@ -33,7 +37,14 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/runs/{id}/logs", get(runs::api::logs))
         .route("/runs/{id}/cancel", post(runs::api::cancel))
         .route("/runs/{id}/tests", get(results::api::of_run))
-        .route("/tests/history", get(results::api::history));
+        .route("/tests/history", get(results::api::history))
+        // The outer layer runs first: a form post is refused before its
+        // token is even looked at.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            operators::limit_bearer_guesses,
+        ))
+        .layer(middleware::from_fn(json_only::require_json));
     let pages = Router::new()
         .route("/", get(runs::views::index))
         .route("/fragments/runs/newer", get(runs::views::newer_fragment))
@@ -68,7 +79,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/operator", get(operators::sign_in_page))
         .route("/operator/sign-in", post(operators::sign_in))
-        .route("/operator/sign-out", post(operators::sign_out));
+        .route("/operator/sign-out", post(operators::sign_out))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            operators::bind_sessions,
+        ));
     Router::new()
         .nest("/api/v1", api)
         .merge(pages)

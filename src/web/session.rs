@@ -1,5 +1,5 @@
 //! What the browser session remembers: the username, the CSRF token of its
-//! forms, and whether an operator signed in.
+//! forms, and whether an operator signed in (and with which token).
 
 use rand::Rng;
 use subtle::ConstantTimeEq;
@@ -50,18 +50,46 @@ pub async fn verify_csrf(session: &Session, submitted: &str) -> AppResult<()> {
     }
 }
 
+/// Whether an operator signed in with this session. The flag is the
+/// fingerprint of the token they signed in with; the server drops it from
+/// every session whose fingerprint is not the current token's (see
+/// `operators::bind_sessions`), so rotating the token signs everyone out.
 pub async fn is_operator(session: &Session) -> AppResult<bool> {
-    Ok(session
-        .get::<bool>(OPERATOR)
-        .await
-        .map_err(session_error)?
-        .unwrap_or(false))
+    Ok(operator_fingerprint(session).await?.is_some())
 }
 
-pub async fn set_operator(session: &Session, operator: bool) -> AppResult<()> {
+/// The token fingerprint stored at sign-in; anything else (a flag written
+/// by an older version) counts as signed out.
+pub async fn operator_fingerprint(session: &Session) -> AppResult<Option<String>> {
+    let value: Option<serde_json::Value> = session.get(OPERATOR).await.map_err(session_error)?;
+    Ok(match value {
+        Some(serde_json::Value::String(fingerprint)) if !fingerprint.is_empty() => {
+            Some(fingerprint)
+        }
+        _ => None,
+    })
+}
+
+/// Signs an operator in (with the fingerprint of the token they proved) or
+/// out (`None`). The session id changes either way, so an id seen before
+/// the change is worth nothing after it.
+pub async fn set_operator(session: &Session, fingerprint: Option<&str>) -> AppResult<()> {
     session.cycle_id().await.map_err(session_error)?;
+    match fingerprint {
+        Some(fingerprint) => session
+            .insert(OPERATOR, fingerprint)
+            .await
+            .map_err(session_error),
+        None => forget_operator(session).await,
+    }
+}
+
+/// Drops the operator flag without changing the session id (the request
+/// that finds a stale flag may be a background poll).
+pub async fn forget_operator(session: &Session) -> AppResult<()> {
     session
-        .insert(OPERATOR, operator)
+        .remove_value(OPERATOR)
         .await
+        .map(drop)
         .map_err(session_error)
 }

@@ -74,6 +74,8 @@ pub fn config(database_url: &str, tests_dir: &Path) -> Config {
         log_cap_bytes: 32 * 1024 * 1024,
         no_executor: false,
         assets_dir: "assets".into(),
+        secure_cookies: false,
+        session_cleanup_secs: 3600,
     }
 }
 
@@ -99,9 +101,13 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
-            axum::serve(listener, test_executor::app(state))
-                .await
-                .unwrap();
+            axum::serve(
+                listener,
+                test_executor::app(state)
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
         });
         TestApp {
             address,
