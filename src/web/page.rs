@@ -11,6 +11,9 @@ pub enum Nav {
     Other,
 }
 
+const HTMX_CONFIG: &str =
+    r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}"#;
+
 pub fn page(title: &str, nav: Nav, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -19,6 +22,10 @@ pub fn page(title: &str, nav: Nav, content: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
+                // The CSP allows no inline script or <style>: htmx must neither
+                // inject its indicator styles nor evaluate code from attributes,
+                // nor run scripts that a swapped fragment might carry.
+                meta name="htmx-config" content=(HTMX_CONFIG);
                 title { (title) " · test-executor" }
                 link rel="stylesheet" href="/assets/vendor/pico-2.1.1/pico.min.css";
                 link rel="stylesheet" href="/assets/app.css";
