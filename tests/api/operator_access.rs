@@ -96,7 +96,11 @@ async fn a_rotated_token_ends_the_old_sessions() {
         .unwrap();
     let database_url = format!(
         "{}/{database_url}",
-        std::env::var("DATABASE_URL").unwrap().rsplit_once('/').unwrap().0
+        std::env::var("DATABASE_URL")
+            .unwrap()
+            .rsplit_once('/')
+            .unwrap()
+            .0
     );
     let operator = from("127.0.0.1");
     let csrf = csrf_of(&app, &operator, "/operator").await;
@@ -226,10 +230,11 @@ async fn expired_sessions_are_deleted_and_live_ones_kept() {
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let left: Vec<String> = sqlx::query_scalar("select id from tower_sessions.session order by id")
-            .fetch_all(&app.db)
-            .await
-            .unwrap();
+        let left: Vec<String> =
+            sqlx::query_scalar("select id from tower_sessions.session order by id")
+                .fetch_all(&app.db)
+                .await
+                .unwrap();
         if left == ["live-session"] {
             break;
         }

@@ -5,6 +5,7 @@
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+mod security;
 
 use std::{
     os::unix::process::CommandExt,
@@ -18,6 +19,8 @@ use helpers::TestApp;
 struct Browser {
     client: Client,
     driver: Child,
+    /// Where this browser saves downloads (removed with it).
+    downloads: std::path::PathBuf,
 }
 
 impl Browser {
@@ -36,14 +39,22 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {chromedriver} (scripts/test installs it): {e}"));
+        let downloads =
+            std::env::temp_dir().join(format!("te-downloads-{:016x}", rand::random::<u64>()));
         let mut options = serde_json::json!({
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"],
+            "prefs": {"download.default_directory": downloads, "download.prompt_for_download": false}
         });
         if let Ok(chrome) = std::env::var("CHROME_BIN") {
             options["binary"] = chrome.into();
         }
         let mut caps = serde_json::Map::new();
         caps.insert("goog:chromeOptions".into(), options);
+        // Chromium's console, where it reports what the CSP blocked.
+        caps.insert(
+            "goog:loggingPrefs".into(),
+            serde_json::json!({"browser": "ALL"}),
+        );
         let mut last_error = None;
         for _ in 0..50 {
             match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -51,7 +62,13 @@ impl Browser {
                 .connect(&format!("http://127.0.0.1:{port}"))
                 .await
             {
-                Ok(client) => return Browser { client, driver },
+                Ok(client) => {
+                    return Browser {
+                        client,
+                        driver,
+                        downloads,
+                    }
+                }
                 Err(e) => last_error = Some(e),
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -132,6 +149,7 @@ impl Drop for Browser {
         let group = format!("-{}", self.driver.id());
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.downloads);
     }
 }
 
