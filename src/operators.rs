@@ -118,9 +118,9 @@ pub async fn limit_bearer_guesses(
     ) else {
         return next.run(request).await;
     };
-    if state.operator_limiter.blocked(addr) {
+    if let Some(wait) = state.operator_limiter.blocked(addr) {
         tracing::debug!(%addr, "operator token refused: too many wrong ones from this address");
-        return AppError::TooManyRequests.into_response();
+        return (retry_after(wait), AppError::TooManyRequests).into_response();
     }
     if !secret_matches(token, expected) {
         let failures = state.operator_limiter.failed(addr);
@@ -128,6 +128,12 @@ pub async fn limit_bearer_guesses(
         return AppError::Forbidden("the operator token is wrong".into()).into_response();
     }
     next.run(request).await
+}
+
+/// Tells a limited client when to come back (whole seconds, rounded up).
+fn retry_after(wait: std::time::Duration) -> [(axum::http::HeaderName, String); 1] {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    [(axum::http::header::RETRY_AFTER, secs.to_string())]
 }
 
 /// Middleware of the pages: drops the operator flag of a session signed in
@@ -212,9 +218,9 @@ pub async fn sign_in(
     let Some(expected) = state.config.operator_token.as_deref() else {
         return Err(AppError::Forbidden(DISABLED.into()).into());
     };
-    if state.operator_limiter.blocked(addr) {
+    if let Some(wait) = state.operator_limiter.blocked(addr) {
         tracing::debug!(%addr, "operator sign-in refused: too many wrong tokens from this address");
-        return Err(AppError::TooManyRequests.into());
+        return Ok((retry_after(wait), HtmlError(AppError::TooManyRequests)).into_response());
     }
     if !secret_matches(form.token.trim(), expected) {
         let failures = state.operator_limiter.failed(addr);

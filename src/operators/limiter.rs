@@ -26,13 +26,14 @@ struct Window {
 }
 
 impl FailureLimiter {
-    /// Whether `addr` has used up its wrong tokens for now.
-    pub fn blocked(&self, addr: IpAddr) -> bool {
+    /// How long `addr` must wait before its next token is looked at, if it
+    /// has used up its wrong ones for now.
+    pub fn blocked(&self, addr: IpAddr) -> Option<Duration> {
         let key = key(addr);
         let windows = self.windows.lock().unwrap();
-        windows
-            .get(&key)
-            .is_some_and(|w| w.started.elapsed() < WINDOW && w.failures >= FAILURES_PER_WINDOW)
+        let window = windows.get(&key)?;
+        let left = WINDOW.checked_sub(window.started.elapsed())?;
+        (window.failures >= FAILURES_PER_WINDOW && !left.is_zero()).then_some(left)
     }
 
     /// Counts a wrong token from `addr` and returns how many it sent in
@@ -91,11 +92,12 @@ mod tests {
         let one: IpAddr = "10.0.0.1".parse().unwrap();
         let two: IpAddr = "10.0.0.2".parse().unwrap();
         for n in 1..=FAILURES_PER_WINDOW {
-            assert!(!limiter.blocked(one));
+            assert_eq!(limiter.blocked(one), None);
             assert_eq!(limiter.failed(one), n);
         }
-        assert!(limiter.blocked(one));
-        assert!(!limiter.blocked(two));
+        let wait = limiter.blocked(one).expect("blocked");
+        assert!(wait > Duration::from_secs(50) && wait <= WINDOW, "{wait:?}");
+        assert_eq!(limiter.blocked(two), None);
     }
 
     #[test]
@@ -104,8 +106,10 @@ mod tests {
         for n in 0..FAILURES_PER_WINDOW {
             limiter.failed(format!("2001:db8::{n:x}").parse().unwrap());
         }
-        assert!(limiter.blocked("2001:db8::ffff".parse().unwrap()));
-        assert!(!limiter.blocked("2001:db8:0:1::1".parse().unwrap()));
+        assert!(limiter.blocked("2001:db8::ffff".parse().unwrap()).is_some());
+        assert!(limiter
+            .blocked("2001:db8:0:1::1".parse().unwrap())
+            .is_none());
     }
 
     #[test]

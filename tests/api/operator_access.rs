@@ -159,6 +159,12 @@ async fn wrong_bearer_tokens_are_limited_per_address_and_the_right_one_works_fro
         .await
         .unwrap();
     assert_eq!(blocked.status(), 429, "the guessing address waits");
+    let retry_after: u64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
 
     let elsewhere = from("127.0.0.2")
         .patch(app.url("/api/v1/environments/46"))
