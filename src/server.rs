@@ -32,7 +32,7 @@ impl AppState {
     pub async fn start(config: Config) -> anyhow::Result<AppState> {
         let db = db::connect(&config.database_url).await?;
         db::migrate(&db).await?;
-        let catalog = Catalog::new(&config.tests_dir);
+        let catalog = Catalog::new(&config.tests_dir).with_caps(config.project_caps());
         let engine = Engine::connect()?;
         let executor = if config.no_executor {
             None
