@@ -86,7 +86,7 @@ pub fn walk(dir: &Path) -> anyhow::Result<Vec<(String, u64)>> {
             let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
             let name = entry.file_name().to_string_lossy();
             // `.te/` at the top is where the payload's own metadata goes
-            !(is_dir && (skipped_dir(&name, entry.path()) || (entry.depth() == 1 && name == ".te")))
+            !((is_dir && skipped_dir(&name, entry.path())) || (entry.depth() == 1 && name == ".te"))
         });
     let mut files = Vec::new();
     for entry in builder.build() {

@@ -8,6 +8,8 @@ mod logs;
 mod operators;
 mod pages;
 mod pool;
+mod projects;
+mod projects_real;
 mod recovery;
 mod results;
 mod runs_api;
