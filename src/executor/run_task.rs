@@ -60,7 +60,11 @@ async fn start_and_follow(
     name: &str,
     cancel: CancellationToken,
 ) -> Result<Outcome> {
-    let prepared = payload::for_run(&shared.catalog, run)
+    // A project's tree may be tens of MiB: read it off the async threads.
+    let (catalog, claimed) = (shared.catalog.clone(), run.clone());
+    let prepared = tokio::task::spawn_blocking(move || payload::for_run(&catalog, &claimed))
+        .await
+        .context("reading the run's files")?
         .map_err(|e| Failure::Setup(format!("{e:#}")))?;
     let image = image_for(shared, run);
     store::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
