@@ -115,6 +115,8 @@ pub async fn submit(
             }
             Err(AppError::Busy { message, holder }) => errors.busy = Some((message, holder)),
             Err(AppError::Conflict(message)) => errors.environment = Some(message),
+            // e.g. the project's tree is over its cap
+            Err(AppError::Invalid(message)) => errors.files = Some(message),
             Err(other) => return Err(other.into()),
         }
     }

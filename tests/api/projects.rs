@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::{
-    helpers::{id, TestApp},
+    helpers::{browser, csrf_of, id, TestApp},
     sandbox::PROBES,
 };
 
@@ -140,6 +140,18 @@ async fn a_tree_over_the_cap_is_refused_with_a_422_that_says_so() {
         error.contains("project big") && error.contains("over the cap") && error.contains("PROJECT_CAP_BYTES"),
         "{error}"
     );
+    let browser = browser();
+    let csrf = csrf_of(&app, &browser, "/runs/new").await;
+    let form = [
+        ("_csrf", csrf.as_str()),
+        ("username", "ann"),
+        ("environment_id", "1"),
+        ("files", "big/test_big.py"),
+    ];
+    let page = browser.post(app.url("/runs")).form(&form).send().await.unwrap();
+    assert_eq!(page.status(), 422);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("PROJECT_CAP_BYTES") && page.contains("Username"), "the form says so");
     assert_eq!(app.count_runs().await, 0, "nothing written");
     let run = app.create_run(1, &["fits/test_fits.py"]).await;
     let run = app.wait_finished(id(&run), MINUTE).await;
