@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     error::AppError,
-    projects::{self, tree, Caps, LoadedTree, Project, TreeError},
+    projects::{self, discovery, tree, Caps, LoadedTree, Project, TreeError},
 };
 
 /// Largest test file the catalog hands to a run.
@@ -126,69 +126,14 @@ impl Catalog {
         Ok(groups)
     }
 
-    /// The projects under the tests folder (a project's own subfolders are
-    /// its own, never projects of their own) and the test files outside them.
     fn scan(&self) -> anyhow::Result<(Vec<Project>, Vec<TestFile>)> {
-        let mut found = Vec::new();
-        let mut outside = Vec::new();
-        let mut walker = walkdir::WalkDir::new(&self.root)
-            .follow_links(false)
-            .sort_by_file_name()
-            .into_iter();
-        while let Some(entry) = walker.next() {
-            let entry = entry.with_context(|| format!("scanning {}", self.root.display()))?;
-            let is_dir = entry.file_type().is_dir();
-            if entry.depth() == 0 {
-                continue;
-            }
-            if is_dir {
-                if is_hidden_or_cache(entry.file_name()) {
-                    walker.skip_current_dir();
-                    continue;
-                }
-                let markers = projects::markers_in(entry.path());
-                if !markers.is_empty() {
-                    if let Some(root) = relative_path(&self.root, entry.path()) {
-                        found.push(Project {
-                            name: root.clone(),
-                            root,
-                            markers,
-                        });
-                    }
-                    walker.skip_current_dir();
-                }
-                continue;
-            }
-            if !entry.file_type().is_file() || !is_test_file_name(entry.file_name()) {
-                continue;
-            }
-            if let Some(relative) = relative_path(&self.root, entry.path()) {
-                outside.push(TestFile(relative));
-            }
-        }
-        found.sort_by(|a, b| a.name.cmp(&b.name));
-        outside.sort();
-        Ok((found, outside))
+        let (found, outside) = discovery::scan(&self.root)?;
+        Ok((found, outside.into_iter().map(TestFile).collect()))
     }
 
-    /// A project's test files: those of the tree a run of it would receive.
     fn project_files(&self, project: &Project) -> anyhow::Result<Vec<TestFile>> {
-        let dir = project.dir(&self.root);
-        let mut files = Vec::new();
-        for (path, _) in tree::walk(&dir)? {
-            let name = path.rsplit('/').next().unwrap_or(&path);
-            if !is_test_file_name(std::ffi::OsStr::new(name)) {
-                continue;
-            }
-            if let Some(relative) = relative_path(&dir, &dir.join(&path)) {
-                files.push(TestFile(if project.root == "." {
-                    relative
-                } else {
-                    format!("{}/{relative}", project.root)
-                }));
-            }
-        }
-        Ok(files)
+        let files = discovery::test_files_of(&self.root, project)?;
+        Ok(files.into_iter().map(TestFile).collect())
     }
 
     /// A project's tree, read within the caps.
@@ -301,19 +246,19 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn is_hidden_or_cache(name: &std::ffi::OsStr) -> bool {
+pub(crate) fn is_hidden_or_cache(name: &std::ffi::OsStr) -> bool {
     let name = name.to_string_lossy();
     name.starts_with('.') || name == "__pycache__" || name == "node_modules"
 }
 
-fn is_test_file_name(name: &std::ffi::OsStr) -> bool {
+pub(crate) fn is_test_file_name(name: &std::ffi::OsStr) -> bool {
     let name = name.to_string_lossy();
     name.ends_with(".py") && (name.starts_with("test_") || name.ends_with("_test.py"))
 }
 
 /// `root/a/b.py` → `a/b.py`, only for plain UTF-8 names pytest can take as
 /// arguments (no leading `-`, no spaces that would need quoting elsewhere).
-fn relative_path(root: &Path, path: &Path) -> Option<String> {
+pub(crate) fn relative_path(root: &Path, path: &Path) -> Option<String> {
     let relative = path.strip_prefix(root).ok()?;
     let parts: Option<Vec<&str>> = relative
         .components()
@@ -441,7 +386,10 @@ mod tests {
             .resolve(&["six/test_six.py".into(), "test_loose.py".into()])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("one project") && err.contains("project six"), "{err}");
+        assert!(
+            err.contains("one project") && err.contains("project six"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -450,7 +398,10 @@ mod tests {
         let projects = catalog.projects().unwrap();
         assert_eq!(projects.len(), 1);
         assert_eq!(projects[0].root, ".");
-        assert_eq!(catalog.files().unwrap(), [TestFile("tests/test_a.py".into())]);
+        assert_eq!(
+            catalog.files().unwrap(),
+            [TestFile("tests/test_a.py".into())]
+        );
     }
 
     /// A throwaway folder, removed on drop (keeps the dependency tree small).

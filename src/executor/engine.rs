@@ -149,10 +149,7 @@ impl Engine {
             readonly_rootfs: Some(true),
             tmpfs: Some(HashMap::from([(
                 "/tmp".into(),
-                format!(
-                    "rw,exec,nosuid,nodev,size={}m,mode=1777",
-                    self.tmpfs_mib
-                ),
+                format!("rw,exec,nosuid,nodev,size={}m,mode=1777", self.tmpfs_mib),
             )])),
             ipc_mode: Some("private".into()),
             // The engine's default log rotation drops lines; keep one file big

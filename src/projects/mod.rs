@@ -3,6 +3,7 @@
 //! the project's whole tree and runs pytest from the project's root.
 
 pub mod api;
+pub mod discovery;
 pub mod tree;
 pub mod views;
 

@@ -14,9 +14,7 @@ use axum::{
 use serde::Serialize;
 use tower_http::{services::ServeDir, trace::TraceLayer};
 
-use crate::{
-    environments, error::AppResult, operators, projects, results, runs, server::AppState,
-};
+use crate::{environments, error::AppResult, operators, projects, results, runs, server::AppState};
 use extract::Json;
 
 pub fn routes(state: &AppState) -> Router<AppState> {

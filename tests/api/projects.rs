@@ -65,12 +65,26 @@ async fn a_src_layout_project_runs_from_its_root_with_its_settings() {
     assert_eq!(run["status"], "success", "{run}\n{logs}");
     assert_eq!(run["summary"]["passed"], 3, "{run}");
     let sha = run["tree_sha256"].as_str().unwrap();
-    assert!(sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()), "{run}");
+    assert!(
+        sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+        "{run}"
+    );
     let image = std::env::var("RUNNER_IMAGE").unwrap_or("test-executor-runner:latest".into());
     assert_eq!(run["image"], image.as_str(), "{run}");
-    let page = app.get(&format!("/runs/{}", id(&run))).await.text().await.unwrap();
-    assert!(page.contains("Project") && page.contains(">calc<"), "the run page names the project");
-    assert!(page.contains(&sha[..12]) && page.contains(&image), "the run page shows the tree and the image");
+    let page = app
+        .get(&format!("/runs/{}", id(&run)))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Project") && page.contains(">calc<"),
+        "the run page names the project"
+    );
+    assert!(
+        page.contains(&sha[..12]) && page.contains(&image),
+        "the run page shows the tree and the image"
+    );
 }
 
 /// The files that must never reach the container, and one that must.
@@ -137,7 +151,9 @@ async fn a_tree_over_the_cap_is_refused_with_a_422_that_says_so() {
     let body: Value = response.json().await.unwrap();
     let error = body["error"].as_str().unwrap();
     assert!(
-        error.contains("project big") && error.contains("over the cap") && error.contains("PROJECT_CAP_BYTES"),
+        error.contains("project big")
+            && error.contains("over the cap")
+            && error.contains("PROJECT_CAP_BYTES"),
         "{error}"
     );
     let browser = browser();
@@ -148,10 +164,18 @@ async fn a_tree_over_the_cap_is_refused_with_a_422_that_says_so() {
         ("environment_id", "1"),
         ("files", "big/test_big.py"),
     ];
-    let page = browser.post(app.url("/runs")).form(&form).send().await.unwrap();
+    let page = browser
+        .post(app.url("/runs"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 422);
     let page = page.text().await.unwrap();
-    assert!(page.contains("PROJECT_CAP_BYTES") && page.contains("Username"), "the form says so");
+    assert!(
+        page.contains("PROJECT_CAP_BYTES") && page.contains("Username"),
+        "the form says so"
+    );
     assert_eq!(app.count_runs().await, 0, "nothing written");
     let run = app.create_run(1, &["fits/test_fits.py"]).await;
     let run = app.wait_finished(id(&run), MINUTE).await;
@@ -180,10 +204,16 @@ async fn a_run_takes_the_files_of_one_project_only() {
         assert_eq!(response.status(), 422, "{pair:?}");
         let body: Value = response.json().await.unwrap();
         let error = body["error"].as_str().unwrap();
-        assert!(error.contains("one project") && error.contains("project one"), "{error}");
+        assert!(
+            error.contains("one project") && error.contains("project one"),
+            "{error}"
+        );
     }
     let outside = app.create_run(1, &["test_math.py"]).await;
-    assert!(outside["project"].is_null() && outside["tree_sha256"].is_null(), "{outside}");
+    assert!(
+        outside["project"].is_null() && outside["tree_sha256"].is_null(),
+        "{outside}"
+    );
 }
 
 #[tokio::test]
@@ -218,14 +248,21 @@ async fn projects_are_listed_by_the_api_and_the_projects_page() {
     assert!(page.contains("href=\"/projects\""), "linked from the nav");
     assert!(page.contains("data-project=\"libs/six\"") && page.contains("requirements-test.txt"));
     let form = app.get("/runs/new").await.text().await.unwrap();
-    assert!(form.contains("Project libs/six") && form.contains("Outside any project"), "the picker groups by project");
+    assert!(
+        form.contains("Project libs/six") && form.contains("Outside any project"),
+        "the picker groups by project"
+    );
 }
 
 #[tokio::test]
 async fn a_tests_folder_with_a_marker_is_one_project_run_from_its_root() {
     let dir = std::env::temp_dir().join(format!("te-proj-{:016x}", rand::random::<u64>()));
     std::fs::create_dir_all(dir.join("tests")).unwrap();
-    std::fs::write(dir.join("pytest.ini"), "[pytest]\nmarkers =\n    slowish: slow\n").unwrap();
+    std::fs::write(
+        dir.join("pytest.ini"),
+        "[pytest]\nmarkers =\n    slowish: slow\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("mod.py"), "VALUE = 7\n").unwrap();
     std::fs::write(
         dir.join("tests/test_mod.py"),

@@ -104,7 +104,9 @@ async fn tests_dir_with(reals: &[&Real]) -> PathBuf {
 fn counts(line: &str) -> (i64, i64, i64, i64) {
     let mut found = (0, 0, 0, 0);
     for part in line.split([',', ' ']).collect::<Vec<_>>().windows(2) {
-        let Ok(n) = part[0].parse::<i64>() else { continue };
+        let Ok(n) = part[0].parse::<i64>() else {
+            continue;
+        };
         match part[1] {
             "passed" => found.0 = n,
             "failed" => found.1 = n,
@@ -152,7 +154,11 @@ async fn runs_like_by_hand(reals: &[&Real]) {
     for (environment, real) in (1..).zip(reals) {
         let folder = real.folder();
         assert!(
-            listed.as_array().unwrap().iter().any(|p| p["name"] == folder.as_str()),
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == folder.as_str()),
             "{folder} is a project: {listed}"
         );
         let expected = by_hand(&dir.join(&folder), real.tests).await;
@@ -176,7 +182,10 @@ async fn runs_like_by_hand(reals: &[&Real]) {
 
 #[test]
 fn pytest_closing_lines_are_read_as_counts() {
-    assert_eq!(counts("184 passed, 16 skipped, 2 warnings in 0.61s"), (184, 0, 16, 0));
+    assert_eq!(
+        counts("184 passed, 16 skipped, 2 warnings in 0.61s"),
+        (184, 0, 16, 0)
+    );
     assert_eq!(counts("1 failed, 3 passed, 1 error in 1.00s"), (3, 1, 0, 1));
 }
 
