@@ -60,7 +60,12 @@ async fn a_src_layout_project_runs_from_its_root_with_its_settings() {
     let app = TestApp::spawn_with(SRC_LAYOUT, |_| {}).await;
     let run = app.create_run(1, &["calc/tests/unit/test_calc.py"]).await;
     assert_eq!(run["project"], "calc", "{run}");
+    let hashed_at_creation = run["tree_sha256"].clone();
     let run = app.wait_finished(id(&run), MINUTE).await;
+    assert_eq!(
+        run["tree_sha256"], hashed_at_creation,
+        "the tree sent is the one hashed"
+    );
     let logs = app.log_text(id(&run)).await.join("\n");
     assert_eq!(run["status"], "success", "{run}\n{logs}");
     assert_eq!(run["summary"]["passed"], 3, "{run}");
