@@ -141,6 +141,11 @@ impl Catalog {
         tree::load(&project.dir(&self.root), &project.name, self.caps)
     }
 
+    /// A project's tree hashed (and checked against the caps), not kept.
+    pub fn hash_tree(&self, project: &Project) -> Result<LoadedTree, TreeError> {
+        tree::hash(&project.dir(&self.root), &project.name, self.caps)
+    }
+
     /// Checks every requested path against the catalog; the first unknown one
     /// is refused by name, and so are files of more than one project.
     /// Duplicates are dropped, order kept.

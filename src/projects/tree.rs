@@ -145,9 +145,19 @@ fn mib(bytes: u64) -> String {
 
 /// Reads the whole tree (within the caps) and hashes it.
 pub fn load(dir: &Path, name: &str, caps: Caps) -> Result<LoadedTree, TreeError> {
+    read(dir, name, caps, true)
+}
+
+/// The tree's hash and size only (within the caps): what a new run records,
+/// without holding the tree in memory.
+pub fn hash(dir: &Path, name: &str, caps: Caps) -> Result<LoadedTree, TreeError> {
+    read(dir, name, caps, false)
+}
+
+fn read(dir: &Path, name: &str, caps: Caps, keep: bool) -> Result<LoadedTree, TreeError> {
     let listed = check(dir, name, caps)?;
     let mut hasher = Sha256::new();
-    let mut files = Vec::with_capacity(listed.len());
+    let mut files = Vec::with_capacity(if keep { listed.len() } else { 0 });
     let mut bytes = 0u64;
     for (path, _) in listed {
         let content =
@@ -162,10 +172,12 @@ pub fn load(dir: &Path, name: &str, caps: Caps) -> Result<LoadedTree, TreeError>
         hasher.update(content.len().to_string().as_bytes());
         hasher.update([0]);
         hasher.update(&content);
-        files.push(FileContent {
-            path,
-            bytes: content,
-        });
+        if keep {
+            files.push(FileContent {
+                path,
+                bytes: content,
+            });
+        }
     }
     let sha256 = hasher
         .finalize()
@@ -243,9 +255,13 @@ mod tests {
         let err = load(&dir, "p", few).err().unwrap().to_string();
         assert!(err.contains("PROJECT_CAP_FILES"), "{err}");
         let tree = load(&dir, "p", Caps::default()).unwrap();
+        let hashed = hash(&dir, "p", Caps::default()).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(tree.bytes, 20);
+        assert_eq!(tree.files.len(), 2);
         assert_eq!(tree.sha256.len(), 64);
+        assert_eq!(hashed.sha256, tree.sha256);
+        assert!(hashed.files.is_empty());
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl RunRequest {
 /// cap, so an oversized project is told at once rather than when it runs.
 async fn tree_sha256(state: &AppState, project: Project) -> AppResult<String> {
     let catalog = state.catalog.clone();
-    let loaded = tokio::task::spawn_blocking(move || catalog.load_tree(&project))
+    let loaded = tokio::task::spawn_blocking(move || catalog.hash_tree(&project))
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("reading a project's tree: {e}")))?;
     match loaded {
