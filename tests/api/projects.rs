@@ -144,8 +144,30 @@ async fn a_tree_over_the_cap_is_refused_with_a_422_that_says_so() {
         ("fits/.gitignore", "data/\n"),
         ("fits/data/blob.txt", big.as_str()),
         ("fits/test_fits.py", "def test_ok():\n    pass\n"),
+        ("many/setup.py", ""),
+        ("many/test_many.py", "def test_ok():\n    pass\n"),
+        ("many/a.py", ""),
+        ("many/b.py", ""),
+        ("many/c.py", ""),
     ];
-    let app = TestApp::spawn_with(&files, |c| c.project_cap_bytes = 32 * 1024).await;
+    let app = TestApp::spawn_with(&files, |c| {
+        c.project_cap_bytes = 32 * 1024;
+        c.project_cap_files = 4;
+    })
+    .await;
+    let response = app
+        .post_json(
+            "/api/v1/runs",
+            &json!({"username": "ann", "environment_id": 1, "files": ["many/test_many.py"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("5 files") && error.contains("PROJECT_CAP_FILES"),
+        "{error}"
+    );
     let response = app
         .post_json(
             "/api/v1/runs",
