@@ -5,12 +5,16 @@ first (so a pre-started container is ready), then an uncompressed tar stream
 is read from stdin. Its first member is `.te/meta.json`:
 
     {"run_id": 42, "environment_id": 3, "token": "<32 hex>",
-     "files": ["test_a.py", "nested/test_b.py"]}
+     "files": ["test_a.py", "nested/test_b.py"], "sys_path": [".", "src"]}
 
-the other members are the test files and conftest.py files, which are
-unpacked into /tmp/work. pytest then runs the files named in meta.json (and
-nothing else becomes an argument); te_plugin reports each event on stderr as
-a record prefixed with "\\x1e" and the token. A bad stream exits with 3.
+the other members are unpacked into /tmp/work: a project's whole tree (the
+files are then relative to its root), or the test files and the conftest.py
+files above them. pytest runs from /tmp/work with the files named in
+meta.json (and nothing else) as arguments, so a project's ini/pyproject
+settings and conftest hierarchy apply; the folders in `sys_path` (a project's
+root, and `src` for a src layout) come first on sys.path, as a development
+install would make them importable. te_plugin reports each event on stderr
+as a record prefixed with "\\x1e" and the token. A bad stream exits with 3.
 """
 
 import json
@@ -80,7 +84,21 @@ def read_meta(tar):
     files = meta.get("files")
     if not isinstance(files, list) or not files:
         raise ProtocolError("files must be a non-empty list")
+    sys_path = meta.setdefault("sys_path", [])
+    if not isinstance(sys_path, list) or len(sys_path) > 8:
+        raise ProtocolError("sys_path must be a short list")
     return meta
+
+
+def import_paths(sys_path):
+    """The folders to import from, each inside the work folder."""
+    paths = []
+    for name in sys_path:
+        if name == ".":
+            paths.append(WORK)
+        else:
+            paths.append(os.path.join(WORK, *relative_parts(name)))
+    return paths
 
 
 def extract(tar):
@@ -124,11 +142,16 @@ def main():
             meta = read_meta(tar)
             written = extract(tar)
         files = test_args(meta["files"], written)
+        paths = import_paths(meta["sys_path"])
     except (ProtocolError, tarfile.TarError, OSError, ValueError, UnicodeDecodeError) as e:
         print(f"te_runner: bad input: {e}", file=sys.stderr, flush=True)
         return 3
 
     os.chdir(WORK)
+    sys.path[:0] = paths
+    if paths:
+        # Subprocesses the tests start import the same way.
+        os.environ["PYTHONPATH"] = os.pathsep.join(paths)
     os.environ["TE_RUN_ID"] = str(meta["run_id"])
     os.environ["TE_ENVIRONMENT_ID"] = str(meta["environment_id"])
     plugin = te_plugin.Plugin(meta["token"])

@@ -1,8 +1,9 @@
-//! The test catalog: the pytest files found under the tests folder. A run may
-//! name only files from it, so a `TestFile` can only be made by looking one up.
+//! The test catalog: the pytest files found under the tests folder, grouped
+//! by project. A run may name only files from it, and only of one project,
+//! so a `TestFile` can only be made by looking one up.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
 };
 
@@ -10,7 +11,10 @@ use anyhow::Context;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::AppError;
+use crate::{
+    error::AppError,
+    projects::{self, discovery, tree, Caps, LoadedTree, Project, TreeError},
+};
 
 /// Largest test file the catalog hands to a run.
 const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -34,6 +38,7 @@ impl TestFile {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     root: PathBuf,
+    caps: Caps,
 }
 
 /// A file's bytes, ready to be sent into a container.
@@ -42,59 +47,154 @@ pub struct FileContent {
     pub bytes: Vec<u8>,
 }
 
+/// The test files of one project, or (`project: None`) those outside any.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub project: Option<Project>,
+    pub files: Vec<TestFile>,
+}
+
+/// What a run asked for, checked: files of one project (or of none).
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub project: Option<Project>,
+    pub files: Vec<TestFile>,
+}
+
 impl Catalog {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Catalog { root: root.into() }
+        Catalog {
+            root: root.into(),
+            caps: Caps::default(),
+        }
+    }
+
+    /// The same catalog with these caps on a project's tree.
+    pub fn with_caps(mut self, caps: Caps) -> Self {
+        self.caps = caps;
+        self
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    pub fn caps(&self) -> Caps {
+        self.caps
+    }
+
     /// Every test file, sorted by path.
     pub fn files(&self) -> anyhow::Result<Vec<TestFile>> {
-        let mut files = Vec::new();
-        let walker = walkdir::WalkDir::new(&self.root)
-            .follow_links(false)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !is_hidden_or_cache(e.file_name()));
-        for entry in walker {
-            let entry = entry.with_context(|| format!("scanning {}", self.root.display()))?;
-            if !entry.file_type().is_file() || !is_test_file_name(entry.file_name()) {
-                continue;
-            }
-            if let Some(relative) = relative_path(&self.root, entry.path()) {
-                files.push(TestFile(relative));
-            }
-        }
+        let mut files: Vec<TestFile> = self.groups()?.into_iter().flat_map(|g| g.files).collect();
         files.sort();
         Ok(files)
     }
 
+    /// The projects, sorted by name.
+    pub fn projects(&self) -> anyhow::Result<Vec<Project>> {
+        if let Some(project) = projects::top_level(&self.root) {
+            return Ok(vec![project]);
+        }
+        Ok(self.scan()?.0)
+    }
+
+    pub fn project(&self, name: &str) -> anyhow::Result<Option<Project>> {
+        Ok(self.projects()?.into_iter().find(|p| p.name == name))
+    }
+
+    /// The test files grouped by project (projects first, by name), then the
+    /// files outside any project, if there are some.
+    pub fn groups(&self) -> anyhow::Result<Vec<Group>> {
+        let (found, outside) = match projects::top_level(&self.root) {
+            Some(project) => (vec![project], Vec::new()),
+            None => self.scan()?,
+        };
+        let mut groups = Vec::with_capacity(found.len() + 1);
+        for project in found {
+            let files = self.project_files(&project)?;
+            groups.push(Group {
+                project: Some(project),
+                files,
+            });
+        }
+        if !outside.is_empty() {
+            groups.push(Group {
+                project: None,
+                files: outside,
+            });
+        }
+        Ok(groups)
+    }
+
+    fn scan(&self) -> anyhow::Result<(Vec<Project>, Vec<TestFile>)> {
+        let (found, outside) = discovery::scan(&self.root)?;
+        Ok((found, outside.into_iter().map(TestFile).collect()))
+    }
+
+    fn project_files(&self, project: &Project) -> anyhow::Result<Vec<TestFile>> {
+        let files = discovery::test_files_of(&self.root, project)?;
+        Ok(files.into_iter().map(TestFile).collect())
+    }
+
+    /// A project's tree, read within the caps.
+    pub fn load_tree(&self, project: &Project) -> Result<LoadedTree, TreeError> {
+        tree::load(&project.dir(&self.root), &project.name, self.caps)
+    }
+
+    /// A project's tree hashed (and checked against the caps), not kept.
+    pub fn hash_tree(&self, project: &Project) -> Result<LoadedTree, TreeError> {
+        tree::hash(&project.dir(&self.root), &project.name, self.caps)
+    }
+
     /// Checks every requested path against the catalog; the first unknown one
-    /// is refused by name. Duplicates are dropped, order kept.
-    pub fn resolve(&self, requested: &[String]) -> Result<Vec<TestFile>, AppError> {
+    /// is refused by name, and so are files of more than one project.
+    /// Duplicates are dropped, order kept.
+    pub fn resolve(&self, requested: &[String]) -> Result<Selection, AppError> {
         if requested.is_empty() {
             return Err(AppError::Invalid("choose at least one test file".into()));
         }
         if requested.len() > 1000 {
             return Err(AppError::Invalid("choose at most 1000 test files".into()));
         }
-        let known: BTreeSet<TestFile> = self.files()?.into_iter().collect();
+        let groups = self.groups()?;
+        let group_of: BTreeMap<&TestFile, usize> = groups
+            .iter()
+            .enumerate()
+            .flat_map(|(i, g)| g.files.iter().map(move |f| (f, i)))
+            .collect();
         let mut chosen: Vec<TestFile> = Vec::with_capacity(requested.len());
+        let mut first: Option<(usize, &str)> = None;
         for path in requested {
             let file = TestFile(path.clone());
-            if !known.contains(&file) {
+            let Some(&group) = group_of.get(&file) else {
                 return Err(AppError::Invalid(format!(
                     "{path:?} is not a test file in the catalog; pick one listed at /api/v1/test-files"
                 )));
+            };
+            match first {
+                None => first = Some((group, path)),
+                Some((g, other)) if g != group => {
+                    let name = |i: usize| match &groups[i].project {
+                        Some(p) => format!("project {}", p.name),
+                        None => "no project".to_owned(),
+                    };
+                    return Err(AppError::Invalid(format!(
+                        "a run takes the files of one project: {other:?} is in {}, {path:?} is in {}; start one run per project",
+                        name(g),
+                        name(group)
+                    )));
+                }
+                Some(_) => {}
             }
             if !chosen.contains(&file) {
                 chosen.push(file);
             }
         }
-        Ok(chosen)
+        let project = first.and_then(|(g, _)| groups[g].project.clone());
+        Ok(Selection {
+            project,
+            files: chosen,
+        })
     }
 
     /// The chosen files plus the `conftest.py` and `__init__.py` files of
@@ -151,19 +251,19 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn is_hidden_or_cache(name: &std::ffi::OsStr) -> bool {
+pub(crate) fn is_hidden_or_cache(name: &std::ffi::OsStr) -> bool {
     let name = name.to_string_lossy();
     name.starts_with('.') || name == "__pycache__" || name == "node_modules"
 }
 
-fn is_test_file_name(name: &std::ffi::OsStr) -> bool {
+pub(crate) fn is_test_file_name(name: &std::ffi::OsStr) -> bool {
     let name = name.to_string_lossy();
     name.ends_with(".py") && (name.starts_with("test_") || name.ends_with("_test.py"))
 }
 
 /// `root/a/b.py` → `a/b.py`, only for plain UTF-8 names pytest can take as
 /// arguments (no leading `-`, no spaces that would need quoting elsewhere).
-fn relative_path(root: &Path, path: &Path) -> Option<String> {
+pub(crate) fn relative_path(root: &Path, path: &Path) -> Option<String> {
     let relative = path.strip_prefix(root).ok()?;
     let parts: Option<Vec<&str>> = relative
         .components()
@@ -222,7 +322,7 @@ mod tests {
             "test_a.py".into(),
             "test_a.py".into(),
         ]);
-        assert_eq!(ok.unwrap().len(), 2);
+        assert_eq!(ok.unwrap().files.len(), 2);
         for bad in [
             "../etc/passwd",
             "/etc/passwd",
@@ -253,6 +353,59 @@ mod tests {
         assert_eq!(
             paths,
             ["api/conftest.py", "api/v2/test_c.py", "conftest.py"]
+        );
+    }
+
+    #[test]
+    fn files_are_grouped_by_project_and_a_run_takes_one_project() {
+        let (_dir, catalog) = catalog_with(&[
+            "test_loose.py",
+            "six/setup.py",
+            "six/test_six.py",
+            "six/docs/requirements.txt",
+            "six/build/test_built.py",
+            "toolz/pyproject.toml",
+            "toolz/toolz/tests/test_a.py",
+        ]);
+        let groups = catalog.groups().unwrap();
+        let summary: Vec<(Option<String>, Vec<&str>)> = groups
+            .iter()
+            .map(|g| {
+                (
+                    g.project.as_ref().map(|p| p.name.clone()),
+                    g.files.iter().map(TestFile::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (Some("six".into()), vec!["six/test_six.py"]),
+                (Some("toolz".into()), vec!["toolz/toolz/tests/test_a.py"]),
+                (None, vec!["test_loose.py"]),
+            ]
+        );
+        let one = catalog.resolve(&["six/test_six.py".into()]).unwrap();
+        assert_eq!(one.project.unwrap().markers, ["setup.py"]);
+        let err = catalog
+            .resolve(&["six/test_six.py".into(), "test_loose.py".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("one project") && err.contains("project six"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_tests_folder_with_a_marker_is_the_only_project() {
+        let (_dir, catalog) = catalog_with(&["pytest.ini", "tests/test_a.py", "sub/setup.py"]);
+        let projects = catalog.projects().unwrap();
+        assert_eq!(projects.len(), 1);
+        assert_eq!(projects[0].root, ".");
+        assert_eq!(
+            catalog.files().unwrap(),
+            [TestFile("tests/test_a.py".into())]
         );
     }
 

@@ -47,6 +47,15 @@ pub struct Config {
     #[arg(long, env = "NO_EXECUTOR", default_value_t = false)]
     pub no_executor: bool,
 
+    /// Largest project tree a run may send into its container, in bytes
+    /// (the sandbox's tmpfs grows with it).
+    #[arg(long, env = "PROJECT_CAP_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub project_cap_bytes: u64,
+
+    /// Most files a project tree sent into a run's container may have.
+    #[arg(long, env = "PROJECT_CAP_FILES", default_value_t = 20_000)]
+    pub project_cap_files: usize,
+
     /// Folder with htmx, Pico CSS and the app's own CSS.
     #[arg(long, env = "ASSETS_DIR", default_value = "assets")]
     pub assets_dir: PathBuf,
@@ -84,6 +93,13 @@ impl Config {
             anyhow::bail!("SESSION_CLEANUP_SECS must be at least 1");
         }
         Ok(())
+    }
+
+    pub fn project_caps(&self) -> crate::projects::Caps {
+        crate::projects::Caps {
+            bytes: self.project_cap_bytes,
+            files: self.project_cap_files,
+        }
     }
 
     pub fn warm_pool(&self) -> usize {

@@ -10,6 +10,7 @@ pub mod executor;
 pub mod health;
 pub mod logs;
 pub mod operators;
+pub mod projects;
 pub mod results;
 pub mod runs;
 pub mod server;

@@ -37,7 +37,7 @@ impl AppState {
             db.clone(),
             Duration::from_secs(config.session_cleanup_secs),
         );
-        let catalog = Catalog::new(&config.tests_dir);
+        let catalog = Catalog::new(&config.tests_dir).with_caps(config.project_caps());
         let engine = Engine::connect()?;
         let executor = if config.no_executor {
             None

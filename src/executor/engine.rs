@@ -27,12 +27,16 @@ pub const LABEL_RUN: &str = "te.run";
 /// On warm (pooled) containers: the executor that keeps them.
 pub const LABEL_POOL_WORKER: &str = "te.pool-worker";
 
-/// Size of each sandbox's writable scratch space (it counts against memory).
-const SCRATCH_TMPFS: &str = "rw,exec,nosuid,nodev,size=256m,mode=1777";
+/// Size of each sandbox's writable scratch space (it counts against memory),
+/// besides the room for a project's tree (see `with_tree_room`).
+const SCRATCH_MIB: u64 = 192;
+const DEFAULT_TREE_MIB: u64 = 64;
 
 #[derive(Clone)]
 pub struct Engine {
     docker: Docker,
+    /// MiB of the `/tmp` tmpfs: scratch plus the largest tree a run may get.
+    tmpfs_mib: u64,
 }
 
 /// What the engine says about itself.
@@ -72,7 +76,17 @@ impl Engine {
     /// Connects as the Docker CLI would (`DOCKER_HOST`, else the local socket).
     pub fn connect() -> Result<Engine> {
         let docker = Docker::connect_with_defaults().context("connecting to the Docker engine")?;
-        Ok(Engine { docker })
+        Ok(Engine {
+            docker,
+            tmpfs_mib: SCRATCH_MIB + DEFAULT_TREE_MIB,
+        })
+    }
+
+    /// Sizes each sandbox's tmpfs so that a project tree of up to `bytes`
+    /// fits beside the usual scratch space.
+    pub fn with_tree_room(mut self, bytes: u64) -> Engine {
+        self.tmpfs_mib = SCRATCH_MIB + bytes.div_ceil(1024 * 1024);
+        self
     }
 
     pub async fn info(&self) -> Result<EngineInfo> {
@@ -133,7 +147,10 @@ impl Engine {
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges".into()]),
             readonly_rootfs: Some(true),
-            tmpfs: Some(HashMap::from([("/tmp".into(), SCRATCH_TMPFS.into())])),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".into(),
+                format!("rw,exec,nosuid,nodev,size={}m,mode=1777", self.tmpfs_mib),
+            )])),
             ipc_mode: Some("private".into()),
             // The engine's default log rotation drops lines; keep one file big
             // enough that a run can be replayed after an executor crash.

@@ -68,7 +68,7 @@ pub struct Executor {
 impl Executor {
     /// Starts the executor loop in the background.
     pub async fn start(db: PgPool, catalog: Catalog, settings: Settings) -> Result<Executor> {
-        let engine = Engine::connect()?;
+        let engine = Engine::connect()?.with_tree_room(catalog.caps().bytes);
         let instance = installation_id(&db).await?;
         let worker_id: i64 = rand::random::<i64>().abs().max(1);
         let lock = hold_worker_lock(&db, worker_id).await?;

@@ -60,20 +60,24 @@ async fn start_and_follow(
     name: &str,
     cancel: CancellationToken,
 ) -> Result<Outcome> {
-    let contents = shared
-        .catalog
-        .read_for_run(&run.files)
-        .map_err(|e| Failure::Setup(format!("could not read the test files: {e:#}")))?;
-    let meta = payload::Meta {
-        run_id: run.id,
-        environment_id: run.environment_id,
-        token: &run.record_token,
-        files: &run.files,
+    // A project's tree may be tens of MiB: read it off the async threads.
+    let (catalog, claimed) = (shared.catalog.clone(), run.clone());
+    let prepared = tokio::task::spawn_blocking(move || payload::for_run(&catalog, &claimed))
+        .await
+        .context("reading the run's files")?
+        .map_err(|e| Failure::Setup(format!("{e:#}")))?;
+    let image = image_for(shared, run);
+    store::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
+    let payload = prepared.tar;
+    // Warm sandboxes are of the runner image only.
+    let warm = if image == shared.image {
+        take_warm(shared, run, name).await
+    } else {
+        None
     };
-    let payload = payload::build(&meta, &contents)?;
-    let (attached, warm) = match take_warm(shared, run, name).await {
+    let (attached, warm) = match warm {
         Some(attached) => (attached, true),
-        None => (start_plain(shared, run, name).await?, false),
+        None => (start_plain(shared, run, name, &image).await?, false),
     };
     let deadline = Instant::now() + Duration::from_secs(run.limits.timeout_secs as u64);
     let mut input = attached.input;
@@ -95,11 +99,18 @@ async fn start_and_follow(
     finished
 }
 
+/// The image a run's container is created from. Today every run gets the
+/// runner image; a project's dependency image will be chosen here.
+fn image_for(shared: &Shared, _run: &ClaimedRun) -> String {
+    shared.image.clone()
+}
+
 /// A fresh container, attached before it starts.
 async fn start_plain(
     shared: &Shared,
     run: &ClaimedRun,
     name: &str,
+    image: &str,
 ) -> Result<AttachContainerResults> {
     let labels = HashMap::from([
         (LABEL_INSTANCE.to_string(), shared.instance.clone()),
@@ -107,14 +118,15 @@ async fn start_plain(
     ]);
     let engine = &shared.engine;
     if let Err(err) = engine
-        .create_sandbox(name, &shared.image, labels, &run.limits)
+        .create_sandbox(name, image, labels, &run.limits)
         .await
     {
-        if !engine.image_exists(&shared.image).await.unwrap_or(true) {
-            return Err(Failure::Setup(format!(
-                "the runner image {} is missing; `scripts/run` builds it",
-                shared.image
-            ))
+        if !engine.image_exists(image).await.unwrap_or(true) {
+            return Err(Failure::Setup(if image == shared.image {
+                format!("the runner image {image} is missing; `scripts/run` builds it")
+            } else {
+                format!("the image {image} is missing")
+            })
             .into());
         }
         return Err(err);

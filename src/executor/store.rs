@@ -20,11 +20,14 @@ pub struct ClaimedRun {
     /// Output stored already (non-zero only when resuming).
     pub log_lines: i32,
     pub results_stored: i32,
+    /// The project whose tree goes with the run, if its files are in one.
+    pub project: Option<String>,
 }
 
 const CLAIMED_COLUMNS: &str = "r.id, r.environment_id, r.files, r.millicpus, r.memory_mb,
     r.pids_limit, r.timeout_secs, r.record_token, r.started_at, r.log_lines,
-    (select count(*)::int4 from run_tests t where t.run_id = r.id) as results_stored";
+    (select count(*)::int4 from run_tests t where t.run_id = r.id) as results_stored,
+    r.project";
 
 /// Claims up to `n` queued runs that hold their environment, oldest first,
 /// giving each the environment's current limits. `SKIP LOCKED` lets several
@@ -107,6 +110,26 @@ pub async fn take_over(db: &PgPool, run_id: i64, from: i64, to: i64) -> Result<O
         .fetch_optional(db)
         .await
         .with_context(|| format!("taking over run {run_id}"))
+}
+
+/// Records what a starting run was given: the image of its container and
+/// the hash of the tree actually sent.
+pub async fn record_start(
+    db: &PgPool,
+    run_id: i64,
+    image: &str,
+    tree_sha256: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "update runs set image = $2, tree_sha256 = coalesce($3, tree_sha256) where id = $1",
+    )
+    .bind(run_id)
+    .bind(image)
+    .bind(tree_sha256)
+    .execute(db)
+    .await
+    .with_context(|| format!("recording the image of run {run_id}"))?;
+    Ok(())
 }
 
 /// How a run ended, as recorded.

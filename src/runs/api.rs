@@ -42,6 +42,12 @@ pub struct RunJson {
     pub sandbox: Option<&'static str>,
     /// Milliseconds spent in each phase: queued, container ready, pytest, stored.
     pub timings_ms: serde_json::Map<String, serde_json::Value>,
+    /// The project whose tree went with the run (`null`: files outside any).
+    pub project: Option<String>,
+    /// sha256 of that tree as sent (as hashed at creation until it starts).
+    pub tree_sha256: Option<String>,
+    /// The image of the run's container, once it has started.
+    pub image: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -109,6 +115,9 @@ impl From<Run> for RunJson {
                 .current_test
                 .filter(|_| run.status == RunStatus::Running),
             log_lines: run.log_lines,
+            project: run.project,
+            tree_sha256: run.tree_sha256,
+            image: run.image,
         }
     }
 }

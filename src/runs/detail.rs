@@ -120,6 +120,7 @@ pub fn status_panel(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
                         (name) " " (duration(*d))
                     }
                     @if let Some(warm) = run.warm { " · " @if warm { "warm sandbox" } @else { "fresh sandbox" } }
+                    @if let Some(image) = &run.image { " · image " code.image { (image) } }
                 }
             }
         }
@@ -147,6 +148,14 @@ fn facts(run: &Run) -> Markup {
             dl {
                 div { dt { "User" } dd { (run.username) } }
                 div { dt { "Environment" } dd { (run.environment_id) } }
+                div { dt { "Project" } dd {
+                    @if let Some(project) = &run.project { a href="/projects" { (project) } }
+                    @else { span.muted { "none" } }
+                } }
+                @if let Some(sha) = &run.tree_sha256 {
+                    div { dt { "Tree sha256" } dd { code.sha title=(sha) { (sha.get(..12).unwrap_or(sha)) "…" } } }
+                }
+
                 div { dt { "Limits" } dd { (l.cpus()) " CPU · " (l.memory_mb) " MiB · " (l.pids_limit) " processes · " (l.timeout_secs) " s" } }
                 div { dt { "Report" } dd {
                     @if run.status.is_active() { "JUnit XML when finished" }

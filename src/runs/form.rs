@@ -1,5 +1,6 @@
 //! The new-run form: username remembered in the session, environments with
-//! who holds them and their limits, and a file picker grouped by folder.
+//! who holds them and their limits, and a file picker grouped by project
+//! and folder.
 //! Errors are shown next to their field and the form keeps what was typed.
 
 use std::collections::BTreeMap;
@@ -16,7 +17,7 @@ use tower_sessions::Session;
 
 use super::{request::RunRequest, Username};
 use crate::{
-    catalog::TestFile,
+    catalog::{Group, TestFile},
     environments::{self, Environment, EnvironmentId},
     error::AppError,
     server::AppState,
@@ -114,6 +115,8 @@ pub async fn submit(
             }
             Err(AppError::Busy { message, holder }) => errors.busy = Some((message, holder)),
             Err(AppError::Conflict(message)) => errors.environment = Some(message),
+            // e.g. the project's tree is over its cap
+            Err(AppError::Invalid(message)) => errors.files = Some(message),
             Err(other) => return Err(other.into()),
         }
     }
@@ -133,7 +136,7 @@ async fn render(
 ) -> PageResult<Markup> {
     let csrf = session::csrf_token(session).await?;
     let envs = environments::list(&state.db).await?;
-    let files = state.catalog.files()?;
+    let groups = state.catalog.groups()?;
     let selected_env: Option<i32> = form.environment_id.trim().parse().ok();
     Ok(page(
         "New run",
@@ -165,7 +168,7 @@ async fn render(
                     }
                     @if let Some(e) = &errors.environment { small.error { (e) } }
                 }
-                (file_picker(&files, &form.files, errors.files.as_deref()))
+                (file_picker(&groups, &form.files, errors.files.as_deref()))
                 label {
                     input type="checkbox" name="queue_if_busy" role="switch" checked[form.queue_if_busy.is_some()];
                     "If the environment is busy, wait in line for it"
@@ -201,39 +204,61 @@ fn environment_option(env: &Environment, selected: Option<i32>) -> Markup {
     }
 }
 
-/// Checkboxes grouped by folder; with JavaScript, a filter box and
-/// select-all / select-folder switches (see assets/app.js).
-fn file_picker(files: &[TestFile], chosen: &[String], error: Option<&str>) -> Markup {
+/// Checkboxes grouped by project, then by folder; with JavaScript, a filter
+/// box and select-all / select-folder switches (see assets/app.js). A run
+/// takes the files of one project.
+fn file_picker(groups: &[Group], chosen: &[String], error: Option<&str>) -> Markup {
+    let total: usize = groups.iter().map(|g| g.files.len()).sum();
+    let headed = groups.iter().any(|g| g.project.is_some());
+    html! {
+        fieldset.file-picker aria-invalid=[error.map(|_| "true")] {
+            legend { "Test files " small.muted { "(" (total) " found)" } }
+            @if let Some(e) = error { small.error { (e) } }
+            @if headed { p.muted { "A run takes the files of one project, with the project's whole tree." } }
+            div.picker-tools {
+                input type="search" placeholder="Filter files…" aria-label="Filter files" data-file-filter;
+                label { input type="checkbox" data-select-all; "Select all shown" }
+            }
+            @for group in groups {
+                @if headed {
+                    h4.project-head data-project=[group.project.as_ref().map(|p| p.name.as_str())] {
+                        @if let Some(project) = &group.project {
+                            "Project " (project.name) " "
+                            small.muted { @for m in &project.markers { code { (m) } " " } }
+                        } @else {
+                            "Outside any project"
+                        }
+                    }
+                }
+                (folder_boxes(&group.files, chosen))
+            }
+        }
+    }
+}
+
+fn folder_boxes(files: &[TestFile], chosen: &[String]) -> Markup {
     let mut folders: BTreeMap<&str, Vec<&TestFile>> = BTreeMap::new();
     for file in files {
         folders.entry(file.folder()).or_default().push(file);
     }
     html! {
-        fieldset.file-picker aria-invalid=[error.map(|_| "true")] {
-            legend { "Test files " small.muted { "(" (files.len()) " found)" } }
-            @if let Some(e) = error { small.error { (e) } }
-            div.picker-tools {
-                input type="search" placeholder="Filter files…" aria-label="Filter files" data-file-filter;
-                label { input type="checkbox" data-select-all; "Select all shown" }
-            }
-            div.folders {
-                @for (folder, files) in &folders {
-                    details open data-folder-box {
-                        summary {
-                            label.folder {
-                                input type="checkbox" data-select-folder;
-                                @if folder.is_empty() { "(top level)" } @else { (folder) "/" }
-                            }
-                            " " small.muted { (files.len()) }
+        div.folders {
+            @for (folder, files) in &folders {
+                details open data-folder-box {
+                    summary {
+                        label.folder {
+                            input type="checkbox" data-select-folder;
+                            @if folder.is_empty() { "(top level)" } @else { (folder) "/" }
                         }
-                        ul {
-                            @for file in files {
-                                li data-path=(file.as_str()) {
-                                    label {
-                                        input type="checkbox" name="files" value=(file.as_str())
-                                            checked[chosen.iter().any(|c| c == file.as_str())];
-                                        (file.as_str().rsplit('/').next().unwrap_or(file.as_str()))
-                                    }
+                        " " small.muted { (files.len()) }
+                    }
+                    ul {
+                        @for file in files {
+                            li data-path=(file.as_str()) {
+                                label {
+                                    input type="checkbox" name="files" value=(file.as_str())
+                                        checked[chosen.iter().any(|c| c == file.as_str())];
+                                    (file.as_str().rsplit('/').next().unwrap_or(file.as_str()))
                                 }
                             }
                         }

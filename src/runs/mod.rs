@@ -99,6 +99,11 @@ pub struct Run {
     pub ready_at: Option<OffsetDateTime>,
     pub exited_at: Option<OffsetDateTime>,
     pub warm: Option<bool>,
+    /// The project whose tree went with the run, the tree's sha256, and the
+    /// image of its container.
+    pub project: Option<String>,
+    pub tree_sha256: Option<String>,
+    pub image: Option<String>,
 }
 
 impl Run {

@@ -4,7 +4,12 @@
 use serde::Deserialize;
 
 use super::{NewRun, Run, Username};
-use crate::{environments::EnvironmentId, error::AppResult, server::AppState};
+use crate::{
+    environments::EnvironmentId,
+    error::{AppError, AppResult},
+    projects::{Project, TreeError},
+    server::AppState,
+};
 
 /// A request to run files, as the API and the form send it.
 #[derive(Debug, Clone, Deserialize)]
@@ -17,24 +22,44 @@ pub struct RunRequest {
 }
 
 impl RunRequest {
-    fn validate(&self, state: &AppState) -> AppResult<NewRun> {
+    async fn validate(&self, state: &AppState) -> AppResult<NewRun> {
         let username = Username::parse(&self.username)?;
         let environment_id = EnvironmentId::try_from(self.environment_id)?;
-        let files = state.catalog.resolve(&self.files)?;
-        let file_sha256 = state.catalog.sha256(&files)?;
+        let selection = state.catalog.resolve(&self.files)?;
+        let file_sha256 = state.catalog.sha256(&selection.files)?;
+        let tree_sha256 = match &selection.project {
+            Some(project) => Some(tree_sha256(state, project.clone()).await?),
+            None => None,
+        };
         Ok(NewRun {
             username,
             environment_id,
-            files,
+            files: selection.files,
             file_sha256,
             queue_if_busy: self.queue_if_busy,
+            project: selection.project.map(|p| p.name),
+            tree_sha256,
         })
+    }
+}
+
+/// Reads and hashes a project's tree, refusing it (422) when it is over a
+/// cap, so an oversized project is told at once rather than when it runs.
+async fn tree_sha256(state: &AppState, project: Project) -> AppResult<String> {
+    let catalog = state.catalog.clone();
+    let loaded = tokio::task::spawn_blocking(move || catalog.hash_tree(&project))
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("reading a project's tree: {e}")))?;
+    match loaded {
+        Ok(tree) => Ok(tree.sha256),
+        Err(TreeError::TooLarge(message)) => Err(AppError::Invalid(message)),
+        Err(TreeError::Io(err)) => Err(AppError::Internal(err)),
     }
 }
 
 /// Validates, queues and wakes the executor.
 pub async fn submit(state: &AppState, request: &RunRequest) -> AppResult<Run> {
-    let new = request.validate(state)?;
+    let new = request.validate(state).await?;
     let run = super::create(&state.db, &new).await?;
     if let Some(executor) = &state.executor {
         executor.wake();
@@ -46,7 +71,7 @@ pub async fn submit(state: &AppState, request: &RunRequest) -> AppResult<Run> {
 pub async fn cancel(state: &AppState, run_id: i64, by: &str) -> AppResult<Run> {
     let run = super::get(&state.db, run_id).await?;
     if !run.status.is_active() {
-        return Err(crate::error::AppError::Conflict(format!(
+        return Err(AppError::Conflict(format!(
             "run #{run_id} has already finished ({})",
             run.status.label()
         )));

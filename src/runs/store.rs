@@ -13,7 +13,8 @@ use crate::{
 const RUN_COLUMNS: &str = "id, username, environment_id, files, file_sha256, status,
     holds_environment, queue_if_busy, reason, exit_code, millicpus, memory_mb, pids_limit,
     timeout_secs, created_at, started_at, finished_at, log_lines, log_truncated, collected,
-    passed, failed, skipped, xfailed, xpassed, errors, current_test, ready_at, exited_at, warm";
+    passed, failed, skipped, xfailed, xpassed, errors, current_test, ready_at, exited_at, warm,
+    project, tree_sha256, image";
 
 pub struct NewRun {
     pub username: Username,
@@ -21,6 +22,8 @@ pub struct NewRun {
     pub files: Vec<TestFile>,
     pub file_sha256: Vec<String>,
     pub queue_if_busy: bool,
+    pub project: Option<String>,
+    pub tree_sha256: Option<String>,
 }
 
 /// Creates a queued run. It takes its environment at once, or — when the
@@ -50,8 +53,10 @@ async fn insert(db: &PgPool, new: &NewRun, holds: bool) -> sqlx::Result<Option<R
     let files: Vec<&str> = new.files.iter().map(TestFile::as_str).collect();
     let sql = format!(
         "insert into runs (username, environment_id, files, file_sha256, queue_if_busy,
-                           holds_environment, millicpus, memory_mb, pids_limit, timeout_secs)
-         select $1, e.id, $3, $4, $5, $6, e.millicpus, e.memory_mb, e.pids_limit, e.timeout_secs
+                           holds_environment, millicpus, memory_mb, pids_limit, timeout_secs,
+                           project, tree_sha256)
+         select $1, e.id, $3, $4, $5, $6, e.millicpus, e.memory_mb, e.pids_limit, e.timeout_secs,
+                $7, $8
            from environments e where e.id = $2 and e.enabled
          returning {RUN_COLUMNS}"
     );
@@ -62,6 +67,8 @@ async fn insert(db: &PgPool, new: &NewRun, holds: bool) -> sqlx::Result<Option<R
         .bind(&new.file_sha256)
         .bind(new.queue_if_busy)
         .bind(holds)
+        .bind(&new.project)
+        .bind(&new.tree_sha256)
         .fetch_optional(db)
         .await
 }

@@ -81,6 +81,7 @@ pub fn row(run: &Run) -> Markup {
             td { (run.username) }
             td { (run.environment_id) }
             td.files {
+                @if let Some(project) = &run.project { small.project { (project) ": " } }
                 @for f in &shown { code { (f) } " " }
                 @if more > 0 { small.muted { "+" (more) " more" } }
             }

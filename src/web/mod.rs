@@ -18,12 +18,13 @@ use axum::{
 use serde::Serialize;
 use tower_http::{services::ServeDir, trace::TraceLayer};
 
-use crate::{environments, error::AppResult, operators, results, runs, server::AppState};
+use crate::{environments, error::AppResult, operators, projects, results, runs, server::AppState};
 use extract::Json;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     let api = Router::new()
         .route("/test-files", get(test_files))
+        .route("/projects", get(projects::api::list))
         .route("/environments", get(environments::api::list))
         .route("/environments/usage", get(environments::api::usage))
         .route(
@@ -64,6 +65,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/runs/{id}/fragments/tests", get(results::views::fragment))
         .route("/runs/{id}/junit.xml", get(results::api::junit))
         .route("/tests", get(results::views::history_page))
+        .route("/projects", get(projects::views::index))
         .route(
             "/environments",
             get(environments::views::index).post(environments::views::create),
@@ -94,16 +96,23 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 #[derive(Serialize)]
 struct TestFileJson {
     path: String,
+    /// The project it belongs to; `null` outside any.
+    project: Option<String>,
 }
 
 async fn test_files(State(state): State<AppState>) -> AppResult<Json<Vec<TestFileJson>>> {
-    let files = state.catalog.files()?;
-    Ok(Json(
-        files
-            .into_iter()
-            .map(|f| TestFileJson {
+    let mut files: Vec<TestFileJson> = state
+        .catalog
+        .groups()?
+        .into_iter()
+        .flat_map(|group| {
+            let project = group.project.map(|p| p.name);
+            group.files.into_iter().map(move |f| TestFileJson {
                 path: f.as_str().to_owned(),
+                project: project.clone(),
             })
-            .collect(),
-    ))
+        })
+        .collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Json(files))
 }

@@ -8,6 +8,7 @@ pub enum Nav {
     Runs,
     NewRun,
     Environments,
+    Projects,
     Other,
 }
 
@@ -39,6 +40,7 @@ pub fn page(title: &str, nav: Nav, content: Markup) -> Markup {
                         ul {
                             (nav_link("/", "Runs", nav == Nav::Runs))
                             (nav_link("/runs/new", "New run", nav == Nav::NewRun))
+                            (nav_link("/projects", "Projects", nav == Nav::Projects))
                             (nav_link("/environments", "Environments", nav == Nav::Environments))
                         }
                     }

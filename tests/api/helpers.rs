@@ -73,6 +73,8 @@ pub fn config(database_url: &str, tests_dir: &Path) -> Config {
         operator_token: Some("operator-secret".into()),
         log_cap_bytes: 32 * 1024 * 1024,
         no_executor: false,
+        project_cap_bytes: 64 * 1024 * 1024,
+        project_cap_files: 20_000,
         assets_dir: "assets".into(),
         secure_cookies: false,
         session_cleanup_secs: 3600,

@@ -9,6 +9,8 @@ mod operator_access;
 mod operators;
 mod pages;
 mod pool;
+mod projects;
+mod projects_real;
 mod recovery;
 mod results;
 mod runs_api;
