@@ -6,11 +6,25 @@
 //! same sequence numbers. The runner's plugin writes each record on stderr as
 //! `\x1e<token> <json>\n`; the token is secret to the run, so a test that
 //! prints something that looks like a record only adds a log line.
+//!
+//! The code under test runs in the plugin's process and can find the token,
+//! so a record is still untrusted input: it is parsed, checked and cut to
+//! size here, and one that does not pass is an `Invalid` piece the sink only
+//! counts.
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 /// A line longer than this is cut into pieces, so memory stays bounded.
 pub const MAX_LINE_BYTES: usize = 256 * 1024;
+/// Node ids are cut to this size (keeping a hash of the whole id, so cut ids
+/// stay distinct); the history is indexed by a hash anyway (migration 0007).
+pub const MAX_NODEID_BYTES: usize = 2048;
+/// A test's one-line message, and its full report.
+pub const MAX_MESSAGE_BYTES: usize = 2048;
+pub const MAX_LONGREPR_BYTES: usize = 32 * 1024;
+/// The outcomes `run_tests.outcome` accepts.
+pub const OUTCOMES: [&str; 6] = ["passed", "failed", "skipped", "xfailed", "xpassed", "error"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -22,6 +36,9 @@ pub enum Stream {
 pub enum Piece {
     Line { stream: Stream, text: String },
     Record(Record),
+    /// A line carrying the run's token that is not a valid record: dropped
+    /// and counted, never stored and never able to fail a batch.
+    Invalid,
 }
 
 /// What the runner's pytest plugin reports.
@@ -57,9 +74,72 @@ pub struct TestResult {
     pub longrepr: Option<String>,
 }
 
+impl Record {
+    /// The record made safe to keep and store, or `None` when it is not one
+    /// the plugin could have sent.
+    fn checked(self) -> Option<Record> {
+        Some(match self {
+            Record::Collected { n } if n < 0 => return None,
+            Record::Start { nodeid } => Record::Start {
+                nodeid: cap_nodeid(nodeid),
+            },
+            Record::Result(r) => {
+                if !OUTCOMES.contains(&r.outcome.as_str()) || r.nodeid.is_empty() {
+                    return None;
+                }
+                Record::Result(TestResult {
+                    nodeid: cap_nodeid(r.nodeid),
+                    outcome: r.outcome,
+                    duration_ms: r.duration_ms.max(0),
+                    message: r.message.map(|m| cap_text(m, MAX_MESSAGE_BYTES)),
+                    longrepr: r.longrepr.map(|m| cap_text(m, MAX_LONGREPR_BYTES)),
+                })
+            }
+            Record::CollectError { nodeid, message } => Record::CollectError {
+                nodeid: cap_nodeid(nodeid),
+                message: message.map(|m| cap_text(m, MAX_MESSAGE_BYTES)),
+            },
+            other => other,
+        })
+    }
+}
+
+/// Cuts text to at most `max` bytes on a character boundary, and says so.
+pub fn cap_text(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    const MARK: &str = " [truncated]";
+    text.truncate(floor_char_boundary(&text, max - MARK.len()));
+    text.push_str(MARK);
+    text
+}
+
+/// Cuts a node id to `MAX_NODEID_BYTES`, ending in a hash of the whole id so
+/// that two long ids differing only at the end stay two tests.
+pub fn cap_nodeid(mut nodeid: String) -> String {
+    if nodeid.len() <= MAX_NODEID_BYTES {
+        return nodeid;
+    }
+    let hash = Sha256::digest(nodeid.as_bytes());
+    let suffix: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    nodeid.truncate(floor_char_boundary(&nodeid, MAX_NODEID_BYTES - 20));
+    nodeid.push_str("…#");
+    nodeid.push_str(&suffix);
+    nodeid
+}
+
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
 pub struct Splitter {
     marker: Vec<u8>,
     partial: [Vec<u8>; 2],
+    keep_text: bool,
 }
 
 impl Splitter {
@@ -70,7 +150,14 @@ impl Splitter {
         Splitter {
             marker,
             partial: [Vec::new(), Vec::new()],
+            keep_text: true,
         }
+    }
+
+    /// Once the log is full, text lines are only counted by nobody: skip
+    /// making them, and keep looking for records.
+    pub fn keep_text(&mut self, keep: bool) {
+        self.keep_text = keep;
     }
 
     /// Feeds bytes of one stream; complete lines go to `out`.
@@ -116,16 +203,19 @@ impl Splitter {
         if stream == Stream::Stderr {
             if let Some(at) = find(&line, &self.marker) {
                 let json = &line[at + self.marker.len()..];
-                if let Ok(record) = serde_json::from_slice::<Record>(json) {
-                    if at > 0 {
-                        out.push(text(stream, &line[..at]));
-                    }
-                    out.push(Piece::Record(record));
-                    return;
+                if at > 0 && self.keep_text {
+                    out.push(text(stream, &line[..at]));
                 }
+                let record = serde_json::from_slice::<Record>(json)
+                    .ok()
+                    .and_then(Record::checked);
+                out.push(record.map_or(Piece::Invalid, Piece::Record));
+                return;
             }
         }
-        out.push(text(stream, &line));
+        if self.keep_text {
+            out.push(text(stream, &line));
+        }
     }
 }
 
@@ -137,6 +227,9 @@ fn text(stream: Stream, bytes: &[u8]) -> Piece {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if haystack.len() < needle.len() {
+        return None;
+    }
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
@@ -150,6 +243,7 @@ mod tests {
             .map(|p| match p {
                 Piece::Line { stream, text } => format!("{stream:?}:{text}"),
                 Piece::Record(r) => format!("record:{r:?}"),
+                Piece::Invalid => "invalid".into(),
             })
             .collect()
     }
@@ -231,7 +325,7 @@ mod tests {
             .iter()
             .map(|p| match p {
                 Piece::Line { text, .. } => text.len(),
-                Piece::Record(_) => 0,
+                Piece::Record(_) | Piece::Invalid => 0,
             })
             .collect();
         assert_eq!(sizes, [MAX_LINE_BYTES, MAX_LINE_BYTES, 10]);
@@ -243,5 +337,76 @@ mod tests {
         let mut out = Vec::new();
         s.push(Stream::Stdout, b"caf\xe9\n", &mut out);
         assert_eq!(lines(&out), ["Stdout:caf\u{fffd}"]);
+    }
+
+    fn one(line: &[u8]) -> Piece {
+        let mut s = Splitter::new("k");
+        let mut out = Vec::new();
+        s.push(Stream::Stderr, line, &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        out.pop().unwrap()
+    }
+
+    #[test]
+    fn a_record_with_the_token_but_an_unknown_outcome_is_invalid() {
+        let piece = one(b"\x1ek {\"t\":\"result\",\"nodeid\":\"a\",\"outcome\":\"great\"}\n");
+        assert_eq!(piece, Piece::Invalid);
+    }
+
+    #[test]
+    fn records_of_the_wrong_shape_are_invalid_not_log_lines() {
+        for line in [
+            &b"\x1ek {\"t\":\"collected\",\"n\":\"three\"}\n"[..],
+            b"\x1ek {\"t\":\"collected\",\"n\":-1}\n",
+            b"\x1ek {\"t\":\"delete_everything\"}\n",
+            b"\x1ek {\"t\":\"result\",\"nodeid\":\"a\",\"outcome\":\"passed\",\"duration_ms\":1e99}\n",
+            b"\x1ek not json\n",
+        ] {
+            assert_eq!(one(line), Piece::Invalid, "{}", String::from_utf8_lossy(line));
+        }
+    }
+
+    #[test]
+    fn long_node_ids_are_cut_and_stay_distinct() {
+        let a = format!("t.py::test[{}a]", "x".repeat(6000));
+        let b = format!("t.py::test[{}b]", "x".repeat(6000));
+        let (a, b) = (cap_nodeid(a), cap_nodeid(b));
+        assert!(a.len() <= MAX_NODEID_BYTES, "{}", a.len());
+        assert_ne!(a, b);
+        assert_eq!(cap_nodeid("t.py::short".into()), "t.py::short");
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let cut = cap_text("é".repeat(5000), MAX_MESSAGE_BYTES);
+        assert!(cut.len() <= MAX_MESSAGE_BYTES);
+        assert!(cut.ends_with("[truncated]"));
+    }
+
+    #[test]
+    fn results_are_cut_to_size_and_negative_durations_clamped() {
+        let json = format!(
+            "\x1ek {{\"t\":\"result\",\"nodeid\":\"{}\",\"outcome\":\"failed\",\"duration_ms\":-5,\"message\":\"{}\"}}\n",
+            "n".repeat(10_000),
+            "m".repeat(10_000)
+        );
+        match one(json.as_bytes()) {
+            Piece::Record(Record::Result(r)) => {
+                assert!(r.nodeid.len() <= MAX_NODEID_BYTES);
+                assert!(r.message.unwrap().len() <= MAX_MESSAGE_BYTES);
+                assert_eq!(r.duration_ms, 0);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_text_only_records_come_out() {
+        let mut s = Splitter::new("k");
+        s.keep_text(false);
+        let mut out = Vec::new();
+        s.push(Stream::Stdout, b"\n\n\nhello\n", &mut out);
+        s.push(Stream::Stderr, b"x\x1ek {\"t\":\"finish\",\"exitstatus\":0}\n", &mut out);
+        assert_eq!(lines(&out), ["record:Finish { exitstatus: 0 }"]);
     }
 }
