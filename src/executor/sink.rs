@@ -380,3 +380,6 @@ fn result_bytes(r: &TestResult) -> usize {
         + r.longrepr.as_ref().map_or(0, String::len)
 }
 
+
+#[cfg(test)]
+mod tests;
