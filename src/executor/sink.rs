@@ -258,10 +258,9 @@ impl Sink {
                     self.dropped.collect_errors += 1;
                 }
             }
-            Record::Finish { exitstatus } => {
-                self.exit_status = Some(exitstatus);
-                self.current_test = None;
-            }
+            // The current test stays: one that started and never reported
+            // (e.g. it called `pytest.exit`) is named in the reason.
+            Record::Finish { exitstatus } => self.exit_status = Some(exitstatus),
             Record::Junit { data } => {
                 if self.dropped.junit_too_large {
                     return;
