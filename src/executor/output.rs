@@ -162,10 +162,16 @@ impl Splitter {
 
     /// Feeds bytes of one stream; complete lines go to `out`.
     pub fn push(&mut self, stream: Stream, mut data: &[u8], out: &mut Vec<Piece>) {
+        // Records only come on stderr: once text is not kept, stdout is
+        // dropped unread (a flood of lines costs nothing but the copy).
+        if stream == Stream::Stdout && !self.keep_text {
+            self.partial[0] = Vec::new();
+            return;
+        }
         while !data.is_empty() {
             let buf = &mut self.partial[stream as usize - 1];
             let room = MAX_LINE_BYTES - buf.len();
-            match data.iter().take(room).position(|b| *b == b'\n') {
+            match memchr::memchr(b'\n', &data[..data.len().min(room)]) {
                 Some(at) => {
                     buf.extend_from_slice(&data[..at]);
                     data = &data[at + 1..];
@@ -227,10 +233,7 @@ fn text(stream: Stream, bytes: &[u8]) -> Piece {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if haystack.len() < needle.len() {
-        return None;
-    }
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 #[cfg(test)]
