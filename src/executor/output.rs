@@ -34,7 +34,10 @@ pub enum Stream {
 
 #[derive(Debug, PartialEq)]
 pub enum Piece {
-    Line { stream: Stream, text: String },
+    Line {
+        stream: Stream,
+        text: String,
+    },
     Record(Record),
     /// A line carrying the run's token that is not a valid record: dropped
     /// and counted, never stored and never able to fail a batch.
@@ -409,7 +412,11 @@ mod tests {
         s.keep_text(false);
         let mut out = Vec::new();
         s.push(Stream::Stdout, b"\n\n\nhello\n", &mut out);
-        s.push(Stream::Stderr, b"x\x1ek {\"t\":\"finish\",\"exitstatus\":0}\n", &mut out);
+        s.push(
+            Stream::Stderr,
+            b"x\x1ek {\"t\":\"finish\",\"exitstatus\":0}\n",
+            &mut out,
+        );
         assert_eq!(lines(&out), ["record:Finish { exitstatus: 0 }"]);
     }
 }

@@ -153,7 +153,12 @@ impl Sink {
     /// Whether enough is buffered to write now rather than at the next tick.
     pub fn batch_full(&self) -> bool {
         self.lines.seq.len() + self.results.len() >= BATCH_LINES
-            || self.lines.bytes + self.results.iter().map(|(_, r)| result_bytes(r)).sum::<usize>()
+            || self.lines.bytes
+                + self
+                    .results
+                    .iter()
+                    .map(|(_, r)| result_bytes(r))
+                    .sum::<usize>()
                 >= BATCH_BYTES
     }
 
@@ -378,7 +383,6 @@ fn result_bytes(r: &TestResult) -> usize {
         + r.message.as_ref().map_or(0, String::len)
         + r.longrepr.as_ref().map_or(0, String::len)
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -157,7 +157,11 @@ def test_after():
 "#;
     let (app, run) = attack("test_forged_outcome", forger).await;
     assert_eq!(run["status"], "success", "{run}");
-    assert_eq!(reason(&run), "2 passed · 3 invalid records dropped", "{run}");
+    assert_eq!(
+        reason(&run),
+        "2 passed · 3 invalid records dropped",
+        "{run}"
+    );
     let tests = app
         .get_json(&format!("/api/v1/runs/{}/tests", id(&run)))
         .await;

@@ -94,7 +94,10 @@ fn a_batch_of_large_results_is_full_by_bytes() {
     for _ in 0..200 {
         s.accept(vec![Piece::Record(Record::Result(big.clone()))]);
     }
-    assert!(s.batch_full(), "200 results of 32 KiB are more than a batch");
+    assert!(
+        s.batch_full(),
+        "200 results of 32 KiB are more than a batch"
+    );
 }
 
 #[test]
@@ -140,7 +143,10 @@ fn a_reported_test_is_no_longer_the_current_one() {
     s.accept(vec![Piece::Record(Record::Start {
         nodeid: "t.py::b".into(),
     })]);
-    assert_eq!(s.ending(Some(0), false, false).current_test, Some("t.py::b"));
+    assert_eq!(
+        s.ending(Some(0), false, false).current_test,
+        Some("t.py::b")
+    );
 }
 
 #[test]
