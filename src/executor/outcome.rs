@@ -92,7 +92,8 @@ fn verdict(end: &Ending, limits: &Limits) -> (RunStatus, String) {
             format!("the container was killed from outside{during}"),
         );
     }
-    if code == RUNNER_BAD_INPUT && end.pytest_exit.is_none() {
+    // Before pytest collected anything, 70 can only be the runner's.
+    if code == RUNNER_BAD_INPUT && end.summary.collected.is_none() && end.pytest_exit.is_none() {
         return (
             RunStatus::Error,
             format!("the runner refused its input (exit {RUNNER_BAD_INPUT}); the log says why"),

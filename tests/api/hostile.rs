@@ -97,6 +97,17 @@ def test_prints_one_50_mib_line():
     sys.stdout.flush()
 "#;
 
+const CLOSES_OUTPUT: &str = r#"
+import os
+
+def test_closes_its_output():
+    os.close(1)
+    os.close(2)
+
+def test_after():
+    pass
+"#;
+
 async fn attack(name: &str, content: &str) -> (TestApp, Value) {
     let file = format!("{name}.py");
     let content = format!("{FIND_PLUGIN}\n{content}");
@@ -263,5 +274,15 @@ async fn one_huge_line_is_cut_at_the_byte_cap_and_the_run_goes_on() {
         log.iter()
             .any(|l| l.contains("log cut here") && l.contains("the cap of 32 MiB")),
         "the marker says what was cut"
+    );
+}
+
+#[tokio::test]
+async fn closing_the_output_cannot_make_a_success() {
+    let (_app, run) = attack("test_closes_output", CLOSES_OUTPUT).await;
+    assert_eq!(run["status"], "error", "{run}");
+    assert!(
+        reason(&run).contains("test_closes_output.py::test_closes_its_output never reported"),
+        "{run}"
     );
 }
