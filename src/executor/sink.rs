@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::{
-    outcome::Ending,
+    outcome::{Ending, Summary},
     output::{Piece, Record, Stream, TestResult},
 };
 use crate::runs::RunStatus;
@@ -31,45 +31,6 @@ pub const MAX_RESULTS: i32 = 100_000;
 pub const MAX_RESULT_BYTES: u64 = 64 * 1024 * 1024;
 /// Collection errors kept for the reason; the rest are only counted.
 pub const MAX_COLLECT_ERRORS: usize = 20;
-
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Summary {
-    pub collected: Option<i32>,
-    pub passed: i32,
-    pub failed: i32,
-    pub skipped: i32,
-    pub xfailed: i32,
-    pub xpassed: i32,
-    pub errors: i32,
-}
-
-impl Summary {
-    // Saturating: a forged flood of records must not overflow a counter.
-    fn count(&mut self, outcome: &str) {
-        let n = match outcome {
-            "passed" => &mut self.passed,
-            "failed" => &mut self.failed,
-            "skipped" => &mut self.skipped,
-            "xfailed" => &mut self.xfailed,
-            "xpassed" => &mut self.xpassed,
-            _ => &mut self.errors,
-        };
-        *n = n.saturating_add(1);
-    }
-
-    pub fn done(&self) -> i32 {
-        [
-            self.passed,
-            self.failed,
-            self.skipped,
-            self.xfailed,
-            self.xpassed,
-            self.errors,
-        ]
-        .into_iter()
-        .fold(0i32, |a, b| a.saturating_add(b))
-    }
-}
 
 /// What was cut or dropped from a run's output, for the log and the reason.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
