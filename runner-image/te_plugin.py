@@ -10,6 +10,7 @@ test printing something that looks like a record is just text. Records carry
 collect_error, finish (and junit, sent by te_runner after the session).
 """
 
+import hashlib
 import json
 import os
 import sys
@@ -18,6 +19,18 @@ import pytest
 
 LONGREPR_CAP = 16 * 1024
 MESSAGE_CAP = 500
+# Node ids are cut as the server cuts them (output.rs, cap_nodeid): the first
+# bytes, then "…#" and 16 hex digits of the whole id's SHA-256, so a record
+# stays well under the server's line limit and cut ids stay distinct.
+NODEID_CAP = 2048
+
+
+def _nodeid(nodeid):
+    data = nodeid.encode("utf-8", "replace")
+    if len(data) <= NODEID_CAP:
+        return nodeid
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    return data[:NODEID_CAP - 20].decode("utf-8", "ignore") + "\u2026#" + digest
 
 
 def _cap(text, limit):
@@ -90,14 +103,14 @@ class Plugin:
             text = str(report.longrepr)
             self.emit({
                 "t": "collect_error",
-                "nodeid": report.nodeid,
+                "nodeid": _nodeid(report.nodeid),
                 "message": _collect_error_line(text),
                 "longrepr": _cap(text, LONGREPR_CAP),
             })
 
     def pytest_runtest_logstart(self, nodeid, location):
         self._reports[nodeid] = []
-        self.emit({"t": "start", "nodeid": nodeid})
+        self.emit({"t": "start", "nodeid": _nodeid(nodeid)})
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -114,7 +127,7 @@ class Plugin:
         outcome, message, longrepr = _aggregate(reports)
         self.emit({
             "t": "result",
-            "nodeid": nodeid,
+            "nodeid": _nodeid(nodeid),
             "outcome": outcome,
             "duration_ms": int(round(sum(r.duration for r in reports) * 1000)),
             "message": message,

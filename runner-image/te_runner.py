@@ -14,7 +14,8 @@ meta.json (and nothing else) as arguments, so a project's ini/pyproject
 settings and conftest hierarchy apply; the folders in `sys_path` (a project's
 root, and `src` for a src layout) come first on sys.path, as a development
 install would make them importable. te_plugin reports each event on stderr
-as a record prefixed with "\\x1e" and the token. A bad stream exits with 3.
+as a record prefixed with "\\x1e" and the token. A bad stream exits with
+BAD_INPUT (70), outside pytest's own exit statuses 0-5.
 """
 
 import json
@@ -50,6 +51,10 @@ REPORT_DIR = "/tmp/te"
 META = ".te/meta.json"
 MAX_META_BYTES = 1 << 20
 JUNIT_CHUNK = 32 * 1024
+# The server keeps reports up to 8 MiB; one chunk more tells it this one
+# was larger, without reading a huge file to the end.
+JUNIT_CAP = 8 * 1024 * 1024 + JUNIT_CHUNK
+BAD_INPUT = 70
 
 
 class ProtocolError(Exception):
@@ -145,7 +150,7 @@ def main():
         paths = import_paths(meta["sys_path"])
     except (ProtocolError, tarfile.TarError, OSError, ValueError, UnicodeDecodeError) as e:
         print(f"te_runner: bad input: {e}", file=sys.stderr, flush=True)
-        return 3
+        return BAD_INPUT
 
     os.chdir(WORK)
     sys.path[:0] = paths
@@ -175,8 +180,10 @@ def send_junit(plugin):
     """Sends pytest's JUnit report as records: /tmp is gone once the container stops."""
     try:
         with open(f"{REPORT_DIR}/junit.xml", encoding="utf-8", errors="replace") as f:
-            while chunk := f.read(JUNIT_CHUNK):
+            sent = 0
+            while sent < JUNIT_CAP and (chunk := f.read(JUNIT_CHUNK)):
                 plugin.emit({"t": "junit", "data": chunk})
+                sent += len(chunk)
     except OSError:
         pass
 

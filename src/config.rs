@@ -38,6 +38,10 @@ pub struct Config {
     #[arg(long, env = "LOG_CAP_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub log_cap_bytes: u64,
 
+    /// Per-run cap on stored log lines (an empty line costs a row too).
+    #[arg(long, env = "LOG_CAP_LINES", default_value_t = 1_000_000)]
+    pub log_cap_lines: u64,
+
     /// Sandboxes kept started and waiting, so a run need not wait for a
     /// container; default: MAX_PARALLEL_RUNS; 0 turns the pool off.
     #[arg(long, env = "WARM_POOL")]

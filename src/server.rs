@@ -46,6 +46,7 @@ impl AppState {
                 image: config.runner_image.clone(),
                 max_parallel_runs: config.max_parallel_runs(),
                 log_cap_bytes: config.log_cap_bytes,
+                log_cap_lines: config.log_cap_lines,
                 warm_pool: config.warm_pool(),
             };
             Some(Executor::start(db.clone(), catalog.clone(), settings).await?)

@@ -38,6 +38,7 @@ pub struct Settings {
     pub image: String,
     pub max_parallel_runs: usize,
     pub log_cap_bytes: u64,
+    pub log_cap_lines: u64,
     /// Warm containers kept ready; 0 turns the pool off.
     pub warm_pool: usize,
 }
@@ -49,6 +50,7 @@ pub struct Shared {
     pub catalog: Catalog,
     pub image: String,
     pub log_cap_bytes: u64,
+    pub log_cap_lines: u64,
     /// Names this database's containers on a shared engine.
     pub instance: String,
     /// This process; it holds a Postgres advisory lock on it while alive.
@@ -78,6 +80,7 @@ impl Executor {
             catalog,
             image: settings.image,
             log_cap_bytes: settings.log_cap_bytes,
+            log_cap_lines: settings.log_cap_lines,
             instance,
             worker_id,
             pool: pool::Pool::new(settings.warm_pool),

@@ -1,9 +1,53 @@
 //! Decides how a run ended, and says why in one line a person understands.
 //! The exit code alone is ambiguous (pytest exits 1 both for failed tests and
-//! for crashing at start-up), so the plugin's records decide with it.
+//! for crashing at start-up, and a test can `os._exit(0)`), so the plugin's
+//! records are the evidence and the exit code only has to agree with them.
 
-use super::sink::Summary;
 use crate::{environments::Limits, runs::RunStatus};
+
+/// What the plugin reported, counted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub collected: Option<i32>,
+    pub passed: i32,
+    pub failed: i32,
+    pub skipped: i32,
+    pub xfailed: i32,
+    pub xpassed: i32,
+    pub errors: i32,
+}
+
+impl Summary {
+    // Saturating: a forged flood of records must not overflow a counter.
+    pub(super) fn count(&mut self, outcome: &str) {
+        let n = match outcome {
+            "passed" => &mut self.passed,
+            "failed" => &mut self.failed,
+            "skipped" => &mut self.skipped,
+            "xfailed" => &mut self.xfailed,
+            "xpassed" => &mut self.xpassed,
+            _ => &mut self.errors,
+        };
+        *n = n.saturating_add(1);
+    }
+
+    pub fn done(&self) -> i32 {
+        [
+            self.passed,
+            self.failed,
+            self.skipped,
+            self.xfailed,
+            self.xpassed,
+            self.errors,
+        ]
+        .into_iter()
+        .fold(0i32, |a, b| a.saturating_add(b))
+    }
+}
+
+/// The runner's exit status for input it refused (a bad tar stream or
+/// meta.json); outside pytest's 0–5 so the two are never confused.
+pub const RUNNER_BAD_INPUT: i64 = 70;
 
 /// Everything known about a run when its container has stopped.
 #[derive(Debug, Default)]
@@ -12,13 +56,41 @@ pub struct Ending<'a> {
     pub oom_killed: bool,
     pub timed_out: bool,
     pub summary: Summary,
+    /// The test that started and has not reported (yet).
     pub current_test: Option<&'a str>,
+    /// The first collection errors, and how many there were in all.
     pub collect_errors: &'a [(String, Option<String>)],
+    pub collect_error_count: u64,
     /// pytest's own exit status, when it got to the end of the session.
     pub pytest_exit: Option<i32>,
+    /// Records with the run's token that were not valid (dropped).
+    pub invalid_records: u64,
 }
 
+/// The verdict, from evidence rather than from the exit code: `success`
+/// needs pytest's `finish` record with status 0, a result for every
+/// collected test, none failed or errored, and the process exiting 0.
+///
+/// Where the line is: the records come from the plugin, which runs in the
+/// same process as the code under test. That code can find the run's token
+/// (e.g. through `sys.modules['te_plugin']`) and forge records, so a test
+/// can lie about its own run — claim results and a finish, then exit 0 — and
+/// this cannot tell. What it can never do is make a run that stopped early,
+/// crashed or called `os._exit`/`pytest.exit` *without forging* look
+/// successful, nor affect anything beyond its own run (records are checked
+/// and capped in `output.rs` and `sink.rs`).
 pub fn decide(end: &Ending, limits: &Limits) -> (RunStatus, String) {
+    let (status, mut reason) = verdict(end, limits);
+    if end.invalid_records > 0 {
+        reason.push_str(&format!(
+            " · {} invalid records dropped",
+            end.invalid_records
+        ));
+    }
+    (status, reason)
+}
+
+fn verdict(end: &Ending, limits: &Limits) -> (RunStatus, String) {
     let during = end
         .current_test
         .map(|t| format!(" during {t}"))
@@ -43,8 +115,9 @@ pub fn decide(end: &Ending, limits: &Limits) -> (RunStatus, String) {
     }
     if let Some((file, message)) = end.collect_errors.first() {
         let message = message.as_deref().unwrap_or("collection failed");
-        let more = match end.collect_errors.len() {
-            1 => String::new(),
+        let total = end.collect_error_count.max(end.collect_errors.len() as u64);
+        let more = match total {
+            0 | 1 => String::new(),
             n => format!(" (and {} more files)", n - 1),
         };
         return (
@@ -53,36 +126,108 @@ pub fn decide(end: &Ending, limits: &Limits) -> (RunStatus, String) {
         );
     }
     let code = end.exit_code.unwrap_or(-1);
-    match (code, end.pytest_exit) {
-        (0, _) => (RunStatus::Success, counts(&end.summary)),
-        (1, Some(1)) if end.summary.failed + end.summary.errors > 0 => {
-            (RunStatus::Failed, counts(&end.summary))
-        }
-        (5, _) | (_, Some(5)) => (
-            RunStatus::Error,
-            "no tests were collected from the selected files".into(),
-        ),
-        (137, _) => (
+    if code == 137 {
+        return (
             RunStatus::Error,
             format!("the container was killed from outside{during}"),
-        ),
-        (1, _) => (
+        );
+    }
+    // Before pytest collected anything, 70 can only be the runner's.
+    if code == RUNNER_BAD_INPUT && end.summary.collected.is_none() && end.pytest_exit.is_none() {
+        return (
             RunStatus::Error,
-            format!("pytest stopped before it could report results (exit 1){during}"),
-        ),
-        (2, _) => (RunStatus::Error, "pytest was interrupted (exit 2)".into()),
-        (3, _) => (
+            format!("the runner refused its input (exit {RUNNER_BAD_INPUT}); the log says why"),
+        );
+    }
+    let s = &end.summary;
+    let done = s.done();
+    let bad = s.failed.saturating_add(s.errors);
+    let Some(collected) = s.collected else {
+        let why = match end.pytest_exit {
+            Some(px) => pytest_status(px),
+            None => format!("pytest stopped before it collected the tests (exit status {code})"),
+        };
+        return (RunStatus::Error, why);
+    };
+    if done == 0 && (collected == 0 || end.pytest_exit == Some(5)) {
+        return (
             RunStatus::Error,
-            "pytest hit an internal error (exit 3)".into(),
-        ),
-        (4, _) => (
+            "no tests were collected from the selected files".into(),
+        );
+    }
+    // Failures are a failed run whatever else went wrong; otherwise a run
+    // whose story is incomplete is an error.
+    let broken = if bad > 0 {
+        RunStatus::Failed
+    } else {
+        RunStatus::Error
+    };
+    let with_counts = |what: String| {
+        if bad > 0 {
+            format!("{} · {what}", counts(s))
+        } else {
+            what
+        }
+    };
+    if done < collected || end.pytest_exit.is_none() {
+        let status = match end.pytest_exit {
+            Some(px) => format!("pytest's exit status {px}"),
+            None => format!("exit status {code}"),
+        };
+        let missing = collected.saturating_sub(done);
+        let what = if missing > 0 {
+            let who = match (end.current_test, missing) {
+                (Some(t), 1) => format!("{t} never reported"),
+                (Some(t), n) => format!("{t} never reported, nor {} more", n - 1),
+                (None, 1) => "1 test never reported".into(),
+                (None, n) => format!("{n} tests never reported"),
+            };
+            format!("pytest stopped after {done} of {collected} tests ({status}): {who}")
+        } else {
+            format!("pytest ran all {collected} tests but never finished its session ({status})")
+        };
+        return (broken, with_counts(what));
+    }
+    let px = end.pytest_exit.unwrap_or(-1);
+    if done > collected {
+        return (
+            broken,
+            with_counts(format!(
+                "{done} results were reported for {collected} collected tests"
+            )),
+        );
+    }
+    if end.exit_code != Some(i64::from(px)) {
+        return (
+            broken,
+            with_counts(format!(
+                "pytest finished with status {px} but the runner exited with {code}"
+            )),
+        );
+    }
+    match px {
+        _ if bad > 0 => (RunStatus::Failed, counts(s)),
+        0 => (RunStatus::Success, counts(s)),
+        1 => (
             RunStatus::Error,
-            "pytest was called wrongly (exit 4)".into(),
+            format!(
+                "pytest reported failures (exit 1) but no test failed: {}",
+                counts(s)
+            ),
         ),
-        (code, _) => (
-            RunStatus::Error,
-            format!("the runner exited with code {code}{during}"),
-        ),
+        px => (RunStatus::Error, pytest_status(px)),
+    }
+}
+
+/// What pytest's exit status means, when it is not the usual 0 or 1.
+fn pytest_status(px: i32) -> String {
+    match px {
+        1 => "pytest reported failures (exit 1) before any test ran".into(),
+        2 => "pytest was interrupted (exit 2)".into(),
+        3 => "pytest hit an internal error (exit 3)".into(),
+        4 => "pytest was called wrongly (exit 4)".into(),
+        5 => "no tests were collected from the selected files".into(),
+        px => format!("pytest finished with status {px}"),
     }
 }
 
@@ -108,120 +253,4 @@ pub fn counts(s: &Summary) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LIMITS: Limits = Limits {
-        millicpus: 1000,
-        memory_mb: 512,
-        pids_limit: 256,
-        timeout_secs: 900,
-    };
-
-    fn summary(passed: i32, failed: i32) -> Summary {
-        Summary {
-            collected: Some(passed + failed),
-            passed,
-            failed,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn exit_zero_is_success_with_counts() {
-        let end = Ending {
-            exit_code: Some(0),
-            pytest_exit: Some(0),
-            summary: summary(3, 0),
-            ..Default::default()
-        };
-        assert_eq!(
-            decide(&end, &LIMITS),
-            (RunStatus::Success, "3 passed".into())
-        );
-    }
-
-    #[test]
-    fn failed_tests_make_a_failed_run() {
-        let end = Ending {
-            exit_code: Some(1),
-            pytest_exit: Some(1),
-            summary: summary(2, 1),
-            ..Default::default()
-        };
-        assert_eq!(
-            decide(&end, &LIMITS),
-            (RunStatus::Failed, "2 passed · 1 failed".into())
-        );
-    }
-
-    #[test]
-    fn exit_one_without_results_is_an_error_not_a_failure() {
-        let end = Ending {
-            exit_code: Some(1),
-            ..Default::default()
-        };
-        assert_eq!(decide(&end, &LIMITS).0, RunStatus::Error);
-    }
-
-    #[test]
-    fn out_of_memory_names_the_limit_and_the_test() {
-        let end = Ending {
-            exit_code: Some(137),
-            oom_killed: true,
-            current_test: Some("t.py::test_big"),
-            ..Default::default()
-        };
-        let (status, reason) = decide(&end, &LIMITS);
-        assert_eq!(status, RunStatus::Failed);
-        assert_eq!(
-            reason,
-            "killed: out of memory (limit 512 MiB) during t.py::test_big"
-        );
-    }
-
-    #[test]
-    fn timeout_names_the_limit() {
-        let end = Ending {
-            exit_code: Some(137),
-            timed_out: true,
-            ..Default::default()
-        };
-        let (status, reason) = decide(&end, &LIMITS);
-        assert_eq!(status, RunStatus::TimedOut);
-        assert!(reason.contains("900 s"), "{reason}");
-    }
-
-    #[test]
-    fn collection_errors_name_the_file() {
-        let errors = [(
-            "test_bad.py".to_string(),
-            Some("SyntaxError: invalid syntax".to_string()),
-        )];
-        let end = Ending {
-            exit_code: Some(2),
-            pytest_exit: Some(2),
-            collect_errors: &errors,
-            ..Default::default()
-        };
-        assert_eq!(
-            decide(&end, &LIMITS),
-            (
-                RunStatus::Error,
-                "could not collect test_bad.py: SyntaxError: invalid syntax".into()
-            )
-        );
-    }
-
-    #[test]
-    fn no_tests_is_an_error() {
-        let end = Ending {
-            exit_code: Some(5),
-            pytest_exit: Some(5),
-            ..Default::default()
-        };
-        let (status, reason) = decide(&end, &LIMITS);
-        assert_eq!(status, RunStatus::Error);
-        assert!(reason.contains("no tests"), "{reason}");
-    }
-}
+mod tests;

@@ -6,11 +6,25 @@
 //! same sequence numbers. The runner's plugin writes each record on stderr as
 //! `\x1e<token> <json>\n`; the token is secret to the run, so a test that
 //! prints something that looks like a record only adds a log line.
+//!
+//! The code under test runs in the plugin's process and can find the token,
+//! so a record is still untrusted input: it is parsed, checked and cut to
+//! size here, and one that does not pass is an `Invalid` piece the sink only
+//! counts.
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 /// A line longer than this is cut into pieces, so memory stays bounded.
 pub const MAX_LINE_BYTES: usize = 256 * 1024;
+/// Node ids are cut to this size (keeping a hash of the whole id, so cut ids
+/// stay distinct); the history is indexed by a hash anyway (migration 0007).
+pub const MAX_NODEID_BYTES: usize = 2048;
+/// A test's one-line message, and its full report.
+pub const MAX_MESSAGE_BYTES: usize = 2048;
+pub const MAX_LONGREPR_BYTES: usize = 32 * 1024;
+/// The outcomes `run_tests.outcome` accepts.
+pub const OUTCOMES: [&str; 6] = ["passed", "failed", "skipped", "xfailed", "xpassed", "error"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -20,8 +34,14 @@ pub enum Stream {
 
 #[derive(Debug, PartialEq)]
 pub enum Piece {
-    Line { stream: Stream, text: String },
+    Line {
+        stream: Stream,
+        text: String,
+    },
     Record(Record),
+    /// A line carrying the run's token that is not a valid record: dropped
+    /// and counted, never stored and never able to fail a batch.
+    Invalid,
 }
 
 /// What the runner's pytest plugin reports.
@@ -57,9 +77,72 @@ pub struct TestResult {
     pub longrepr: Option<String>,
 }
 
+impl Record {
+    /// The record made safe to keep and store, or `None` when it is not one
+    /// the plugin could have sent.
+    fn checked(self) -> Option<Record> {
+        Some(match self {
+            Record::Collected { n } if n < 0 => return None,
+            Record::Start { nodeid } => Record::Start {
+                nodeid: cap_nodeid(nodeid),
+            },
+            Record::Result(r) => {
+                if !OUTCOMES.contains(&r.outcome.as_str()) || r.nodeid.is_empty() {
+                    return None;
+                }
+                Record::Result(TestResult {
+                    nodeid: cap_nodeid(r.nodeid),
+                    outcome: r.outcome,
+                    duration_ms: r.duration_ms.max(0),
+                    message: r.message.map(|m| cap_text(m, MAX_MESSAGE_BYTES)),
+                    longrepr: r.longrepr.map(|m| cap_text(m, MAX_LONGREPR_BYTES)),
+                })
+            }
+            Record::CollectError { nodeid, message } => Record::CollectError {
+                nodeid: cap_nodeid(nodeid),
+                message: message.map(|m| cap_text(m, MAX_MESSAGE_BYTES)),
+            },
+            other => other,
+        })
+    }
+}
+
+/// Cuts text to at most `max` bytes on a character boundary, and says so.
+pub fn cap_text(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    const MARK: &str = " [truncated]";
+    text.truncate(floor_char_boundary(&text, max - MARK.len()));
+    text.push_str(MARK);
+    text
+}
+
+/// Cuts a node id to `MAX_NODEID_BYTES`, ending in a hash of the whole id so
+/// that two long ids differing only at the end stay two tests.
+pub fn cap_nodeid(mut nodeid: String) -> String {
+    if nodeid.len() <= MAX_NODEID_BYTES {
+        return nodeid;
+    }
+    let hash = Sha256::digest(nodeid.as_bytes());
+    let suffix: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    nodeid.truncate(floor_char_boundary(&nodeid, MAX_NODEID_BYTES - 20));
+    nodeid.push_str("…#");
+    nodeid.push_str(&suffix);
+    nodeid
+}
+
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
 pub struct Splitter {
     marker: Vec<u8>,
     partial: [Vec<u8>; 2],
+    keep_text: bool,
 }
 
 impl Splitter {
@@ -70,15 +153,28 @@ impl Splitter {
         Splitter {
             marker,
             partial: [Vec::new(), Vec::new()],
+            keep_text: true,
         }
+    }
+
+    /// Once the log is full, text lines are only counted by nobody: skip
+    /// making them, and keep looking for records.
+    pub fn keep_text(&mut self, keep: bool) {
+        self.keep_text = keep;
     }
 
     /// Feeds bytes of one stream; complete lines go to `out`.
     pub fn push(&mut self, stream: Stream, mut data: &[u8], out: &mut Vec<Piece>) {
+        // Records only come on stderr: once text is not kept, stdout is
+        // dropped unread (a flood of lines costs nothing but the copy).
+        if stream == Stream::Stdout && !self.keep_text {
+            self.partial[0] = Vec::new();
+            return;
+        }
         while !data.is_empty() {
             let buf = &mut self.partial[stream as usize - 1];
             let room = MAX_LINE_BYTES - buf.len();
-            match data.iter().take(room).position(|b| *b == b'\n') {
+            match memchr::memchr(b'\n', &data[..data.len().min(room)]) {
                 Some(at) => {
                     buf.extend_from_slice(&data[..at]);
                     data = &data[at + 1..];
@@ -116,16 +212,19 @@ impl Splitter {
         if stream == Stream::Stderr {
             if let Some(at) = find(&line, &self.marker) {
                 let json = &line[at + self.marker.len()..];
-                if let Ok(record) = serde_json::from_slice::<Record>(json) {
-                    if at > 0 {
-                        out.push(text(stream, &line[..at]));
-                    }
-                    out.push(Piece::Record(record));
-                    return;
+                if at > 0 && self.keep_text {
+                    out.push(text(stream, &line[..at]));
                 }
+                let record = serde_json::from_slice::<Record>(json)
+                    .ok()
+                    .and_then(Record::checked);
+                out.push(record.map_or(Piece::Invalid, Piece::Record));
+                return;
             }
         }
-        out.push(text(stream, &line));
+        if self.keep_text {
+            out.push(text(stream, &line));
+        }
     }
 }
 
@@ -137,111 +236,8 @@ fn text(stream: Stream, bytes: &[u8]) -> Piece {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lines(pieces: &[Piece]) -> Vec<String> {
-        pieces
-            .iter()
-            .map(|p| match p {
-                Piece::Line { stream, text } => format!("{stream:?}:{text}"),
-                Piece::Record(r) => format!("record:{r:?}"),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn splits_each_stream_on_its_own_whatever_the_chunks() {
-        let mut s = Splitter::new("tok");
-        let mut out = Vec::new();
-        s.push(Stream::Stdout, b"hel", &mut out);
-        s.push(Stream::Stderr, b"oops\n", &mut out);
-        s.push(Stream::Stdout, b"lo\r\nworld\n", &mut out);
-        s.push(Stream::Stdout, b"tail", &mut out);
-        s.finish(&mut out);
-        assert_eq!(
-            lines(&out),
-            ["Stderr:oops", "Stdout:hello", "Stdout:world", "Stdout:tail"]
-        );
-    }
-
-    #[test]
-    fn records_need_the_runs_token() {
-        let mut s = Splitter::new("secret");
-        let mut out = Vec::new();
-        s.push(
-            Stream::Stderr,
-            b"\x1esecret {\"t\":\"collected\",\"n\":3}\n",
-            &mut out,
-        );
-        s.push(
-            Stream::Stderr,
-            b"\x1eguess {\"t\":\"collected\",\"n\":9}\n",
-            &mut out,
-        );
-        s.push(
-            Stream::Stdout,
-            b"\x1esecret {\"t\":\"collected\",\"n\":9}\n",
-            &mut out,
-        );
-        assert_eq!(out[0], Piece::Record(Record::Collected { n: 3 }));
-        assert!(matches!(
-            &out[1],
-            Piece::Line {
-                stream: Stream::Stderr,
-                ..
-            }
-        ));
-        assert!(matches!(
-            &out[2],
-            Piece::Line {
-                stream: Stream::Stdout,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn text_before_a_record_on_the_same_line_stays_a_log_line() {
-        let mut s = Splitter::new("k");
-        let mut out = Vec::new();
-        s.push(
-            Stream::Stderr,
-            b"no newline\x1ek {\"t\":\"finish\",\"exitstatus\":0}\n",
-            &mut out,
-        );
-        assert_eq!(
-            lines(&out),
-            ["Stderr:no newline", "record:Finish { exitstatus: 0 }"]
-        );
-    }
-
-    #[test]
-    fn very_long_lines_are_cut_into_bounded_pieces() {
-        let mut s = Splitter::new("k");
-        let mut out = Vec::new();
-        let long = vec![b'x'; MAX_LINE_BYTES * 2 + 10];
-        s.push(Stream::Stdout, &long, &mut out);
-        s.push(Stream::Stdout, b"\n", &mut out);
-        let sizes: Vec<usize> = out
-            .iter()
-            .map(|p| match p {
-                Piece::Line { text, .. } => text.len(),
-                Piece::Record(_) => 0,
-            })
-            .collect();
-        assert_eq!(sizes, [MAX_LINE_BYTES, MAX_LINE_BYTES, 10]);
-    }
-
-    #[test]
-    fn invalid_utf8_is_kept_readable() {
-        let mut s = Splitter::new("k");
-        let mut out = Vec::new();
-        s.push(Stream::Stdout, b"caf\xe9\n", &mut out);
-        assert_eq!(lines(&out), ["Stdout:caf\u{fffd}"]);
-    }
-}
+mod tests;

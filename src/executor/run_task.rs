@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     engine::{OutputStream, LABEL_INSTANCE, LABEL_RUN},
-    outcome::{self, Ending},
+    outcome,
     output::{Splitter, Stream},
     payload,
     sink::Sink,
@@ -195,7 +195,7 @@ async fn follow(
     let mut splitter = Splitter::new(&run.record_token);
     let mut sink = Sink::new(
         run.id,
-        shared.log_cap_bytes,
+        (shared.log_cap_bytes, shared.log_cap_lines),
         run.log_lines,
         run.results_stored,
     );
@@ -226,6 +226,7 @@ async fn follow(
             }
         }
         sink.accept(std::mem::take(&mut pieces));
+        splitter.keep_text(!sink.log_full());
         if sink.batch_full() && sink.flush(db).await? == RunStatus::Cancelled && killed.is_none() {
             kill = Some(Kill::Cancel);
         }
@@ -242,6 +243,7 @@ async fn follow(
     }
     splitter.finish(&mut pieces);
     sink.accept(pieces);
+    sink.note_dropped();
     let exited_at = OffsetDateTime::now_utc();
 
     let exit_code = shared.engine.wait(name).await?;
@@ -251,15 +253,11 @@ async fn follow(
         .await?
         .context("the container vanished before it was inspected")?;
     sink.flush(db).await?;
-    let ending = Ending {
-        exit_code: Some(exit_code),
-        oom_killed: state.oom_killed,
-        timed_out: killed == Some(Kill::Timeout),
-        summary: sink.summary.clone(),
-        current_test: sink.current_test.as_deref(),
-        collect_errors: &sink.collect_errors,
-        pytest_exit: sink.exit_status,
-    };
+    let ending = sink.ending(
+        Some(exit_code),
+        state.oom_killed,
+        killed == Some(Kill::Timeout),
+    );
     let (status, reason) = outcome::decide(&ending, &run.limits);
     let junit = (!sink.junit.is_empty()).then(|| std::mem::take(&mut sink.junit));
     Ok(Outcome {

@@ -3,51 +3,53 @@
 //! line. The counters start from zero even when resuming after a crash: the
 //! output is replayed from the start and lines already stored are skipped,
 //! so every line is stored exactly once with the same sequence number.
+//!
+//! Everything a run sends is bounded here: log lines by count and bytes,
+//! results by count and bytes, collect errors and the JUnit report by size.
+//! What is cut or dropped is counted and said in the log (and in the reason),
+//! and memory holds at most one batch whatever the run prints.
 
 use anyhow::{Context, Result};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use super::output::{Piece, Record, Stream, TestResult};
+use super::{
+    outcome::{Ending, Summary},
+    output::{Piece, Record, Stream, TestResult},
+};
 use crate::runs::RunStatus;
 
 /// Write when this many lines (or bytes) are waiting, or at the next tick.
 const BATCH_LINES: usize = 2000;
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
-/// The JUnit report is kept up to this size.
-const MAX_JUNIT_BYTES: usize = 16 * 1024 * 1024;
+/// The JUnit report is kept up to this size; a larger one is not kept at all
+/// (a cut XML file is no report).
+pub const MAX_JUNIT_BYTES: usize = 8 * 1024 * 1024;
+/// Results stored per run, and their bytes; beyond, they still count in the
+/// summary (and so in the verdict) but are not stored one by one.
+pub const MAX_RESULTS: i32 = 100_000;
+pub const MAX_RESULT_BYTES: u64 = 64 * 1024 * 1024;
+/// Collection errors kept for the reason; the rest are only counted.
+pub const MAX_COLLECT_ERRORS: usize = 20;
 
+/// What was cut or dropped from a run's output, for the log and the reason.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Summary {
-    pub collected: Option<i32>,
-    pub passed: i32,
-    pub failed: i32,
-    pub skipped: i32,
-    pub xfailed: i32,
-    pub xpassed: i32,
-    pub errors: i32,
-}
-
-impl Summary {
-    fn count(&mut self, outcome: &str) {
-        match outcome {
-            "passed" => self.passed += 1,
-            "failed" => self.failed += 1,
-            "skipped" => self.skipped += 1,
-            "xfailed" => self.xfailed += 1,
-            "xpassed" => self.xpassed += 1,
-            _ => self.errors += 1,
-        }
-    }
-
-    pub fn done(&self) -> i32 {
-        self.passed + self.failed + self.skipped + self.xfailed + self.xpassed + self.errors
-    }
+pub struct Dropped {
+    /// Records with the run's token that were not valid records.
+    pub invalid_records: u64,
+    /// Valid results beyond `MAX_RESULTS`/`MAX_RESULT_BYTES`.
+    pub results: u64,
+    /// Collection errors beyond `MAX_COLLECT_ERRORS` (counted all the same).
+    pub collect_errors: u64,
+    pub junit_too_large: bool,
 }
 
 pub struct Sink {
     run_id: i64,
     cap_bytes: u64,
+    cap_lines: u64,
+    /// Lines of the run's own output kept (executor notes are not counted).
+    kept_lines: u64,
     /// Lines (and results) below these positions are stored already.
     stored_lines: i32,
     stored_results: i32,
@@ -57,11 +59,14 @@ pub struct Sink {
     lines: Batch,
     next_result: i32,
     results: Vec<(i32, TestResult)>,
+    results_bytes: u64,
     pub summary: Summary,
     pub current_test: Option<String>,
     pub collect_errors: Vec<(String, Option<String>)>,
+    pub collect_error_count: u64,
     pub exit_status: Option<i32>,
     pub junit: String,
+    pub dropped: Dropped,
 }
 
 #[derive(Default)]
@@ -76,10 +81,17 @@ struct Batch {
 impl Sink {
     /// `stored_lines`/`stored_results`: how much is in the database already
     /// (non-zero only when resuming a run after a crash).
-    pub fn new(run_id: i64, cap_bytes: u64, stored_lines: i32, stored_results: i32) -> Sink {
+    pub fn new(
+        run_id: i64,
+        (cap_bytes, cap_lines): (u64, u64),
+        stored_lines: i32,
+        stored_results: i32,
+    ) -> Sink {
         Sink {
             run_id,
             cap_bytes,
+            cap_lines,
+            kept_lines: 0,
             stored_lines,
             stored_results,
             next_seq: 0,
@@ -88,17 +100,32 @@ impl Sink {
             lines: Batch::default(),
             next_result: 0,
             results: Vec::new(),
+            results_bytes: 0,
             summary: Summary::default(),
             current_test: None,
             collect_errors: Vec::new(),
+            collect_error_count: 0,
             exit_status: None,
             junit: String::new(),
+            dropped: Dropped::default(),
         }
     }
 
     /// Whether enough is buffered to write now rather than at the next tick.
     pub fn batch_full(&self) -> bool {
-        self.lines.seq.len() + self.results.len() >= BATCH_LINES || self.lines.bytes >= BATCH_BYTES
+        self.lines.seq.len() + self.results.len() >= BATCH_LINES
+            || self.lines.bytes
+                + self
+                    .results
+                    .iter()
+                    .map(|(_, r)| result_bytes(r))
+                    .sum::<usize>()
+                >= BATCH_BYTES
+    }
+
+    /// Whether the log is full: further text is not stored (records still are).
+    pub fn log_full(&self) -> bool {
+        self.truncated
     }
 
     pub fn accept(&mut self, pieces: Vec<Piece>) {
@@ -106,13 +133,15 @@ impl Sink {
             match piece {
                 Piece::Line { stream, text } => self.line(stream, text),
                 Piece::Record(record) => self.record(record),
+                Piece::Invalid => self.dropped.invalid_records += 1,
             }
         }
     }
 
-    /// A line the executor itself adds to the log (e.g. why it killed the run).
+    /// A line the executor itself adds to the log (e.g. why it killed the
+    /// run). Notes are few and bypass the cap, so they are seen even after it.
     pub fn note(&mut self, text: impl Into<String>) {
-        self.line(Stream::Stderr, format!("[test-executor] {}", text.into()));
+        self.push_line(Stream::Stderr, format!("[test-executor] {}", text.into()));
     }
 
     fn line(&mut self, stream: Stream, text: String) {
@@ -120,16 +149,22 @@ impl Sink {
             return;
         }
         let size = text.len() as u64 + 1;
-        if self.bytes + size > self.cap_bytes {
+        let cut = if self.kept_lines >= self.cap_lines {
+            Some(format!("{} lines", self.cap_lines))
+        } else if self.bytes + size > self.cap_bytes {
+            Some(format!("{} MiB", self.cap_bytes / (1024 * 1024)))
+        } else {
+            None
+        };
+        if let Some(cap) = cut {
             self.truncated = true;
-            let marker = format!(
-                "[test-executor] log cut here: the run printed more than {} MiB; the rest was not stored (the run went on)",
-                self.cap_bytes / (1024 * 1024)
-            );
-            self.push_line(Stream::Stderr, marker);
+            self.note(format!(
+                "log cut here: the run printed more than the cap of {cap}; the rest was not stored (the run went on)"
+            ));
             return;
         }
         self.bytes += size;
+        self.kept_lines += 1;
         self.push_line(stream, text);
     }
 
@@ -157,6 +192,23 @@ impl Sink {
             Record::Start { nodeid } => self.current_test = Some(nodeid),
             Record::Result(result) => {
                 self.summary.count(&result.outcome);
+                if self.current_test.as_deref() == Some(&result.nodeid) {
+                    self.current_test = None;
+                }
+                let size = result_bytes(&result);
+                if self.next_result >= MAX_RESULTS
+                    || self.results_bytes + size as u64 > MAX_RESULT_BYTES
+                {
+                    if self.dropped.results == 0 {
+                        self.note(format!(
+                            "results beyond {MAX_RESULTS} (or {} MiB) are counted but not stored one by one",
+                            MAX_RESULT_BYTES / (1024 * 1024)
+                        ));
+                    }
+                    self.dropped.results += 1;
+                    return;
+                }
+                self.results_bytes += size as u64;
                 let idx = self.next_result;
                 self.next_result += 1;
                 if idx >= self.stored_results {
@@ -164,18 +216,67 @@ impl Sink {
                 }
             }
             Record::CollectError { nodeid, message } => {
-                self.summary.errors += 1;
-                self.collect_errors.push((nodeid, message));
-            }
-            Record::Finish { exitstatus } => {
-                self.exit_status = Some(exitstatus);
-                self.current_test = None;
-            }
-            Record::Junit { data } => {
-                if self.junit.len() + data.len() <= MAX_JUNIT_BYTES {
-                    self.junit.push_str(&data);
+                self.summary.errors = self.summary.errors.saturating_add(1);
+                self.collect_error_count += 1;
+                if self.collect_errors.len() < MAX_COLLECT_ERRORS {
+                    self.collect_errors.push((nodeid, message));
+                } else {
+                    self.dropped.collect_errors += 1;
                 }
             }
+            // The current test stays: one that started and never reported
+            // (e.g. it called `pytest.exit`) is named in the reason.
+            Record::Finish { exitstatus } => self.exit_status = Some(exitstatus),
+            Record::Junit { data } => {
+                if self.dropped.junit_too_large {
+                    return;
+                }
+                if self.junit.len() + data.len() > MAX_JUNIT_BYTES {
+                    self.dropped.junit_too_large = true;
+                    self.junit = String::new();
+                    self.note(format!(
+                        "the JUnit report is larger than {} MiB and was not kept",
+                        MAX_JUNIT_BYTES / (1024 * 1024)
+                    ));
+                    return;
+                }
+                self.junit.push_str(&data);
+            }
+        }
+    }
+
+    /// Says in the log what was dropped; called once the output has ended.
+    pub fn note_dropped(&mut self) {
+        let d = self.dropped.clone();
+        if d.invalid_records > 0 {
+            self.note(format!(
+                "{} invalid records carrying the run's token were dropped",
+                d.invalid_records
+            ));
+        }
+        if d.collect_errors > 0 {
+            self.note(format!(
+                "{} collection errors in all; the first {MAX_COLLECT_ERRORS} were kept",
+                self.collect_error_count
+            ));
+        }
+        if d.results > 0 {
+            self.note(format!("{} results were counted but not stored", d.results));
+        }
+    }
+
+    /// What the verdict is decided from, once the container has stopped.
+    pub fn ending(&self, exit_code: Option<i64>, oom_killed: bool, timed_out: bool) -> Ending<'_> {
+        Ending {
+            exit_code,
+            oom_killed,
+            timed_out,
+            summary: self.summary.clone(),
+            current_test: self.current_test.as_deref(),
+            collect_errors: &self.collect_errors,
+            collect_error_count: self.collect_error_count,
+            pytest_exit: self.exit_status,
+            invalid_records: self.dropped.invalid_records,
         }
     }
 
@@ -236,3 +337,13 @@ impl Sink {
         Ok(status)
     }
 }
+
+fn result_bytes(r: &TestResult) -> usize {
+    r.nodeid.len()
+        + r.outcome.len()
+        + r.message.as_ref().map_or(0, String::len)
+        + r.longrepr.as_ref().map_or(0, String::len)
+}
+
+#[cfg(test)]
+mod tests;

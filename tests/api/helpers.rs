@@ -72,6 +72,7 @@ pub fn config(database_url: &str, tests_dir: &Path) -> Config {
         warm_pool: std::env::var("WARM_POOL").ok().and_then(|v| v.parse().ok()),
         operator_token: Some("operator-secret".into()),
         log_cap_bytes: 32 * 1024 * 1024,
+        log_cap_lines: 1_000_000,
         no_executor: false,
         project_cap_bytes: 64 * 1024 * 1024,
         project_cap_files: 20_000,

@@ -4,6 +4,8 @@ mod exclusivity;
 mod execution;
 mod health;
 mod helpers;
+mod hostile;
+mod hostile_flood;
 mod logs;
 mod operator_access;
 mod operators;
