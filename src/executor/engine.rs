@@ -1,7 +1,9 @@
 //! The Docker engine, wrapped: one method per operation, each error naming
-//! the operation and the container it was for.
+//! the operation and the container it was for. Every call has a time limit
+//! (`timed`), so an engine that stops answering never stalls a run: the
+//! caller gets an error saying which operation timed out.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, future::Future, time::Duration};
 
 use anyhow::{Context, Result};
 use bollard::{
@@ -29,6 +31,27 @@ pub const LABEL_POOL_WORKER: &str = "te.pool-worker";
 
 /// Size of each sandbox's writable scratch space (it counts against memory).
 const SCRATCH_TMPFS: &str = "rw,exec,nosuid,nodev,size=256m,mode=1777";
+
+/// How long one call to the engine may take before it counts as failed.
+/// Generous: a loaded engine answers in well under a second, and a create or
+/// remove under I/O pressure in a few.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs one engine call with a time limit; the error names the operation.
+async fn timed<T>(
+    within: Duration,
+    operation: impl FnOnce() -> String,
+    call: impl Future<Output = T>,
+) -> Result<T> {
+    match tokio::time::timeout(within, call).await {
+        Ok(answer) => Ok(answer),
+        Err(_) => anyhow::bail!(
+            "{}: the Docker engine did not answer within {} s",
+            operation(),
+            within.as_secs_f64()
+        ),
+    }
+}
 
 #[derive(Clone)]
 pub struct Engine {
@@ -76,11 +99,13 @@ impl Engine {
     }
 
     pub async fn info(&self) -> Result<EngineInfo> {
-        let info = self
-            .docker
-            .info()
-            .await
-            .context("asking the Docker engine for its info")?;
+        let info = timed(
+            CALL_TIMEOUT,
+            || "asking the Docker engine for its info".into(),
+            self.docker.info(),
+        )
+        .await?
+        .context("asking the Docker engine for its info")?;
         Ok(EngineInfo {
             id: info.id.unwrap_or_default(),
             cpus: info.ncpu.unwrap_or(1),
@@ -95,7 +120,8 @@ impl Engine {
 
     /// The id the image's name points to now (it changes when rebuilt).
     pub async fn image_id(&self, image: &str) -> Result<Option<String>> {
-        match self.docker.inspect_image(image).await {
+        let what = || format!("inspecting image {image}");
+        match timed(CALL_TIMEOUT, what, self.docker.inspect_image(image)).await? {
             Ok(found) => Ok(found.id),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -108,10 +134,10 @@ impl Engine {
         let options = bollard::query_parameters::RenameContainerOptions {
             name: new_name.into(),
         };
-        self.docker
-            .rename_container(id, options)
-            .await
-            .with_context(|| format!("renaming container {id} to {new_name}"))
+        let what = || format!("renaming container {id} to {new_name}");
+        timed(CALL_TIMEOUT, what, self.docker.rename_container(id, options))
+            .await?
+            .with_context(what)
     }
 
     /// Creates a sandboxed container: no network, no capabilities, no new
@@ -164,11 +190,14 @@ impl Engine {
             name: Some(name.into()),
             ..Default::default()
         };
-        let created = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .with_context(|| format!("creating container {name} from {image}"))?;
+        let what = || format!("creating container {name} from {image}");
+        let created = timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.create_container(Some(options), body),
+        )
+        .await?
+        .with_context(what)?;
         Ok(created.id)
     }
 
@@ -182,17 +211,22 @@ impl Engine {
             logs: false,
             ..Default::default()
         };
-        self.docker
-            .attach_container(id, Some(options))
-            .await
-            .with_context(|| format!("attaching to container {id}"))
+        let what = || format!("attaching to container {id}");
+        timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.attach_container(id, Some(options)),
+        )
+        .await?
+        .with_context(what)
     }
 
     pub async fn start(&self, id: &str) -> Result<()> {
-        self.docker
-            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
-            .await
-            .with_context(|| format!("starting container {id}"))
+        let what = || format!("starting container {id}");
+        let call = self
+            .docker
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>);
+        timed(CALL_TIMEOUT, what, call).await?.with_context(what)
     }
 
     /// Everything the container printed so far and, until it stops, what it
@@ -207,13 +241,15 @@ impl Engine {
         Box::pin(self.docker.logs(id, Some(options)))
     }
 
-    /// Waits until the container is not running and returns its exit code.
-    pub async fn wait(&self, id: &str) -> Result<i64> {
+    /// Waits until the container is not running and returns its exit code;
+    /// gives up after `within` (the caller knows how long it may take).
+    pub async fn wait(&self, id: &str, within: Duration) -> Result<i64> {
         let options = WaitContainerOptions {
             condition: "not-running".into(),
         };
         let mut stream = self.docker.wait_container(id, Some(options));
-        match stream.next().await {
+        let what = || format!("waiting for container {id} to stop");
+        match timed(within, what, stream.next()).await? {
             Some(Ok(done)) => Ok(done.status_code),
             // bollard reports a non-zero exit as an error; it is an answer here
             Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
@@ -223,11 +259,11 @@ impl Engine {
     }
 
     pub async fn inspect(&self, id: &str) -> Result<Option<ContainerEnd>> {
-        match self
+        let what = || format!("inspecting container {id}");
+        let call = self
             .docker
-            .inspect_container(id, None::<InspectContainerOptions>)
-            .await
-        {
+            .inspect_container(id, None::<InspectContainerOptions>);
+        match timed(CALL_TIMEOUT, what, call).await? {
             Ok(info) => {
                 let state = info.state.unwrap_or_default();
                 Ok(Some(ContainerEnd {
@@ -248,7 +284,8 @@ impl Engine {
         let options = KillContainerOptions {
             signal: "KILL".into(),
         };
-        match self.docker.kill_container(id, Some(options)).await {
+        let what = || format!("killing container {id}");
+        match timed(CALL_TIMEOUT, what, self.docker.kill_container(id, Some(options))).await? {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404 | 409,
@@ -265,7 +302,8 @@ impl Engine {
             v: true,
             ..Default::default()
         };
-        match self.docker.remove_container(id, Some(options)).await {
+        let what = || format!("removing container {id}");
+        match timed(CALL_TIMEOUT, what, self.docker.remove_container(id, Some(options))).await? {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -287,10 +325,10 @@ impl Engine {
             pids_limit: Some(i64::from(limits.pids_limit)),
             ..Default::default()
         };
-        self.docker
-            .update_container(id, body)
-            .await
-            .with_context(|| format!("updating the limits of container {id}"))?;
+        let what = || format!("updating the limits of container {id}");
+        timed(CALL_TIMEOUT, what, self.docker.update_container(id, body))
+            .await?
+            .with_context(what)?;
         Ok(())
     }
 
@@ -301,7 +339,8 @@ impl Engine {
             one_shot: false,
         };
         let mut stream = self.docker.stats(id, Some(options));
-        match stream.next().await {
+        let what = || format!("reading the stats of container {id}");
+        match timed(CALL_TIMEOUT, what, stream.next()).await? {
             Some(Ok(stats)) => Ok(Some(stats)),
             Some(Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404,
@@ -325,11 +364,10 @@ impl Engine {
             filters: Some(filters),
             ..Default::default()
         };
-        let found = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .context("listing this installation's containers")?;
+        let what = || "listing this installation's containers".to_string();
+        let found = timed(CALL_TIMEOUT, what, self.docker.list_containers(Some(options)))
+            .await?
+            .with_context(what)?;
         let run_prefix = format!("te-{instance}-run-");
         Ok(found
             .into_iter()

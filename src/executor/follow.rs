@@ -1,0 +1,209 @@
+//! Follows one run's container to its end: its output goes to the writer
+//! (which stores it without ever making this loop wait on Postgres), and the
+//! deadline and cancellation are enforced by this loop's own timers — also
+//! after the container closed its output early, and also when the engine stops
+//! answering. A killed container counts as dead only once the engine says it
+//! stopped; if it never does, the run is left to the reconciler rather than
+//! finished while it may still be alive.
+
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use anyhow::Result;
+use bollard::container::LogOutput;
+use futures_util::StreamExt;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    engine::{OutputStream, CALL_TIMEOUT},
+    outcome::{self, Ending},
+    output::{Piece, Splitter, Stream},
+    sink::Sink,
+    store::{ClaimedRun, Outcome},
+    writer::Writer,
+    Shared,
+};
+
+/// How often buffered output is handed to the writer and a cancel from
+/// elsewhere noticed.
+const TICK: Duration = Duration::from_millis(200);
+/// Output waiting to be stored past which the loop stops reading (the
+/// container then blocks on its own writes): the memory bound of a run.
+const BUFFER_BYTES: usize = 8 * 1024 * 1024;
+/// A kill the engine has not confirmed is sent again this often…
+const KILL_AGAIN_EVERY: Duration = Duration::from_secs(5);
+/// …and given up on after this long: the reconciler takes the run over.
+const CONFIRM_DEATH_WITHIN: Duration = Duration::from_secs(90);
+/// One wait for the container to stop; waited again after that.
+const WAIT_AT_MOST: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kill {
+    Timeout,
+    Cancel,
+}
+
+/// The executor could not see the container dead: the run is left running
+/// (its environment held) for the reconciler, never finished on a guess.
+#[derive(Debug, thiserror::Error)]
+#[error("the Docker engine did not confirm that the container of run {0} stopped")]
+pub struct GaveUp(pub i64);
+
+type ExitWait = Pin<Box<dyn Future<Output = Result<i64>> + Send>>;
+
+/// Streams the output into the database until the container stops, killing
+/// it at the deadline or on cancel, then decides the outcome.
+pub async fn follow(
+    shared: &Arc<Shared>,
+    run: &ClaimedRun,
+    name: &str,
+    mut output: OutputStream,
+    deadline: Instant,
+    cancel: CancellationToken,
+) -> Result<Outcome> {
+    let mut splitter = Splitter::new(&run.record_token);
+    let mut sink = Sink::new(
+        run.id,
+        shared.log_cap_bytes,
+        run.log_lines,
+        run.results_stored,
+    );
+    let writer = Writer::start(shared.db.clone());
+    let mut progress = writer.progress.clone();
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut tick = tokio::time::interval(TICK);
+    let deadline = tokio::time::sleep_until(deadline);
+    tokio::pin!(deadline);
+
+    let mut killed: Option<Kill> = None;
+    let mut killed_at: Option<Instant> = None;
+    let mut last_kill = Instant::now();
+    let mut stream_ended_at: Option<OffsetDateTime> = None;
+    let mut exit_wait: Option<ExitWait> = None;
+    let mut exit_code: Option<i64> = None;
+
+    while exit_code.is_none() {
+        let over_bound = sink.buffered_bytes() >= BUFFER_BYTES;
+        let reading = stream_ended_at.is_none() && !over_bound;
+        let mut kill = None;
+        let mut tick_due = false;
+        tokio::select! {
+            frame = output.next(), if reading => match frame {
+                Some(Ok(LogOutput::StdOut { message })) => splitter.push(Stream::Stdout, &message, &mut pieces),
+                Some(Ok(LogOutput::StdErr { message })) => splitter.push(Stream::Stderr, &message, &mut pieces),
+                Some(Ok(_)) => {}
+                Some(Err(err)) => {
+                    tracing::warn!(error = %err, "reading the container's output");
+                    stream_ended_at = Some(OffsetDateTime::now_utc());
+                }
+                None => stream_ended_at = Some(OffsetDateTime::now_utc()),
+            },
+            code = async { exit_wait.as_mut().expect("guarded").await }, if exit_wait.is_some() => {
+                exit_wait = None;
+                match code {
+                    Ok(code) => exit_code = Some(code),
+                    Err(err) => {
+                        tracing::warn!(error = format!("{err:#}"), "waiting for the container to stop; waiting again");
+                        exit_wait = Some(wait_for_exit(shared, name, Duration::from_secs(1)));
+                    }
+                }
+            },
+            _ = &mut deadline, if killed.is_none() => kill = Some(Kill::Timeout),
+            _ = cancel.cancelled(), if killed.is_none() => kill = Some(Kill::Cancel),
+            changed = progress.changed(), if !writer.stopped() => {
+                let stop = changed.is_ok() && progress.borrow().is_some_and(|p| p.stop());
+                if stop && killed.is_none() {
+                    kill = Some(Kill::Cancel);
+                }
+            },
+            ready = writer.wait_ready(), if over_bound => ready?,
+            _ = tick.tick() => tick_due = true,
+        }
+        sink.accept(std::mem::take(&mut pieces));
+        if stream_ended_at.is_some() && exit_wait.is_none() && exit_code.is_none() {
+            // The output can end before the container does (a test may
+            // close its stdout and stderr): the timers above still run.
+            exit_wait = Some(wait_for_exit(shared, name, Duration::ZERO));
+        }
+        if writer.stopped() {
+            // Only a lasting database error stops it; say which.
+            return Err(writer.drain().await.err().unwrap_or_else(|| {
+                anyhow::anyhow!("the log writer stopped before the run ended")
+            }));
+        }
+        if (tick_due || sink.batch_full() || over_bound) && writer.ready() {
+            writer.send(sink.flush()).await?;
+        }
+        if let Some(why) = kill {
+            killed = Some(why);
+            killed_at = Some(Instant::now());
+            last_kill = Instant::now();
+            if why == Kill::Timeout {
+                sink.note(format!(
+                    "time limit of {} s reached; killing the run",
+                    run.limits.timeout_secs
+                ));
+            }
+            send_kill(shared, name);
+        } else if let Some(at) = killed_at {
+            if at.elapsed() >= CONFIRM_DEATH_WITHIN {
+                return Err(GaveUp(run.id).into());
+            }
+            if tick_due && last_kill.elapsed() >= KILL_AGAIN_EVERY {
+                last_kill = Instant::now();
+                send_kill(shared, name);
+            }
+        }
+    }
+    let exit_code = exit_code.expect("the loop ends once the container stopped");
+    splitter.finish(&mut pieces);
+    sink.accept(pieces);
+    let state = shared.engine.inspect(name).await?;
+    let oom_killed = state.is_some_and(|s| s.oom_killed);
+    writer.send(sink.flush()).await?;
+    writer.drain().await?;
+    let ending = Ending {
+        exit_code: Some(exit_code),
+        oom_killed,
+        timed_out: killed == Some(Kill::Timeout),
+        summary: sink.summary.clone(),
+        current_test: sink.current_test.as_deref(),
+        collect_errors: &sink.collect_errors,
+        pytest_exit: sink.exit_status,
+    };
+    let (status, reason) = outcome::decide(&ending, &run.limits);
+    let junit = (!sink.junit.is_empty()).then(|| std::mem::take(&mut sink.junit));
+    Ok(Outcome {
+        status,
+        reason,
+        exit_code: Some(exit_code),
+        junit,
+        ready_at: None,
+        exited_at: stream_ended_at,
+        warm: None,
+    })
+}
+
+/// Kills on the side, so an engine slow to answer never stalls the loop; the
+/// loop sees the container dead through its wait, and kills again if not.
+fn send_kill(shared: &Arc<Shared>, name: &str) {
+    let engine = shared.engine.clone();
+    let name = name.to_owned();
+    tokio::spawn(async move {
+        if let Err(err) = engine.kill(&name).await {
+            tracing::warn!(error = format!("{err:#}"), "killing a container");
+        }
+    });
+}
+
+/// Waits (after `pause`) for the container to stop, with a time limit so a
+/// silent engine is asked again rather than waited on forever.
+fn wait_for_exit(shared: &Arc<Shared>, name: &str, pause: Duration) -> ExitWait {
+    let engine = shared.engine.clone();
+    let name = name.to_owned();
+    Box::pin(async move {
+        tokio::time::sleep(pause).await;
+        engine.wait(&name, WAIT_AT_MOST.max(CALL_TIMEOUT)).await
+    })
+}
