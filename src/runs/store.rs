@@ -57,6 +57,8 @@ pub async fn create(db: &PgPool, new: &NewRun) -> AppResult<Run> {
             .await?;
     if let Some(holder) = holder {
         if !new.queue_if_busy {
+            // Keep the promotion above: the line moved on either way.
+            tx.commit().await?;
             return Err(busy(new.environment_id, holder));
         }
     }

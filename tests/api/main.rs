@@ -2,12 +2,15 @@
 
 mod exclusivity;
 mod execution;
+mod faults_attach;
+mod faults_postgres;
 mod health;
 mod helpers;
 mod logs;
 mod operators;
 mod pages;
 mod pool;
+mod races;
 mod recovery;
 mod results;
 mod runs_api;
