@@ -44,11 +44,18 @@ enum Kill {
     Cancel,
 }
 
-/// The executor could not see the container dead: the run is left running
-/// (its environment held) for the reconciler, never finished on a guess.
+/// Why this executor stops following a run without ending it: the run is
+/// left running (its environment held), never finished on a guess.
 #[derive(Debug, thiserror::Error)]
-#[error("the Docker engine did not confirm that the container of run {0} stopped")]
-pub struct GaveUp(pub i64);
+pub enum GaveUp {
+    /// The reconciler takes it over once no task follows it.
+    #[error("the Docker engine did not confirm that the container of run {0} stopped")]
+    Unconfirmed(i64),
+    /// This executor lost its lock for a while (a Postgres restart) and
+    /// another one took the run over: two must never follow one run.
+    #[error("run {0} is followed by another executor now")]
+    TakenOver(i64),
+}
 
 type ExitWait = Pin<Box<dyn Future<Output = Result<i64>> + Send>>;
 
@@ -112,9 +119,14 @@ pub async fn follow(
             _ = &mut deadline, if killed.is_none() => kill = Some(Kill::Timeout),
             _ = cancel.cancelled(), if killed.is_none() => kill = Some(Kill::Cancel),
             changed = progress.changed(), if !writer.stopped() => {
-                let stop = changed.is_ok() && progress.borrow().is_some_and(|p| p.stop());
-                if stop && killed.is_none() {
-                    kill = Some(Kill::Cancel);
+                let now = *progress.borrow();
+                if let (Ok(()), Some(now)) = (changed, now) {
+                    if now.worker_id != Some(shared.worker_id) {
+                        return Err(GaveUp::TakenOver(run.id).into());
+                    }
+                    if now.stop() && killed.is_none() {
+                        kill = Some(Kill::Cancel);
+                    }
                 }
             },
             ready = writer.wait_ready(), if over_bound => ready?,
@@ -148,7 +160,7 @@ pub async fn follow(
             send_kill(shared, name);
         } else if let Some(at) = killed_at {
             if at.elapsed() >= CONFIRM_DEATH_WITHIN {
-                return Err(GaveUp(run.id).into());
+                return Err(GaveUp::Unconfirmed(run.id).into());
             }
             if tick_due && last_kill.elapsed() >= KILL_AGAIN_EVERY {
                 last_kill = Instant::now();

@@ -222,11 +222,13 @@ pub struct Flush {
     current_test: Option<String>,
 }
 
-/// What a write learns about the run: whether someone wants it stopped.
+/// What a write learns about the run: whether someone wants it stopped, and
+/// which executor the database says follows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
     pub status: RunStatus,
     pub cancel_requested: bool,
+    pub worker_id: Option<i64>,
 }
 
 impl Progress {
@@ -256,7 +258,7 @@ impl Flush {
         let message: Vec<Option<&str>> = rest.iter().map(|r| r.message.as_deref()).collect();
         let longrepr: Vec<Option<&str>> = rest.iter().map(|r| r.longrepr.as_deref()).collect();
         let s = &self.summary;
-        let (status, cancel_requested): (RunStatus, bool) = sqlx::query_as(
+        let (status, cancel_requested, worker_id): (RunStatus, bool, Option<i64>) = sqlx::query_as(
             "with logs as (
                 insert into run_logs (run_id, seq, stream, ts, line)
                 select $1, * from unnest($2::int4[], $3::int2[], $4::timestamptz[], $5::text[])
@@ -269,7 +271,7 @@ impl Flush {
                     log_truncated = $14, collected = $15, passed = $16, failed = $17,
                     skipped = $18, xfailed = $19, xpassed = $20, errors = $21, current_test = $22
               where id = $1
-             returning status, cancel_requested is not null",
+             returning status, cancel_requested is not null, worker_id",
         )
         .bind(self.run_id)
         .bind(&lines.seq)
@@ -299,6 +301,7 @@ impl Flush {
         Ok(Progress {
             status,
             cancel_requested,
+            worker_id,
         })
     }
 }

@@ -125,11 +125,12 @@ async fn a_run_outlives_postgres_restarts_with_every_line_stored_once() {
     })
     .await;
 
-    // A restart (every connection is dropped), then an outage of seconds.
+    // A restart (every connection is dropped), then an outage longer than
+    // the pool's 10 s wait for a connection, while the test keeps printing.
     cluster.ctl("restart");
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     cluster.ctl("stop");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(14)).await;
     cluster.ctl("start");
 
     let run = wait_over(&app, run_id, Duration::from_secs(120)).await;

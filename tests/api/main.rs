@@ -3,6 +3,7 @@
 mod exclusivity;
 mod execution;
 mod faults_attach;
+mod faults_orphans;
 mod faults_postgres;
 mod health;
 mod helpers;
