@@ -135,9 +135,13 @@ impl Engine {
             name: new_name.into(),
         };
         let what = || format!("renaming container {id} to {new_name}");
-        timed(CALL_TIMEOUT, what, self.docker.rename_container(id, options))
-            .await?
-            .with_context(what)
+        timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.rename_container(id, options),
+        )
+        .await?
+        .with_context(what)
     }
 
     /// Creates a sandboxed container: no network, no capabilities, no new
@@ -285,7 +289,13 @@ impl Engine {
             signal: "KILL".into(),
         };
         let what = || format!("killing container {id}");
-        match timed(CALL_TIMEOUT, what, self.docker.kill_container(id, Some(options))).await? {
+        match timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.kill_container(id, Some(options)),
+        )
+        .await?
+        {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404 | 409,
@@ -303,7 +313,13 @@ impl Engine {
             ..Default::default()
         };
         let what = || format!("removing container {id}");
-        match timed(CALL_TIMEOUT, what, self.docker.remove_container(id, Some(options))).await? {
+        match timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.remove_container(id, Some(options)),
+        )
+        .await?
+        {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -365,9 +381,13 @@ impl Engine {
             ..Default::default()
         };
         let what = || "listing this installation's containers".to_string();
-        let found = timed(CALL_TIMEOUT, what, self.docker.list_containers(Some(options)))
-            .await?
-            .with_context(what)?;
+        let found = timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.list_containers(Some(options)),
+        )
+        .await?
+        .with_context(what)?;
         let run_prefix = format!("te-{instance}-run-");
         Ok(found
             .into_iter()

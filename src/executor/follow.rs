@@ -135,7 +135,9 @@ pub async fn follow(
         sink.accept(std::mem::take(&mut pieces));
         if stream_ended_at.is_some() && exit_wait.is_none() && exit_code.is_none() {
             // The output can end before the container does (a test may
-            // close its stdout and stderr): the timers above still run.
+            // close its stdout and stderr, a connection may drop): the
+            // timers above still run.
+            tracing::debug!("the output stream ended; waiting for the container to stop");
             exit_wait = Some(wait_for_exit(shared, name, Duration::ZERO));
         }
         if writer.stopped() {

@@ -183,8 +183,13 @@ async fn run_loop(shared: Arc<Shared>, lock: PgConnection) {
                     tracing::info!("took the executor's lock again after losing its connection");
                     lock = Some(conn);
                 }
-                Ok(Err(err)) => tracing::warn!(error = format!("{err:#}"), "taking the executor's lock again"),
-                Err(_) => tracing::warn!("taking the executor's lock again: Postgres did not answer within 5 s"),
+                Ok(Err(err)) => tracing::warn!(
+                    error = format!("{err:#}"),
+                    "taking the executor's lock again"
+                ),
+                Err(_) => tracing::warn!(
+                    "taking the executor's lock again: Postgres did not answer within 5 s"
+                ),
             }
         }
         if engine_id.is_none() {

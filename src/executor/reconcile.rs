@@ -32,7 +32,10 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
             continue;
         };
         if ours {
-            tracing::warn!(run_id, "resuming a run whose task ended without recording it");
+            tracing::warn!(
+                run_id,
+                "resuming a run whose task ended without recording it"
+            );
         }
         if by_run.contains_key(&run_id) {
             // A resumed run is running already: it goes even over the cap.

@@ -166,7 +166,10 @@ async fn conclude(shared: &Shared, run: &ClaimedRun, name: &str, result: Result<
     let finished = match result {
         Ok(finished) => finished,
         Err(err) if err.is::<GaveUp>() => {
-            tracing::error!(error = format!("{err:#}"), "leaving the run to the reconciler");
+            tracing::error!(
+                error = format!("{err:#}"),
+                "leaving the run to the reconciler"
+            );
             return;
         }
         Err(err) => {

@@ -1,12 +1,107 @@
-//! A test that closes its stdout and stderr ends the attach stream long
-//! before its container stops: the executor's own timers must still enforce
-//! the environment's time limit, and a cancel must still kill it.
+//! The attach stream can end long before the container stops: a test closes
+//! its stdout and stderr (on some engines that ends the stream), or the
+//! connection to the engine drops. The executor's own timers must still
+//! enforce the environment's time limit, and a cancel must still kill it.
+//!
+//! On this machine's engine (20.10) closing the descriptors does not end the
+//! stream (measured), so the tests also cut the attach connection for real:
+//! the app reaches the engine through a small proxy that drops it on demand.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use serde_json::json;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream, UnixStream},
+    sync::watch,
+};
 
 use crate::helpers::{id, TestApp};
+
+/// A TCP front for the local engine's socket that can cut every attach
+/// connection at once (the container and the engine go on).
+struct EngineProxy {
+    address: String,
+    cut: watch::Sender<bool>,
+}
+
+impl EngineProxy {
+    async fn start() -> EngineProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("tcp://{}", listener.local_addr().unwrap());
+        let (cut, cuts) = watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(relay(client, cuts.clone()));
+            }
+        });
+        EngineProxy { address, cut }
+    }
+
+    fn cut_attach_streams(&self) {
+        self.cut.send_replace(true);
+    }
+}
+
+async fn relay(client: TcpStream, mut cuts: watch::Receiver<bool>) {
+    let Ok(engine) = UnixStream::connect("/var/run/docker.sock").await else {
+        return;
+    };
+    let attach = Arc::new(AtomicBool::new(false));
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut engine_read, mut engine_write) = engine.into_split();
+    let seen = attach.clone();
+    let upstream = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+            if buf[..n].windows(8).any(|w| w == b"/attach?") {
+                seen.store(true, Ordering::SeqCst);
+            }
+            if engine_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        // The executor half-closes after the files (stdin's end): pass that
+        // on and keep the output flowing.
+        let _ = engine_write.shutdown().await;
+        std::future::pending::<()>().await
+    };
+    let downstream = tokio::io::copy(&mut engine_read, &mut client_write);
+    let cut = async {
+        loop {
+            if *cuts.borrow_and_update() && attach.load(Ordering::SeqCst) {
+                return;
+            }
+            if cuts.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            // a connection marked after the cut is cut as well
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::select! {
+        _ = upstream => {}
+        _ = downstream => {}
+        _ = cut => {}
+    }
+}
+
+/// An app whose engine is reached through `proxy`, without warm sandboxes
+/// (their attach streams would be cut too).
+async fn app_behind(proxy: &EngineProxy, extra: &[(&str, &str)]) -> TestApp {
+    // Read once, when the app connects; cleared again so the docker CLI the
+    // helpers run (also while the runtime is blocked) talks to the engine.
+    std::env::set_var("DOCKER_HOST", &proxy.address);
+    let app = TestApp::spawn_with(extra, |c| c.warm_pool = Some(0)).await;
+    std::env::remove_var("DOCKER_HOST");
+    app
+}
 
 /// Prints one line, closes both output streams (ending the attach stream),
 /// then goes on living asleep…
@@ -53,11 +148,17 @@ fn seconds_between(run: &serde_json::Value, from: &str, to: &str) -> i64 {
 
 #[tokio::test]
 async fn a_run_that_closes_its_output_still_times_out_at_the_environments_limit() {
-    let app = TestApp::spawn_with(&[("test_sleeper.py", SLEEPER)], |_| {}).await;
+    let proxy = EngineProxy::start().await;
+    let app = app_behind(&proxy, &[("test_sleeper.py", SLEEPER)]).await;
     // Long enough for pytest to reach the test even on a loaded machine.
     app.set_limits(61, 512, 8).await;
     let run = app.create_run(61, &["test_sleeper.py"]).await;
     let run_id = id(&run);
+    app.wait_for(run_id, Duration::from_secs(60), |r| {
+        r["log_lines"].as_i64() > Some(0)
+    })
+    .await;
+    proxy.cut_attach_streams();
     let run = app.wait_finished(run_id, Duration::from_secs(60)).await;
     assert_eq!(run["status"], "timed_out", "{run}");
     assert!(
@@ -75,7 +176,8 @@ async fn a_run_that_closes_its_output_still_times_out_at_the_environments_limit(
 
 #[tokio::test]
 async fn a_run_that_closes_its_output_can_still_be_cancelled() {
-    let app = TestApp::spawn_with(&[("test_spinner.py", SPINNER)], |_| {}).await;
+    let proxy = EngineProxy::start().await;
+    let app = app_behind(&proxy, &[("test_spinner.py", SPINNER)]).await;
     let run = app.create_run(62, &["test_spinner.py"]).await;
     let run_id = id(&run);
     app.wait_for(run_id, Duration::from_secs(60), |r| {
@@ -83,7 +185,8 @@ async fn a_run_that_closes_its_output_can_still_be_cancelled() {
     })
     .await;
     let name = test_executor::executor::container_name(&app.instance, run_id);
-    // Give the stream time to end while the container spins on.
+    proxy.cut_attach_streams();
+    // Give the executor time to see its stream end while the container spins on.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(container_running(&name), "{name} still spins");
     let response = app

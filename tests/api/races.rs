@@ -122,7 +122,10 @@ async fn a_live_executor_frees_a_cancelled_environment_only_after_the_container_
     };
     let (response, alive_when_freed) = tokio::join!(cancel, watch);
     assert_eq!(response.status(), 200);
-    assert!(!alive_when_freed, "environment 81 was freed while {name} ran");
+    assert!(
+        !alive_when_freed,
+        "environment 81 was freed while {name} ran"
+    );
     let run = app.wait_finished(run_id, Duration::from_secs(10)).await;
     assert_eq!(run["status"], "cancelled");
 }
@@ -162,8 +165,7 @@ async fn twenty_concurrent_newcomers_never_jump_ahead_of_the_runs_waiting_in_lin
 
     // The holder ends; twenty newcomers who would wait arrive at once.
     end_holder_without_promoting(&app, first).await;
-    let responses =
-        futures_util::future::join_all((0..20).map(|_| create(&app, 82, true))).await;
+    let responses = futures_util::future::join_all((0..20).map(|_| create(&app, 82, true))).await;
     for response in responses {
         assert_eq!(response.status(), 201);
         let run: Value = response.json().await.unwrap();
@@ -175,13 +177,16 @@ async fn twenty_concurrent_newcomers_never_jump_ahead_of_the_runs_waiting_in_lin
             "a newcomer waits in line: {run}"
         );
     }
-    assert_eq!(holder(&app, 82).await, Some(line[0]), "the oldest waiter holds it");
+    assert_eq!(
+        holder(&app, 82).await,
+        Some(line[0]),
+        "the oldest waiter holds it"
+    );
 
     // The next holder ends; twenty newcomers who would not wait are refused,
     // naming the next waiter, now holding it.
     end_holder_without_promoting(&app, line[0]).await;
-    let responses =
-        futures_util::future::join_all((0..20).map(|_| create(&app, 82, false))).await;
+    let responses = futures_util::future::join_all((0..20).map(|_| create(&app, 82, false))).await;
     for response in responses {
         assert_eq!(response.status(), 409);
         let body: Value = response.json().await.unwrap();
@@ -192,7 +197,10 @@ async fn twenty_concurrent_newcomers_never_jump_ahead_of_the_runs_waiting_in_lin
         .fetch_one(&app.db)
         .await
         .unwrap();
-    assert_eq!(total, 23, "1 + 2 waiters + 20 newcomers; the refused made nothing");
+    assert_eq!(
+        total, 23,
+        "1 + 2 waiters + 20 newcomers; the refused made nothing"
+    );
 }
 
 #[tokio::test]
