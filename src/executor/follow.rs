@@ -24,6 +24,7 @@ use super::{
     writer::Writer,
     Shared,
 };
+use crate::runs::RunStatus;
 
 /// How often buffered output is handed to the writer and a cancel from
 /// elsewhere noticed.
@@ -186,7 +187,11 @@ pub async fn follow(
         collect_errors: &sink.collect_errors,
         pytest_exit: sink.exit_status,
     };
-    let (status, reason) = outcome::decide(&ending, &run.limits);
+    let (status, reason) = match killed {
+        // Who asked is on the run's row; `store::finish` takes it from there.
+        Some(Kill::Cancel) => (RunStatus::Cancelled, "cancelled".to_owned()),
+        _ => outcome::decide(&ending, &run.limits),
+    };
     let junit = (!sink.junit.is_empty()).then(|| std::mem::take(&mut sink.junit));
     Ok(Outcome {
         status,
