@@ -36,8 +36,12 @@ const BUFFER_BYTES: usize = 8 * 1024 * 1024;
 const KILL_AGAIN_EVERY: Duration = Duration::from_secs(5);
 /// …and given up on after this long: the reconciler takes the run over.
 const CONFIRM_DEATH_WITHIN: Duration = Duration::from_secs(90);
-/// One wait for the container to stop; waited again after that.
+/// One wait for the container to stop lasts until the deadline and this
+/// long after it; then it is asked again (an engine may drop a request).
 const WAIT_AT_MOST: Duration = Duration::from_secs(60);
+/// Once the container stopped, output still in transit gets this long to
+/// arrive while the stream stays silent (an attach connection can hang).
+const STREAM_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kill {
@@ -81,6 +85,7 @@ pub async fn follow(
     let mut progress = writer.progress.clone();
     let mut pieces: Vec<Piece> = Vec::new();
     let mut tick = tokio::time::interval(TICK);
+    let first_wait = deadline.saturating_duration_since(Instant::now()) + WAIT_AT_MOST;
     let deadline = tokio::time::sleep_until(deadline);
     tokio::pin!(deadline);
 
@@ -88,32 +93,57 @@ pub async fn follow(
     let mut killed_at: Option<Instant> = None;
     let mut last_kill = Instant::now();
     let mut stream_ended_at: Option<OffsetDateTime> = None;
-    let mut exit_wait: Option<ExitWait> = None;
+    // Waited on from the start, beside the output: the container's end is
+    // seen even if its output stream ends early or hangs.
+    let mut exit_wait: Option<ExitWait> =
+        Some(wait_for_exit(shared, name, Duration::ZERO, first_wait));
     let mut exit_code: Option<i64> = None;
+    let mut exit_seen_at: Option<OffsetDateTime> = None;
+    let mut quiet_since = Instant::now();
 
-    while exit_code.is_none() {
+    loop {
         let over_bound = sink.buffered_bytes() >= BUFFER_BYTES;
         let reading = stream_ended_at.is_none() && !over_bound;
+        if !reading {
+            quiet_since = Instant::now();
+        }
+        if exit_code.is_some()
+            && (stream_ended_at.is_some() || quiet_since.elapsed() >= STREAM_GRACE)
+        {
+            break;
+        }
         let mut kill = None;
         let mut tick_due = false;
         tokio::select! {
-            frame = output.next(), if reading => match frame {
-                Some(Ok(LogOutput::StdOut { message })) => splitter.push(Stream::Stdout, &message, &mut pieces),
-                Some(Ok(LogOutput::StdErr { message })) => splitter.push(Stream::Stderr, &message, &mut pieces),
-                Some(Ok(_)) => {}
-                Some(Err(err)) => {
-                    tracing::warn!(error = %err, "reading the container's output");
-                    stream_ended_at = Some(OffsetDateTime::now_utc());
+            frame = output.next(), if reading => {
+                quiet_since = Instant::now();
+                match frame {
+                    Some(Ok(LogOutput::StdOut { message })) => splitter.push(Stream::Stdout, &message, &mut pieces),
+                    Some(Ok(LogOutput::StdErr { message })) => splitter.push(Stream::Stderr, &message, &mut pieces),
+                    Some(Ok(_)) => {}
+                    Some(Err(err)) => {
+                        tracing::warn!(error = %err, "reading the container's output");
+                        stream_ended_at = Some(OffsetDateTime::now_utc());
+                    }
+                    None => stream_ended_at = Some(OffsetDateTime::now_utc()),
                 }
-                None => stream_ended_at = Some(OffsetDateTime::now_utc()),
+                if stream_ended_at.is_some() && exit_code.is_none() {
+                    // A test may close its stdout and stderr, a connection
+                    // may drop: the timers here still run.
+                    tracing::debug!("the output stream ended before the container stopped");
+                }
             },
             code = async { exit_wait.as_mut().expect("guarded").await }, if exit_wait.is_some() => {
                 exit_wait = None;
                 match code {
-                    Ok(code) => exit_code = Some(code),
+                    Ok(code) => {
+                        exit_code = Some(code);
+                        exit_seen_at = Some(OffsetDateTime::now_utc());
+                        quiet_since = Instant::now();
+                    }
                     Err(err) => {
                         tracing::warn!(error = format!("{err:#}"), "waiting for the container to stop; waiting again");
-                        exit_wait = Some(wait_for_exit(shared, name, Duration::from_secs(1)));
+                        exit_wait = Some(wait_for_exit(shared, name, Duration::from_secs(1), WAIT_AT_MOST));
                     }
                 }
             },
@@ -134,13 +164,6 @@ pub async fn follow(
             _ = tick.tick() => tick_due = true,
         }
         sink.accept(std::mem::take(&mut pieces));
-        if stream_ended_at.is_some() && exit_wait.is_none() && exit_code.is_none() {
-            // The output can end before the container does (a test may
-            // close its stdout and stderr, a connection may drop): the
-            // timers above still run.
-            tracing::debug!("the output stream ended; waiting for the container to stop");
-            exit_wait = Some(wait_for_exit(shared, name, Duration::ZERO));
-        }
         if writer.stopped() {
             // Only a lasting database error stops it; say which.
             return Err(writer.drain().await.err().unwrap_or_else(|| {
@@ -161,7 +184,7 @@ pub async fn follow(
                 ));
             }
             send_kill(shared, name);
-        } else if let Some(at) = killed_at {
+        } else if let (Some(at), None) = (killed_at, exit_code) {
             if at.elapsed() >= CONFIRM_DEATH_WITHIN {
                 return Err(GaveUp::Unconfirmed(run.id).into());
             }
@@ -172,6 +195,11 @@ pub async fn follow(
         }
     }
     let exit_code = exit_code.expect("the loop ends once the container stopped");
+    if stream_ended_at.is_none() {
+        tracing::warn!(
+            "the output stream stayed open after the container stopped; stopped reading"
+        );
+    }
     splitter.finish(&mut pieces);
     sink.accept(pieces);
     let state = shared.engine.inspect(name).await?;
@@ -199,7 +227,8 @@ pub async fn follow(
         exit_code: Some(exit_code),
         junit,
         ready_at: None,
-        exited_at: stream_ended_at,
+        // pytest's end: its output's end, or when the engine said it stopped
+        exited_at: stream_ended_at.into_iter().chain(exit_seen_at).min(),
         warm: None,
     })
 }
@@ -216,13 +245,13 @@ fn send_kill(shared: &Arc<Shared>, name: &str) {
     });
 }
 
-/// Waits (after `pause`) for the container to stop, with a time limit so a
-/// silent engine is asked again rather than waited on forever.
-fn wait_for_exit(shared: &Arc<Shared>, name: &str, pause: Duration) -> ExitWait {
+/// Waits (after `pause`) for the container to stop, for at most `within`, so
+/// a silent engine is asked again rather than waited on forever.
+fn wait_for_exit(shared: &Arc<Shared>, name: &str, pause: Duration, within: Duration) -> ExitWait {
     let engine = shared.engine.clone();
     let name = name.to_owned();
     Box::pin(async move {
         tokio::time::sleep(pause).await;
-        engine.wait(&name, WAIT_AT_MOST.max(CALL_TIMEOUT)).await
+        engine.wait(&name, within.max(CALL_TIMEOUT)).await
     })
 }
