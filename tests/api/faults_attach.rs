@@ -25,31 +25,43 @@ use tokio::{
 use crate::helpers::{id, TestApp};
 
 /// A TCP front for the local engine's socket that can cut every attach
-/// connection at once (the container and the engine go on).
+/// connection at once, or freeze them (open, but silent); the containers and
+/// the engine's other calls go on.
 struct EngineProxy {
     address: String,
-    cut: watch::Sender<bool>,
+    mode: watch::Sender<Mode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Relay,
+    Cut,
+    Freeze,
 }
 
 impl EngineProxy {
     async fn start() -> EngineProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("tcp://{}", listener.local_addr().unwrap());
-        let (cut, cuts) = watch::channel(false);
+        let (mode, modes) = watch::channel(Mode::Relay);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(relay(client, cuts.clone()));
+                tokio::spawn(relay(client, modes.clone()));
             }
         });
-        EngineProxy { address, cut }
+        EngineProxy { address, mode }
     }
 
     fn cut_attach_streams(&self) {
-        self.cut.send_replace(true);
+        self.mode.send_replace(Mode::Cut);
+    }
+
+    fn freeze_attach_streams(&self) {
+        self.mode.send_replace(Mode::Freeze);
     }
 }
 
-async fn relay(client: TcpStream, mut cuts: watch::Receiver<bool>) {
+async fn relay(client: TcpStream, mut modes: watch::Receiver<Mode>) {
     let Ok(engine) = UnixStream::connect("/var/run/docker.sock").await else {
         return;
     };
@@ -73,27 +85,31 @@ async fn relay(client: TcpStream, mut cuts: watch::Receiver<bool>) {
         std::future::pending::<()>().await
     };
     let downstream = tokio::io::copy(&mut engine_read, &mut client_write);
-    let cut = async {
+    let changed = async {
         loop {
-            if *cuts.borrow_and_update() && attach.load(Ordering::SeqCst) {
-                return;
+            let mode = *modes.borrow_and_update();
+            if mode != Mode::Relay && attach.load(Ordering::SeqCst) {
+                return mode;
             }
-            if cuts.changed().await.is_err() {
+            if modes.changed().await.is_err() {
                 std::future::pending::<()>().await;
             }
-            // a connection marked after the cut is cut as well
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
-    tokio::select! {
-        _ = upstream => {}
-        _ = downstream => {}
-        _ = cut => {}
+    let mode = tokio::select! {
+        _ = upstream => Mode::Relay,
+        _ = downstream => Mode::Relay,
+        mode = changed => mode,
+    };
+    if mode == Mode::Freeze {
+        // Keep both connections open and pass nothing on.
+        let _held = (client_write, engine_read);
+        std::future::pending::<()>().await
     }
 }
 
 /// An app whose engine is reached through `proxy`, without warm sandboxes
-/// (their attach streams would be cut too).
+/// (their attach streams would be cut or frozen too).
 async fn app_behind(proxy: &EngineProxy, extra: &[(&str, &str)]) -> TestApp {
     // Read once, when the app connects; cleared again so the docker CLI the
     // helpers run (also while the runtime is blocked) talks to the engine.
@@ -202,4 +218,37 @@ async fn a_run_that_closes_its_output_can_still_be_cancelled() {
     assert!(!container_running(&name), "{name} is dead");
     let envs = app.get_json("/api/v1/environments").await;
     assert!(envs[61]["busy_run_id"].is_null(), "{}", envs[61]);
+}
+
+/// Prints a line, then finishes normally a few seconds later.
+const QUICK: &str = r#"
+import time
+
+def test_finishes_soon():
+    print("started", flush=True)
+    time.sleep(3)
+"#;
+
+#[tokio::test]
+async fn a_run_whose_output_stream_hangs_open_ends_when_its_container_does() {
+    let proxy = EngineProxy::start().await;
+    let app = app_behind(&proxy, &[("test_quick.py", QUICK)]).await;
+    let run_id = id(&app.create_run(63, &["test_quick.py"]).await);
+    app.wait_for(run_id, Duration::from_secs(60), |r| {
+        r["log_lines"].as_i64() > Some(0)
+    })
+    .await;
+    proxy.freeze_attach_streams();
+    // The environment's limit is 15 minutes: the run must end with its
+    // container, seconds from now, not at the limit.
+    let run = app.wait_finished(run_id, Duration::from_secs(30)).await;
+    assert_ne!(run["status"], "timed_out", "{run}");
+    assert!(
+        seconds_between(&run, "started_at", "finished_at") < 25,
+        "ended with its container: {run}"
+    );
+    let name = test_executor::executor::container_name(&app.instance, run_id);
+    assert!(!container_running(&name), "{name} is dead");
+    let envs = app.get_json("/api/v1/environments").await;
+    assert!(envs[62]["busy_run_id"].is_null(), "{}", envs[62]);
 }
