@@ -416,3 +416,23 @@ impl Engine {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_call_the_engine_does_not_answer_fails_naming_the_operation() {
+        let what = || "killing container te-x-run-1".to_string();
+        let err = timed(
+            Duration::from_millis(20),
+            what,
+            std::future::pending::<()>(),
+        )
+        .await
+        .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("killing container te-x-run-1"), "{text}");
+        assert!(text.contains("did not answer within 0.02 s"), "{text}");
+    }
+}
