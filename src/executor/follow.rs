@@ -62,7 +62,8 @@ pub enum GaveUp {
     TakenOver(i64),
 }
 
-type ExitWait = Pin<Box<dyn Future<Output = Result<i64>> + Send>>;
+/// The container's exit code once it stopped; `None` if it is gone.
+type ExitWait = Pin<Box<dyn Future<Output = Result<Option<i64>>> + Send>>;
 
 /// Streams the output into the database until the container stops, killing
 /// it at the deadline or on cancel, then decides the outcome.
@@ -136,7 +137,8 @@ pub async fn follow(
             code = async { exit_wait.as_mut().expect("guarded").await }, if exit_wait.is_some() => {
                 exit_wait = None;
                 match code {
-                    Ok(code) => {
+                    Ok(None) => anyhow::bail!("its container {name} disappeared while it ran"),
+                    Ok(Some(code)) => {
                         exit_code = Some(code);
                         exit_seen_at = Some(OffsetDateTime::now_utc());
                         quiet_since = Instant::now();
@@ -147,7 +149,8 @@ pub async fn follow(
                     }
                 }
             },
-            _ = &mut deadline, if killed.is_none() => kill = Some(Kill::Timeout),
+            // (a container that stopped on its own before it did not time out)
+            _ = &mut deadline, if killed.is_none() && exit_code.is_none() => kill = Some(Kill::Timeout),
             _ = cancel.cancelled(), if killed.is_none() => kill = Some(Kill::Cancel),
             changed = progress.changed(), if !writer.stopped() => {
                 let now = *progress.borrow();
@@ -252,6 +255,12 @@ fn wait_for_exit(shared: &Arc<Shared>, name: &str, pause: Duration, within: Dura
     let name = name.to_owned();
     Box::pin(async move {
         tokio::time::sleep(pause).await;
-        engine.wait(&name, within.max(CALL_TIMEOUT)).await
+        match engine.wait(&name, within.max(CALL_TIMEOUT)).await {
+            Ok(code) => Ok(Some(code)),
+            Err(err) => match engine.inspect(&name).await {
+                Ok(None) => Ok(None),
+                _ => Err(err),
+            },
+        }
     })
 }
