@@ -12,7 +12,7 @@ use anyhow::Result;
 use bollard::container::LogOutput;
 use futures_util::StreamExt;
 use time::OffsetDateTime;
-use tokio::time::Instant;
+use tokio::{task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -93,6 +93,7 @@ pub async fn follow(
     let mut killed: Option<Kill> = None;
     let mut killed_at: Option<Instant> = None;
     let mut last_kill = Instant::now();
+    let mut kill_sent: Option<JoinHandle<bool>> = None;
     let mut stream_ended_at: Option<OffsetDateTime> = None;
     // Waited on from the start, beside the output: the container's end is
     // seen even if its output stream ends early or hangs.
@@ -163,6 +164,14 @@ pub async fn follow(
                     }
                 }
             },
+            // The engine took the kill: ask afresh whether the container
+            // stopped (a wait sent while the engine was silent may hang).
+            sent = async { kill_sent.as_mut().expect("guarded").await }, if kill_sent.is_some() => {
+                kill_sent = None;
+                if sent.unwrap_or(false) && exit_code.is_none() {
+                    exit_wait = Some(wait_for_exit(shared, name, Duration::ZERO, WAIT_AT_MOST));
+                }
+            },
             ready = writer.wait_ready(), if over_bound => ready?,
             _ = tick.tick() => tick_due = true,
         }
@@ -186,14 +195,14 @@ pub async fn follow(
                     run.limits.timeout_secs
                 ));
             }
-            send_kill(shared, name);
+            kill_sent = Some(send_kill(shared, name));
         } else if let (Some(at), None) = (killed_at, exit_code) {
             if at.elapsed() >= CONFIRM_DEATH_WITHIN {
                 return Err(GaveUp::Unconfirmed(run.id).into());
             }
             if tick_due && last_kill.elapsed() >= KILL_AGAIN_EVERY {
                 last_kill = Instant::now();
-                send_kill(shared, name);
+                kill_sent = Some(send_kill(shared, name));
             }
         }
     }
@@ -236,16 +245,20 @@ pub async fn follow(
     })
 }
 
-/// Kills on the side, so an engine slow to answer never stalls the loop; the
-/// loop sees the container dead through its wait, and kills again if not.
-fn send_kill(shared: &Arc<Shared>, name: &str) {
+/// Kills on the side, so an engine slow to answer never stalls the loop;
+/// the task says whether the engine took the kill.
+fn send_kill(shared: &Arc<Shared>, name: &str) -> JoinHandle<bool> {
     let engine = shared.engine.clone();
     let name = name.to_owned();
     tokio::spawn(async move {
-        if let Err(err) = engine.kill(&name).await {
-            tracing::warn!(error = format!("{err:#}"), "killing a container");
+        match engine.kill(&name).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(error = format!("{err:#}"), "killing a container");
+                false
+            }
         }
-    });
+    })
 }
 
 /// Waits (after `pause`) for the container to stop, for at most `within`, so

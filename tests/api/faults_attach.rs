@@ -37,6 +37,8 @@ enum Mode {
     Relay,
     Cut,
     Freeze,
+    /// The engine stops answering: nothing new is passed on either way.
+    Stall,
 }
 
 impl EngineProxy {
@@ -59,9 +61,21 @@ impl EngineProxy {
     fn freeze_attach_streams(&self) {
         self.mode.send_replace(Mode::Freeze);
     }
+
+    fn stall(&self) {
+        self.mode.send_replace(Mode::Stall);
+    }
+
+    fn relay_again(&self) {
+        self.mode.send_replace(Mode::Relay);
+    }
 }
 
 async fn relay(client: TcpStream, mut modes: watch::Receiver<Mode>) {
+    if *modes.borrow() == Mode::Stall {
+        // Accept, answer nothing (the connection stays open meanwhile).
+        std::future::pending::<()>().await
+    }
     let Ok(engine) = UnixStream::connect("/var/run/docker.sock").await else {
         return;
     };
@@ -69,9 +83,14 @@ async fn relay(client: TcpStream, mut modes: watch::Receiver<Mode>) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut engine_read, mut engine_write) = engine.into_split();
     let seen = attach.clone();
+    let upstream_modes = modes.clone();
     let upstream = async move {
         let mut buf = vec![0u8; 64 * 1024];
         while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+            if *upstream_modes.borrow() == Mode::Stall {
+                // Hold the request (and the connection) forever.
+                std::future::pending::<()>().await
+            }
             if buf[..n].windows(8).any(|w| w == b"/attach?") {
                 seen.store(true, Ordering::SeqCst);
             }
@@ -101,7 +120,7 @@ async fn relay(client: TcpStream, mut modes: watch::Receiver<Mode>) {
         _ = downstream => Mode::Relay,
         mode = changed => mode,
     };
-    if mode == Mode::Freeze {
+    if matches!(mode, Mode::Freeze | Mode::Stall) {
         // Keep both connections open and pass nothing on.
         let _held = (client_write, engine_read);
         std::future::pending::<()>().await
@@ -251,4 +270,35 @@ async fn a_run_whose_output_stream_hangs_open_ends_when_its_container_does() {
     assert!(!container_running(&name), "{name} is dead");
     let envs = app.get_json("/api/v1/environments").await;
     assert!(envs[62]["busy_run_id"].is_null(), "{}", envs[62]);
+}
+
+#[tokio::test]
+async fn a_silent_engine_keeps_the_run_until_it_can_see_it_dead_then_the_run_times_out() {
+    let proxy = EngineProxy::start().await;
+    let app = app_behind(&proxy, &[("test_sleeper.py", SLEEPER)]).await;
+    app.set_limits(64, 512, 6).await;
+    let run_id = id(&app.create_run(64, &["test_sleeper.py"]).await);
+    app.wait_for(run_id, Duration::from_secs(60), |r| {
+        r["log_lines"].as_i64() > Some(0)
+    })
+    .await;
+    let name = test_executor::executor::container_name(&app.instance, run_id);
+
+    // The engine stops answering until well past the 6 s limit: the kill
+    // cannot be confirmed, so the run keeps its environment.
+    proxy.stall();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let run = app.get_json(&format!("/api/v1/runs/{run_id}")).await;
+    assert_eq!(run["status"], "running", "{run}");
+    let envs = app.get_json("/api/v1/environments").await;
+    assert_eq!(envs[63]["busy_run_id"], run_id, "{}", envs[63]);
+    assert!(container_running(&name), "{name} lives on");
+
+    // It answers again: the executor kills, sees the container dead, ends it.
+    proxy.relay_again();
+    let run = app.wait_finished(run_id, Duration::from_secs(60)).await;
+    assert_eq!(run["status"], "timed_out", "{run}");
+    assert!(!container_running(&name), "{name} is dead");
+    let envs = app.get_json("/api/v1/environments").await;
+    assert!(envs[63]["busy_run_id"].is_null(), "{}", envs[63]);
 }
