@@ -31,7 +31,7 @@ use crate::runs::RunStatus;
 const TICK: Duration = Duration::from_millis(200);
 /// Output waiting to be stored past which the loop stops reading (the
 /// container then blocks on its own writes): the memory bound of a run.
-const BUFFER_BYTES: usize = 8 * 1024 * 1024;
+const BUFFER_BYTES: usize = 4 * 1024 * 1024;
 /// A kill the engine has not confirmed is sent again this often…
 const KILL_AGAIN_EVERY: Duration = Duration::from_secs(5);
 /// …and given up on after this long: the reconciler takes the run over.
