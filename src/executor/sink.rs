@@ -184,11 +184,6 @@ impl Sink {
         self.lines.bytes + self.results.len() * 256
     }
 
-    /// Whether anything is buffered.
-    pub fn has_pending(&self) -> bool {
-        !self.lines.seq.is_empty() || !self.results.is_empty()
-    }
-
     /// Hands what is buffered, with a snapshot of the run's counters, to the
     /// writer (`Flush::store`). From here on the writer owns these lines: it
     /// keeps them until they are stored, so nothing is taken before it is safe.
