@@ -2,7 +2,7 @@
 //! are checked against what the host can give before anything is written.
 
 use serde::Deserialize;
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{EnvironmentId, Limits};
 use crate::error::{AppError, AppResult};
@@ -85,12 +85,18 @@ impl LimitsChange {
     }
 }
 
-async fn current(db: &PgPool, id: EnvironmentId) -> AppResult<Option<(Limits, bool)>> {
+/// The environment's limits and whether it is enabled, its row locked until
+/// the transaction ends (run creation locks it too, so the two never overlap).
+async fn current_locked(
+    tx: &mut Transaction<'_, Postgres>,
+    id: EnvironmentId,
+) -> AppResult<Option<(Limits, bool)>> {
     let row: Option<(i32, i32, i32, i32, bool)> = sqlx::query_as(
-        "select millicpus, memory_mb, pids_limit, timeout_secs, enabled from environments where id = $1",
+        "select millicpus, memory_mb, pids_limit, timeout_secs, enabled from environments
+          where id = $1 for update",
     )
     .bind(id)
-    .fetch_optional(db)
+    .fetch_optional(&mut **tx)
     .await?;
     Ok(row.map(
         |(millicpus, memory_mb, pids_limit, timeout_secs, enabled)| {
@@ -135,14 +141,17 @@ pub async fn create(
     Ok(())
 }
 
-/// Changes an environment; the next run in it gets the new limits.
+/// Changes an environment; the next run in it gets the new limits. Its row is
+/// locked while it changes, so a run being created waits for a disable and
+/// is then refused.
 pub async fn update(
     db: &PgPool,
     id: EnvironmentId,
     change: &LimitsChange,
     host: HostCapacity,
 ) -> AppResult<()> {
-    let (limits, enabled) = current(db, id)
+    let mut tx = db.begin().await?;
+    let (limits, enabled) = current_locked(&mut tx, id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("environment {id} does not exist")))?;
     let limits = change.apply(limits, host)?;
@@ -157,15 +166,17 @@ pub async fn update(
     .bind(limits.pids_limit)
     .bind(limits.timeout_secs)
     .bind(change.enabled.unwrap_or(enabled))
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Deletes an environment nobody is using or waiting for.
 pub async fn delete(db: &PgPool, id: EnvironmentId) -> AppResult<()> {
     let mut tx = db.begin().await?;
-    // Lock the row so no run can be created in it while we check.
+    // Lock the row: run creation locks it too, so no run is created in it
+    // between the check below and the delete.
     let exists: Option<i32> =
         sqlx::query_scalar("select id from environments where id = $1 for update")
             .bind(id)

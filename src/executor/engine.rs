@@ -1,7 +1,9 @@
 //! The Docker engine, wrapped: one method per operation, each error naming
-//! the operation and the container it was for.
+//! the operation and the container it was for. Every call has a time limit
+//! (`timed`), so an engine that stops answering never stalls a run: the
+//! caller gets an error saying which operation timed out.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, future::Future, time::Duration};
 
 use anyhow::{Context, Result};
 use bollard::{
@@ -31,6 +33,27 @@ pub const LABEL_POOL_WORKER: &str = "te.pool-worker";
 /// besides the room for a project's tree (see `with_tree_room`).
 const SCRATCH_MIB: u64 = 192;
 const DEFAULT_TREE_MIB: u64 = 64;
+
+/// How long one call to the engine may take before it counts as failed.
+/// Generous: a loaded engine answers in well under a second, and a create or
+/// remove under I/O pressure in a few.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs one engine call with a time limit; the error names the operation.
+async fn timed<T>(
+    within: Duration,
+    operation: impl FnOnce() -> String,
+    call: impl Future<Output = T>,
+) -> Result<T> {
+    match tokio::time::timeout(within, call).await {
+        Ok(answer) => Ok(answer),
+        Err(_) => anyhow::bail!(
+            "{}: the Docker engine did not answer within {} s",
+            operation(),
+            within.as_secs_f64()
+        ),
+    }
+}
 
 #[derive(Clone)]
 pub struct Engine {
@@ -90,11 +113,13 @@ impl Engine {
     }
 
     pub async fn info(&self) -> Result<EngineInfo> {
-        let info = self
-            .docker
-            .info()
-            .await
-            .context("asking the Docker engine for its info")?;
+        let info = timed(
+            CALL_TIMEOUT,
+            || "asking the Docker engine for its info".into(),
+            self.docker.info(),
+        )
+        .await?
+        .context("asking the Docker engine for its info")?;
         Ok(EngineInfo {
             id: info.id.unwrap_or_default(),
             cpus: info.ncpu.unwrap_or(1),
@@ -109,7 +134,8 @@ impl Engine {
 
     /// The id the image's name points to now (it changes when rebuilt).
     pub async fn image_id(&self, image: &str) -> Result<Option<String>> {
-        match self.docker.inspect_image(image).await {
+        let what = || format!("inspecting image {image}");
+        match timed(CALL_TIMEOUT, what, self.docker.inspect_image(image)).await? {
             Ok(found) => Ok(found.id),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -122,10 +148,14 @@ impl Engine {
         let options = bollard::query_parameters::RenameContainerOptions {
             name: new_name.into(),
         };
-        self.docker
-            .rename_container(id, options)
-            .await
-            .with_context(|| format!("renaming container {id} to {new_name}"))
+        let what = || format!("renaming container {id} to {new_name}");
+        timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.rename_container(id, options),
+        )
+        .await?
+        .with_context(what)
     }
 
     /// Creates a sandboxed container: no network, no capabilities, no new
@@ -181,11 +211,14 @@ impl Engine {
             name: Some(name.into()),
             ..Default::default()
         };
-        let created = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .with_context(|| format!("creating container {name} from {image}"))?;
+        let what = || format!("creating container {name} from {image}");
+        let created = timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.create_container(Some(options), body),
+        )
+        .await?
+        .with_context(what)?;
         Ok(created.id)
     }
 
@@ -199,17 +232,22 @@ impl Engine {
             logs: false,
             ..Default::default()
         };
-        self.docker
-            .attach_container(id, Some(options))
-            .await
-            .with_context(|| format!("attaching to container {id}"))
+        let what = || format!("attaching to container {id}");
+        timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.attach_container(id, Some(options)),
+        )
+        .await?
+        .with_context(what)
     }
 
     pub async fn start(&self, id: &str) -> Result<()> {
-        self.docker
-            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
-            .await
-            .with_context(|| format!("starting container {id}"))
+        let what = || format!("starting container {id}");
+        let call = self
+            .docker
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>);
+        timed(CALL_TIMEOUT, what, call).await?.with_context(what)
     }
 
     /// Everything the container printed so far and, until it stops, what it
@@ -224,13 +262,15 @@ impl Engine {
         Box::pin(self.docker.logs(id, Some(options)))
     }
 
-    /// Waits until the container is not running and returns its exit code.
-    pub async fn wait(&self, id: &str) -> Result<i64> {
+    /// Waits until the container is not running and returns its exit code;
+    /// gives up after `within` (the caller knows how long it may take).
+    pub async fn wait(&self, id: &str, within: Duration) -> Result<i64> {
         let options = WaitContainerOptions {
             condition: "not-running".into(),
         };
         let mut stream = self.docker.wait_container(id, Some(options));
-        match stream.next().await {
+        let what = || format!("waiting for container {id} to stop");
+        match timed(within, what, stream.next()).await? {
             Some(Ok(done)) => Ok(done.status_code),
             // bollard reports a non-zero exit as an error; it is an answer here
             Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
@@ -240,11 +280,11 @@ impl Engine {
     }
 
     pub async fn inspect(&self, id: &str) -> Result<Option<ContainerEnd>> {
-        match self
+        let what = || format!("inspecting container {id}");
+        let call = self
             .docker
-            .inspect_container(id, None::<InspectContainerOptions>)
-            .await
-        {
+            .inspect_container(id, None::<InspectContainerOptions>);
+        match timed(CALL_TIMEOUT, what, call).await? {
             Ok(info) => {
                 let state = info.state.unwrap_or_default();
                 Ok(Some(ContainerEnd {
@@ -265,7 +305,14 @@ impl Engine {
         let options = KillContainerOptions {
             signal: "KILL".into(),
         };
-        match self.docker.kill_container(id, Some(options)).await {
+        let what = || format!("killing container {id}");
+        match timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.kill_container(id, Some(options)),
+        )
+        .await?
+        {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404 | 409,
@@ -282,7 +329,14 @@ impl Engine {
             v: true,
             ..Default::default()
         };
-        match self.docker.remove_container(id, Some(options)).await {
+        let what = || format!("removing container {id}");
+        match timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.remove_container(id, Some(options)),
+        )
+        .await?
+        {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -304,10 +358,10 @@ impl Engine {
             pids_limit: Some(i64::from(limits.pids_limit)),
             ..Default::default()
         };
-        self.docker
-            .update_container(id, body)
-            .await
-            .with_context(|| format!("updating the limits of container {id}"))?;
+        let what = || format!("updating the limits of container {id}");
+        timed(CALL_TIMEOUT, what, self.docker.update_container(id, body))
+            .await?
+            .with_context(what)?;
         Ok(())
     }
 
@@ -318,7 +372,8 @@ impl Engine {
             one_shot: false,
         };
         let mut stream = self.docker.stats(id, Some(options));
-        match stream.next().await {
+        let what = || format!("reading the stats of container {id}");
+        match timed(CALL_TIMEOUT, what, stream.next()).await? {
             Some(Ok(stats)) => Ok(Some(stats)),
             Some(Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404,
@@ -342,11 +397,14 @@ impl Engine {
             filters: Some(filters),
             ..Default::default()
         };
-        let found = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .context("listing this installation's containers")?;
+        let what = || "listing this installation's containers".to_string();
+        let found = timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.list_containers(Some(options)),
+        )
+        .await?
+        .with_context(what)?;
         let run_prefix = format!("te-{instance}-run-");
         Ok(found
             .into_iter()
@@ -373,5 +431,25 @@ impl Engine {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_call_the_engine_does_not_answer_fails_naming_the_operation() {
+        let what = || "killing container te-x-run-1".to_string();
+        let err = timed(
+            Duration::from_millis(20),
+            what,
+            std::future::pending::<()>(),
+        )
+        .await
+        .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("killing container te-x-run-1"), "{text}");
+        assert!(text.contains("did not answer within 0.02 s"), "{text}");
     }
 }

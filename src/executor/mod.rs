@@ -4,6 +4,7 @@
 //! Docker hosts) can share one database.
 
 pub mod engine;
+mod follow;
 pub mod outcome;
 pub mod output;
 mod payload;
@@ -12,6 +13,7 @@ mod reconcile;
 mod run_task;
 pub mod sink;
 mod store;
+mod writer;
 
 use std::{
     collections::HashMap,
@@ -151,10 +153,48 @@ async fn hold_worker_lock(db: &PgPool, worker_id: i64) -> Result<PgConnection> {
     Ok(conn.detach())
 }
 
-async fn run_loop(shared: Arc<Shared>, _lock: PgConnection) {
+/// Whether the lock's connection still works; a Postgres restart ends it,
+/// and with it the lock, so other executors would think this one dead.
+async fn lock_alive(lock: &mut Option<PgConnection>) -> bool {
+    match lock {
+        Some(conn) => tokio::time::timeout(
+            Duration::from_secs(5),
+            sqlx::query("select 1").execute(&mut *conn),
+        )
+        .await
+        .is_ok_and(|done| done.is_ok()),
+        None => false,
+    }
+}
+
+async fn run_loop(shared: Arc<Shared>, lock: PgConnection) {
+    let mut lock = Some(lock);
     let mut engine_id: Option<String> = None;
     let mut last_reconcile: Option<tokio::time::Instant> = None;
     loop {
+        if last_reconcile.is_none_or(|t| t.elapsed() >= RECONCILE_EVERY)
+            && !lock_alive(&mut lock).await
+        {
+            lock = None;
+            let retaken = tokio::time::timeout(
+                Duration::from_secs(5),
+                hold_worker_lock(&shared.db, shared.worker_id),
+            )
+            .await;
+            match retaken {
+                Ok(Ok(conn)) => {
+                    tracing::info!("took the executor's lock again after losing its connection");
+                    lock = Some(conn);
+                }
+                Ok(Err(err)) => tracing::warn!(
+                    error = format!("{err:#}"),
+                    "taking the executor's lock again"
+                ),
+                Err(_) => tracing::warn!(
+                    "taking the executor's lock again: Postgres did not answer within 5 s"
+                ),
+            }
+        }
         if engine_id.is_none() {
             match shared.engine.info().await {
                 Ok(info) => engine_id = Some(info.id),
@@ -212,16 +252,34 @@ fn spawn_run(
 ) {
     let token = CancellationToken::new();
     shared.active.lock().unwrap().insert(run.id, token.clone());
+    let following = Following {
+        shared: shared.clone(),
+        run_id: run.id,
+        _permit: permit,
+    };
     let shared = shared.clone();
     tokio::spawn(async move {
-        let run_id = run.id;
         if resume {
-            run_task::resume(shared.clone(), run, token).await;
+            run_task::resume(shared, run, token).await;
         } else {
-            run_task::execute(shared.clone(), run, token).await;
+            run_task::execute(shared, run, token).await;
         }
-        shared.active.lock().unwrap().remove(&run_id);
-        drop(permit);
-        shared.wake.notify_one();
+        drop(following);
     });
+}
+
+/// A run's task follows it while this lives; dropped when the task ends —
+/// even by a panic — so the reconciler sees the run unfollowed if it was not
+/// finished, and the slot is given back.
+struct Following {
+    shared: Arc<Shared>,
+    run_id: i64,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        self.shared.active.lock().unwrap().remove(&self.run_id);
+        self.shared.wake.notify_one();
+    }
 }

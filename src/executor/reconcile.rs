@@ -1,8 +1,10 @@
 //! Keeps the database and the Docker engine in agreement, at start-up and
-//! periodically: runs marked running whose executor died are resumed from
-//! their container (or, if it is gone, ended as `error`), and containers of
-//! runs that are over are removed. "Busy" is derived from run rows, so once a
-//! run is ended its environment is free: no stale locks.
+//! periodically: runs marked running that no executor follows — their
+//! executor died, or its task for the run gave up (the database was down when
+//! it recorded the outcome, the engine never confirmed a kill) — are resumed
+//! from their container (or, if it is gone, ended as `error`), and containers
+//! of runs that are over are removed. "Busy" is derived from run rows, so
+//! once a run is ended its environment is free: no stale locks.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -17,16 +19,24 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
         .filter_map(|c| Some((c.run_id?, c)))
         .collect();
 
+    let followed: Vec<i64> = shared.active.lock().unwrap().keys().copied().collect();
     for (run_id, worker) in
-        store::running_elsewhere(&shared.db, shared.worker_id, engine_id).await?
+        store::unfollowed(&shared.db, shared.worker_id, engine_id, &followed).await?
     {
-        if worker != 0 && store::worker_alive(&shared.db, worker).await? {
+        let ours = worker == shared.worker_id;
+        if !ours && worker != 0 && store::worker_alive(&shared.db, worker).await? {
             continue;
         }
         let Some(run) = store::take_over(&shared.db, run_id, worker, shared.worker_id).await?
         else {
             continue;
         };
+        if ours {
+            tracing::warn!(
+                run_id,
+                "resuming a run whose task ended without recording it"
+            );
+        }
         if by_run.contains_key(&run_id) {
             // A resumed run is running already: it goes even over the cap.
             let permit = shared.slots.clone().try_acquire_owned().ok();

@@ -1,29 +1,23 @@
 //! Drives one run from claimed to finished: create the sandbox, attach,
-//! start, send the files, stream the output into Postgres while watching the
-//! deadline and cancellation, then record the outcome and remove the container.
+//! start, send the files, follow the container (`follow`), then record the
+//! outcome — retrying through a database outage — and remove the container.
+//! A run whose end cannot be vouched for is left to the reconciler.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use anyhow::{Context, Result};
-use bollard::container::{AttachContainerResults, LogOutput};
-use futures_util::StreamExt;
+use anyhow::Result;
+use bollard::container::AttachContainerResults;
 use time::OffsetDateTime;
 use tokio::{io::AsyncWriteExt, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    engine::{OutputStream, LABEL_INSTANCE, LABEL_RUN},
-    outcome,
-    output::{Splitter, Stream},
+    engine::{LABEL_INSTANCE, LABEL_RUN},
+    follow::{follow, GaveUp},
     payload,
-    sink::Sink,
     store::{self, ClaimedRun, Outcome},
-    Shared,
+    writer, Shared,
 };
-use crate::runs::RunStatus;
-
-/// How often buffered output is written and a cancel from elsewhere noticed.
-const TICK: Duration = Duration::from_millis(200);
 
 pub fn container_name(instance: &str, run_id: i64) -> String {
     format!("te-{instance}-run-{run_id}")
@@ -55,7 +49,7 @@ pub async fn resume(shared: Arc<Shared>, run: ClaimedRun, cancel: CancellationTo
 }
 
 async fn start_and_follow(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     run: &ClaimedRun,
     name: &str,
     cancel: CancellationToken,
@@ -168,12 +162,6 @@ async fn take_warm(
     None
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kill {
-    Timeout,
-    Cancel,
-}
-
 /// A failure that is the run's, not the executor's: shown as its reason.
 #[derive(Debug, thiserror::Error)]
 enum Failure {
@@ -181,112 +169,54 @@ enum Failure {
     Setup(String),
 }
 
-/// Streams the output into the database until the container stops, killing
-/// it at the deadline or on cancel, then decides the outcome.
-async fn follow(
-    shared: &Shared,
-    run: &ClaimedRun,
-    name: &str,
-    mut output: OutputStream,
-    deadline: Instant,
-    cancel: CancellationToken,
-) -> Result<Outcome> {
-    let db = &shared.db;
-    let mut splitter = Splitter::new(&run.record_token);
-    let mut sink = Sink::new(
-        run.id,
-        (shared.log_cap_bytes, shared.log_cap_lines),
-        run.log_lines,
-        run.results_stored,
-    );
-    let mut pieces = Vec::new();
-    let mut killed: Option<Kill> = None;
-    let mut tick = tokio::time::interval(TICK);
-    let deadline = tokio::time::sleep_until(deadline);
-    tokio::pin!(deadline);
-    loop {
-        let mut kill = None;
-        tokio::select! {
-            frame = output.next() => match frame {
-                Some(Ok(LogOutput::StdOut { message })) => splitter.push(Stream::Stdout, &message, &mut pieces),
-                Some(Ok(LogOutput::StdErr { message })) => splitter.push(Stream::Stderr, &message, &mut pieces),
-                Some(Ok(_)) => {}
-                Some(Err(err)) => {
-                    tracing::warn!(error = %err, "reading the container's output");
-                    break;
-                }
-                None => break,
-            },
-            _ = &mut deadline, if killed.is_none() => kill = Some(Kill::Timeout),
-            _ = cancel.cancelled(), if killed.is_none() => kill = Some(Kill::Cancel),
-            _ = tick.tick() => {
-                if sink.flush(db).await? == RunStatus::Cancelled && killed.is_none() {
-                    kill = Some(Kill::Cancel);
-                }
-            }
-        }
-        sink.accept(std::mem::take(&mut pieces));
-        splitter.keep_text(!sink.log_full());
-        if sink.batch_full() && sink.flush(db).await? == RunStatus::Cancelled && killed.is_none() {
-            kill = Some(Kill::Cancel);
-        }
-        if let Some(why) = kill {
-            killed = Some(why);
-            if why == Kill::Timeout {
-                sink.note(format!(
-                    "time limit of {} s reached; killing the run",
-                    run.limits.timeout_secs
-                ));
-            }
-            shared.engine.kill(name).await?;
-        }
-    }
-    splitter.finish(&mut pieces);
-    sink.accept(pieces);
-    sink.note_dropped();
-    let exited_at = OffsetDateTime::now_utc();
-
-    let exit_code = shared.engine.wait(name).await?;
-    let state = shared
-        .engine
-        .inspect(name)
-        .await?
-        .context("the container vanished before it was inspected")?;
-    sink.flush(db).await?;
-    let ending = sink.ending(
-        Some(exit_code),
-        state.oom_killed,
-        killed == Some(Kill::Timeout),
-    );
-    let (status, reason) = outcome::decide(&ending, &run.limits);
-    let junit = (!sink.junit.is_empty()).then(|| std::mem::take(&mut sink.junit));
-    Ok(Outcome {
-        status,
-        reason,
-        exit_code: Some(exit_code),
-        junit,
-        ready_at: None,
-        exited_at: Some(exited_at),
-        warm: None,
-    })
-}
-
 /// Records the outcome (or why the run could not be executed), removes the
-/// container and lets the next run in line have the environment.
+/// container and lets the next run in line have the environment. The
+/// environment is freed only once the container is known to be dead: when the
+/// executor cannot tell, or cannot record the outcome, it leaves the run
+/// running for the reconciler, which picks up runs no task follows.
 async fn conclude(shared: &Shared, run: &ClaimedRun, name: &str, result: Result<Outcome>) {
-    let finished = result.unwrap_or_else(|err| {
-        let reason = match err.downcast_ref::<Failure>() {
-            Some(failure) => failure.to_string(),
-            None => {
-                tracing::error!(error = format!("{err:#}"), "run failed in the executor");
-                format!("the executor could not run it: {err:#}")
+    let finished = match result {
+        Ok(finished) => finished,
+        Err(err) if err.is::<GaveUp>() => {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "leaving the run to the reconciler"
+            );
+            return;
+        }
+        Err(err) => {
+            // The container may still be running: remove it (the engine kills
+            // it) before the environment is given to anyone else.
+            if let Err(removing) = shared.engine.remove(name).await {
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    removing = format!("{removing:#}"),
+                    "the run failed and its container could not be removed; leaving it to the reconciler"
+                );
+                return;
             }
-        };
-        Outcome::error(reason)
-    });
+            let reason = match err.downcast_ref::<Failure>() {
+                Some(failure) => failure.to_string(),
+                None => {
+                    tracing::error!(error = format!("{err:#}"), "run failed in the executor");
+                    format!("the executor could not run it: {err:#}")
+                }
+            };
+            Outcome::error(reason)
+        }
+    };
     tracing::info!(status = finished.status.as_str(), reason = %finished.reason, "run finished");
-    if let Err(err) = store::finish(&shared.db, run.id, &finished).await {
-        tracing::error!(error = format!("{err:#}"), "recording the outcome");
+    let recorded = writer::retry("recording the outcome", || {
+        store::finish(&shared.db, run.id, &finished)
+    })
+    .await;
+    if let Err(err) = recorded {
+        // The container stays, so the reconciler can replay and finish it.
+        tracing::error!(
+            error = format!("{err:#}"),
+            "recording the outcome failed; leaving the run to the reconciler"
+        );
+        return;
     }
     if let Err(err) = shared.engine.remove(name).await {
         tracing::warn!(

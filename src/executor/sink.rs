@@ -280,19 +280,81 @@ impl Sink {
         }
     }
 
-    /// Writes what is buffered, with the run's counters, in one statement,
-    /// and returns the run's status (so a cancel from elsewhere is noticed).
-    pub async fn flush(&mut self, db: &PgPool) -> Result<RunStatus> {
+    /// Bytes of output buffered and not yet handed to the writer.
+    pub fn buffered_bytes(&self) -> usize {
+        self.lines.bytes + self.results.len() * 256
+    }
+
+    /// Hands what is buffered, with a snapshot of the run's counters, to the
+    /// writer (`Flush::store`). From here on the writer owns these lines: it
+    /// keeps them until they are stored, so nothing is taken before it is safe.
+    pub fn flush(&mut self) -> Flush {
         let lines = std::mem::take(&mut self.lines);
         let results = std::mem::take(&mut self.results);
-        let (idx, rest): (Vec<i32>, Vec<TestResult>) = results.into_iter().unzip();
-        let nodeid: Vec<String> = rest.iter().map(|r| r.nodeid.clone()).collect();
-        let outcome: Vec<String> = rest.iter().map(|r| r.outcome.clone()).collect();
+        self.stored_lines = self.stored_lines.max(self.next_seq);
+        self.stored_results = self.stored_results.max(self.next_result);
+        Flush {
+            run_id: self.run_id,
+            lines,
+            results,
+            next_seq: self.next_seq,
+            bytes: self.bytes,
+            truncated: self.truncated,
+            summary: self.summary.clone(),
+            current_test: self.current_test.clone(),
+        }
+    }
+}
+
+/// One batch of output and the counters after it, ready to store.
+pub struct Flush {
+    run_id: i64,
+    lines: Batch,
+    results: Vec<(i32, TestResult)>,
+    next_seq: i32,
+    bytes: u64,
+    truncated: bool,
+    summary: Summary,
+    current_test: Option<String>,
+}
+
+/// What a write learns about the run: whether someone wants it stopped, and
+/// which executor the database says follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub status: RunStatus,
+    pub cancel_requested: bool,
+    pub worker_id: Option<i64>,
+}
+
+impl Progress {
+    /// The run must be stopped: cancelled, or ended by someone else.
+    pub fn stop(&self) -> bool {
+        self.cancel_requested || self.status != RunStatus::Running
+    }
+}
+
+impl Flush {
+    /// Memory it holds, roughly (for the writer's buffer bound).
+    pub fn bytes(&self) -> usize {
+        self.lines.bytes + self.results.len() * 256
+    }
+
+    /// Writes the batch and the counters in one statement and returns the
+    /// run's status. Storing the same batch twice changes nothing (rows are
+    /// keyed by position, counters are absolute), so a failed write can be
+    /// retried even when it is unknown whether it committed.
+    pub async fn store(&self, db: &PgPool) -> Result<Progress> {
+        let lines = &self.lines;
+        let idx: Vec<i32> = self.results.iter().map(|(i, _)| *i).collect();
+        let rest: Vec<&TestResult> = self.results.iter().map(|(_, r)| r).collect();
+        let nodeid: Vec<&str> = rest.iter().map(|r| r.nodeid.as_str()).collect();
+        let outcome: Vec<&str> = rest.iter().map(|r| r.outcome.as_str()).collect();
         let duration: Vec<i32> = rest.iter().map(|r| r.duration_ms).collect();
-        let message: Vec<Option<String>> = rest.iter().map(|r| r.message.clone()).collect();
-        let longrepr: Vec<Option<String>> = rest.iter().map(|r| r.longrepr.clone()).collect();
+        let message: Vec<Option<&str>> = rest.iter().map(|r| r.message.as_deref()).collect();
+        let longrepr: Vec<Option<&str>> = rest.iter().map(|r| r.longrepr.as_deref()).collect();
         let s = &self.summary;
-        let status: RunStatus = sqlx::query_scalar(
+        let (status, cancel_requested, worker_id): (RunStatus, bool, Option<i64>) = sqlx::query_as(
             "with logs as (
                 insert into run_logs (run_id, seq, stream, ts, line)
                 select $1, * from unnest($2::int4[], $3::int2[], $4::timestamptz[], $5::text[])
@@ -301,11 +363,11 @@ impl Sink {
                 insert into run_tests (run_id, idx, nodeid, outcome, duration_ms, message, longrepr)
                 select $1, * from unnest($6::int4[], $7::text[], $8::text[], $9::int4[], $10::text[], $11::text[])
                 on conflict do nothing)
-             update runs set log_lines = greatest(log_lines, $12), log_bytes = $13,
+             update runs set log_lines = greatest(log_lines, $12), log_bytes = greatest(log_bytes, $13),
                     log_truncated = $14, collected = $15, passed = $16, failed = $17,
                     skipped = $18, xfailed = $19, xpassed = $20, errors = $21, current_test = $22
               where id = $1
-             returning status",
+             returning status, cancel_requested is not null, worker_id",
         )
         .bind(self.run_id)
         .bind(&lines.seq)
@@ -332,9 +394,11 @@ impl Sink {
         .fetch_one(db)
         .await
         .with_context(|| format!("storing output of run {}", self.run_id))?;
-        self.stored_lines = self.stored_lines.max(self.next_seq);
-        self.stored_results = self.stored_results.max(self.next_result);
-        Ok(status)
+        Ok(Progress {
+            status,
+            cancel_requested,
+            worker_id,
+        })
     }
 }
 

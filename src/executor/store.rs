@@ -62,18 +62,23 @@ pub async fn claim(
     Ok(claimed)
 }
 
-/// Running runs on this engine whose executor is not this one.
-pub async fn running_elsewhere(
+/// Running runs on this engine that no task of this executor follows: those
+/// of other executors (perhaps dead), and this executor's own runs whose task
+/// ended without recording an outcome (`followed` are the ones it follows).
+pub async fn unfollowed(
     db: &PgPool,
     worker_id: i64,
     engine_id: &str,
+    followed: &[i64],
 ) -> Result<Vec<(i64, i64)>> {
     sqlx::query_as(
         "select id, coalesce(worker_id, 0) from runs
-          where status = 'running' and engine_id = $2 and worker_id is distinct from $1",
+          where status = 'running' and engine_id = $2
+            and (worker_id is distinct from $1 or id <> all($3))",
     )
     .bind(worker_id)
     .bind(engine_id)
+    .bind(followed)
     .fetch_all(db)
     .await
     .context("listing running runs")
@@ -161,11 +166,13 @@ impl Outcome {
     }
 }
 
-/// Records how a run ended and frees its environment; a run cancelled in
-/// the meantime stays cancelled.
+/// Records how a run ended and frees its environment; called only once its
+/// container is known to be dead (or never existed). A run someone asked to
+/// cancel ends `cancelled`, with who asked. Recording twice changes nothing.
 pub async fn finish(db: &PgPool, run_id: i64, outcome: &Outcome) -> Result<()> {
     sqlx::query(
-        "update runs set status = $2, reason = $3, exit_code = $4, junit_xml = $5,
+        "update runs set status = case when cancel_requested is null then $2 else 'cancelled' end,
+                reason = coalesce(cancel_requested, $3), exit_code = $4, junit_xml = $5,
                 ready_at = coalesce($6, ready_at), exited_at = $7, warm = coalesce($8, warm),
                 finished_at = now(), holds_environment = false, current_test = null
           where id = $1 and status = 'running'",

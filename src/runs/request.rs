@@ -76,10 +76,17 @@ pub async fn cancel(state: &AppState, run_id: i64, by: &str) -> AppResult<Run> {
             run.status.label()
         )));
     }
-    if super::store::cancel(&state.db, run_id, by).await?.is_some() {
+    let previous = super::store::cancel(&state.db, run_id, by).await?;
+    if previous.is_some() {
         if let Some(executor) = &state.executor {
             executor.cancel(run_id);
         }
     }
-    super::get(&state.db, run_id).await
+    // A running run ends once its container is seen dead: usually well
+    // within this, so the answer shows it cancelled.
+    let within = match previous {
+        Some(super::RunStatus::Running) => std::time::Duration::from_secs(5),
+        _ => std::time::Duration::ZERO,
+    };
+    super::store::wait_until_over(&state.db, run_id, within).await
 }

@@ -1,7 +1,9 @@
 //! Queries on runs: creating one (with the exclusivity rule), listing, and
 //! the state changes of the lifecycle.
 
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use std::time::Duration;
+
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
 use super::{Run, RunStatus, Username};
 use crate::{
@@ -29,27 +31,56 @@ pub struct NewRun {
 /// Creates a queued run. It takes its environment at once, or — when the
 /// environment is busy — waits in line if it asked to, else is refused with
 /// the holder named.
+///
+/// The environment's row is locked for the few statements this takes, so
+/// creates in one environment happen one after another, and never beside an
+/// operator deleting or disabling it (both lock the row too): a run is never
+/// created in an environment that is going away. A newcomer never jumps the
+/// line: an environment that is free while runs wait for it goes to the oldest
+/// of them first.
 #[tracing::instrument(skip_all, fields(environment_id = %new.environment_id))]
 pub async fn create(db: &PgPool, new: &NewRun) -> AppResult<Run> {
-    let inserted = match insert(db, new, true).await {
+    let mut tx = db.begin().await?;
+    let enabled: Option<bool> =
+        sqlx::query_scalar("select enabled from environments where id = $1 for update")
+            .bind(new.environment_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if enabled != Some(true) {
+        return Err(AppError::Conflict(format!(
+            "environment {} is disabled or removed by an operator; pick another",
+            new.environment_id
+        )));
+    }
+    promote_waiter(&mut tx, new.environment_id).await?;
+    let holder: Option<i64> =
+        sqlx::query_scalar("select id from runs where environment_id = $1 and holds_environment")
+            .bind(new.environment_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(holder) = holder {
+        if !new.queue_if_busy {
+            // Keep the promotion above: the line moved on either way.
+            tx.commit().await?;
+            return Err(busy(new.environment_id, holder));
+        }
+    }
+    let run = match insert(&mut tx, new, holder.is_none()).await {
+        // Only a promotion from outside this lock can get here first.
         Err(err) if violates_exclusivity(&err) => {
-            if !new.queue_if_busy {
-                return Err(busy(db, new.environment_id).await?);
-            }
-            insert(db, new, false).await?
+            return Err(busy(new.environment_id, holder.unwrap_or_default()))
         }
         other => other?,
     };
-    inserted.ok_or_else(|| {
-        AppError::Conflict(format!(
-            "environment {} is disabled or removed by an operator; pick another",
-            new.environment_id
-        ))
-    })
+    tx.commit().await?;
+    Ok(run)
 }
 
-/// Inserts the run unless its environment is disabled or gone (`None`).
-async fn insert(db: &PgPool, new: &NewRun, holds: bool) -> sqlx::Result<Option<Run>> {
+async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    new: &NewRun,
+    holds: bool,
+) -> sqlx::Result<Run> {
     let files: Vec<&str> = new.files.iter().map(TestFile::as_str).collect();
     let sql = format!(
         "insert into runs (username, environment_id, files, file_sha256, queue_if_busy,
@@ -57,7 +88,7 @@ async fn insert(db: &PgPool, new: &NewRun, holds: bool) -> sqlx::Result<Option<R
                            project, tree_sha256)
          select $1, e.id, $3, $4, $5, $6, e.millicpus, e.memory_mb, e.pids_limit, e.timeout_secs,
                 $7, $8
-           from environments e where e.id = $2 and e.enabled
+           from environments e where e.id = $2
          returning {RUN_COLUMNS}"
     );
     sqlx::query_as(&sql)
@@ -69,8 +100,26 @@ async fn insert(db: &PgPool, new: &NewRun, holds: bool) -> sqlx::Result<Option<R
         .bind(holds)
         .bind(&new.project)
         .bind(&new.tree_sha256)
-        .fetch_optional(db)
+        .fetch_one(&mut **tx)
         .await
+}
+
+/// Gives a free environment to the oldest run waiting in line for it.
+async fn promote_waiter(
+    tx: &mut Transaction<'_, Postgres>,
+    environment_id: EnvironmentId,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update runs set holds_environment = true
+          where id = (select id from runs
+                       where environment_id = $1 and status = 'queued' and not holds_environment
+                       order by id limit 1)
+            and not exists (select 1 from runs where environment_id = $1 and holds_environment)",
+    )
+    .bind(environment_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 pub(crate) fn violates_exclusivity(err: &sqlx::Error) -> bool {
@@ -78,19 +127,13 @@ pub(crate) fn violates_exclusivity(err: &sqlx::Error) -> bool {
 }
 
 /// The refusal for a busy environment, naming the run that holds it.
-async fn busy(db: &PgPool, environment_id: EnvironmentId) -> AppResult<AppError> {
-    let holder: Option<i64> =
-        sqlx::query_scalar("select id from runs where environment_id = $1 and holds_environment")
-            .bind(environment_id)
-            .fetch_optional(db)
-            .await?;
-    let holder = holder.unwrap_or_default();
-    Ok(AppError::Busy {
+fn busy(environment_id: EnvironmentId, holder: i64) -> AppError {
+    AppError::Busy {
         message: format!(
             "environment {environment_id} is busy with run #{holder}; wait for it, pick another environment, or ask to wait in line"
         ),
         holder,
-    })
+    }
 }
 
 pub async fn get(db: &PgPool, id: i64) -> AppResult<Run> {
@@ -162,15 +205,22 @@ pub async fn any_active(db: &PgPool) -> AppResult<bool> {
     .await?)
 }
 
-/// Cancels a queued or running run and frees its environment at once.
+/// Cancels a run. A queued one has no container: it is cancelled and its
+/// environment freed at once. A running one is only marked: the executor
+/// following it kills its container, sees it dead, and then ends it as
+/// `cancelled` (the reconciler does, if no executor follows it), so its
+/// environment is never given to another run while the container lives.
 /// Returns the status it had, or `None` when it had already finished.
 #[tracing::instrument(skip(db))]
 pub async fn cancel(db: &PgPool, id: i64, by: &str) -> AppResult<Option<RunStatus>> {
     let previous: Option<RunStatus> = sqlx::query_scalar(
         "with old as (select id, status from runs where id = $1 for update)
          update runs r
-            set status = 'cancelled', holds_environment = false, finished_at = now(),
-                reason = $2
+            set status = case when old.status = 'queued' then 'cancelled' else r.status end,
+                holds_environment = old.status <> 'queued' and r.holds_environment,
+                finished_at = case when old.status = 'queued' then now() end,
+                reason = case when old.status = 'queued' then $2 end,
+                cancel_requested = coalesce(r.cancel_requested, $2)
            from old
           where r.id = old.id and old.status in ('queued', 'running')
          returning old.status",
@@ -179,10 +229,23 @@ pub async fn cancel(db: &PgPool, id: i64, by: &str) -> AppResult<Option<RunStatu
     .bind(format!("cancelled by {by}"))
     .fetch_optional(db)
     .await?;
-    if previous.is_some() {
+    if previous == Some(RunStatus::Queued) {
         promote_waiters(db).await?;
     }
     Ok(previous)
+}
+
+/// Waits (up to `within`) until a run is over, e.g. for the executor to see
+/// a cancelled run's container dead; the run as it is then.
+pub async fn wait_until_over(db: &PgPool, id: i64, within: Duration) -> AppResult<Run> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let run = get(db, id).await?;
+        if !run.status.is_active() || tokio::time::Instant::now() >= deadline {
+            return Ok(run);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Gives each free environment to the oldest run waiting in line for it.

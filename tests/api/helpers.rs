@@ -89,8 +89,18 @@ impl TestApp {
 
     /// Starts the app with extra test files and a tweaked configuration.
     pub async fn spawn_with(extra: &[(&str, &str)], tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_on(&fresh_database().await, extra, tweak).await
+    }
+
+    /// Starts the app on a database that exists already (another app's, or
+    /// one on a Postgres cluster of the test's own).
+    pub async fn spawn_on(
+        database_url: &str,
+        extra: &[(&str, &str)],
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestApp {
         test_executor::telemetry::init();
-        let database_url = fresh_database().await;
+        let database_url = database_url.to_owned();
         let tests_dir = test_files(extra);
         let mut config = config(&database_url, &tests_dir);
         tweak(&mut config);

@@ -2,6 +2,9 @@
 
 mod exclusivity;
 mod execution;
+mod faults_attach;
+mod faults_orphans;
+mod faults_postgres;
 mod health;
 mod helpers;
 mod hostile;
@@ -13,6 +16,7 @@ mod pages;
 mod pool;
 mod projects;
 mod projects_real;
+mod races;
 mod recovery;
 mod results;
 mod runs_api;
