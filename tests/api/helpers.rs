@@ -74,6 +74,7 @@ pub fn config(database_url: &str, tests_dir: &Path) -> Config {
         log_cap_bytes: 32 * 1024 * 1024,
         no_executor: false,
         assets_dir: "assets".into(),
+        dependencies: test_executor::config::DependencyBuildConfig::from_env(),
     }
 }
 

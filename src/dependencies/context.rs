@@ -1,0 +1,223 @@
+//! What a build container receives: one tar unpacked at `/` holding the
+//! project's tree at the runtime path, the build script, pip's settings and
+//! the CA bundle. pip's settings travel in a file the script reads (and
+//! removes), never in the container's environment, which a commit would
+//! keep in the image.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::{ProjectSource, RUNTIME_ROOT, VENV};
+use crate::config::DependencyBuildConfig;
+
+/// Where the build's own files go (removed before the commit).
+pub const BUILD_DIR: &str = "/tmp/te-build";
+/// Where the pip cache volume is mounted (the runner image makes it uid 1000's).
+pub const PIP_CACHE: &str = "/var/cache/te-pip";
+/// A tree larger than this is not built.
+pub const MAX_TREE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Folders never sent: version control, virtualenvs, caches, build outputs.
+const SKIPPED_DIRS: &[&str] = &[
+    ".git",
+    ".hg",
+    ".svn",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".tox",
+    ".nox",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    "node_modules",
+    "build",
+    "dist",
+];
+
+/// The tar uploaded to `/` of the build container.
+pub fn build_context(
+    project: &ProjectSource,
+    pip_args: &[String],
+    settings: &DependencyBuildConfig,
+) -> Result<Vec<u8>> {
+    let mut tar = Tar::new();
+    let build_dir = BUILD_DIR.trim_start_matches('/');
+    tar.dir(build_dir)?;
+    let mut env = vec![
+        ("PIP_CACHE_DIR".to_owned(), PIP_CACHE.to_owned()),
+        ("PIP_DISABLE_PIP_VERSION_CHECK".to_owned(), "1".to_owned()),
+        ("PIP_NO_INPUT".to_owned(), "1".to_owned()),
+        ("PIP_PROGRESS_BAR".to_owned(), "off".to_owned()),
+    ];
+    let passed = [
+        ("PIP_INDEX_URL", &settings.pip_index_url),
+        ("PIP_EXTRA_INDEX_URL", &settings.pip_extra_index_url),
+        ("PIP_TRUSTED_HOST", &settings.pip_trusted_host),
+        ("PIP_DEFAULT_TIMEOUT", &settings.pip_default_timeout),
+    ];
+    for (name, value) in passed {
+        if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+            env.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    if let Some(cert) = &settings.pip_cert {
+        let bytes = std::fs::read(cert)
+            .with_context(|| format!("reading the CA bundle PIP_CERT={}", cert.display()))?;
+        tar.file(&format!("{build_dir}/ca.pem"), &bytes, 0o644)?;
+        env.push(("PIP_CERT".to_owned(), format!("{BUILD_DIR}/ca.pem")));
+    }
+    if let Some(links) = settings.pip_find_links.as_deref().filter(|v| !v.is_empty()) {
+        let mut passed_links = Vec::new();
+        for link in links.split_whitespace() {
+            if link.contains("://") {
+                passed_links.push(link.to_owned());
+            } else if Path::new(link).is_dir() {
+                let target = format!("{build_dir}/find-links");
+                tar.dir(&target)?;
+                for entry in std::fs::read_dir(link).with_context(|| format!("listing {link}"))? {
+                    let entry = entry?;
+                    if entry.file_type()?.is_file() {
+                        let name = entry.file_name().to_string_lossy().into_owned();
+                        let bytes = std::fs::read(entry.path())?;
+                        tar.file(&format!("{target}/{name}"), &bytes, 0o644)?;
+                    }
+                }
+                passed_links.push(format!("{BUILD_DIR}/find-links"));
+            }
+        }
+        if !passed_links.is_empty() {
+            env.push(("PIP_FIND_LINKS".to_owned(), passed_links.join(" ")));
+        }
+    }
+    let env_file: String = env
+        .iter()
+        .map(|(k, v)| format!("export {k}={}\n", quote(v)))
+        .collect();
+    tar.file(&format!("{build_dir}/pip.env"), env_file.as_bytes(), 0o600)?;
+    tar.file(
+        &format!("{build_dir}/build.sh"),
+        script(pip_args).as_bytes(),
+        0o755,
+    )?;
+    add_tree(
+        &mut tar,
+        &project.root,
+        RUNTIME_ROOT.trim_start_matches('/'),
+    )?;
+    tar.finish()
+}
+
+/// The build, as the container runs it: a venv that sees the image's
+/// packages (pytest among them), pip with the project's arguments from the
+/// runtime path, then the build's files removed so the commit holds only
+/// the venv.
+pub fn script(pip_args: &[String]) -> String {
+    let args: Vec<String> = pip_args.iter().map(|a| quote(a)).collect();
+    format!(
+        "set -eu\n\
+         . {BUILD_DIR}/pip.env\n\
+         echo '==> python3 -m venv --system-site-packages {VENV}'\n\
+         python3 -m venv --system-site-packages {VENV}\n\
+         cd {RUNTIME_ROOT}\n\
+         echo '==> pip install {shown}'\n\
+         {VENV}/bin/pip install {args}\n\
+         cd /\n\
+         rm -rf {RUNTIME_ROOT} {BUILD_DIR}\n\
+         echo '==> done'\n",
+        shown = pip_args.join(" ").replace('\'', ""),
+        args = args.join(" "),
+    )
+}
+
+/// A POSIX shell single-quoted word.
+fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+fn add_tree(tar: &mut Tar, root: &Path, target: &str) -> Result<()> {
+    tar.dir(target)?;
+    let walker = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            let name = e.file_name().to_string_lossy();
+            !(e.file_type().is_dir()
+                && (SKIPPED_DIRS.contains(&name.as_ref())
+                    || name.ends_with(".egg-info")
+                    || e.path().join("pyvenv.cfg").exists()))
+        });
+    for entry in walker {
+        let entry = entry.with_context(|| format!("walking {}", root.display()))?;
+        let relative = entry
+            .path()
+            .strip_prefix(root)?
+            .to_string_lossy()
+            .into_owned();
+        let name = format!("{target}/{relative}");
+        if entry.file_type().is_dir() {
+            tar.dir(&name)?;
+        } else if entry.file_type().is_file() {
+            let bytes = std::fs::read(entry.path())
+                .with_context(|| format!("reading {}", entry.path().display()))?;
+            tar.file(&name, &bytes, 0o644)?;
+            anyhow::ensure!(
+                tar.bytes <= MAX_TREE_BYTES,
+                "the project's tree is larger than {} MiB",
+                MAX_TREE_BYTES >> 20
+            );
+        }
+        // Symlinks are not followed: they could point anywhere on this machine.
+    }
+    Ok(())
+}
+
+/// Entries owned by uid 1000 (the builder's user), explicit folders included:
+/// folders the engine creates on its own would belong to root.
+struct Tar {
+    inner: tar::Builder<Vec<u8>>,
+    bytes: u64,
+}
+
+impl Tar {
+    fn new() -> Tar {
+        Tar {
+            inner: tar::Builder::new(Vec::new()),
+            bytes: 0,
+        }
+    }
+
+    fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_size(size);
+        header.set_mode(mode);
+        header.set_uid(1000);
+        header.set_gid(1000);
+        header.set_mtime(0);
+        header
+    }
+
+    fn dir(&mut self, path: &str) -> Result<()> {
+        let mut header = Self::header(tar::EntryType::Directory, 0, 0o755);
+        self.inner
+            .append_data(&mut header, format!("{path}/"), std::io::empty())
+            .with_context(|| format!("adding {path} to the build context"))
+    }
+
+    fn file(&mut self, path: &str, bytes: &[u8], mode: u32) -> Result<()> {
+        let mut header = Self::header(tar::EntryType::Regular, bytes.len() as u64, mode);
+        self.bytes += bytes.len() as u64;
+        self.inner
+            .append_data(&mut header, path, bytes)
+            .with_context(|| format!("adding {path} to the build context"))
+    }
+
+    fn finish(self) -> Result<Vec<u8>> {
+        self.inner
+            .into_inner()
+            .context("finishing the build context")
+    }
+}
