@@ -2,8 +2,9 @@ use std::time::Duration;
 
 use crate::helpers::{id, TestApp};
 
-/// Probes run inside the container, as a test file would.
-const PROBES: &str = r#"
+/// Probes run inside the container, as a test file would (the dependency
+/// images' tests run them too).
+pub const PROBES: &str = r#"
 import errno, os, socket, threading, time
 
 def test_no_route_off_loopback():
