@@ -114,8 +114,17 @@ pub async fn run(
             }
         }
         Ok((code, log)) => Err(Failed {
-            reason: failure_line(&log)
-                .unwrap_or_else(|| format!("the dependency build failed (exit {code})")),
+            reason: failure_line(&log).unwrap_or_else(|| {
+                let last = log
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                format!("the dependency build failed (exit {code}): {}", last.trim())
+                    .chars()
+                    .take(500)
+                    .collect()
+            }),
             log,
         }),
         Err(failed) => Err(failed),

@@ -101,6 +101,11 @@ pub fn build_context(
         script(pip_args).as_bytes(),
         0o755,
     )?;
+    tar.file(
+        &format!("{build_dir}/missing_wheels.py"),
+        MISSING_WHEELS.as_bytes(),
+        0o644,
+    )?;
     add_tree(
         &mut tar,
         &project.root,
@@ -110,19 +115,35 @@ pub fn build_context(
 }
 
 /// The build, as the container runs it: a venv that sees the image's
-/// packages (pytest among them), pip with the project's arguments from the
-/// runtime path, then the build's files removed so the commit holds only
-/// the venv.
+/// packages (pytest among them), made without pip (the image's pip wheel
+/// runs pip, so the image carries no pip of its own); pip with the
+/// project's arguments from the runtime path, preferring the wheels kept in
+/// the cache volume; the wheels it had to download kept there for the next
+/// builds (the index's responses carry no cache headers here, so pip's own
+/// HTTP cache keeps nothing); then the build's files removed so the commit
+/// holds only the venv.
 pub fn script(pip_args: &[String]) -> String {
     let args: Vec<String> = pip_args.iter().map(|a| quote(a)).collect();
     format!(
         "set -eu\n\
          . {BUILD_DIR}/pip.env\n\
-         echo '==> python3 -m venv --system-site-packages {VENV}'\n\
-         python3 -m venv --system-site-packages {VENV}\n\
+         wheels={PIP_CACHE}/wheels\n\
+         mkdir -p \"$wheels\"\n\
+         export PIP_FIND_LINKS=\"$wheels${{PIP_FIND_LINKS:+ $PIP_FIND_LINKS}}\"\n\
+         pip=\"$(ls /usr/share/python-wheels/pip-*.whl | tail -n 1)/pip\"\n\
+         echo '==> python3 -m venv --without-pip --system-site-packages {VENV}'\n\
+         python3 -m venv --without-pip --system-site-packages {VENV}\n\
          cd {RUNTIME_ROOT}\n\
          echo '==> pip install {shown}'\n\
-         {VENV}/bin/pip install {args}\n\
+         {VENV}/bin/python \"$pip\" install {args}\n\
+         {VENV}/bin/python {BUILD_DIR}/missing_wheels.py \"$wheels\" {BUILD_DIR}\n\
+         keep() {{ {VENV}/bin/python \"$pip\" download -q --only-binary :all: -d \"$wheels\" \"$@\"; }}\n\
+         if [ -s {BUILD_DIR}/missing.txt ] || [ -s {BUILD_DIR}/backend.txt ]; then\n\
+         echo '==> keeping the wheels of this build for the next ones'\n\
+         [ ! -s {BUILD_DIR}/missing.txt ] || keep --no-deps -r {BUILD_DIR}/missing.txt \\\n\
+         || while read -r w; do keep --no-deps \"$w\" || echo \"(no wheel kept for $w)\"; done < {BUILD_DIR}/missing.txt\n\
+         [ ! -s {BUILD_DIR}/backend.txt ] || keep -r {BUILD_DIR}/backend.txt || echo '(the build backend was not kept)'\n\
+         fi\n\
          cd /\n\
          rm -rf {RUNTIME_ROOT} {BUILD_DIR}\n\
          echo '==> done'\n",
@@ -130,6 +151,43 @@ pub fn script(pip_args: &[String]) -> String {
         args = args.join(" "),
     )
 }
+
+/// Writes what the wheel cache lacks: `missing.txt`, the venv's own
+/// distributions (`name==version`, not the editable project), and
+/// `backend.txt`, the build backend's requirements (kept with their
+/// dependencies, as the isolated build installs them).
+const MISSING_WHEELS: &str = r#"import json, os, re, sys, sysconfig
+from importlib import metadata
+
+wheels, out = sys.argv[1], sys.argv[2]
+missing = open(os.path.join(out, "missing.txt"), "w")
+backend = open(os.path.join(out, "backend.txt"), "w")
+norm = lambda n: re.sub(r"[-_.]+", "_", n).lower()
+have = set()
+for f in os.listdir(wheels):
+    if f.endswith(".whl"):
+        parts = f.split("-")
+        have.add((norm(parts[0]), parts[1]))
+have_names = {n for n, _ in have}
+site = sysconfig.get_paths()["purelib"]
+for dist in metadata.distributions(path=[site]):
+    direct = dist.read_text("direct_url.json")
+    if direct and json.loads(direct).get("dir_info", {}).get("editable"):
+        continue
+    name, version = dist.metadata["Name"], dist.version
+    if (norm(name), version) not in have:
+        print(f"{name}=={version}", file=missing)
+try:
+    import tomllib
+    with open("pyproject.toml", "rb") as f:
+        requires = tomllib.load(f).get("build-system", {}).get("requires", [])
+except (OSError, ValueError):
+    requires = []
+for req in requires:
+    name = re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0]
+    if norm(name) not in have_names:
+        print(req, file=backend)
+"#;
 
 /// A POSIX shell single-quoted word.
 fn quote(value: &str) -> String {
@@ -219,5 +277,52 @@ impl Tar {
         self.inner
             .into_inner()
             .context("finishing the build context")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_reach_the_script_quoted() {
+        let script = script(&["-r".into(), "req's.txt".into()]);
+        assert!(script.contains(r"install '-r' 'req'\''s.txt'"), "{script}");
+        assert!(script.starts_with("set -eu\n"));
+    }
+
+    #[test]
+    fn the_tree_skips_caches_and_virtualenvs_and_is_owned_by_the_builder() {
+        let root = std::env::temp_dir().join(format!("te-context-{:x}", rand::random::<u64>()));
+        for path in [
+            "src/pkg/__init__.py",
+            ".git/HEAD",
+            "env/pyvenv.cfg",
+            "src/pkg/__pycache__/x.pyc",
+        ] {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "x").unwrap();
+        }
+        let project = ProjectSource::discover("demo", &root).unwrap();
+        let settings = crate::config::DependencyBuildConfig::from_env();
+        let bytes = build_context(&project, &["x".into()], &settings).unwrap();
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let mut names = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            assert_eq!(entry.header().uid().unwrap(), 1000);
+            names.push(entry.path().unwrap().to_string_lossy().into_owned());
+        }
+        assert!(
+            names.contains(&"tmp/work/src/pkg/__init__.py".to_string()),
+            "{names:?}"
+        );
+        assert!(names.contains(&"tmp/te-build/build.sh".to_string()));
+        assert!(names.contains(&"tmp/te-build/missing_wheels.py".to_string()));
+        assert!(!names
+            .iter()
+            .any(|n| n.contains(".git") || n.contains("pyvenv") || n.contains("__pycache__")));
+        std::fs::remove_dir_all(root).unwrap();
     }
 }
