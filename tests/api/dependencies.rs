@@ -254,6 +254,24 @@ async fn concurrent_callers_in_two_processes_share_one_build_and_a_changed_requi
 }
 
 #[tokio::test]
+async fn a_pytest_plugin_of_the_requirements_is_loaded_by_the_runner() {
+    let fixture = DepsFixture::new("plugin-user").await;
+    fixture.write("requirements-test.txt", "pytest-mock==3.12.0\n");
+    let image = fixture.ensure().await.unwrap();
+    assert!(image.built);
+    // `mocker` is pytest-mock's fixture: it exists only if the plugin loaded.
+    let test = "import os\n\ndef test_mocker(mocker):\n    mocker.patch('os.getcwd', return_value='/x')\n    assert os.getcwd() == '/x'\n";
+    let output = crate::dependencies_project::run_with_runner(
+        &fixture.engine,
+        &image.image,
+        "test_plugin.py",
+        test,
+    )
+    .await;
+    assert!(output.contains("1 passed"), "{output}");
+}
+
+#[tokio::test]
 async fn an_unknown_requirement_fails_with_pips_own_line_and_keeps_the_log() {
     let fixture = DepsFixture::new("frobnicate-user").await;
     fixture.write("requirements.txt", "frobnicate==9\n");

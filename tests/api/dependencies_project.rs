@@ -107,7 +107,13 @@ async fn a_src_layout_project_reading_its_own_version_passes_offline_as_in_a_che
     let rebuild_time = started.elapsed();
     assert!(rebuilt.built);
 
-    let probes = run_probes(&fixture.engine, &rebuilt.image).await;
+    let probes = run_with_runner(
+        &fixture.engine,
+        &rebuilt.image,
+        "test_sandbox.py",
+        crate::sandbox::PROBES,
+    )
+    .await;
     assert!(probes.contains("6 passed"), "{probes}");
 
     let _ = std::fs::remove_dir_all(&downloads);
@@ -146,9 +152,10 @@ fn run(command: &mut Command) {
     );
 }
 
-/// The sandbox probes of `sandbox.rs`, run by the image's own runner in a
-/// container made by `Engine::create_sandbox` (the settings of every run).
-async fn run_probes(engine: &Engine, image: &str) -> String {
+/// One test file run by the image's own runner (its command, as a run's
+/// container has it) in a container made by `Engine::create_sandbox` (the
+/// settings of every run); returns what it printed.
+pub async fn run_with_runner(engine: &Engine, image: &str, file: &str, content: &str) -> String {
     let name = format!("te-test-probes-{:08x}", rand::random::<u32>());
     let limits = Limits {
         millicpus: 1000,
@@ -165,7 +172,7 @@ async fn run_probes(engine: &Engine, image: &str) -> String {
     let meta = serde_json::json!({
         "run_id": 1, "environment_id": 1,
         "token": "0123456789abcdef0123456789abcdef",
-        "files": ["test_sandbox.py"],
+        "files": [file],
     });
     let mut tar = tar::Builder::new(Vec::new());
     for (path, bytes) in [
