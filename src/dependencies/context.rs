@@ -117,11 +117,13 @@ pub fn build_context(
 /// The build, as the container runs it: a venv that sees the image's
 /// packages (pytest among them), made without pip (the image's pip wheel
 /// runs pip, so the image carries no pip of its own); pip with the
-/// project's arguments from the runtime path, preferring the wheels kept in
-/// the cache volume; the wheels it had to download kept there for the next
-/// builds (the index's responses carry no cache headers here, so pip's own
-/// HTTP cache keeps nothing); then the build's files removed so the commit
-/// holds only the venv.
+/// project's arguments from the runtime path, first offline from the wheels
+/// kept in the cache volume, else from the index (pip prefers an index's
+/// link to an equal local one, so a mere `--find-links` would download
+/// again); the wheels it had to download kept for the next builds (the
+/// index's responses carry no cache headers here, so pip's own HTTP cache
+/// keeps nothing); then the build's files removed so the commit holds only
+/// the venv.
 pub fn script(pip_args: &[String]) -> String {
     let args: Vec<String> = pip_args.iter().map(|a| quote(a)).collect();
     format!(
@@ -134,8 +136,13 @@ pub fn script(pip_args: &[String]) -> String {
          echo '==> python3 -m venv --without-pip --system-site-packages {VENV}'\n\
          python3 -m venv --without-pip --system-site-packages {VENV}\n\
          cd {RUNTIME_ROOT}\n\
-         echo '==> pip install {shown}'\n\
+         echo '==> pip install --no-index {shown} (from the kept wheels)'\n\
+         if {VENV}/bin/python \"$pip\" install --no-index {args} > {BUILD_DIR}/offline.log 2>&1; then\n\
+         cat {BUILD_DIR}/offline.log\n\
+         else\n\
+         echo '==> not all kept: pip install {shown}'\n\
          {VENV}/bin/python \"$pip\" install {args}\n\
+         fi\n\
          {VENV}/bin/python {BUILD_DIR}/missing_wheels.py \"$wheels\" {BUILD_DIR}\n\
          keep() {{ {VENV}/bin/python \"$pip\" download -q --only-binary :all: -d \"$wheels\" \"$@\"; }}\n\
          if [ -s {BUILD_DIR}/missing.txt ] || [ -s {BUILD_DIR}/backend.txt ]; then\n\

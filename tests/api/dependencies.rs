@@ -327,7 +327,7 @@ async fn old_images_are_pruned_but_never_one_a_container_uses() {
     let pruned = dependencies::prune(&fixture.db, &fixture.engine, &fixture.name, 1)
         .await
         .unwrap();
-    assert_eq!(pruned, [old.image.clone()]);
+    assert_eq!(pruned, std::slice::from_ref(&old.image));
     assert!(!fixture.engine.image_exists(&old.image).await.unwrap());
     assert!(fixture.engine.image_exists(&new.image).await.unwrap());
     let rows = dependencies::store::for_project(&fixture.db, &fixture.name)

@@ -177,10 +177,7 @@ pub async fn run_with_runner(engine: &Engine, image: &str, file: &str, content: 
     let mut tar = tar::Builder::new(Vec::new());
     for (path, bytes) in [
         (".te/meta.json", meta.to_string().into_bytes()),
-        (
-            "test_sandbox.py",
-            crate::sandbox::PROBES.as_bytes().to_vec(),
-        ),
+        (file, content.as_bytes().to_vec()),
     ] {
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
