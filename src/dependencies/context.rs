@@ -140,13 +140,12 @@ pub fn script(pip_args: &[String]) -> String {
          if {VENV}/bin/python \"$pip\" install --no-index {args} > {BUILD_DIR}/offline.log 2>&1; then\n\
          cat {BUILD_DIR}/offline.log\n\
          else\n\
+         tail -n 3 {BUILD_DIR}/offline.log\n\
          echo '==> not all kept: pip install {shown}'\n\
          {VENV}/bin/python \"$pip\" install {args}\n\
-         fi\n\
+         echo '==> keeping the wheels of this build for the next ones'\n\
          {VENV}/bin/python {BUILD_DIR}/missing_wheels.py \"$wheels\" {BUILD_DIR}\n\
          keep() {{ {VENV}/bin/python \"$pip\" download -q --only-binary :all: -d \"$wheels\" \"$@\"; }}\n\
-         if [ -s {BUILD_DIR}/missing.txt ] || [ -s {BUILD_DIR}/backend.txt ]; then\n\
-         echo '==> keeping the wheels of this build for the next ones'\n\
          [ ! -s {BUILD_DIR}/missing.txt ] || keep --no-deps -r {BUILD_DIR}/missing.txt \\\n\
          || while read -r w; do keep --no-deps \"$w\" || echo \"(no wheel kept for $w)\"; done < {BUILD_DIR}/missing.txt\n\
          [ ! -s {BUILD_DIR}/backend.txt ] || keep -r {BUILD_DIR}/backend.txt || echo '(the build backend was not kept)'\n\
@@ -159,10 +158,11 @@ pub fn script(pip_args: &[String]) -> String {
     )
 }
 
-/// Writes what the wheel cache lacks: `missing.txt`, the venv's own
-/// distributions (`name==version`, not the editable project), and
+/// Writes what to keep: `missing.txt`, the venv's own distributions the
+/// wheel cache lacks (`name==version`, not the editable project), and
 /// `backend.txt`, the build backend's requirements (kept with their
-/// dependencies, as the isolated build installs them).
+/// dependencies, which the isolated build installs too; wheels already kept
+/// are not downloaded again).
 const MISSING_WHEELS: &str = r#"import json, os, re, sys, sysconfig
 from importlib import metadata
 
@@ -175,7 +175,6 @@ for f in os.listdir(wheels):
     if f.endswith(".whl"):
         parts = f.split("-")
         have.add((norm(parts[0]), parts[1]))
-have_names = {n for n, _ in have}
 site = sysconfig.get_paths()["purelib"]
 for dist in metadata.distributions(path=[site]):
     direct = dist.read_text("direct_url.json")
@@ -190,10 +189,15 @@ try:
         requires = tomllib.load(f).get("build-system", {}).get("requires", [])
 except (OSError, ValueError):
     requires = []
+# What backends add for an editable build (get_requires_for_build_editable).
+EDITABLE_EXTRAS = {"hatchling": ["editables"], "setuptools": ["wheel"]}
 for req in requires:
-    name = re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0]
-    if norm(name) not in have_names:
-        print(req, file=backend)
+    print(req, file=backend)
+    name = norm(re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0])
+    for extra in EDITABLE_EXTRAS.get(name.replace("_", "-"), []):
+        print(extra, file=backend)
+if not requires and os.path.exists("setup.py"):
+    print("setuptools\nwheel", file=backend)
 "#;
 
 /// A POSIX shell single-quoted word.

@@ -106,6 +106,15 @@ async fn a_src_layout_project_reading_its_own_version_passes_offline_as_in_a_che
     let rebuilt = fixture.ensure().await.unwrap();
     let rebuild_time = started.elapsed();
     assert!(rebuilt.built);
+    let row = dependencies::store::get(&fixture.db, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !row.log.contains("Downloading") && !row.log.contains("not all kept"),
+        "the rebuild downloaded again:\n{}",
+        row.log
+    );
 
     let probes = run_with_runner(
         &fixture.engine,
