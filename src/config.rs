@@ -56,7 +56,7 @@ pub struct Config {
     pub dependencies: DependencyBuildConfig,
 }
 
-/// Building a project's dependency image (`crate::dependencies`). pip inside
+/// Building a project's dependency image (`src/dependencies`). pip inside
 /// the build container sees none of the machine's pip configuration, so the
 /// settings a deployment needs (a private index, a corporate CA, timeouts)
 /// are read here, under pip's own variable names, and passed in.

@@ -1,5 +1,5 @@
 //! Engine operations for building and removing derived images (the
-//! dependency images of `crate::dependencies`): a builder container with the
+//! dependency images of `src/dependencies`): a builder container with the
 //! network the build needs and a cache volume, files put into it, and the
 //! result committed as an image.
 
