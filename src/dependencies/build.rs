@@ -16,6 +16,10 @@ use crate::{
 /// Labels of builder containers and of the images they make.
 pub const LABEL_KEY: &str = "te.dependency-key";
 pub const LABEL_PROJECT: &str = "te.project";
+/// Builder containers are named `te-depbuild-<database>-<key>`.
+pub const BUILDER_PREFIX: &str = "te-depbuild-";
+/// On builder containers: the database of the installation that runs them.
+pub const LABEL_DATABASE: &str = "te.dependency-db";
 /// Kept of a build's output: its head (what was resolved) and its tail
 /// (where it failed).
 const LOG_HEAD: usize = 16 * 1024;
@@ -42,10 +46,17 @@ pub async fn run(
     base: &str,
     project: &ProjectSource,
     pip_args: &[String],
-    key: &str,
+    (key, database): (&str, &str),
     (repo, tag): (&str, &str),
 ) -> Result<Built, Failed> {
-    let name = format!("te-depbuild-{}", &key[..16]);
+    // Named by installation (database) and key: two installations sharing an
+    // engine never take each other's builder for a stale one.
+    let database: String = database
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .take(40)
+        .collect();
+    let name = format!("{BUILDER_PREFIX}{database}-{}", &key[..16]);
     // A builder left by a process that died while building this key.
     engine.remove(&name).await.map_err(infra)?;
     let context = context::build_context(project, pip_args, settings).map_err(|e| Failed {
@@ -72,7 +83,11 @@ pub async fn run(
             cmd: vec!["sh".into(), format!("{}/build.sh", context::BUILD_DIR)],
             network: &settings.deps_build_network,
             cache: Some((&settings.deps_pip_cache_volume, context::PIP_CACHE)),
-            labels: labels.clone(),
+            labels: {
+                let mut labels = labels.clone();
+                labels.insert(LABEL_DATABASE.to_owned(), database.clone());
+                labels
+            },
             memory_bytes: BUILDER_MEMORY,
             pids_limit: BUILDER_PIDS,
         })

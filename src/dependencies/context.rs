@@ -303,6 +303,39 @@ mod tests {
     }
 
     #[test]
+    fn pips_settings_travel_in_a_file_with_the_ca_bundle() {
+        let root = std::env::temp_dir().join(format!("te-context-{:x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("ca.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let mut settings = crate::config::DependencyBuildConfig::from_env();
+        settings.pip_cert = Some(root.join("ca.pem"));
+        settings.pip_index_url = Some("https://user:pw@index.example/simple".into());
+        settings.pip_find_links = None;
+        let project = ProjectSource::discover("demo", &root).unwrap();
+        let bytes = build_context(&project, &["x".into()], &settings).unwrap();
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let mut files = std::collections::HashMap::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+            files.insert(name, text);
+        }
+        let env = &files["tmp/te-build/pip.env"];
+        assert!(
+            env.contains("export PIP_CERT='/tmp/te-build/ca.pem'"),
+            "{env}"
+        );
+        assert!(env.contains("export PIP_INDEX_URL='https://user:pw@index.example/simple'"));
+        assert_eq!(
+            files["tmp/te-build/ca.pem"],
+            "-----BEGIN CERTIFICATE-----\n"
+        );
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
     fn the_tree_skips_caches_and_virtualenvs_and_is_owned_by_the_builder() {
         let root = std::env::temp_dir().join(format!("te-context-{:x}", rand::random::<u64>()));
         for path in [

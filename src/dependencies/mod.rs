@@ -21,7 +21,7 @@ use std::time::Duration;
 use anyhow::Result;
 use sqlx::PgPool;
 
-pub use build::{failure_line, LABEL_KEY, LABEL_PROJECT};
+pub use build::{failure_line, LABEL_DATABASE, LABEL_KEY, LABEL_PROJECT};
 pub use context::MAX_TREE_BYTES;
 pub use declared::{DeclaringFile, ProjectSource};
 pub use store::DependencyImage;
@@ -136,6 +136,9 @@ pub async fn ensure_image(
         if let Some(answer) = reuse(db, engine, &key).await.map_err(failure)? {
             return answer;
         }
+        if let Err(err) = remove_orphan_builders(db, engine).await {
+            tracing::warn!("removing dependency builders left by dead processes: {err:#}");
+        }
         let built = build_locked(db, engine, settings, base_image, project, &pip_args, &key).await;
         drop(conn);
         if built.is_ok() {
@@ -198,13 +201,14 @@ async fn build_locked(
         .map_err(failure)?;
     tracing::info!(%image, "building the dependency image");
     let started = std::time::Instant::now();
+    let database = store::database_name(db).await.map_err(failure)?;
     let result = build::run(
         engine,
         settings,
         base_image,
         project,
         pip_args,
-        key,
+        (key, &database),
         (&repo, tag),
     )
     .await;
@@ -256,6 +260,30 @@ pub async fn prune(
         if old.state == "failed" || engine.remove_image(&old.image).await? {
             store::forget(db, &old.key).await?;
             removed.push(old.image);
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes builder containers whose builder is gone (a process killed
+/// mid-build): no process holds their key's lock. The reconciler may call
+/// it too; every build does.
+pub async fn remove_orphan_builders(db: &PgPool, engine: &Engine) -> Result<usize> {
+    let mut removed = 0;
+    let ours = store::database_name(db).await?;
+    for (id, name, labels) in engine.containers_labelled(LABEL_KEY).await? {
+        // Containers of a dependency image carry its labels too: only a
+        // builder has a builder's name.
+        let (Some(key), Some(database)) = (labels.get(LABEL_KEY), labels.get(LABEL_DATABASE))
+        else {
+            continue;
+        };
+        if !name.starts_with(build::BUILDER_PREFIX) {
+            continue;
+        }
+        if *database == ours && key.len() >= 7 && !store::locked(db, key).await? {
+            engine.remove(&id).await?;
+            removed += 1;
         }
     }
     Ok(removed)

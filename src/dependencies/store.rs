@@ -77,7 +77,8 @@ pub async fn try_lock(conn: &mut PgConnection, key: &str) -> Result<bool> {
 pub async fn locked(db: &PgPool, key: &str) -> Result<bool> {
     sqlx::query_scalar(
         "select exists (select 1 from pg_locks where locktype = 'advisory' \
-         and classid = $1::int::oid and objid = $2::int::oid and objsubid = 2 and granted)",
+         and classid = $1::int::oid and objid = $2::int::oid and objsubid = 2 and granted \
+         and database = (select oid from pg_database where datname = current_database()))",
     )
     .bind(LOCK_CLASS)
     .bind(lock_id(key))
@@ -156,4 +157,13 @@ pub async fn beyond_newest(
     .fetch_all(db)
     .await
     .with_context(|| format!("listing old dependency images of {project}"))
+}
+
+/// This installation's database: builder containers are labelled with it,
+/// so one installation never removes another's builders on a shared engine.
+pub async fn database_name(db: &PgPool) -> Result<String> {
+    sqlx::query_scalar("select current_database()::text")
+        .fetch_one(db)
+        .await
+        .context("asking Postgres for the database name")
 }

@@ -232,6 +232,18 @@ async fn concurrent_callers_in_two_processes_share_one_build_and_a_changed_requi
         "{waiting}"
     );
     assert_eq!(version_of(&fixture, &a.image, "iniconfig"), "2.0.0");
+    // pip's settings (an index's credentials, say) stay out of the image.
+    let (env, _) = fixture
+        .engine
+        .image_env_and_cmd(&a.image)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!env.iter().any(|v| v.starts_with("PIP_")), "{env:?}");
+    assert!(
+        env.iter().any(|v| v.starts_with("PATH=/opt/venv/bin:")),
+        "{env:?}"
+    );
 
     let started = Instant::now();
     let again = fixture.ensure().await.unwrap();
@@ -335,4 +347,51 @@ async fn old_images_are_pruned_but_never_one_a_container_uses() {
         .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].image, new.image);
+}
+
+#[tokio::test]
+async fn builders_left_by_a_dead_process_are_removed_and_others_kept() {
+    let fixture = DepsFixture::new("orphans").await;
+    let database: String = sqlx::query_scalar("select current_database()::text")
+        .fetch_one(&fixture.db)
+        .await
+        .unwrap();
+    let create = |name: &str, db: &str| {
+        let key = format!("{:064x}", rand::random::<u128>());
+        let out = Command::new("docker")
+            .args(["create", "--name", name])
+            .args(["--label", &format!("{}={key}", dependencies::LABEL_KEY)])
+            .args(["--label", &format!("{}={db}", dependencies::LABEL_DATABASE)])
+            .args([fixture.base.as_str(), "true"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    let orphan = format!("te-depbuild-test-orphan-{}", fixture.name);
+    let elsewhere = format!("te-depbuild-test-elsewhere-{}", fixture.name);
+    let not_a_builder = format!("te-test-not-a-builder-{}", fixture.name);
+    create(&orphan, &database);
+    create(&elsewhere, "another_installation");
+    // A container of a dependency image carries the image's labels.
+    create(&not_a_builder, &database);
+    let exists = |name: &str| {
+        Command::new("docker")
+            .args(["inspect", name])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let removed = dependencies::remove_orphan_builders(&fixture.db, &fixture.engine)
+        .await
+        .unwrap();
+    assert!(removed >= 1);
+    assert!(!exists(&orphan), "the orphan builder is still there");
+    assert!(
+        exists(&elsewhere),
+        "another installation's builder was removed"
+    );
+    let _ = Command::new("docker")
+        .args(["rm", "-f", &elsewhere])
+        .output();
 }

@@ -196,3 +196,38 @@ impl Engine {
         Ok(images.into_iter().flat_map(|i| i.repo_tags).collect())
     }
 }
+
+impl Engine {
+    /// Containers (running or not) carrying `label`: their ids, names and
+    /// labels (a container also carries its image's labels).
+    pub async fn containers_labelled(
+        &self,
+        label: &str,
+    ) -> Result<Vec<(String, String, HashMap<String, String>)>> {
+        let options = bollard::query_parameters::ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([(
+                "label".to_string(),
+                vec![label.to_string()],
+            )])),
+            ..Default::default()
+        };
+        let found = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .with_context(|| format!("listing containers labelled {label}"))?;
+        Ok(found
+            .into_iter()
+            .map(|c| {
+                let name = c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_owned();
+                (c.id.unwrap_or_default(), name, c.labels.unwrap_or_default())
+            })
+            .collect())
+    }
+}
