@@ -391,7 +391,11 @@ async fn builders_left_by_a_dead_process_are_removed_and_others_kept() {
         exists(&elsewhere),
         "another installation's builder was removed"
     );
+    assert!(
+        exists(&not_a_builder),
+        "a container that is no builder was removed"
+    );
     let _ = Command::new("docker")
-        .args(["rm", "-f", &elsewhere])
+        .args(["rm", "-f", &elsewhere, &not_a_builder])
         .output();
 }
