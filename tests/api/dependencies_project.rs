@@ -151,6 +151,37 @@ async fn a_src_layout_project_reading_its_own_version_passes_offline_as_in_a_che
     println!("  pytest in a checkout               {:>8}    {counts}", "");
 }
 
+#[tokio::test]
+async fn a_setuptools_project_imports_the_tree_of_the_run_with_its_installed_metadata() {
+    let fixture = DepsFixture::new("setuptools-demo").await;
+    fixture.write(
+        "pyproject.toml",
+        "[build-system]\nrequires = [\"setuptools>=64\"]\nbuild-backend = \"setuptools.build_meta\"\n\n\
+         [project]\nname = \"te-demo\"\nversion = \"1.2.3\"\n\n\
+         [project.optional-dependencies]\ntesting = [\"iniconfig==2.0.0\"]\n",
+    );
+    fixture.write(
+        "src/te_demo/__init__.py",
+        "import importlib.metadata\n__version__ = importlib.metadata.version('te-demo')\nANSWER = 41\n",
+    );
+    fixture.write(
+        "tests/test_demo.py",
+        "import iniconfig, te_demo\n\ndef test_version():\n    assert te_demo.__version__ == '1.2.3'\n\n\
+         def test_answer():\n    assert te_demo.ANSWER == 42\n",
+    );
+    let image = fixture.ensure().await.unwrap();
+    assert!(image.built);
+    // The code changes after the build: the run's tree is what is imported.
+    fixture.write(
+        "src/te_demo/__init__.py",
+        "import importlib.metadata\n__version__ = importlib.metadata.version('te-demo')\nANSWER = 42\n",
+    );
+    let output = fixture.run_by_hand(&image.image, PYTEST);
+    assert_eq!(pytest_counts(&output), "2 passed", "{output}");
+    let again = fixture.ensure().await.unwrap();
+    assert!(!again.built, "a change outside the declaring files rebuilt");
+}
+
 fn run(command: &mut Command) {
     let out = command.output().unwrap();
     assert!(
