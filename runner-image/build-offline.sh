@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the runner image without a container registry: a minimal Debian
-# (bookworm) root with python3 and python3-pytest made by mmdebstrap from
-# Debian's packages, imported into Docker as the tag given.
+# (bookworm) root with python3, python3-pytest and python3-venv (pip for the
+# dependency images, src/dependencies) made by mmdebstrap from Debian's
+# packages, imported into Docker as the tag given.
 #
 #   runner-image/build-offline.sh test-executor-runner:dev
 #
@@ -37,7 +38,7 @@ export TE_RUNNER_SRC="$here"
 # shellcheck disable=SC2016
 mmdebstrap \
     --variant=essential \
-    --include=python3,python3-pytest \
+    --include=python3,python3-pytest,python3-venv \
     --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     --aptopt='Acquire::Check-Valid-Until "false"' \
     --dpkgopt='path-exclude=/usr/share/doc/*' \
@@ -50,6 +51,7 @@ mmdebstrap \
     --customize-hook='echo "runner:x:1000:" >> "$1/etc/group"' \
     --skip=cleanup/tmp \
     --customize-hook='rm -rf "$1"/tmp/* && install -d -o 1000 -g 1000 -m 0755 "$1/tmp/te"' \
+    --customize-hook='install -d -o 1000 -g 1000 -m 0755 "$1/opt/venv" "$1/var/cache/te-pip"' \
     --customize-hook='mkdir -p "$1/opt/te" && install -m 0644 "$TE_RUNNER_SRC/te_runner.py" "$TE_RUNNER_SRC/te_plugin.py" "$1/opt/te/"' \
     --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/apt/* "$1"/var/log/dpkg.log' \
     --format=tar \

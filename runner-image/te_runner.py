@@ -43,8 +43,11 @@ def warm_up():
 
 
 warm_up()
-# The image has no third-party pytest plugins; skip scanning for them.
-os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+# The runner image has no third-party pytest plugins; skip scanning for
+# them. A dependency image (a venv, src/dependencies) has the project's own
+# (pytest-mock, pytest-asyncio...), which its tests expect loaded.
+if not os.environ.get("VIRTUAL_ENV"):
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
 
 WORK = "/tmp/work"
 REPORT_DIR = "/tmp/te"

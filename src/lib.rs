@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod dependencies;
 pub mod environments;
 pub mod error;
 pub mod executor;

@@ -23,6 +23,9 @@ use futures_util::{Stream, StreamExt};
 
 use crate::environments::Limits;
 
+mod images;
+pub use images::{BuilderSpec, CommitSpec};
+
 /// Labels every container of ours carries.
 pub const LABEL_INSTANCE: &str = "te.instance";
 pub const LABEL_RUN: &str = "te.run";

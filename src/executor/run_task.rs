@@ -5,7 +5,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use bollard::container::AttachContainerResults;
 use time::OffsetDateTime;
 use tokio::{io::AsyncWriteExt, time::Instant};

@@ -78,6 +78,18 @@ struct Batch {
     line: Vec<String>,
 }
 
+/// What a buffered line costs besides its text: its sequence number, stream,
+/// timestamp and `String` header. Counted so that a flood of empty lines is
+/// bounded by memory too, not only by its (zero) bytes of text.
+const LINE_OVERHEAD: usize = 64;
+
+impl Batch {
+    /// Memory it holds, roughly.
+    fn memory(&self) -> usize {
+        self.bytes + self.seq.len() * LINE_OVERHEAD
+    }
+}
+
 impl Sink {
     /// `stored_lines`/`stored_results`: how much is in the database already
     /// (non-zero only when resuming a run after a crash).
@@ -282,7 +294,7 @@ impl Sink {
 
     /// Bytes of output buffered and not yet handed to the writer.
     pub fn buffered_bytes(&self) -> usize {
-        self.lines.bytes + self.results.len() * 256
+        self.lines.memory() + self.results.len() * 256
     }
 
     /// Hands what is buffered, with a snapshot of the run's counters, to the
@@ -337,7 +349,7 @@ impl Progress {
 impl Flush {
     /// Memory it holds, roughly (for the writer's buffer bound).
     pub fn bytes(&self) -> usize {
-        self.lines.bytes + self.results.len() * 256
+        self.lines.memory() + self.results.len() * 256
     }
 
     /// Writes the batch and the counters in one statement and returns the

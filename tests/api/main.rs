@@ -1,5 +1,7 @@
 //! Black-box tests through HTTP, against a real Postgres and the real Docker engine.
 
+mod dependencies;
+mod dependencies_project;
 mod exclusivity;
 mod execution;
 mod faults_attach;

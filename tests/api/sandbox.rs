@@ -2,7 +2,8 @@ use std::time::Duration;
 
 use crate::helpers::{id, TestApp};
 
-/// Probes run inside the container, as a test file would.
+/// Probes run inside the container, as a test file would (the dependency
+/// images' tests run them too).
 pub const PROBES: &str = r#"
 import errno, os, socket, threading, time
 
