@@ -172,7 +172,7 @@ async fn build_in(
                 }
             }
         }
-        engine.wait(id).await
+        engine.wait(id, limit).await
     };
     match tokio::time::timeout(limit, follow).await {
         Ok(Ok(code)) => Ok((code, log.text())),
@@ -228,11 +228,20 @@ pub fn failure_line(log: &str) -> Option<String> {
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .collect();
+    // A build backend's own failure ends its quoted output: pip prints it
+    // between `╰─> [N lines of output]` and `[end of output]`.
+    let backend = || {
+        let lines: Vec<&str> = log.lines().map(str::trim).collect();
+        let end = lines.iter().rposition(|l| *l == "[end of output]")?;
+        lines[..end].iter().rev().find(|l| !l.is_empty()).copied()
+    };
     errors
         .iter()
         .rev()
         .find(|line| !generic(line))
-        .or(errors.last())
+        .copied()
+        .or_else(backend)
+        .or(errors.last().copied())
         .map(|line| line.chars().take(500).collect())
 }
 
@@ -286,6 +295,21 @@ mod tests {
             "No matching distribution found for frobnicate==9"
         );
         assert_eq!(failure_line("all good\n"), None);
+    }
+
+    #[test]
+    fn a_build_backends_failure_is_its_last_quoted_line() {
+        let log = "  error: subprocess-exited-with-error\n\
+                   \u{20}\u{20}× Getting requirements to build editable did not run successfully.\n\
+                   \u{20}\u{20}╰─> [3 lines of output]\n\
+                   \u{20}\u{20}    Traceback (most recent call last):\n\
+                   \u{20}\u{20}    ValueError: `project` must contain ['version'] properties\n\
+                   \u{20}\u{20}    [end of output]\n\
+                   \u{20}\u{20}note: This error originates from a subprocess, and is likely not a problem with pip.\n";
+        assert_eq!(
+            failure_line(log).unwrap(),
+            "ValueError: `project` must contain ['version'] properties"
+        );
     }
 
     #[test]

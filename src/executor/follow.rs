@@ -220,11 +220,7 @@ pub async fn follow(
     let oom_killed = state.is_some_and(|s| s.oom_killed);
     writer.send(sink.flush()).await?;
     writer.drain().await?;
-    let ending = sink.ending(
-        Some(exit_code),
-        oom_killed,
-        killed == Some(Kill::Timeout),
-    );
+    let ending = sink.ending(Some(exit_code), oom_killed, killed == Some(Kill::Timeout));
     let (status, reason) = match killed {
         // Who asked is on the run's row; `store::finish` takes it from there.
         Some(Kill::Cancel) => (RunStatus::Cancelled, "cancelled".to_owned()),

@@ -43,6 +43,8 @@ pub struct Settings {
     pub log_cap_lines: u64,
     /// Warm containers kept ready; 0 turns the pool off.
     pub warm_pool: usize,
+    /// How projects' dependency images are built.
+    pub dependencies: crate::config::DependencyBuildConfig,
 }
 
 /// What every run task needs.
@@ -53,6 +55,7 @@ pub struct Shared {
     pub image: String,
     pub log_cap_bytes: u64,
     pub log_cap_lines: u64,
+    pub dependencies: crate::config::DependencyBuildConfig,
     /// Names this database's containers on a shared engine.
     pub instance: String,
     /// This process; it holds a Postgres advisory lock on it while alive.
@@ -83,6 +86,7 @@ impl Executor {
             image: settings.image,
             log_cap_bytes: settings.log_cap_bytes,
             log_cap_lines: settings.log_cap_lines,
+            dependencies: settings.dependencies,
             instance,
             worker_id,
             pool: pool::Pool::new(settings.warm_pool),

@@ -11,6 +11,8 @@ use time::OffsetDateTime;
 use tokio::{io::AsyncWriteExt, time::Instant};
 use tokio_util::sync::CancellationToken;
 
+use crate::dependencies::{self, ProjectSource};
+
 use super::{
     engine::{LABEL_INSTANCE, LABEL_RUN},
     follow::{follow, GaveUp},
@@ -60,7 +62,7 @@ async fn start_and_follow(
         .await
         .context("reading the run's files")?
         .map_err(|e| Failure::Setup(format!("{e:#}")))?;
-    let image = image_for(shared, run);
+    let image = image_for(shared, run).await?;
     store::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
     let payload = prepared.tar;
     // Warm sandboxes are of the runner image only.
@@ -95,8 +97,39 @@ async fn start_and_follow(
 
 /// The image a run's container is created from. Today every run gets the
 /// runner image; a project's dependency image will be chosen here.
-fn image_for(shared: &Shared, _run: &ClaimedRun) -> String {
-    shared.image.clone()
+async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String> {
+    let Some(name) = run.project.clone() else {
+        return Ok(shared.image.clone());
+    };
+    let project = shared
+        .catalog
+        .project(&name)?
+        .ok_or_else(|| Failure::Setup(format!("project {name} is no longer in the catalog")))?;
+    let root = project.dir(shared.catalog.root());
+    let source = tokio::task::spawn_blocking(move || ProjectSource::discover(&name, &root))
+        .await
+        .context("reading the project's dependency files")??;
+    if source.pip_install_args().is_none() {
+        return Ok(shared.image.clone());
+    }
+    store::installing(&shared.db, run.id, true).await?;
+    let image = dependencies::ensure_image(
+        &shared.db,
+        &shared.engine,
+        &shared.dependencies,
+        &shared.image,
+        &source,
+    )
+    .await;
+    store::installing(&shared.db, run.id, false).await?;
+    match image {
+        Ok(image) => Ok(image.image),
+        Err(failure) => Err(Failure::Setup(format!(
+            "installing the project's dependencies failed: {}",
+            failure.reason
+        ))
+        .into()),
+    }
 }
 
 /// A fresh container, attached before it starts.

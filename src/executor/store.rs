@@ -137,6 +137,17 @@ pub async fn record_start(
     Ok(())
 }
 
+/// Marks the run as waiting for its dependency image (or no longer).
+pub async fn installing(db: &PgPool, run_id: i64, now: bool) -> Result<()> {
+    sqlx::query("update runs set installing_since = case when $2 then now() end where id = $1")
+        .bind(run_id)
+        .bind(now)
+        .execute(db)
+        .await
+        .with_context(|| format!("marking run {run_id} as installing dependencies"))?;
+    Ok(())
+}
+
 /// How a run ended, as recorded.
 #[derive(Debug)]
 pub struct Outcome {

@@ -104,6 +104,8 @@ pub struct Run {
     pub project: Option<String>,
     pub tree_sha256: Option<String>,
     pub image: Option<String>,
+    /// Set while the executor gets the project's dependency image.
+    pub installing_since: Option<OffsetDateTime>,
 }
 
 impl Run {
@@ -117,6 +119,10 @@ impl Run {
                 "waiting in line for environment {}",
                 self.environment_id
             )),
+            (RunStatus::Running, _) => self.installing_since.map(|since| {
+                let seconds = (OffsetDateTime::now_utc() - since).whole_seconds().max(0);
+                crate::dependencies::waiting_text(seconds)
+            }),
             _ => None,
         }
     }

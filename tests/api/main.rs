@@ -17,6 +17,7 @@ mod operators;
 mod pages;
 mod pool;
 mod projects;
+mod projects_deps;
 mod projects_real;
 mod races;
 mod recovery;

@@ -74,8 +74,10 @@ async fn a_src_layout_project_runs_from_its_root_with_its_settings() {
         sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()),
         "{run}"
     );
-    let image = std::env::var("RUNNER_IMAGE").unwrap_or("test-executor-runner:latest".into());
-    assert_eq!(run["image"], image.as_str(), "{run}");
+    // Its `[project]` table makes it installable: it runs in its own
+    // dependency image, installed as a development install would be.
+    let image = run["image"].as_str().unwrap().to_owned();
+    assert!(image.starts_with("te-deps/calc:"), "{run}");
     let page = app
         .get(&format!("/runs/{}", id(&run)))
         .await
@@ -311,7 +313,10 @@ async fn a_tests_folder_with_a_marker_is_one_project_run_from_its_root() {
 #[tokio::test]
 async fn the_sandbox_probes_pass_inside_a_project_run() {
     let files = [
-        ("probed/pyproject.toml", "[project]\nname = \"probed\"\n"),
+        (
+            "probed/pyproject.toml",
+            "[project]\nname = \"probed\"\nversion = \"1.0\"\n",
+        ),
         ("probed/tests/test_sandbox.py", PROBES),
     ];
     let app = TestApp::spawn_with(&files, |_| {}).await;

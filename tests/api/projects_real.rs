@@ -14,10 +14,10 @@ use tokio::process::Command;
 use crate::helpers::{id, TestApp};
 
 /// (sdist, version, its folder once unpacked, the test files in it).
-struct Real {
-    name: &'static str,
-    version: &'static str,
-    tests: &'static [&'static str],
+pub struct Real {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub tests: &'static [&'static str],
 }
 
 /// A module beside its test file.
@@ -47,7 +47,7 @@ const PYTZ: Real = Real {
 };
 
 impl Real {
-    fn folder(&self) -> String {
+    pub fn folder(&self) -> String {
         format!("{}-{}", self.name, self.version)
     }
 }
@@ -82,7 +82,7 @@ async fn sdist(real: &Real) -> PathBuf {
 }
 
 /// A tests folder holding the given projects, unpacked from their sdists.
-async fn tests_dir_with(reals: &[&Real]) -> PathBuf {
+pub async fn tests_dir_with(reals: &[&Real]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("te-real-{:016x}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
     for real in reals {
@@ -122,13 +122,23 @@ fn counts(line: &str) -> (i64, i64, i64, i64) {
 /// project's folder: what a person would do in a checkout.
 async fn by_hand(project: &Path, tests: &[&str]) -> (i64, i64, i64, i64) {
     let image = std::env::var("RUNNER_IMAGE").unwrap_or("test-executor-runner:latest".into());
+    by_hand_in(&image, project, tests, "/tmp/p").await
+}
+
+/// pytest by hand in a container of `image`, the project copied to `workdir`.
+pub async fn by_hand_in(
+    image: &str,
+    project: &Path,
+    tests: &[&str],
+    workdir: &str,
+) -> (i64, i64, i64, i64) {
     let out = Command::new("docker")
         .args(["run", "--rm", "--network", "none", "-v"])
         .arg(format!("{}:/src:ro", project.display()))
-        .arg(&image)
+        .arg(image)
         .args(["sh", "-c"])
         .arg(format!(
-            "cp -r /src /tmp/p && cd /tmp/p && python3 -m pytest -p no:cacheprovider -q {}",
+            "cp -r /src {workdir} && cd {workdir} && python3 -m pytest -p no:cacheprovider --color=no -q {}",
             tests.join(" ")
         ))
         .output()
@@ -140,7 +150,7 @@ async fn by_hand(project: &Path, tests: &[&str]) -> (i64, i64, i64, i64) {
     counts(&last)
 }
 
-fn app_counts(run: &Value) -> (i64, i64, i64, i64) {
+pub fn app_counts(run: &Value) -> (i64, i64, i64, i64) {
     let s = &run["summary"];
     let n = |k: &str| s[k].as_i64().unwrap();
     (n("passed"), n("failed"), n("skipped"), n("error"))
