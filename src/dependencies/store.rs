@@ -58,6 +58,17 @@ pub async fn for_project(db: &PgPool, project: &str) -> Result<Vec<DependencyIma
     .with_context(|| format!("listing the dependency images of {project}"))
 }
 
+/// Each project's most recently used image (one query for the projects page).
+pub async fn newest_per_project(db: &PgPool) -> Result<Vec<DependencyImage>> {
+    sqlx::query_as(&format!(
+        "select distinct on (project) {COLUMNS} from dependency_images
+          order by project, last_used_at desc"
+    ))
+    .fetch_all(db)
+    .await
+    .context("listing the projects' dependency images")
+}
+
 fn lock_id(key: &str) -> i32 {
     i32::from_str_radix(&key[..7], 16).unwrap_or(0)
 }

@@ -3,7 +3,12 @@
 use axum::extract::State;
 use serde::Serialize;
 
-use crate::{error::AppResult, server::AppState, web::extract::Json};
+use crate::{
+    dependencies::{self, DependencyImage},
+    error::AppResult,
+    server::AppState,
+    web::extract::Json,
+};
 
 #[derive(Serialize)]
 pub struct ProjectJson {
@@ -12,26 +17,63 @@ pub struct ProjectJson {
     pub markers: Vec<String>,
     /// How many test files the catalog lists in it.
     pub files: usize,
+    /// Its most recently used dependency image, if it ever needed one.
+    pub dependency_image: Option<ImageJson>,
 }
 
-/// Each project with its test-file count, by name.
-pub fn listed(state: &AppState) -> AppResult<Vec<ProjectJson>> {
+#[derive(Serialize)]
+pub struct ImageJson {
+    /// `building`, `ready` or `failed`.
+    pub state: String,
+    pub image: String,
+    pub size_bytes: Option<i64>,
+    pub build_secs: i64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<time::OffsetDateTime>,
+    pub error: Option<String>,
+    /// The build's output (its head and tail), for the page.
+    #[serde(skip)]
+    pub log: String,
+}
+
+impl From<DependencyImage> for ImageJson {
+    fn from(image: DependencyImage) -> ImageJson {
+        ImageJson {
+            build_secs: image.build_duration().whole_seconds(),
+            state: image.state,
+            image: image.image,
+            size_bytes: image.size_bytes,
+            finished_at: image.finished_at,
+            error: image.error,
+            log: image.log,
+        }
+    }
+}
+
+/// Each project with its test-file count and dependency image, by name.
+pub async fn listed(state: &AppState) -> AppResult<Vec<ProjectJson>> {
+    let mut images = dependencies::store::newest_per_project(&state.db).await?;
     Ok(state
         .catalog
         .groups()?
         .into_iter()
         .filter_map(|group| {
             let project = group.project?;
+            let dependency_image = images
+                .iter()
+                .position(|i| i.project == project.name)
+                .map(|at| images.swap_remove(at).into());
             Some(ProjectJson {
                 name: project.name,
                 root: project.root,
                 markers: project.markers,
                 files: group.files.len(),
+                dependency_image,
             })
         })
         .collect())
 }
 
 pub async fn list(State(state): State<AppState>) -> AppResult<Json<Vec<ProjectJson>>> {
-    Ok(Json(listed(&state)?))
+    Ok(Json(listed(&state).await?))
 }

@@ -7,13 +7,14 @@ use maud::{html, Markup};
 use crate::{
     server::AppState,
     web::{
+        components::timestamp,
         html_error::PageResult,
         page::{page, Nav},
     },
 };
 
 pub async fn index(State(state): State<AppState>) -> PageResult<Markup> {
-    let projects = super::api::listed(&state)?;
+    let projects = super::api::listed(&state).await?;
     let tests_dir = state.config.tests_dir.display().to_string();
     Ok(page(
         "Projects",
@@ -45,9 +46,7 @@ pub async fn index(State(state): State<AppState>) -> PageResult<Markup> {
                                         @if i > 0 { " " } code { (m) }
                                     } }
                                     td { a href="/runs/new" { (p.files) } }
-                                    // The dependency image's state, size, age and
-                                    // build log go in this cell.
-                                    td.muted { "runner image" }
+                                    td { (dependency_cell(p.dependency_image.as_ref())) }
                                 }
                             }
                         }
@@ -56,4 +55,26 @@ pub async fn index(State(state): State<AppState>) -> PageResult<Markup> {
             }
         },
     ))
+}
+
+/// The dependency image: state, size, build time, age, and the build log.
+fn dependency_cell(image: Option<&super::api::ImageJson>) -> Markup {
+    let Some(image) = image else {
+        return html! { span.muted { "runner image (none built)" } };
+    };
+    let mib = image.size_bytes.map(|b| b / (1024 * 1024));
+    html! {
+        span.badge data-state=(image.state) { (image.state) } " "
+        code { (image.image) }
+        br;
+        small.muted {
+            @if let Some(mib) = mib { (mib) " MiB · " }
+            "built in " (image.build_secs) " s"
+            @if image.finished_at.is_some() { " · " (timestamp(image.finished_at)) }
+        }
+        @if let Some(error) = &image.error { p.reason { (error) } }
+        @if !image.log.is_empty() {
+            details { summary { "Build log" } pre.build-log { (image.log) } }
+        }
+    }
 }

@@ -261,8 +261,10 @@ async fn projects_are_listed_by_the_api_and_the_projects_page() {
     assert_eq!(
         projects,
         json!([
-            {"name": "app", "root": "app", "markers": ["requirements-test.txt"], "files": 1},
-            {"name": "libs/six", "root": "libs/six", "markers": ["setup.cfg", "setup.py"], "files": 2},
+            {"name": "app", "root": "app", "markers": ["requirements-test.txt"], "files": 1,
+             "dependency_image": null},
+            {"name": "libs/six", "root": "libs/six", "markers": ["setup.cfg", "setup.py"], "files": 2,
+             "dependency_image": null},
         ])
     );
     let files = app.get_json("/api/v1/test-files").await;

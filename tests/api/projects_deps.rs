@@ -82,6 +82,15 @@ async fn a_project_with_dependencies_builds_once_and_runs_as_pytest_does_by_hand
         .await
         .unwrap();
     assert_eq!(builds, 1, "one build for both runs");
+    let projects = app.get_json("/api/v1/projects").await;
+    let listed = &projects[0]["dependency_image"];
+    assert_eq!(listed["state"], "ready", "{projects}");
+    assert_eq!(listed["image"], image, "{projects}");
+    let page = app.get("/projects").await.text().await.unwrap();
+    assert!(
+        page.contains(image) && page.contains("Build log"),
+        "the projects page shows the image and its build log"
+    );
     eprintln!("second run, POST to final: {took:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
