@@ -4,7 +4,7 @@
 use axum::{extract::State, http::StatusCode, Json};
 use serde_json::{json, Value};
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = sqlx::query("select 1").execute(&state.db).await.is_ok();
@@ -41,4 +41,9 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>)
         "warm_pool": pool,
     });
     (status, Json(body))
+}
+
+/// `GET /healthz`, outside the traced and session-bound routes.
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/healthz", axum::routing::get(healthz))
 }

@@ -13,10 +13,14 @@ pub mod logs;
 pub mod operators;
 pub mod projects;
 pub mod results;
+pub mod routes;
 pub mod runs;
 pub mod server;
+pub mod state;
 pub mod telemetry;
 pub mod web;
 
 pub use config::Config;
-pub use server::{app, serve, AppState};
+pub use routes::app;
+pub use server::serve;
+pub use state::AppState;

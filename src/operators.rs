@@ -4,8 +4,6 @@
 //! token's fingerprint, and is signed out when the token changes). Wrong
 //! tokens are limited per client address on both paths.
 
-mod limiter;
-
 use axum::{
     extract::{FromRequestParts, Request, State},
     http::{header::AUTHORIZATION, request::Parts, HeaderMap},
@@ -19,11 +17,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
-pub use limiter::FailureLimiter;
-
 use crate::{
     error::{AppError, AppResult},
-    server::AppState,
+    state::AppState,
     web::{
         extract::ClientAddr,
         html_error::{HtmlError, PageResult},
@@ -243,4 +239,13 @@ pub async fn sign_out(session: Session, Form(form): Form<SignOutForm>) -> PageRe
     session::verify_csrf(&session, &form._csrf).await?;
     session::set_operator(&session, None).await?;
     Ok(Redirect::to("/operator").into_response())
+}
+
+/// The sign-in page and the sign-in and sign-out forms.
+pub fn page_routes() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/operator", get(sign_in_page))
+        .route("/operator/sign-in", post(sign_in))
+        .route("/operator/sign-out", post(sign_out))
 }

@@ -11,7 +11,7 @@ use super::{
 use crate::{
     error::AppResult,
     operators::Operator,
-    server::AppState,
+    state::AppState,
     web::extract::{Json, Path},
 };
 

@@ -4,7 +4,7 @@
 use maud::{html, Markup};
 
 use super::{changes::HostCapacity, Environment};
-use crate::{error::AppResult, server::AppState};
+use crate::{error::AppResult, state::AppState};
 
 pub async fn capacity(state: &AppState) -> AppResult<HostCapacity> {
     let info = state.engine.info().await?;

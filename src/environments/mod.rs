@@ -74,3 +74,25 @@ pub async fn get(db: &PgPool, id: EnvironmentId) -> AppResult<Environment> {
         .await?
         .ok_or_else(|| AppError::NotFound(format!("environment {id} does not exist")))
 }
+
+/// `/api/v1/environments...`.
+pub fn api_routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/environments", get(api::list))
+        .route("/environments/usage", get(api::usage))
+        .route(
+            "/environments/{id}",
+            post(api::create).patch(api::update).delete(api::delete),
+        )
+}
+
+/// The environments page, its usage fragment and its forms.
+pub fn page_routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/environments", get(views::index).post(views::create))
+        .route("/environments/fragments/usage", get(views::usage_fragment))
+        .route("/environments/{id}", post(views::update))
+        .route("/environments/{id}/delete", post(views::delete))
+}

@@ -5,7 +5,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 
 use super::Environment;
-use crate::{executor::container_name, server::AppState};
+use crate::{executor::container_name, state::AppState};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Usage {

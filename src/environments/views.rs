@@ -15,7 +15,7 @@ use super::{changes, host, usage, Environment, EnvironmentId};
 use crate::{
     error::AppError,
     operators::DISABLED,
-    server::AppState,
+    state::AppState,
     web::{
         components::{duration, short_time},
         extract::Path,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::{
     dependencies::{self, DependencyImage},
     error::AppResult,
-    server::AppState,
+    state::AppState,
     web::extract::Json,
 };
 
@@ -76,4 +76,29 @@ pub async fn listed(state: &AppState) -> AppResult<Vec<ProjectJson>> {
 
 pub async fn list(State(state): State<AppState>) -> AppResult<Json<Vec<ProjectJson>>> {
     Ok(Json(listed(&state).await?))
+}
+
+#[derive(Serialize)]
+pub struct TestFileJson {
+    path: String,
+    /// The project it belongs to; `null` outside any.
+    project: Option<String>,
+}
+
+/// `GET /api/v1/test-files`: every file the catalog lists, sorted by path.
+pub async fn test_files(State(state): State<AppState>) -> AppResult<Json<Vec<TestFileJson>>> {
+    let mut files: Vec<TestFileJson> = state
+        .catalog
+        .groups()?
+        .into_iter()
+        .flat_map(|group| {
+            let project = group.project.map(|p| p.name);
+            group.files.into_iter().map(move |f| TestFileJson {
+                path: f.as_str().to_owned(),
+                project: project.clone(),
+            })
+        })
+        .collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Json(files))
 }

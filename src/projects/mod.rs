@@ -82,6 +82,19 @@ pub fn top_level(tests_dir: &Path) -> Option<Project> {
     })
 }
 
+/// `/api/v1/projects` and `/api/v1/test-files`.
+pub fn api_routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/test-files", get(api::test_files))
+        .route("/projects", get(api::list))
+}
+
+/// The projects page.
+pub fn page_routes() -> axum::Router<crate::state::AppState> {
+    axum::Router::new().route("/projects", axum::routing::get(views::index))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use axum::extract::State;
 use maud::{html, Markup};
 
 use crate::{
-    server::AppState,
+    state::AppState,
     web::{
         components::timestamp,
         html_error::PageResult,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{HistoryEntry, TestCase};
 use crate::{
     error::{AppError, AppResult},
-    server::AppState,
+    state::AppState,
     web::{
         self,
         extract::{Json, Path, Query},

@@ -145,6 +145,23 @@ pub async fn junit_xml(db: &PgPool, run_id: i64) -> AppResult<Option<String>> {
     row.ok_or_else(|| AppError::NotFound(format!("run #{run_id} does not exist")))
 }
 
+/// `/api/v1/runs/{id}/tests` and `/api/v1/tests/history`.
+pub fn api_routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/runs/{id}/tests", get(api::of_run))
+        .route("/tests/history", get(api::history))
+}
+
+/// The tests fragment of a run, its JUnit XML and the history page.
+pub fn page_routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/runs/{id}/fragments/tests", get(views::fragment))
+        .route("/runs/{id}/junit.xml", get(api::junit))
+        .route("/tests", get(views::history_page))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

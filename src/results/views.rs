@@ -8,7 +8,7 @@ use super::{TestCase, OUTCOMES};
 use crate::{
     error::{AppError, AppResult},
     runs::Run,
-    server::AppState,
+    state::AppState,
     web::{
         components::{outcome_badge, timestamp},
         extract::{Path, Query},

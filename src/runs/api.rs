@@ -13,7 +13,7 @@ use crate::{
     error::{AppError, AppResult},
     logs::{self, LogLine},
     operators,
-    server::AppState,
+    state::AppState,
     web::extract::{Json, Path, Query},
 };
 

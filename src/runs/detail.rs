@@ -11,14 +11,15 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use super::components::{counts, run_duration, status_badge};
 use super::{Run, RunStatus};
 use crate::{
     error::AppError,
     logs::{self, LogLine},
     results,
-    server::AppState,
+    state::AppState,
     web::{
-        components::{ansi_line, counts, duration, run_duration, status_badge, timestamp},
+        components::{ansi_line, duration, timestamp},
         extract::{Path, Query},
         html_error::PageResult,
         page::{page, Nav},

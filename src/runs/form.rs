@@ -20,7 +20,7 @@ use crate::{
     catalog::{Group, TestFile},
     environments::{self, Environment, EnvironmentId},
     error::AppError,
-    server::AppState,
+    state::AppState,
     web::{
         extract::Query,
         html_error::PageResult,

@@ -8,7 +8,7 @@ use crate::{
     environments::EnvironmentId,
     error::{AppError, AppResult},
     projects::{Project, TreeError},
-    server::AppState,
+    state::AppState,
 };
 
 /// A request to run files, as the API and the form send it.

@@ -9,12 +9,13 @@ use axum::{
 };
 use maud::{html, Markup};
 
+use super::components::{counts, run_duration, status_badge};
 use super::{api::ListQuery, Run, RunStatus};
 use crate::{
     environments::EnvironmentId,
-    server::AppState,
+    state::AppState,
     web::{
-        components::{counts, run_duration, short_time, status_badge},
+        components::short_time,
         extract::{Path, Query},
         html_error::PageResult,
         page::{page, Nav},

@@ -4,12 +4,6 @@
 use maud::{html, Markup};
 use time::{macros::format_description, OffsetDateTime};
 
-use crate::runs::{Run, RunStatus};
-
-pub fn status_badge(status: RunStatus) -> Markup {
-    html! { span class={ "badge status-" (status.as_str()) } { (status.label()) } }
-}
-
 pub fn outcome_badge(outcome: &str) -> Markup {
     html! { span class={ "badge outcome-" (outcome) } { (outcome) } }
 }
@@ -23,10 +17,6 @@ pub fn duration(d: time::Duration) -> String {
         60_000..=3_599_999 => format!("{} m {:02} s", ms / 60_000, (ms / 1000) % 60),
         _ => format!("{} h {:02} m", ms / 3_600_000, (ms / 60_000) % 60),
     }
-}
-
-pub fn run_duration(run: &Run) -> String {
-    run.duration().map(duration).unwrap_or_else(|| "—".into())
 }
 
 /// A time as a `<time>` element: readable UTC text, machine-readable value.
@@ -62,26 +52,6 @@ fn time_element(
                 .unwrap_or_default();
             let text = text(t).unwrap_or_default();
             html! { time datetime=(iso) title=(iso) { (text) } }
-        }
-    }
-}
-
-/// "38 passed · 2 failed"
-pub fn counts(run: &Run) -> Markup {
-    let parts = [
-        (run.passed, "passed"),
-        (run.failed, "failed"),
-        (run.errors, "error"),
-        (run.skipped, "skipped"),
-        (run.xfailed, "xfailed"),
-        (run.xpassed, "xpassed"),
-    ];
-    html! {
-        span.counts {
-            @for (i, (n, label)) in parts.iter().filter(|(n, _)| *n > 0).enumerate() {
-                @if i > 0 { " · " }
-                span class={ "count-" (label) } { (n) " " (label) }
-            }
         }
     }
 }

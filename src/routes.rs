@@ -1,0 +1,53 @@
+//! The top of the module graph: merges each domain's routes and adds the
+//! layers. Nothing below imports this module.
+
+use axum::{middleware, Router};
+use tower_http::{services::ServeDir, trace::TraceLayer};
+
+use crate::{
+    environments, health, operators, projects, results, runs,
+    state::AppState,
+    web::{headers, json_only, session_store},
+};
+
+/// The whole application. Serve it with `ConnectInfo<SocketAddr>` (see
+/// `serve`): wrong operator tokens are limited per client address.
+pub fn app(state: AppState) -> Router {
+    let sessions = session_store::layer(&state.db, state.config.secure_cookies);
+    let router = Router::new()
+        .merge(health::routes())
+        .merge(traced(&state))
+        .layer(sessions);
+    headers::secure(router).with_state(state)
+}
+
+/// The JSON API under `/api/v1`, the pages and the assets, traced.
+fn traced(state: &AppState) -> Router<AppState> {
+    let api = Router::new()
+        .merge(projects::api_routes())
+        .merge(environments::api_routes())
+        .merge(runs::api_routes())
+        .merge(results::api_routes())
+        // The outer layer runs first: a form post is refused before its
+        // token is even looked at.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            operators::limit_bearer_guesses,
+        ))
+        .layer(middleware::from_fn(json_only::require_json));
+    let pages = Router::new()
+        .merge(runs::page_routes())
+        .merge(results::page_routes())
+        .merge(projects::page_routes())
+        .merge(environments::page_routes())
+        .merge(operators::page_routes())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            operators::bind_sessions,
+        ));
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(pages)
+        .nest_service("/assets", ServeDir::new(&state.config.assets_dir))
+        .layer(TraceLayer::new_for_http())
+}

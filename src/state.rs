@@ -1,0 +1,64 @@
+//! The application state every handler receives, and how it is started.
+//! It sits low in the graph: domains take it, it knows no domain's routes.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::extract::FromRef;
+use sqlx::PgPool;
+
+use crate::{
+    catalog::Catalog,
+    config::Config,
+    db,
+    executor::{self, Engine, Executor},
+    web::{limiter::FailureLimiter, session_store},
+};
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub db: PgPool,
+    pub config: Arc<Config>,
+    pub catalog: Catalog,
+    pub engine: Engine,
+    /// `None` when this process only serves the web (`NO_EXECUTOR`).
+    pub executor: Option<Executor>,
+    /// Wrong operator tokens per client address, sign-in and API together.
+    pub operator_limiter: Arc<FailureLimiter>,
+}
+
+impl AppState {
+    /// Checks the configuration, connects, migrates, starts the deletion of
+    /// expired sessions and (unless disabled) the executor.
+    pub async fn start(config: Config) -> anyhow::Result<AppState> {
+        config.validate()?;
+        let db = db::connect(&config.database_url).await?;
+        db::migrate(&db).await?;
+        session_store::delete_expired_periodically(
+            db.clone(),
+            Duration::from_secs(config.session_cleanup_secs),
+        );
+        let catalog = Catalog::new(&config.tests_dir).with_caps(config.project_caps());
+        let engine = Engine::connect()?;
+        let executor = if config.no_executor {
+            None
+        } else {
+            let settings = executor::Settings {
+                image: config.runner_image.clone(),
+                max_parallel_runs: config.max_parallel_runs(),
+                log_cap_bytes: config.log_cap_bytes,
+                log_cap_lines: config.log_cap_lines,
+                warm_pool: config.warm_pool(),
+                dependencies: config.dependencies.clone(),
+            };
+            Some(Executor::start(db.clone(), catalog.clone(), settings).await?)
+        };
+        Ok(AppState {
+            db,
+            config: Arc::new(config),
+            catalog,
+            engine,
+            executor,
+            operator_limiter: Arc::default(),
+        })
+    }
+}
