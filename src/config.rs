@@ -166,8 +166,8 @@ impl Config {
         Ok(())
     }
 
-    pub fn project_caps(&self) -> crate::projects::Caps {
-        crate::projects::Caps {
+    pub fn project_caps(&self) -> Caps {
+        Caps {
             bytes: self.project_cap_bytes,
             files: self.project_cap_files,
         }
@@ -181,6 +181,22 @@ impl Config {
         self.max_parallel_runs
             .filter(|n| *n > 0)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+}
+
+/// How big a tree a run may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    pub bytes: u64,
+    pub files: usize,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps {
+            bytes: 64 * 1024 * 1024,
+            files: 20_000,
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use super::{context, ProjectSource, VENV};
 use crate::{
     config::DependencyBuildConfig,
-    executor::engine::{BuilderSpec, CommitSpec, Engine},
+    engine::{BuilderSpec, CommitSpec, Engine},
 };
 
 /// Labels of builder containers and of the images they make.

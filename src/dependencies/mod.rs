@@ -26,7 +26,7 @@ pub use context::MAX_TREE_BYTES;
 pub use declared::{DeclaringFile, ProjectSource};
 pub use store::DependencyImage;
 
-use crate::{config::DependencyBuildConfig, executor::engine::Engine};
+use crate::{config::DependencyBuildConfig, engine::Engine};
 
 /// Where a run's container holds the project's root (the runner unpacks
 /// the tree there); the editable install points at it.

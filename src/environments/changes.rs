@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
+pub use crate::limits::DEFAULT_LIMITS;
+
 use super::{EnvironmentId, Limits};
 use crate::error::{AppError, AppResult};
 
@@ -24,13 +26,6 @@ pub struct LimitsChange {
     pub timeout_secs: Option<i64>,
     pub enabled: Option<bool>,
 }
-
-pub const DEFAULT_LIMITS: Limits = Limits {
-    millicpus: 1000,
-    memory_mb: 512,
-    pids_limit: 256,
-    timeout_secs: 900,
-};
 
 impl LimitsChange {
     /// Applies the change to `current`, refusing values that are impossible

@@ -3,40 +3,16 @@
 pub mod api;
 pub mod changes;
 pub mod host;
-mod id;
 pub mod usage;
 pub mod views;
 
-pub use id::EnvironmentId;
+pub use crate::environment_id::EnvironmentId;
+pub use crate::limits::Limits;
 
-use serde::Serialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::error::{AppError, AppResult};
-
-/// An environment's limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct Limits {
-    pub millicpus: i32,
-    pub memory_mb: i32,
-    pub pids_limit: i32,
-    pub timeout_secs: i32,
-}
-
-impl Limits {
-    pub fn cpus(&self) -> f64 {
-        f64::from(self.millicpus) / 1000.0
-    }
-
-    pub fn nano_cpus(&self) -> i64 {
-        i64::from(self.millicpus) * 1_000_000
-    }
-
-    pub fn memory_bytes(&self) -> i64 {
-        i64::from(self.memory_mb) * 1024 * 1024
-    }
-}
 
 /// An environment with the run that holds it, if any.
 #[derive(Debug, Clone, sqlx::FromRow)]

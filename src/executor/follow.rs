@@ -24,7 +24,7 @@ use super::{
     writer::Writer,
     Shared,
 };
-use crate::runs::RunStatus;
+use crate::store::RunStatus;
 
 /// How often buffered output is handed to the writer and a cancel from
 /// elsewhere noticed.

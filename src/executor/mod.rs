@@ -3,7 +3,6 @@
 //! It runs inside the server by default; several processes (on several
 //! Docker hosts) can share one database.
 
-pub mod engine;
 mod follow;
 pub mod outcome;
 pub mod output;
@@ -26,7 +25,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-pub use engine::Engine;
+pub use crate::engine::{self, Engine};
 pub use run_task::container_name;
 
 use crate::catalog::Catalog;
@@ -230,7 +229,7 @@ async fn run_loop(shared: Arc<Shared>, lock: PgConnection) {
 }
 
 async fn claim_and_spawn(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
-    crate::runs::promote_waiters(&shared.db).await?;
+    crate::store::promote_waiters(&shared.db).await?;
     let free = shared.slots.available_permits();
     if free == 0 {
         return Ok(());

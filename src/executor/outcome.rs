@@ -3,7 +3,7 @@
 //! for crashing at start-up, and a test can `os._exit(0)`), so the plugin's
 //! records are the evidence and the exit code only has to agree with them.
 
-use crate::{environments::Limits, runs::RunStatus};
+use crate::{limits::Limits, store::RunStatus};
 
 /// What the plugin reported, counted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use super::{
     engine::{LABEL_INSTANCE, LABEL_POOL_WORKER},
     Shared,
 };
-use crate::environments::changes::DEFAULT_LIMITS;
+use crate::limits::DEFAULT_LIMITS;
 
 /// How often the pool checks its containers and the runner image.
 const CHECK_EVERY: Duration = Duration::from_secs(2);

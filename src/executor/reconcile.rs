@@ -72,6 +72,6 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
             None => {}
         }
     }
-    crate::runs::promote_waiters(&shared.db).await?;
+    crate::store::promote_waiters(&shared.db).await?;
     Ok(())
 }

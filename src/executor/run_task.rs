@@ -257,7 +257,7 @@ async fn conclude(shared: &Shared, run: &ClaimedRun, name: &str, result: Result<
             "removing the container; the reconciler will retry"
         );
     }
-    if let Err(err) = crate::runs::promote_waiters(&shared.db).await {
+    if let Err(err) = crate::store::promote_waiters(&shared.db).await {
         tracing::warn!(error = %err, "promoting waiting runs");
     }
 }

@@ -17,7 +17,7 @@ use super::{
     outcome::{Ending, Summary},
     output::{Piece, Record, Stream, TestResult},
 };
-use crate::runs::RunStatus;
+use crate::store::RunStatus;
 
 /// Write when this many lines (or bytes) are waiting, or at the next tick.
 const BATCH_LINES: usize = 2000;

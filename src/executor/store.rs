@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::{environments::Limits, runs::RunStatus};
+use crate::{limits::Limits, store::RunStatus};
 
 /// A run this executor is responsible for.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use super::{TestCase, OUTCOMES};
 use crate::{
     error::{AppError, AppResult},
-    runs::Run,
     state::AppState,
+    store::Run,
     web::{
         components::{outcome_badge, timestamp},
         extract::{Path, Query},
@@ -102,7 +102,7 @@ pub async fn fragment(
     Path(id): Path<i64>,
     Query(query): Query<TestsQuery>,
 ) -> PageResult<Markup> {
-    let run = crate::runs::get(&state.db, id).await?;
+    let run = crate::store::get(&state.db, id).await?;
     let outcome = super::parse_outcome(query.outcome.as_deref())?;
     Ok(section(&state, &run, outcome, query.page.unwrap_or(0).max(0)).await?)
 }

@@ -5,9 +5,9 @@ use serde::Deserialize;
 
 use super::{NewRun, Run, Username};
 use crate::{
+    catalog::{Project, TreeError},
     environments::EnvironmentId,
     error::{AppError, AppResult},
-    projects::{Project, TreeError},
     state::AppState,
 };
 
@@ -76,7 +76,7 @@ pub async fn cancel(state: &AppState, run_id: i64, by: &str) -> AppResult<Run> {
             run.status.label()
         )));
     }
-    let previous = super::store::cancel(&state.db, run_id, by).await?;
+    let previous = crate::store::cancel(&state.db, run_id, by).await?;
     if previous.is_some() {
         if let Some(executor) = &state.executor {
             executor.cancel(run_id);
@@ -88,5 +88,5 @@ pub async fn cancel(state: &AppState, run_id: i64, by: &str) -> AppResult<Run> {
         Some(super::RunStatus::Running) => std::time::Duration::from_secs(5),
         _ => std::time::Duration::ZERO,
     };
-    super::store::wait_until_over(&state.db, run_id, within).await
+    crate::store::wait_until_over(&state.db, run_id, within).await
 }

@@ -10,21 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::FileContent;
 
-/// How big a tree a run may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caps {
-    pub bytes: u64,
-    pub files: usize,
-}
-
-impl Default for Caps {
-    fn default() -> Self {
-        Caps {
-            bytes: 64 * 1024 * 1024,
-            files: 20_000,
-        }
-    }
-}
+use crate::config::Caps;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {

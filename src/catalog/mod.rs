@@ -2,6 +2,13 @@
 //! by project. A run may name only files from it, and only of one project,
 //! so a `TestFile` can only be made by looking one up.
 
+pub mod discovery;
+pub mod project;
+pub mod tree;
+
+pub use project::Project;
+pub use tree::{LoadedTree, TreeError};
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
@@ -11,10 +18,7 @@ use anyhow::Context;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::{
-    error::AppError,
-    projects::{self, discovery, tree, Caps, LoadedTree, Project, TreeError},
-};
+use crate::{config::Caps, error::AppError};
 
 /// Largest test file the catalog hands to a run.
 const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -92,7 +96,7 @@ impl Catalog {
 
     /// The projects, sorted by name.
     pub fn projects(&self) -> anyhow::Result<Vec<Project>> {
-        if let Some(project) = projects::top_level(&self.root) {
+        if let Some(project) = project::top_level(&self.root) {
             return Ok(vec![project]);
         }
         Ok(self.scan()?.0)
@@ -105,7 +109,7 @@ impl Catalog {
     /// The test files grouped by project (projects first, by name), then the
     /// files outside any project, if there are some.
     pub fn groups(&self) -> anyhow::Result<Vec<Group>> {
-        let (found, outside) = match projects::top_level(&self.root) {
+        let (found, outside) = match project::top_level(&self.root) {
             Some(project) => (vec![project], Vec::new()),
             None => self.scan()?,
         };

@@ -21,7 +21,7 @@ use bollard::{
 };
 use futures_util::{Stream, StreamExt};
 
-use crate::environments::Limits;
+use crate::limits::Limits;
 
 mod images;
 pub use images::{BuilderSpec, CommitSpec};

@@ -27,7 +27,7 @@ pub fn scan(root: &Path) -> anyhow::Result<(Vec<Project>, Vec<String>)> {
                 walker.skip_current_dir();
                 continue;
             }
-            let markers = super::markers_in(entry.path());
+            let markers = super::project::markers_in(entry.path());
             if !markers.is_empty() {
                 if let Some(folder) = relative_path(root, entry.path()) {
                     found.push(Project {

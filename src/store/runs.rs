@@ -8,7 +8,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use super::{Run, RunStatus, Username};
 use crate::{
     catalog::TestFile,
-    environments::EnvironmentId,
+    environment_id::EnvironmentId,
     error::{AppError, AppResult},
 };
 

@@ -1,0 +1,139 @@
+//! A run as the `runs` table holds it, and its status.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::{environment_id::EnvironmentId, limits::Limits};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Success,
+    Failed,
+    Error,
+    Cancelled,
+    TimedOut,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 7] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Success,
+        RunStatus::Failed,
+        RunStatus::Error,
+        RunStatus::Cancelled,
+        RunStatus::TimedOut,
+    ];
+
+    pub fn is_active(self) -> bool {
+        matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Success => "success",
+            RunStatus::Failed => "failed",
+            RunStatus::Error => "error",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::TimedOut => "timed_out",
+        }
+    }
+
+    /// As a person reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            RunStatus::TimedOut => "timed out",
+            other => other.as_str(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        RunStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Run {
+    pub id: i64,
+    pub username: String,
+    pub environment_id: EnvironmentId,
+    pub files: Vec<String>,
+    pub file_sha256: Vec<String>,
+    pub status: RunStatus,
+    pub holds_environment: bool,
+    pub queue_if_busy: bool,
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    #[sqlx(flatten)]
+    pub limits: Limits,
+    pub created_at: OffsetDateTime,
+    pub started_at: Option<OffsetDateTime>,
+    pub finished_at: Option<OffsetDateTime>,
+    pub log_lines: i32,
+    pub log_truncated: bool,
+    pub collected: Option<i32>,
+    pub passed: i32,
+    pub failed: i32,
+    pub skipped: i32,
+    pub xfailed: i32,
+    pub xpassed: i32,
+    pub errors: i32,
+    pub current_test: Option<String>,
+    pub ready_at: Option<OffsetDateTime>,
+    pub exited_at: Option<OffsetDateTime>,
+    pub warm: Option<bool>,
+    /// The project whose tree went with the run, the tree's sha256, and the
+    /// image of its container.
+    pub project: Option<String>,
+    pub tree_sha256: Option<String>,
+    pub image: Option<String>,
+    /// Set while the executor gets the project's dependency image.
+    pub installing_since: Option<OffsetDateTime>,
+}
+
+impl Run {
+    /// Why a queued run has not started yet; `None` once it has.
+    pub fn waiting_for(&self) -> Option<String> {
+        match (self.status, self.holds_environment) {
+            (RunStatus::Queued, true) => Some(
+                "waiting for a free executor slot (the host runs a limited number at once)".into(),
+            ),
+            (RunStatus::Queued, false) => Some(format!(
+                "waiting in line for environment {}",
+                self.environment_id
+            )),
+            (RunStatus::Running, _) => self.installing_since.map(|since| {
+                let seconds = (OffsetDateTime::now_utc() - since).whole_seconds().max(0);
+                crate::dependencies::waiting_text(seconds)
+            }),
+            _ => None,
+        }
+    }
+
+    /// Where the time went: (phase, duration) for the phases known so far.
+    pub fn phases(&self) -> Vec<(&'static str, time::Duration)> {
+        let points = [
+            ("queued", Some(self.created_at), self.started_at),
+            ("container ready", self.started_at, self.ready_at),
+            ("pytest", self.ready_at, self.exited_at),
+            ("stored", self.exited_at, self.finished_at),
+        ];
+        points
+            .into_iter()
+            .filter_map(|(name, from, to)| Some((name, to? - from?)))
+            .collect()
+    }
+
+    /// Seconds from start to finish (or to now, while running).
+    pub fn duration(&self) -> Option<time::Duration> {
+        let start = self.started_at?;
+        let end = self.finished_at.unwrap_or_else(OffsetDateTime::now_utc);
+        Some(end - start)
+    }
+}

@@ -1,0 +1,175 @@
+//! The top-level module graph, read from the `crate::` paths of `src/`, has
+//! no cycle: dependencies point down (see the README's Architecture). Reads
+//! the files the way `module_cycles.py` does, so both agree.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    path::Path,
+};
+
+type Graph = BTreeMap<String, BTreeSet<String>>;
+
+/// Top-level module (`src/X.rs` or `src/X/`) → the files that make it.
+fn modules(src: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).expect("reading src") {
+            let path = entry.expect("reading src").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(src).expect("under src");
+            let first = rel.components().next().expect("a component");
+            let top = first.as_os_str().to_string_lossy();
+            let top = top.strip_suffix(".rs").unwrap_or(&top).to_owned();
+            if top == "main" || top == "lib" {
+                continue;
+            }
+            let text = fs::read_to_string(&path).expect("reading a source file");
+            out.entry(top).or_default().push(text);
+        }
+    }
+    out
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Every module named as `crate::x` or as a first segment inside `crate::{...}`.
+/// Unit tests (`#[cfg(test)] mod tests {` to the end) are left out: they may
+/// reach anywhere.
+fn named_modules(text: &str) -> BTreeSet<String> {
+    let text = match text.find("#[cfg(test)]\nmod tests {") {
+        Some(at) => &text[..at],
+        None => text,
+    };
+    let mut names = BTreeSet::new();
+    for (at, _) in text.match_indices("crate::") {
+        let preceded = text[..at].chars().next_back().is_some_and(is_ident);
+        if preceded {
+            continue;
+        }
+        let rest = &text[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // First segment of each item at depth 0 of the group.
+            let mut depth = 0;
+            let mut expecting = true;
+            let mut word = String::new();
+            for c in group.chars() {
+                if is_ident(c) {
+                    if expecting {
+                        word.push(c);
+                    }
+                    continue;
+                }
+                if !word.is_empty() {
+                    names.insert(std::mem::take(&mut word));
+                    expecting = false;
+                }
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => expecting = true,
+                    _ => {}
+                }
+            }
+            if !word.is_empty() {
+                names.insert(word);
+            }
+        } else {
+            let name: String = rest.chars().take_while(|c| is_ident(*c)).collect();
+            names.insert(name);
+        }
+    }
+    names
+}
+
+fn graph(src: &Path) -> Graph {
+    let mods = modules(src);
+    mods.iter()
+        .map(|(module, files)| {
+            let edges = files
+                .iter()
+                .flat_map(|text| named_modules(text))
+                .filter(|n| n != module && mods.contains_key(n))
+                .collect();
+            (module.clone(), edges)
+        })
+        .collect()
+}
+
+/// A path that comes back to where it started, if the graph has one.
+fn a_cycle(graph: &Graph) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &Graph,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in &graph[node] {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_top_level_modules_import_each_other_without_a_cycle() {
+    let graph = graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    assert!(graph.len() > 10, "too few modules read: {graph:?}");
+    assert!(
+        graph["routes"].contains("runs") && graph["runs"].contains("store"),
+        "the edges were not read: {graph:?}"
+    );
+    if let Some(cycle) = a_cycle(&graph) {
+        panic!(
+            "the module graph has a cycle: {}; move what both need to a lower module",
+            cycle.join(" -> ")
+        );
+    }
+}
+
+#[test]
+fn the_web_toolkit_imports_no_domain_module() {
+    let graph = graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let allowed = ["error"];
+    let stray: Vec<&String> = graph["web"]
+        .iter()
+        .filter(|m| !allowed.contains(&m.as_str()))
+        .collect();
+    assert!(stray.is_empty(), "web/ imports {stray:?}");
+}
+
+#[test]
+fn a_group_import_names_each_first_segment() {
+    let names = named_modules(
+        "use crate::{\n    a::{b, c},\n    d::E,\n    f,\n};\nfn g() { crate::h::i() }",
+    );
+    let expected: BTreeSet<String> = ["a", "d", "f", "h"].map(String::from).into();
+    assert_eq!(names, expected);
+}
