@@ -10,7 +10,6 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
-use axum_extra::extract::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -21,10 +20,10 @@ use crate::{
     error::{AppError, AppResult},
     state::AppState,
     web::{
-        extract::ClientAddr,
+        extract::{ClientAddr, Form},
         html_error::{HtmlError, PageResult},
         page::{page, Nav},
-        session,
+        session::{self, CsrfForm},
     },
 };
 
@@ -229,13 +228,7 @@ pub async fn sign_in(
     Ok(Redirect::to("/environments").into_response())
 }
 
-#[derive(Deserialize)]
-pub struct SignOutForm {
-    #[serde(default)]
-    _csrf: String,
-}
-
-pub async fn sign_out(session: Session, Form(form): Form<SignOutForm>) -> PageResult<Response> {
+pub async fn sign_out(session: Session, Form(form): Form<CsrfForm>) -> PageResult<Response> {
     session::verify_csrf(&session, &form._csrf).await?;
     session::set_operator(&session, None).await?;
     Ok(Redirect::to("/operator").into_response())

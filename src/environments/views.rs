@@ -6,7 +6,6 @@ use axum::{
     extract::State,
     response::{IntoResponse, Redirect, Response},
 };
-use axum_extra::extract::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -18,10 +17,10 @@ use crate::{
     state::AppState,
     web::{
         components::{duration, short_time},
-        extract::Path,
+        extract::{Form, Path},
         html_error::PageResult,
         page::{page, Nav},
-        session,
+        session::{self, CsrfForm},
     },
 };
 
@@ -267,17 +266,11 @@ pub async fn update(
     apply(&state, &session, &form._csrf, work).await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    _csrf: String,
-}
-
 pub async fn delete(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<CsrfForm>,
 ) -> PageResult<Response> {
     let work = async { changes::delete(&state.db, id.parse()?).await };
     apply(&state, &session, &form._csrf, work).await

@@ -11,7 +11,6 @@ pub mod pool;
 mod reconcile;
 mod run_task;
 pub mod sink;
-mod store;
 mod writer;
 
 use std::{
@@ -29,6 +28,7 @@ pub use crate::engine::{self, Engine};
 pub use run_task::container_name;
 
 use crate::catalog::Catalog;
+use crate::store::lifecycle as store;
 
 /// How often the executor looks for work when nobody wakes it.
 const POLL: Duration = Duration::from_millis(1000);

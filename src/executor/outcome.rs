@@ -3,47 +3,8 @@
 //! for crashing at start-up, and a test can `os._exit(0)`), so the plugin's
 //! records are the evidence and the exit code only has to agree with them.
 
+pub use crate::store::Summary;
 use crate::{limits::Limits, store::RunStatus};
-
-/// What the plugin reported, counted.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Summary {
-    pub collected: Option<i32>,
-    pub passed: i32,
-    pub failed: i32,
-    pub skipped: i32,
-    pub xfailed: i32,
-    pub xpassed: i32,
-    pub errors: i32,
-}
-
-impl Summary {
-    // Saturating: a forged flood of records must not overflow a counter.
-    pub(super) fn count(&mut self, outcome: &str) {
-        let n = match outcome {
-            "passed" => &mut self.passed,
-            "failed" => &mut self.failed,
-            "skipped" => &mut self.skipped,
-            "xfailed" => &mut self.xfailed,
-            "xpassed" => &mut self.xpassed,
-            _ => &mut self.errors,
-        };
-        *n = n.saturating_add(1);
-    }
-
-    pub fn done(&self) -> i32 {
-        [
-            self.passed,
-            self.failed,
-            self.skipped,
-            self.xfailed,
-            self.xpassed,
-            self.errors,
-        ]
-        .into_iter()
-        .fold(0i32, |a, b| a.saturating_add(b))
-    }
-}
 
 /// The runner's exit status for input it refused (a bad tar stream or
 /// meta.json); outside pytest's 0–5 so the two are never confused.
@@ -164,7 +125,7 @@ fn verdict(end: &Ending, limits: &Limits) -> (RunStatus, String) {
     };
     let with_counts = |what: String| {
         if bad > 0 {
-            format!("{} · {what}", counts(s))
+            format!("{} · {what}", s.text())
         } else {
             what
         }
@@ -206,13 +167,13 @@ fn verdict(end: &Ending, limits: &Limits) -> (RunStatus, String) {
         );
     }
     match px {
-        _ if bad > 0 => (RunStatus::Failed, counts(s)),
-        0 => (RunStatus::Success, counts(s)),
+        _ if bad > 0 => (RunStatus::Failed, s.text()),
+        0 => (RunStatus::Success, s.text()),
         1 => (
             RunStatus::Error,
             format!(
                 "pytest reported failures (exit 1) but no test failed: {}",
-                counts(s)
+                s.text()
             ),
         ),
         px => (RunStatus::Error, pytest_status(px)),
@@ -228,27 +189,6 @@ fn pytest_status(px: i32) -> String {
         4 => "pytest was called wrongly (exit 4)".into(),
         5 => "no tests were collected from the selected files".into(),
         px => format!("pytest finished with status {px}"),
-    }
-}
-
-/// "38 passed · 2 failed · 1 skipped"
-pub fn counts(s: &Summary) -> String {
-    let parts: Vec<String> = [
-        (s.passed, "passed"),
-        (s.failed, "failed"),
-        (s.errors, "errors"),
-        (s.skipped, "skipped"),
-        (s.xfailed, "xfailed"),
-        (s.xpassed, "xpassed"),
-    ]
-    .into_iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, label)| format!("{n} {label}"))
-    .collect();
-    if parts.is_empty() {
-        "no test results".into()
-    } else {
-        parts.join(" · ")
     }
 }
 

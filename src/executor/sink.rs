@@ -9,7 +9,7 @@
 //! What is cut or dropped is counted and said in the log (and in the reason),
 //! and memory holds at most one batch whatever the run prints.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
@@ -17,7 +17,8 @@ use super::{
     outcome::{Ending, Summary},
     output::{Piece, Record, Stream, TestResult},
 };
-use crate::store::RunStatus;
+pub use crate::store::lifecycle::Progress;
+use crate::store::lifecycle::{self, OutputBatch};
 
 /// Write when this many lines (or bytes) are waiting, or at the next tick.
 const BATCH_LINES: usize = 2000;
@@ -330,22 +331,6 @@ pub struct Flush {
     current_test: Option<String>,
 }
 
-/// What a write learns about the run: whether someone wants it stopped, and
-/// which executor the database says follows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    pub status: RunStatus,
-    pub cancel_requested: bool,
-    pub worker_id: Option<i64>,
-}
-
-impl Progress {
-    /// The run must be stopped: cancelled, or ended by someone else.
-    pub fn stop(&self) -> bool {
-        self.cancel_requested || self.status != RunStatus::Running
-    }
-}
-
 impl Flush {
     /// Memory it holds, roughly (for the writer's buffer bound).
     pub fn bytes(&self) -> usize {
@@ -365,52 +350,25 @@ impl Flush {
         let duration: Vec<i32> = rest.iter().map(|r| r.duration_ms).collect();
         let message: Vec<Option<&str>> = rest.iter().map(|r| r.message.as_deref()).collect();
         let longrepr: Vec<Option<&str>> = rest.iter().map(|r| r.longrepr.as_deref()).collect();
-        let s = &self.summary;
-        let (status, cancel_requested, worker_id): (RunStatus, bool, Option<i64>) = sqlx::query_as(
-            "with logs as (
-                insert into run_logs (run_id, seq, stream, ts, line)
-                select $1, * from unnest($2::int4[], $3::int2[], $4::timestamptz[], $5::text[])
-                on conflict do nothing),
-             tests as (
-                insert into run_tests (run_id, idx, nodeid, outcome, duration_ms, message, longrepr)
-                select $1, * from unnest($6::int4[], $7::text[], $8::text[], $9::int4[], $10::text[], $11::text[])
-                on conflict do nothing)
-             update runs set log_lines = greatest(log_lines, $12), log_bytes = greatest(log_bytes, $13),
-                    log_truncated = $14, collected = $15, passed = $16, failed = $17,
-                    skipped = $18, xfailed = $19, xpassed = $20, errors = $21, current_test = $22
-              where id = $1
-             returning status, cancel_requested is not null, worker_id",
-        )
-        .bind(self.run_id)
-        .bind(&lines.seq)
-        .bind(&lines.stream)
-        .bind(&lines.ts)
-        .bind(&lines.line)
-        .bind(&idx)
-        .bind(&nodeid)
-        .bind(&outcome)
-        .bind(&duration)
-        .bind(&message)
-        .bind(&longrepr)
-        .bind(self.next_seq)
-        .bind(self.bytes as i64)
-        .bind(self.truncated)
-        .bind(s.collected)
-        .bind(s.passed)
-        .bind(s.failed)
-        .bind(s.skipped)
-        .bind(s.xfailed)
-        .bind(s.xpassed)
-        .bind(s.errors)
-        .bind(&self.current_test)
-        .fetch_one(db)
-        .await
-        .with_context(|| format!("storing output of run {}", self.run_id))?;
-        Ok(Progress {
-            status,
-            cancel_requested,
-            worker_id,
-        })
+        let batch = OutputBatch {
+            run_id: self.run_id,
+            seq: &lines.seq,
+            stream: &lines.stream,
+            ts: &lines.ts,
+            line: &lines.line,
+            idx: &idx,
+            nodeid: &nodeid,
+            outcome: &outcome,
+            duration_ms: &duration,
+            message: &message,
+            longrepr: &longrepr,
+            next_seq: self.next_seq,
+            bytes: self.bytes as i64,
+            truncated: self.truncated,
+            summary: &self.summary,
+            current_test: self.current_test.as_deref(),
+        };
+        lifecycle::progress(db, &batch).await
     }
 }
 

@@ -7,7 +7,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{request::RunRequest, Run, RunFilter, RunStatus};
+use super::{request::RunRequest, Run, RunFilter, RunStatus, Summary};
 use crate::{
     environments::EnvironmentId,
     error::{AppError, AppResult},
@@ -35,7 +35,7 @@ pub struct RunJson {
     #[serde(with = "time::serde::rfc3339::option")]
     pub finished_at: Option<OffsetDateTime>,
     pub limits: LimitsJson,
-    pub summary: SummaryJson,
+    pub summary: Summary,
     pub current_test: Option<String>,
     pub log_lines: i32,
     /// "warm" (a pre-started sandbox) or "plain", once known.
@@ -56,17 +56,6 @@ pub struct LimitsJson {
     pub memory_mb: i32,
     pub pids_limit: i32,
     pub timeout_secs: i32,
-}
-
-#[derive(Serialize)]
-pub struct SummaryJson {
-    pub collected: Option<i32>,
-    pub passed: i32,
-    pub failed: i32,
-    pub skipped: i32,
-    pub xfailed: i32,
-    pub xpassed: i32,
-    pub error: i32,
 }
 
 impl From<Run> for RunJson {
@@ -102,15 +91,7 @@ impl From<Run> for RunJson {
                 pids_limit: run.limits.pids_limit,
                 timeout_secs: run.limits.timeout_secs,
             },
-            summary: SummaryJson {
-                collected: run.collected,
-                passed: run.passed,
-                failed: run.failed,
-                skipped: run.skipped,
-                xfailed: run.xfailed,
-                xpassed: run.xpassed,
-                error: run.errors,
-            },
+            summary: run.summary,
             current_test: run
                 .current_test
                 .filter(|_| run.status == RunStatus::Running),

@@ -6,7 +6,6 @@ use axum::{
     extract::State,
     response::{IntoResponse, Redirect, Response},
 };
-use axum_extra::extract::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -20,10 +19,10 @@ use crate::{
     state::AppState,
     web::{
         components::{ansi_line, duration, timestamp},
-        extract::{Path, Query},
+        extract::{Form, Path, Query},
         html_error::PageResult,
         page::{page, Nav},
-        session,
+        session::{self, CsrfForm},
     },
 };
 
@@ -85,7 +84,7 @@ fn actions(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
 /// while the run is active.
 pub fn status_panel(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
     let active = run.status.is_active();
-    let done = run.passed + run.failed + run.skipped + run.xfailed + run.xpassed + run.errors;
+    let done = run.summary.done();
     html! {
         section #run-status.status-panel
             hx-get=[active.then(|| format!("/runs/{}/fragments/status", run.id))]
@@ -101,7 +100,7 @@ pub fn status_panel(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
                 @else if let Some(reason) = &run.reason { (reason) }
                 @else if run.status == RunStatus::Running { "running" }
             }
-            @if let Some(collected) = run.collected.filter(|c| *c > 0) {
+            @if let Some(collected) = run.summary.collected.filter(|c| *c > 0) {
                 (progress(run, done, collected))
             }
             @if run.status == RunStatus::Running {
@@ -133,8 +132,8 @@ fn progress(run: &Run, done: i32, collected: i32) -> Markup {
     html! {
         div.progress role="progressbar" aria-valuemin="0" aria-valuemax=(collected) aria-valuenow=(done)
             aria-label="Tests done" {
-            @for (n, class) in [(run.passed, "passed"), (run.xfailed, "xfailed"), (run.skipped, "skipped"),
-                                (run.xpassed, "xpassed"), (run.failed, "failed"), (run.errors, "error")] {
+            @for (n, class) in [(run.summary.passed, "passed"), (run.summary.xfailed, "xfailed"), (run.summary.skipped, "skipped"),
+                                (run.summary.xpassed, "xpassed"), (run.summary.failed, "failed"), (run.summary.errors, "error")] {
                 @if n > 0 { span class={ "bar-" (class) } style={ "width:" (format!("{:.2}", pct(n))) "%" } {} }
             }
         }
@@ -227,12 +226,6 @@ pub async fn logs_fragment(
         (log_lines(&lines))
         (log_poller(&run, last))
     })
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub _csrf: String,
 }
 
 /// Cancels from the page: the run's own user (as remembered by this

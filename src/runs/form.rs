@@ -10,7 +10,6 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use axum_extra::extract::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -22,7 +21,7 @@ use crate::{
     error::AppError,
     state::AppState,
     web::{
-        extract::Query,
+        extract::{Form, Query},
         html_error::PageResult,
         page::{page, Nav},
         session,

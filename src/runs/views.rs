@@ -88,7 +88,7 @@ pub fn row(run: &Run) -> Markup {
             }
             td {
                 (status_badge(run.status))
-                @if run.status == RunStatus::Running || run.collected.is_some() { " " small { (counts(run)) } }
+                @if run.status == RunStatus::Running || run.summary.collected.is_some() { " " small { (counts(run)) } }
             }
             td { (short_time(run.started_at)) }
             td { (run_duration(run)) }

@@ -1,10 +1,13 @@
 //! The `runs` table's owner: a run's types and the statements on runs. The
 //! executor and the handlers of `runs/` both call it; it calls neither.
 
+pub mod lifecycle;
 mod run;
 mod runs;
+mod summary;
 mod username;
 
 pub use run::{Run, RunStatus};
 pub use runs::*;
+pub use summary::Summary;
 pub use username::Username;

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::Summary;
 use crate::{environment_id::EnvironmentId, limits::Limits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
@@ -77,13 +78,8 @@ pub struct Run {
     pub finished_at: Option<OffsetDateTime>,
     pub log_lines: i32,
     pub log_truncated: bool,
-    pub collected: Option<i32>,
-    pub passed: i32,
-    pub failed: i32,
-    pub skipped: i32,
-    pub xfailed: i32,
-    pub xpassed: i32,
-    pub errors: i32,
+    #[sqlx(flatten)]
+    pub summary: Summary,
     pub current_test: Option<String>,
     pub ready_at: Option<OffsetDateTime>,
     pub exited_at: Option<OffsetDateTime>,

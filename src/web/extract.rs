@@ -1,14 +1,16 @@
 //! Extractors whose rejections are `AppError`s, so malformed JSON, queries and
-//! paths get the same `{"error": "..."}` answer as every other bad input.
+//! paths get the same `{"error": "..."}` answer as every other bad input,
+//! and a malformed form gets the HTML error page.
 
 use axum::{
     extract::{
-        rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection},
+        rejection::{JsonRejection, PathRejection, QueryRejection},
         FromRequest, FromRequestParts,
     },
     response::{IntoResponse, Response},
 };
 
+use super::html_error::HtmlError;
 use crate::error::AppError;
 
 #[derive(FromRequest)]
@@ -29,8 +31,10 @@ pub struct Query<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(AppError))]
 pub struct Path<T>(pub T);
 
+/// A form body, read as `axum_extra`'s `Form` reads it (repeated keys fill a
+/// `Vec`), whose rejection renders as the HTML error page.
 #[derive(FromRequest)]
-#[from_request(via(axum::Form), rejection(AppError))]
+#[from_request(via(axum_extra::extract::Form), rejection(HtmlError))]
 pub struct Form<T>(pub T);
 
 impl From<JsonRejection> for AppError {
@@ -54,8 +58,8 @@ impl From<PathRejection> for AppError {
     }
 }
 
-impl From<FormRejection> for AppError {
-    fn from(rejection: FormRejection) -> Self {
+impl From<axum_extra::extract::FormRejection> for AppError {
+    fn from(rejection: axum_extra::extract::FormRejection) -> Self {
         AppError::Invalid(format!(
             "the form could not be read: {}",
             rejection.body_text()

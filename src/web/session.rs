@@ -93,3 +93,11 @@ pub async fn forget_operator(session: &Session) -> AppResult<()> {
         .map(drop)
         .map_err(session_error)
 }
+
+/// The body of a form that carries nothing but the session's CSRF token
+/// (sign out, cancel a run, delete an environment).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub _csrf: String,
+}

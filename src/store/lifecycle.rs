@@ -1,11 +1,14 @@
-//! The executor's queries: claiming queued runs, taking over runs whose
-//! executor died, and recording outcomes.
+//! A run's lifecycle as the executor drives it: claiming queued runs,
+//! taking over runs whose executor died, recording the start, the output's
+//! progress and the outcome. Creating, cancelling and promoting are in
+//! `runs.rs` next to it: this folder is the only writer of `runs`.
 
 use anyhow::{Context, Result};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::{limits::Limits, store::RunStatus};
+use super::{RunStatus, Summary};
+use crate::limits::Limits;
 
 /// A run this executor is responsible for.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -209,4 +212,94 @@ pub async fn active_ids(db: &PgPool, ids: &[i64]) -> Result<Vec<i64>> {
         .fetch_all(db)
         .await
         .context("checking which runs are active")
+}
+
+/// What a write learns about the run: whether someone wants it stopped, and
+/// which executor the database says follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub status: RunStatus,
+    pub cancel_requested: bool,
+    pub worker_id: Option<i64>,
+}
+
+impl Progress {
+    /// The run must be stopped: cancelled, or ended by someone else.
+    pub fn stop(&self) -> bool {
+        self.cancel_requested || self.status != RunStatus::Running
+    }
+}
+
+/// A batch of a run's output, lines and test results as columns, and the
+/// run's counters after it.
+pub struct OutputBatch<'a> {
+    pub run_id: i64,
+    pub seq: &'a [i32],
+    pub stream: &'a [i16],
+    pub ts: &'a [OffsetDateTime],
+    pub line: &'a [String],
+    pub idx: &'a [i32],
+    pub nodeid: &'a [&'a str],
+    pub outcome: &'a [&'a str],
+    pub duration_ms: &'a [i32],
+    pub message: &'a [Option<&'a str>],
+    pub longrepr: &'a [Option<&'a str>],
+    pub next_seq: i32,
+    pub bytes: i64,
+    pub truncated: bool,
+    pub summary: &'a Summary,
+    pub current_test: Option<&'a str>,
+}
+
+/// Writes the batch and the counters in one statement and returns the
+/// run's status. Storing the same batch twice changes nothing (rows are
+/// keyed by position, counters are absolute), so a failed write can be
+/// retried even when it is unknown whether it committed.
+pub async fn progress(db: &PgPool, b: &OutputBatch<'_>) -> Result<Progress> {
+    let s = b.summary;
+    let (status, cancel_requested, worker_id): (RunStatus, bool, Option<i64>) = sqlx::query_as(
+        "with logs as (
+            insert into run_logs (run_id, seq, stream, ts, line)
+            select $1, * from unnest($2::int4[], $3::int2[], $4::timestamptz[], $5::text[])
+            on conflict do nothing),
+         tests as (
+            insert into run_tests (run_id, idx, nodeid, outcome, duration_ms, message, longrepr)
+            select $1, * from unnest($6::int4[], $7::text[], $8::text[], $9::int4[], $10::text[], $11::text[])
+            on conflict do nothing)
+         update runs set log_lines = greatest(log_lines, $12), log_bytes = greatest(log_bytes, $13),
+                log_truncated = $14, collected = $15, passed = $16, failed = $17,
+                skipped = $18, xfailed = $19, xpassed = $20, errors = $21, current_test = $22
+          where id = $1
+         returning status, cancel_requested is not null, worker_id",
+    )
+    .bind(b.run_id)
+    .bind(b.seq)
+    .bind(b.stream)
+    .bind(b.ts)
+    .bind(b.line)
+    .bind(b.idx)
+    .bind(b.nodeid)
+    .bind(b.outcome)
+    .bind(b.duration_ms)
+    .bind(b.message)
+    .bind(b.longrepr)
+    .bind(b.next_seq)
+    .bind(b.bytes)
+    .bind(b.truncated)
+    .bind(s.collected)
+    .bind(s.passed)
+    .bind(s.failed)
+    .bind(s.skipped)
+    .bind(s.xfailed)
+    .bind(s.xpassed)
+    .bind(s.errors)
+    .bind(b.current_test)
+    .fetch_one(db)
+    .await
+    .with_context(|| format!("storing output of run {}", b.run_id))?;
+    Ok(Progress {
+        status,
+        cancel_requested,
+        worker_id,
+    })
 }
