@@ -12,7 +12,7 @@ use crate::{
     error::AppResult,
     operators::Operator,
     state::AppState,
-    web::extract::{Json, Path},
+    web::extract::{optional_json, Json, Path},
 };
 
 #[derive(Serialize)]
@@ -63,15 +63,7 @@ pub async fn create(
 ) -> AppResult<(StatusCode, Json<EnvironmentJson>)> {
     let id = parse_id(&id)?;
     // The body is optional: without one the environment gets the defaults.
-    let change: LimitsChange = if body.is_empty() {
-        LimitsChange::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            crate::error::AppError::Invalid(format!(
-                "the request body is not valid for this call: {e}"
-            ))
-        })?
-    };
+    let change: LimitsChange = optional_json(&body)?;
     changes::create(&state.db, id, &change, host::capacity(&state).await?).await?;
     tracing::info!(environment_id = %id, "environment created by an operator");
     Ok((

@@ -4,13 +4,13 @@
 //! Docker hosts) can share one database.
 
 mod follow;
-pub mod outcome;
-pub mod output;
+pub(crate) mod outcome;
+pub(crate) mod output;
 mod payload;
-pub mod pool;
+pub(crate) mod pool;
 mod reconcile;
 mod run_task;
-pub mod sink;
+pub(crate) mod sink;
 mod writer;
 
 use std::{
@@ -122,10 +122,6 @@ impl Executor {
     /// the next executor.
     pub async fn shutdown(&self) {
         pool::empty(&self.shared).await;
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.shared.engine
     }
 
     pub fn instance(&self) -> &str {

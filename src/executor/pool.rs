@@ -57,10 +57,6 @@ impl Pool {
         }
     }
 
-    pub fn size(&self) -> usize {
-        self.size
-    }
-
     /// A warm container, if one is ready; the pool starts a new one.
     pub fn take(&self) -> Option<Warm> {
         let warm = self.ready.lock().unwrap().pop_front();

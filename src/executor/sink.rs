@@ -332,11 +332,6 @@ pub struct Flush {
 }
 
 impl Flush {
-    /// Memory it holds, roughly (for the writer's buffer bound).
-    pub fn bytes(&self) -> usize {
-        self.lines.memory() + self.results.len() * 256
-    }
-
     /// Writes the batch and the counters in one statement and returns the
     /// run's status. Storing the same batch twice changes nothing (rows are
     /// keyed by position, counters are absolute), so a failed write can be

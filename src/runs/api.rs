@@ -14,7 +14,7 @@ use crate::{
     logs::{self, LogLine},
     operators,
     state::AppState,
-    web::extract::{Json, Path, Query},
+    web::extract::{optional_json, Json, Path, Query},
 };
 
 #[derive(Serialize)]
@@ -196,13 +196,7 @@ pub async fn cancel(
 ) -> AppResult<Json<RunJson>> {
     let operator = operators::is_operator(&headers, None, &state).await?;
     let run = super::get(&state.db, id).await?;
-    let request: CancelRequest = if body.is_empty() {
-        CancelRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            AppError::Invalid(format!("the request body is not valid for this call: {e}"))
-        })?
-    };
+    let request: CancelRequest = optional_json(&body)?;
     let by = if operator {
         "an operator".to_string()
     } else if request.username.as_deref().map(str::trim) == Some(run.username.as_str()) {

@@ -68,7 +68,6 @@ pub struct Run {
     pub file_sha256: Vec<String>,
     pub status: RunStatus,
     pub holds_environment: bool,
-    pub queue_if_busy: bool,
     pub reason: Option<String>,
     pub exit_code: Option<i32>,
     #[sqlx(flatten)]
@@ -77,7 +76,6 @@ pub struct Run {
     pub started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,
     pub log_lines: i32,
-    pub log_truncated: bool,
     #[sqlx(flatten)]
     pub summary: Summary,
     pub current_test: Option<String>,

@@ -13,8 +13,8 @@ use crate::{
 };
 
 const RUN_COLUMNS: &str = "id, username, environment_id, files, file_sha256, status,
-    holds_environment, queue_if_busy, reason, exit_code, millicpus, memory_mb, pids_limit,
-    timeout_secs, created_at, started_at, finished_at, log_lines, log_truncated, collected,
+    holds_environment, reason, exit_code, millicpus, memory_mb, pids_limit,
+    timeout_secs, created_at, started_at, finished_at, log_lines, collected,
     passed, failed, skipped, xfailed, xpassed, errors, current_test, ready_at, exited_at, warm,
     project, tree_sha256, image, installing_since";
 
@@ -194,15 +194,6 @@ pub async fn list_newer(db: &PgPool, filter: &RunFilter, after: i64) -> AppResul
         .push(" order by id desc limit ")
         .push_bind(filter.limit.clamp(1, 500));
     Ok(query.build_query_as().fetch_all(db).await?)
-}
-
-/// Whether any run is queued or running (the runs page polls only then).
-pub async fn any_active(db: &PgPool) -> AppResult<bool> {
-    Ok(sqlx::query_scalar(
-        "select exists(select 1 from runs where status in ('queued', 'running'))",
-    )
-    .fetch_one(db)
-    .await?)
 }
 
 /// Cancels a run. A queued one has no container: it is cancelled and its

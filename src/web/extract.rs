@@ -67,6 +67,16 @@ impl From<axum_extra::extract::FormRejection> for AppError {
     }
 }
 
+/// A JSON body that may be left out: empty is `T::default()`. Called inside
+/// the handler (not an extractor) so its error comes after the checks before it.
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, AppError> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| AppError::Invalid(format!("the request body is not valid for this call: {e}")))
+}
+
 /// The address the request came from, as the socket saw it (no proxy
 /// headers are trusted). Unknown (a router driven without a socket) is
 /// `0.0.0.0`.

@@ -1,0 +1,80 @@
+//! The sandbox a run's pytest lives in, as one container create: what it
+//! may not do (network, capabilities, privileges, writes outside `/tmp`) and
+//! what it may use (its environment's limits).
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use bollard::{
+    models::{ContainerCreateBody, HostConfig, HostConfigLogConfig},
+    query_parameters::CreateContainerOptions,
+};
+
+use super::{timed, Engine, CALL_TIMEOUT};
+use crate::limits::Limits;
+
+impl Engine {
+    /// Creates a sandboxed container: no network, no capabilities, no new
+    /// privileges, uid 1000, read-only root with a capped tmpfs at `/tmp`,
+    /// the given limits, and stdin open for the files it will receive.
+    pub async fn create_sandbox(
+        &self,
+        name: &str,
+        image: &str,
+        labels: HashMap<String, String>,
+        limits: &Limits,
+    ) -> Result<String> {
+        let host_config = HostConfig {
+            memory: Some(limits.memory_bytes()),
+            memory_swap: Some(limits.memory_bytes()),
+            nano_cpus: Some(limits.nano_cpus()),
+            pids_limit: Some(i64::from(limits.pids_limit)),
+            network_mode: Some("none".into()),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".into(),
+                format!("rw,exec,nosuid,nodev,size={}m,mode=1777", self.tmpfs_mib),
+            )])),
+            ipc_mode: Some("private".into()),
+            // The engine's default log rotation drops lines; keep one file big
+            // enough that a run can be replayed after an executor crash.
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([
+                    ("max-size".into(), "256m".into()),
+                    ("max-file".into(), "1".into()),
+                ])),
+            }),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(image.into()),
+            user: Some("1000:1000".into()),
+            labels: Some(labels),
+            env: Some(vec![]),
+            open_stdin: Some(true),
+            stdin_once: Some(true),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            network_disabled: Some(true),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions {
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        let what = || format!("creating container {name} from {image}");
+        let created = timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.create_container(Some(options), body),
+        )
+        .await?
+        .with_context(what)?;
+        Ok(created.id)
+    }
+}
