@@ -46,7 +46,9 @@ pub async fn resume(shared: Arc<Shared>, run: ClaimedRun, cancel: CancellationTo
     });
     let limit = Duration::from_secs(run.limits.timeout_secs as u64);
     let deadline = Instant::now() + limit.saturating_sub(elapsed);
-    let result = follow(&shared, &run, &name, output, deadline, cancel).await;
+    let result = follow(&shared, &run, &name, output, deadline, cancel)
+        .await
+        .map_err(RunError::Executor);
     conclude(&shared, &run, &name, result).await;
 }
 
@@ -55,13 +57,13 @@ async fn start_and_follow(
     run: &ClaimedRun,
     name: &str,
     cancel: CancellationToken,
-) -> Result<Outcome> {
+) -> Result<Outcome, RunError> {
     // A project's tree may be tens of MiB: read it off the async threads.
     let (catalog, claimed) = (shared.catalog.clone(), run.clone());
     let prepared = tokio::task::spawn_blocking(move || payload::for_run(&catalog, &claimed))
         .await
         .context("reading the run's files")?
-        .map_err(|e| Failure::Setup(format!("{e:#}")))?;
+        .map_err(|e| RunError::Setup(format!("{e:#}")))?;
     let image = image_for(shared, run).await?;
     store::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
     let payload = prepared.tar;
@@ -92,19 +94,19 @@ async fn start_and_follow(
     if let Ok(Err(err)) = writer.await {
         tracing::debug!(error = %err, "writing the files to the container's stdin");
     }
-    finished
+    finished.map_err(RunError::Executor)
 }
 
 /// The image a run's container is created from. Today every run gets the
 /// runner image; a project's dependency image will be chosen here.
-async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String> {
+async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String, RunError> {
     let Some(name) = run.project.clone() else {
         return Ok(shared.image.clone());
     };
     let project = shared
         .catalog
         .project(&name)?
-        .ok_or_else(|| Failure::Setup(format!("project {name} is no longer in the catalog")))?;
+        .ok_or_else(|| RunError::Setup(format!("project {name} is no longer in the catalog")))?;
     let root = project.dir(shared.catalog.root());
     let source = tokio::task::spawn_blocking(move || ProjectSource::discover(&name, &root))
         .await
@@ -124,11 +126,10 @@ async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String> {
     store::installing(&shared.db, run.id, false).await?;
     match image {
         Ok(image) => Ok(image.image),
-        Err(failure) => Err(Failure::Setup(format!(
+        Err(failure) => Err(RunError::Setup(format!(
             "installing the project's dependencies failed: {}",
             failure.reason
-        ))
-        .into()),
+        ))),
     }
 }
 
@@ -138,7 +139,7 @@ async fn start_plain(
     run: &ClaimedRun,
     name: &str,
     image: &str,
-) -> Result<AttachContainerResults> {
+) -> Result<AttachContainerResults, RunError> {
     let labels = HashMap::from([
         (LABEL_INSTANCE.to_string(), shared.instance.clone()),
         (LABEL_RUN.to_string(), run.id.to_string()),
@@ -149,14 +150,13 @@ async fn start_plain(
         .await
     {
         if !engine.image_exists(image).await.unwrap_or(true) {
-            return Err(Failure::Setup(if image == shared.image {
+            return Err(RunError::Setup(if image == shared.image {
                 format!("the runner image {image} is missing; `scripts/run` builds it")
             } else {
                 format!("the image {image} is missing")
-            })
-            .into());
+            }));
         }
-        return Err(err);
+        return Err(err.into());
     }
     let attached = engine.attach(name).await?;
     engine.start(name).await?;
@@ -195,11 +195,28 @@ async fn take_warm(
     None
 }
 
-/// A failure that is the run's, not the executor's: shown as its reason.
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error("{0}")]
+/// Why a run ended without an outcome of its own.
+#[derive(Debug)]
+enum RunError {
+    /// The run's own (its files, its project, its image): shown as its reason.
     Setup(String),
+    /// The executor's (the engine, the database): logged, and named in the reason.
+    Executor(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for RunError {
+    fn from(err: E) -> Self {
+        RunError::Executor(err.into())
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Setup(reason) => f.write_str(reason),
+            RunError::Executor(err) => write!(f, "{err:#}"),
+        }
+    }
 }
 
 /// Records the outcome (or why the run could not be executed), removes the
@@ -207,10 +224,15 @@ enum Failure {
 /// environment is freed only once the container is known to be dead: when the
 /// executor cannot tell, or cannot record the outcome, it leaves the run
 /// running for the reconciler, which picks up runs no task follows.
-async fn conclude(shared: &Shared, run: &ClaimedRun, name: &str, result: Result<Outcome>) {
+async fn conclude(
+    shared: &Shared,
+    run: &ClaimedRun,
+    name: &str,
+    result: Result<Outcome, RunError>,
+) {
     let finished = match result {
         Ok(finished) => finished,
-        Err(err) if err.is::<GaveUp>() => {
+        Err(RunError::Executor(err)) if err.is::<GaveUp>() => {
             tracing::error!(
                 error = format!("{err:#}"),
                 "leaving the run to the reconciler"
@@ -228,9 +250,9 @@ async fn conclude(shared: &Shared, run: &ClaimedRun, name: &str, result: Result<
                 );
                 return;
             }
-            let reason = match err.downcast_ref::<Failure>() {
-                Some(failure) => failure.to_string(),
-                None => {
+            let reason = match err {
+                RunError::Setup(reason) => reason,
+                RunError::Executor(err) => {
                     tracing::error!(error = format!("{err:#}"), "run failed in the executor");
                     format!("the executor could not run it: {err:#}")
                 }
