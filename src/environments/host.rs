@@ -63,7 +63,7 @@ pub async fn describe(state: &AppState, envs: &[Environment]) -> Markup {
             dl.timings {
                 div { dt { "Host" } dd { (info.cpus) " CPUs · " (host_memory) " MiB" } }
                 div { dt { "Runs at once" } dd { "up to " (parallel) } }
-                div { dt { "Held now" } dd { (busy.len()) " environments" } }
+                div { dt { "Held now" } dd { (busy.len()) @if busy.len() == 1 { " environment" } @else { " environments" } } }
                 div { dt { "Warm sandboxes" } dd { (warm) " ready" } }
                 div { dt { "Allowed in all" } dd { (format!("{cpus:.2}")) " CPUs · " (memory) " MiB" } }
             }
