@@ -8,14 +8,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::helpers::fresh_database;
 use sqlx::PgPool;
 use test_executor::{
     config::DependencyBuildConfig,
     dependencies::{self, ProjectSource},
     executor::engine::Engine,
 };
-
-use crate::helpers::fresh_database;
 
 /// A database, the engine, the build settings from this machine's
 /// environment, and a project folder of its own; removes the images the
