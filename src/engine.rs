@@ -33,6 +33,8 @@ pub const LABEL_POOL_WORKER: &str = "te.pool-worker";
 /// Size of each sandbox's writable scratch space (it counts against memory),
 /// besides the room for a project's tree (see `with_tree_room`).
 const SCRATCH_MIB: u64 = 192;
+/// The engine's default CPU weight, which every running test gets.
+pub const DEFAULT_CPU_SHARES: i64 = 1024;
 const DEFAULT_TREE_MIB: u64 = 64;
 
 /// How long one call to the engine may take before it counts as failed.
@@ -286,9 +288,11 @@ impl Engine {
         }
     }
 
-    /// Changes a container's limits while it exists.
+    /// Changes a container's limits while it exists, and gives it the
+    /// default CPU weight (a warm container waited at the lowest).
     pub async fn update_limits(&self, id: &str, limits: &Limits) -> Result<()> {
         let body = ContainerUpdateBody {
+            cpu_shares: Some(DEFAULT_CPU_SHARES),
             memory: Some(limits.memory_bytes()),
             memory_swap: Some(limits.memory_bytes()),
             nano_cpus: Some(limits.nano_cpus()),

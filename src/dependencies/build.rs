@@ -18,7 +18,8 @@ pub const LABEL_KEY: &str = "te.dependency-key";
 pub const LABEL_PROJECT: &str = "te.project";
 /// Builder containers are named `te-depbuild-<database>-<key>`.
 pub const BUILDER_PREFIX: &str = "te-depbuild-";
-/// On builder containers: the database of the installation that runs them.
+/// On builder containers and dependency images: the database of the
+/// installation that made them.
 pub const LABEL_DATABASE: &str = "te.dependency-db";
 /// Kept of a build's output: its head (what was resolved) and its tail
 /// (where it failed).
@@ -71,9 +72,12 @@ pub async fn run(
             reason: format!("the runner image {base} is missing"),
             log: String::new(),
         })?;
+    // The image carries the database too, so what built it is known (and a
+    // test can remove what it built).
     let labels = HashMap::from([
         (LABEL_KEY.to_owned(), key.to_owned()),
         (LABEL_PROJECT.to_owned(), project.name.clone()),
+        (LABEL_DATABASE.to_owned(), database.clone()),
     ]);
     let id = engine
         .create_builder(BuilderSpec {
@@ -83,11 +87,7 @@ pub async fn run(
             cmd: vec!["sh".into(), format!("{}/build.sh", context::BUILD_DIR)],
             network: &settings.deps_build_network,
             cache: Some((&settings.deps_pip_cache_volume, context::PIP_CACHE)),
-            labels: {
-                let mut labels = labels.clone();
-                labels.insert(LABEL_DATABASE.to_owned(), database.clone());
-                labels
-            },
+            labels: labels.clone(),
             memory_bytes: BUILDER_MEMORY,
             pids_limit: BUILDER_PIDS,
         })

@@ -118,6 +118,16 @@ impl Executor {
         self.shared.pool.status()
     }
 
+    /// Removes this process's warm containers of `image` and stops keeping
+    /// it warm (before an operator's rebuild removes it).
+    pub async fn forget_image(&self, image: &str) {
+        for id in self.shared.pool.forget_image(image) {
+            if let Err(err) = self.shared.engine.remove(&id).await {
+                tracing::warn!(error = format!("{err:#}"), "removing a warm container");
+            }
+        }
+    }
+
     /// Removes the warm containers; running runs go on and are resumed by
     /// the next executor.
     pub async fn shutdown(&self) {

@@ -1,12 +1,22 @@
 //! Warm sandboxes: containers started ahead of time with the full sandbox,
 //! attached and waiting on stdin with pytest already imported. A claimed run
-//! takes one, has its environment's limits applied (`docker update`) before
-//! any file arrives, and is then exactly like a plain run's container. One
-//! container, one run: a warm container is never reused, and the pool is
-//! refilled in the background.
+//! takes one of its image, has its environment's limits applied (`docker
+//! update`) before any file arrives, and is then exactly like a plain run's
+//! container. One container, one run: a warm container is never reused, and
+//! the pool is refilled in the background.
+//!
+//! Which images: the runner image always, and the most recently used
+//! projects' dependency images, within the same total (`WARM_POOL`): the
+//! slots go one each to the runner image and the newest projects, then round
+//! again (`targets`).
+//!
+//! Bursts: a waiting container is started with the lowest CPU weight
+//! (`cpu-shares` 2), so its Python start and pytest import yield the cores
+//! to the runs under way; a run's claim raises it to the default (1024)
+//! together with its limits, in the same `docker update`.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -22,18 +32,25 @@ use super::{
 };
 use crate::limits::DEFAULT_LIMITS;
 
-/// How often the pool checks its containers and the runner image.
+/// How often the pool checks its containers and images.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
+/// The CPU weight of a waiting container: the engine's lowest.
+pub const WAITING_CPU_SHARES: i64 = 2;
 
 pub struct Warm {
     pub id: String,
+    /// The image's name (`repo:tag`), as runs ask for it.
+    image: String,
+    /// What the name pointed to when the container was made.
     image_id: String,
     pub attached: AttachContainerResults,
 }
 
 pub struct Pool {
     size: usize,
-    ready: Mutex<VecDeque<Warm>>,
+    ready: Mutex<Vec<Warm>>,
+    /// Dependency images by project, the most recently used first.
+    recent: Mutex<Vec<(String, String)>>,
     last_error: Mutex<Option<String>>,
     refill: Notify,
 }
@@ -42,32 +59,87 @@ pub struct Pool {
 pub struct PoolStatus {
     pub size: usize,
     pub ready: usize,
+    /// Ready containers per image.
+    pub images: Vec<ImageStatus>,
     /// Why the pool could not start containers lately (runs then take the
     /// plain path).
     pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageStatus {
+    pub image: String,
+    pub ready: usize,
 }
 
 impl Pool {
     pub fn new(size: usize) -> Pool {
         Pool {
             size,
-            ready: Mutex::new(VecDeque::new()),
+            ready: Mutex::new(Vec::new()),
+            recent: Mutex::new(Vec::new()),
             last_error: Mutex::new(None),
             refill: Notify::new(),
         }
     }
 
-    /// A warm container, if one is ready; the pool starts a new one.
-    pub fn take(&self) -> Option<Warm> {
-        let warm = self.ready.lock().unwrap().pop_front();
+    /// A warm container of `image`, if one is ready; the pool starts a new one.
+    pub fn take(&self, image: &str) -> Option<Warm> {
+        let warm = {
+            let mut ready = self.ready.lock().unwrap();
+            ready
+                .iter()
+                .position(|w| w.image == image)
+                .map(|at| ready.remove(at))
+        };
         self.refill.notify_one();
         warm
     }
 
+    /// Records that a run of `project` uses the dependency image `image`: it
+    /// becomes the most recently used, and the pool keeps it warm (in place
+    /// of the project's older image, if it had one).
+    pub fn used(&self, project: &str, image: &str) {
+        let mut recent = self.recent.lock().unwrap();
+        if recent
+            .first()
+            .is_some_and(|(p, i)| p == project && i == image)
+        {
+            return;
+        }
+        recent.retain(|(p, _)| p != project);
+        recent.insert(0, (project.to_owned(), image.to_owned()));
+        recent.truncate(self.size.saturating_sub(1));
+        drop(recent);
+        self.refill.notify_one();
+    }
+
+    /// Takes out (for removal) the ready containers of `image`, and stops
+    /// keeping it warm: an operator's rebuild is about to remove it.
+    pub fn forget_image(&self, image: &str) -> Vec<String> {
+        self.recent.lock().unwrap().retain(|(_, i)| i != image);
+        let mut ready = self.ready.lock().unwrap();
+        let (gone, kept) = ready.drain(..).partition(|w| w.image == image);
+        *ready = kept;
+        gone.into_iter().map(|w: Warm| w.id).collect()
+    }
+
     pub fn status(&self) -> PoolStatus {
+        let ready = self.ready.lock().unwrap();
+        let mut images: Vec<ImageStatus> = Vec::new();
+        for warm in ready.iter() {
+            match images.iter_mut().find(|s| s.image == warm.image) {
+                Some(status) => status.ready += 1,
+                None => images.push(ImageStatus {
+                    image: warm.image.clone(),
+                    ready: 1,
+                }),
+            }
+        }
         PoolStatus {
             size: self.size,
-            ready: self.ready.lock().unwrap().len(),
+            ready: ready.len(),
+            images,
             error: self.last_error.lock().unwrap().clone(),
         }
     }
@@ -75,6 +147,34 @@ impl Pool {
     fn drain(&self) -> Vec<Warm> {
         self.ready.lock().unwrap().drain(..).collect()
     }
+
+    fn recent_images(&self) -> Vec<String> {
+        let recent = self.recent.lock().unwrap();
+        recent.iter().map(|(_, image)| image.clone()).collect()
+    }
+
+    fn remove_from_recent(&self, image: &str) {
+        self.recent.lock().unwrap().retain(|(_, i)| i != image);
+    }
+}
+
+/// How many warm containers each image gets out of `size`: one each to the
+/// base image and the project images (most recent first) while slots last,
+/// then round again in the same order.
+pub fn targets(size: usize, base: &str, recent: &[String]) -> Vec<(String, usize)> {
+    let mut images: Vec<(String, usize)> = std::iter::once(base.to_owned())
+        .chain(recent.iter().filter(|i| *i != base).cloned())
+        .take(size)
+        .map(|image| (image, 0))
+        .collect();
+    if images.is_empty() {
+        return images;
+    }
+    let count = images.len();
+    for slot in 0..size {
+        images[slot % count].1 += 1;
+    }
+    images
 }
 
 /// Keeps the pool full and healthy, for the life of the process.
@@ -97,26 +197,45 @@ pub async fn keep_filled(shared: Arc<Shared>) {
     }
 }
 
-/// Removes containers that died or belong to an older image, then starts
-/// new ones up to the pool's size.
+/// Removes containers that died, belong to an older image or to an image no
+/// longer kept warm (or beyond its share), then starts new ones up to the
+/// pool's size, the image furthest below its share first.
 async fn tend(shared: &Shared) -> Result<()> {
     let pool = &shared.pool;
-    let image_id = shared
+    let base_id = shared
         .engine
         .image_id(&shared.image)
         .await?
         .with_context(|| format!("the runner image {} is missing", shared.image))?;
+    let mut current: HashMap<String, String> = HashMap::from([(shared.image.clone(), base_id)]);
+    for image in pool.recent_images() {
+        match shared.engine.image_id(&image).await? {
+            Some(id) => {
+                current.insert(image, id);
+            }
+            // Pruned or rebuilt away: no longer kept warm.
+            None => pool.remove_from_recent(&image),
+        }
+    }
+    let targets = targets(pool.size, &shared.image, &pool.recent_images());
     // Check the ready containers without taking them out of the pool, so a
     // run claimed meanwhile still finds them.
-    let ready: Vec<(String, String)> = pool
+    let ready: Vec<(String, String, String)> = pool
         .ready
         .lock()
         .unwrap()
         .iter()
-        .map(|w| (w.id.clone(), w.image_id.clone()))
+        .map(|w| (w.id.clone(), w.image.clone(), w.image_id.clone()))
         .collect();
-    for (id, image) in ready {
-        let alive = image == image_id
+    let mut kept: HashMap<String, usize> = HashMap::new();
+    for (id, image, image_id) in ready {
+        let share = targets
+            .iter()
+            .find(|(i, _)| *i == image)
+            .map_or(0, |(_, n)| *n);
+        let have = kept.get(&image).copied().unwrap_or(0);
+        let wanted = have < share && current.get(&image) == Some(&image_id);
+        let alive = wanted
             && shared
                 .engine
                 .inspect(&id)
@@ -124,28 +243,50 @@ async fn tend(shared: &Shared) -> Result<()> {
                 .ok()
                 .flatten()
                 .is_some_and(|s| s.running);
-        if !alive {
-            let stale = {
-                let mut ready = pool.ready.lock().unwrap();
-                ready
-                    .iter()
-                    .position(|w| w.id == id)
-                    .and_then(|at| ready.remove(at))
-            };
-            if stale.is_some() {
-                tracing::info!(container = %id, "warm pool: replacing a dead or outdated container");
-                shared.engine.remove(&id).await?;
-            }
+        if alive {
+            *kept.entry(image).or_default() += 1;
+            continue;
+        }
+        let stale = {
+            let mut ready = pool.ready.lock().unwrap();
+            ready
+                .iter()
+                .position(|w| w.id == id)
+                .map(|at| ready.remove(at))
+        };
+        if stale.is_some() {
+            tracing::info!(container = %id, %image, "warm pool: removing a dead, outdated or surplus container");
+            shared.engine.remove(&id).await?;
         }
     }
-    while pool.ready.lock().unwrap().len() < pool.size {
-        let warm = start_one(shared, &image_id).await?;
-        pool.ready.lock().unwrap().push_back(warm);
+    loop {
+        let next = {
+            let ready = pool.ready.lock().unwrap();
+            if ready.len() >= pool.size {
+                None
+            } else {
+                targets
+                    .iter()
+                    .map(|(image, share)| {
+                        let have = ready.iter().filter(|w| w.image == *image).count();
+                        (image, share.saturating_sub(have))
+                    })
+                    .filter(|(_, missing)| *missing > 0)
+                    .max_by_key(|(_, missing)| *missing)
+                    .map(|(image, _)| image.clone())
+            }
+        };
+        let Some(image) = next else { break };
+        let Some(image_id) = current.get(&image) else {
+            break;
+        };
+        let warm = start_one(shared, &image, image_id).await?;
+        pool.ready.lock().unwrap().push(warm);
     }
     Ok(())
 }
 
-async fn start_one(shared: &Shared, image_id: &str) -> Result<Warm> {
+async fn start_one(shared: &Shared, image: &str, image_id: &str) -> Result<Warm> {
     let name = format!("te-{}-pool-{:016x}", shared.instance, rand::random::<u64>());
     let labels = HashMap::from([
         (LABEL_INSTANCE.to_string(), shared.instance.clone()),
@@ -153,7 +294,13 @@ async fn start_one(shared: &Shared, image_id: &str) -> Result<Warm> {
     ]);
     let engine = &shared.engine;
     let id = engine
-        .create_sandbox(&name, image_id, labels, &DEFAULT_LIMITS)
+        .create_sandbox_weighted(
+            &name,
+            image_id,
+            labels,
+            &DEFAULT_LIMITS,
+            Some(WAITING_CPU_SHARES),
+        )
         .await?;
     let started = async {
         let attached = engine.attach(&id).await?;
@@ -163,6 +310,7 @@ async fn start_one(shared: &Shared, image_id: &str) -> Result<Warm> {
     match started.await {
         Ok(attached) => Ok(Warm {
             id,
+            image: image.to_owned(),
             image_id: image_id.to_owned(),
             attached,
         }),
@@ -177,5 +325,40 @@ async fn start_one(shared: &Shared, image_id: &str) -> Result<Warm> {
 pub async fn empty(shared: &Shared) {
     for warm in shared.pool.drain() {
         let _ = shared.engine.remove(&warm.id).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(recent: &[&str]) -> Vec<String> {
+        recent.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_base_image_always_has_a_share_and_projects_come_by_recency() {
+        assert_eq!(targets(0, "base", &names(&["a"])), vec![]);
+        assert_eq!(targets(1, "base", &names(&["a"])), vec![("base".into(), 1)]);
+        assert_eq!(
+            targets(2, "base", &names(&["a", "b"])),
+            vec![("base".into(), 1), ("a".into(), 1)]
+        );
+        assert_eq!(
+            targets(5, "base", &names(&["a", "b"])),
+            vec![("base".into(), 2), ("a".into(), 2), ("b".into(), 1)]
+        );
+        assert_eq!(targets(3, "base", &[]), vec![("base".into(), 3)]);
+    }
+
+    #[test]
+    fn a_project_used_again_moves_to_the_front_with_its_new_image() {
+        let pool = Pool::new(3);
+        pool.used("p", "te-deps/p:1");
+        pool.used("q", "te-deps/q:1");
+        pool.used("p", "te-deps/p:2");
+        assert_eq!(pool.recent_images(), names(&["te-deps/p:2", "te-deps/q:1"]));
+        pool.used("r", "te-deps/r:1");
+        assert_eq!(pool.recent_images(), names(&["te-deps/r:1", "te-deps/p:2"]));
     }
 }

@@ -67,12 +67,10 @@ async fn start_and_follow(
     let image = image_for(shared, run).await?;
     store::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
     let payload = prepared.tar;
-    // Warm sandboxes are of the runner image only.
-    let warm = if image == shared.image {
-        take_warm(shared, run, name).await
-    } else {
-        None
-    };
+    if let (Some(project), true) = (&run.project, image != shared.image) {
+        shared.pool.used(project, &image);
+    }
+    let warm = take_warm(shared, run, name, &image).await;
     let (attached, warm) = match warm {
         Some(attached) => (attached, true),
         None => (start_plain(shared, run, name, &image).await?, false),
@@ -97,8 +95,8 @@ async fn start_and_follow(
     finished.map_err(RunError::Executor)
 }
 
-/// The image a run's container is created from. Today every run gets the
-/// runner image; a project's dependency image will be chosen here.
+/// The image a run's container is created from: the runner image, or the
+/// project's dependency image (built first if need be).
 async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String, RunError> {
     let Some(name) = run.project.clone() else {
         return Ok(shared.image.clone());
@@ -163,14 +161,16 @@ async fn start_plain(
     Ok(attached)
 }
 
-/// A warm container from the pool, given the run's limits and name before
-/// it receives any file; `None` when none is ready (or usable).
+/// A warm container of the run's image from the pool, given the run's limits
+/// (and the default CPU weight) and name before it receives any file; `None`
+/// when none is ready (or usable).
 async fn take_warm(
     shared: &Shared,
     run: &ClaimedRun,
     name: &str,
+    image: &str,
 ) -> Option<AttachContainerResults> {
-    while let Some(warm) = shared.pool.take() {
+    while let Some(warm) = shared.pool.take(image) {
         let engine = &shared.engine;
         let prepared = async {
             let state = engine.inspect(&warm.id).await?;

@@ -1,13 +1,15 @@
-//! JSON API for projects: `GET /api/v1/projects`.
+//! JSON API for projects: `GET /api/v1/projects`, and the operators'
+//! `POST /api/v1/projects/{name}/rebuild`.
 
-use axum::extract::State;
+use axum::{extract::State, http::StatusCode};
 use serde::Serialize;
 
 use crate::{
     dependencies::{self, DependencyImage},
     error::AppResult,
+    operators::Operator,
     state::AppState,
-    web::extract::Json,
+    web::extract::{Json, Path},
 };
 
 #[derive(Serialize)]
@@ -76,6 +78,17 @@ pub async fn listed(state: &AppState) -> AppResult<Vec<ProjectJson>> {
 
 pub async fn list(State(state): State<AppState>) -> AppResult<Json<Vec<ProjectJson>>> {
     Ok(Json(listed(&state).await?))
+}
+
+/// `POST /api/v1/projects/{name}/rebuild` (operators): 202 once the old
+/// image is forgotten and the new build has started.
+pub async fn rebuild(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(name): Path<String>,
+) -> AppResult<(StatusCode, Json<super::rebuild::Rebuilding>)> {
+    let rebuilding = super::rebuild::rebuild(&state, &name).await?;
+    Ok((StatusCode::ACCEPTED, Json(rebuilding)))
 }
 
 #[derive(Serialize)]

@@ -2,17 +2,22 @@
 //! (see `catalog::project`), with each project's dependency image.
 
 pub mod api;
+mod rebuild;
 pub mod views;
 
-/// `/api/v1/projects` and `/api/v1/test-files`.
+/// `/api/v1/projects` (and a project's rebuild) and `/api/v1/test-files`.
 pub fn api_routes() -> axum::Router<crate::state::AppState> {
-    use axum::routing::get;
+    use axum::routing::{get, post};
     axum::Router::new()
         .route("/test-files", get(api::test_files))
         .route("/projects", get(api::list))
+        .route("/projects/{name}/rebuild", post(api::rebuild))
 }
 
-/// The projects page.
+/// The projects page and its rebuild button.
 pub fn page_routes() -> axum::Router<crate::state::AppState> {
-    axum::Router::new().route("/projects", axum::routing::get(views::index))
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/projects", get(views::index))
+        .route("/projects/{name}/rebuild", post(views::rebuild))
 }

@@ -1,26 +1,66 @@
 //! The projects page (`/projects`): each project under the tests folder with
 //! its root, the markers that made it one and its test files.
 
-use axum::extract::State;
+use axum::{
+    extract::State,
+    response::{IntoResponse, Redirect, Response},
+};
 use maud::{html, Markup};
+use tower_sessions::Session;
 
 use crate::{
+    error::AppError,
     state::AppState,
     web::{
         components::timestamp,
+        extract::{Form, Path},
         html_error::PageResult,
         page::{page, Nav},
+        session::{self, CsrfForm},
     },
 };
 
-pub async fn index(State(state): State<AppState>) -> PageResult<Markup> {
-    let projects = super::api::listed(&state).await?;
+pub async fn index(State(state): State<AppState>, session: Session) -> PageResult<Markup> {
+    render(&state, &session, None).await
+}
+
+/// The operators' rebuild button: back to the page, the problem on top when
+/// it was refused.
+pub async fn rebuild(
+    State(state): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult<Response> {
+    session::verify_csrf(&session, &form._csrf).await?;
+    if !session::is_operator(&session).await? {
+        return Err(AppError::Unauthorized(
+            "only operators may rebuild dependency images: sign in at /operator".into(),
+        )
+        .into());
+    }
+    match super::rebuild::rebuild(&state, &name).await {
+        Ok(_) => Ok(Redirect::to("/projects").into_response()),
+        Err(err @ (AppError::Conflict(_) | AppError::NotFound(_))) => Ok((
+            err.status(),
+            render(&state, &session, Some(&err.to_string())).await?,
+        )
+            .into_response()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn render(state: &AppState, session: &Session, flash: Option<&str>) -> PageResult<Markup> {
+    let projects = super::api::listed(state).await?;
+    let operator = session::is_operator(session).await?;
+    let csrf = session::csrf_token(session).await?;
     let tests_dir = state.config.tests_dir.display().to_string();
     Ok(page(
         "Projects",
         Nav::Projects,
         html! {
             h1 { "Projects" }
+            @if let Some(message) = flash { article.warning role="alert" { p { (message) } } }
             p.muted {
                 "A project is a folder under " code { (tests_dir) } " holding "
                 code { "pyproject.toml" } ", " code { "setup.py" } ", " code { "setup.cfg" } ", "
@@ -46,7 +86,15 @@ pub async fn index(State(state): State<AppState>) -> PageResult<Markup> {
                                         @if i > 0 { " " } code { (m) }
                                     } }
                                     td { a href="/runs/new" { (p.files) } }
-                                    td { (dependency_cell(p.dependency_image.as_ref())) }
+                                    td {
+                                        (dependency_cell(p.dependency_image.as_ref()))
+                                        @if operator && p.dependency_image.as_ref().is_some_and(|i| i.state != "building") {
+                                            form.rebuild method="post" action={ "/projects/" (path_segment(&p.name)) "/rebuild" } {
+                                                input type="hidden" name="_csrf" value=(csrf);
+                                                button.outline.secondary type="submit" { "Rebuild" }
+                                            }
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -76,5 +124,27 @@ fn dependency_cell(image: Option<&super::api::ImageJson>) -> Markup {
         @if !image.log.is_empty() {
             details { summary { "Build log" } pre.build-log { (image.log) } }
         }
+    }
+}
+
+/// A project name as one path segment (a nested project's name has slashes).
+fn path_segment(name: &str) -> String {
+    let mut out = String::new();
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_nested_project_name_is_one_path_segment() {
+        assert_eq!(super::path_segment("apps/my app"), "apps%2Fmy%20app");
+        assert_eq!(super::path_segment("six-1.16.0"), "six-1.16.0");
     }
 }

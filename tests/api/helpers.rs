@@ -15,6 +15,10 @@ pub struct TestApp {
     pub db: PgPool,
     pub client: reqwest::Client,
     pub instance: String,
+    /// The database's name: the dependency images this app built carry it.
+    pub database: String,
+    /// The tests folder it serves.
+    pub tests_dir: PathBuf,
 }
 
 /// A database of its own for one test, created from `DATABASE_URL`.
@@ -105,6 +109,7 @@ impl TestApp {
         let tests_dir = test_files(extra);
         let mut config = config(&database_url, &tests_dir);
         tweak(&mut config);
+        let tests_dir = config.tests_dir.clone();
         let state = AppState::start(config).await.expect("starting the app");
         let db = state.db.clone();
         let instance = state
@@ -123,11 +128,21 @@ impl TestApp {
             .await
             .unwrap();
         });
+        let database = database_url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         TestApp {
             address,
             db,
             client: reqwest::Client::new(),
             instance,
+            database,
+            tests_dir,
         }
     }
 
@@ -256,9 +271,42 @@ pub fn remove_containers(instance: &str) {
     }
 }
 
+/// Removes the dependency images (`te-deps/*`) an installation built: they
+/// carry its database's name.
+pub fn remove_dependency_images(database: &str) {
+    if database.is_empty() {
+        return;
+    }
+    let listed = std::process::Command::new("docker")
+        .args([
+            "images",
+            "-q",
+            "--filter",
+            &format!(
+                "label={}={database}",
+                test_executor::dependencies::LABEL_DATABASE
+            ),
+        ])
+        .output();
+    if let Ok(out) = listed {
+        let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        ids.dedup();
+        if !ids.is_empty() {
+            let _ = std::process::Command::new("docker")
+                .args(["rmi", "-f"])
+                .args(&ids)
+                .output();
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         remove_containers(&self.instance);
+        remove_dependency_images(&self.database);
     }
 }
 

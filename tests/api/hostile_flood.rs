@@ -86,6 +86,8 @@ impl Server {
                 db,
                 client,
                 instance,
+                database: String::new(),
+                tests_dir: Default::default(),
             },
         }
     }

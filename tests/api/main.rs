@@ -18,6 +18,7 @@ mod pages;
 mod pool;
 mod projects;
 mod projects_deps;
+mod projects_pool;
 mod projects_real;
 mod races;
 mod recovery;
