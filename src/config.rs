@@ -47,6 +47,11 @@ pub struct Config {
     #[arg(long, env = "WARM_POOL")]
     pub warm_pool: Option<usize>,
 
+    /// CPU weight (`cpu-shares`, 2–1024) of a waiting warm sandbox; a run's
+    /// claim raises it to 1024. The lowest lets refills yield to tests.
+    #[arg(long, env = "WARM_POOL_CPU_SHARES", default_value_t = 2)]
+    pub warm_pool_cpu_shares: i64,
+
     /// Do not start the executor in this process (web only).
     #[arg(long, env = "NO_EXECUTOR", default_value_t = false)]
     pub no_executor: bool,
@@ -159,6 +164,11 @@ impl Config {
                      an operator types is the token the server expects"
                 );
             }
+        }
+        if !(2..=1024).contains(&self.warm_pool_cpu_shares) {
+            anyhow::bail!(
+                "WARM_POOL_CPU_SHARES must be from 2 (waiting sandboxes yield to tests) to 1024 (the default weight)"
+            );
         }
         if self.session_cleanup_secs == 0 {
             anyhow::bail!("SESSION_CLEANUP_SECS must be at least 1");

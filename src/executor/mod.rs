@@ -42,6 +42,8 @@ pub struct Settings {
     pub log_cap_lines: u64,
     /// Warm containers kept ready; 0 turns the pool off.
     pub warm_pool: usize,
+    /// CPU weight of a waiting warm container (2 to 1024).
+    pub warm_pool_cpu_shares: i64,
     /// How projects' dependency images are built.
     pub dependencies: crate::config::DependencyBuildConfig,
 }
@@ -88,7 +90,7 @@ impl Executor {
             dependencies: settings.dependencies,
             instance,
             worker_id,
-            pool: pool::Pool::new(settings.warm_pool),
+            pool: pool::Pool::new(settings.warm_pool, settings.warm_pool_cpu_shares),
             active: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(settings.max_parallel_runs.max(1))),
             wake: Notify::new(),

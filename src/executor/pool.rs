@@ -11,7 +11,7 @@
 //! again (`targets`).
 //!
 //! Bursts: a waiting container is started with the lowest CPU weight
-//! (`cpu-shares` 2), so its Python start and pytest import yield the cores
+//! (`cpu-shares` 2, `WARM_POOL_CPU_SHARES`), so its Python start and pytest import yield the cores
 //! to the runs under way; a run's claim raises it to the default (1024)
 //! together with its limits, in the same `docker update`.
 
@@ -34,8 +34,6 @@ use crate::limits::DEFAULT_LIMITS;
 
 /// How often the pool checks its containers and images.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
-/// The CPU weight of a waiting container: the engine's lowest.
-pub const WAITING_CPU_SHARES: i64 = 2;
 
 pub struct Warm {
     pub id: String,
@@ -48,6 +46,8 @@ pub struct Warm {
 
 pub struct Pool {
     size: usize,
+    /// The CPU weight of a waiting container (`WARM_POOL_CPU_SHARES`).
+    cpu_shares: i64,
     ready: Mutex<Vec<Warm>>,
     /// Dependency images by project, the most recently used first.
     recent: Mutex<Vec<(String, String)>>,
@@ -73,9 +73,10 @@ pub struct ImageStatus {
 }
 
 impl Pool {
-    pub fn new(size: usize) -> Pool {
+    pub fn new(size: usize, cpu_shares: i64) -> Pool {
         Pool {
             size,
+            cpu_shares,
             ready: Mutex::new(Vec::new()),
             recent: Mutex::new(Vec::new()),
             last_error: Mutex::new(None),
@@ -299,7 +300,7 @@ async fn start_one(shared: &Shared, image: &str, image_id: &str) -> Result<Warm>
             image_id,
             labels,
             &DEFAULT_LIMITS,
-            Some(WAITING_CPU_SHARES),
+            Some(shared.pool.cpu_shares),
         )
         .await?;
     let started = async {
@@ -353,7 +354,7 @@ mod tests {
 
     #[test]
     fn a_project_used_again_moves_to_the_front_with_its_new_image() {
-        let pool = Pool::new(3);
+        let pool = Pool::new(3, 2);
         pool.used("p", "te-deps/p:1");
         pool.used("q", "te-deps/q:1");
         pool.used("p", "te-deps/p:2");

@@ -238,3 +238,39 @@ async fn without_a_pool_every_run_takes_the_plain_path() {
     assert_eq!(run["sandbox"], "plain");
     assert!(pooled_containers(&app.instance).is_empty());
 }
+
+fn cpu_shares(container: &str) -> Option<i64> {
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.HostConfig.CpuShares}}", container])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+#[tokio::test]
+async fn waiting_sandboxes_have_the_lowest_cpu_weight_and_a_claimed_one_the_default() {
+    let app = warm_pool_app(&[], 1, None).await;
+    let waiting = pooled_containers(&app.instance);
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(cpu_shares(&waiting[0]), Some(2));
+    app.set_limits(48, 512, 5).await;
+    let run = app.create_run(48, &["slow/test_one_minute.py"]).await;
+    let name = format!("te-{}-run-{}", app.instance, id(&run));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let running = loop {
+        let now = app.get_json(&format!("/api/v1/runs/{}", id(&run))).await;
+        if now["status"] == "running" {
+            if let Some(shares) = cpu_shares(&name) {
+                break shares;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never running: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(running, 1024, "the run's container has the default weight");
+    let run = app.wait_finished(id(&run), Duration::from_secs(60)).await;
+    assert_eq!(run["sandbox"], "warm", "{run}");
+}
