@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmarks import burst, listing, logs, many, pair, trivial  # noqa: E402
+from benchmarks import burst, listing, logs, many, pair, projects, trivial, weight  # noqa: E402
 from benchmarks.common import BENCH_LABEL, BINARY, IMAGE, TESTS, BenchError, Ctx, load, psql  # noqa: E402
 
-PHASES = {m.__name__.split(".")[-1]: m for m in (trivial, burst, pair, logs, many, listing)}
+PHASES = {m.__name__.split(".")[-1]: m for m in (trivial, burst, pair, weight, logs, many, listing, projects)}
 
 
 def main():
@@ -76,6 +76,11 @@ def cleanup(ctx):
         ids = subprocess.run(["docker", "ps", "-aq", "--filter", f], capture_output=True, text=True).stdout.split()
         if ids:
             subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+    # The dependency images its projects built carry its database's name.
+    images = subprocess.run(["docker", "images", "-q", "--filter", f"label=te.dependency-db={ctx.db_name}"],
+                            capture_output=True, text=True).stdout.split()
+    if images:
+        subprocess.run(["docker", "rmi", "-f", *sorted(set(images))], capture_output=True)
     try:
         psql(ctx.admin_url, f"drop database if exists {ctx.db_name} with (force)")
     except BenchError as e:
