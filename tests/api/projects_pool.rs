@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{id, TestApp};
+use crate::helpers::{browser, csrf_of, id, TestApp};
 
 const TEST: &str = "import iniconfig\n\n\
 def test_iniconfig_is_installed():\n    assert iniconfig.IniConfig\n";
@@ -175,6 +175,50 @@ async fn an_operator_rebuilds_a_projects_image_and_the_next_run_uses_the_new_one
     let next = run_demo(&app).await;
     assert_eq!(next["image"], image.as_str());
     assert_eq!(builds(&app).await, 1, "the run used the rebuilt image");
+
+    // The page's button: operators only, and it does the same.
+    let button = "action=\"/projects/demo/rebuild\"";
+    let page = app.get("/projects").await.text().await.unwrap();
+    assert!(!page.contains(button), "no button for a visitor");
+    let operator = browser();
+    let csrf = csrf_of(&app, &operator, "/operator").await;
+    let signed_in = operator
+        .post(app.url("/operator/sign-in"))
+        .form(&[("_csrf", csrf.as_str()), ("token", "operator-secret")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let page = operator
+        .get(app.url("/projects"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(button), "an operator sees the button");
+    let before = built_at(&app.get_json("/api/v1/projects").await);
+    let csrf = csrf_of(&app, &operator, "/projects").await;
+    let pressed = operator
+        .post(app.url("/projects/demo/rebuild"))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pressed.status(), 303);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let projects = app.get_json("/api/v1/projects").await;
+        if projects[0]["dependency_image"]["state"] == "ready" && built_at(&projects) != before {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the button's rebuild never finished: {projects}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]
