@@ -206,7 +206,9 @@ fn hit_list(
                 @if hits.is_empty() {
                     "No line contains " q { (q) } "."
                 } @else {
-                    (hits.len()) @if more { "+" } " lines contain " q { (q) } "."
+                    (hits.len()) @if more { "+" }
+                    @if hits.len() == 1 && !more { " line contains " } @else { " lines contain " }
+                    q { (q) } "."
                     @if let Some((previous, next)) = neighbours {
                         " "
                         @if let Some(p) = previous {
