@@ -1,7 +1,9 @@
 //! Finding lines of a run's log that contain a text, case-insensitively,
 //! on the server. A plain `ILIKE` over the run's rows (its primary key
 //! range): no index, so storing lines costs nothing more (see the README
-//! for the measurements behind that choice).
+//! for the measurements behind that choice). An ASCII text is matched
+//! under the "C" collation, whose lower-casing is a byte loop: 2-3x faster
+//! than the database's UTF-8 one, and the same answer for ASCII.
 
 use sqlx::PgPool;
 
@@ -67,8 +69,13 @@ pub async fn search(db: &PgPool, run_id: i64, search: &Search<'_>) -> AppResult<
     let sql = format!(
         "select seq, stream, ts, line from run_logs
           where run_id = $1 and seq > $2 and seq < $3
-            and ($4::smallint is null or stream = $4) and line ilike $5
+            and ($4::smallint is null or stream = $4) and line {} ilike $5
           order by seq {} limit $6",
+        if search.text.is_ascii() {
+            "collate \"C\""
+        } else {
+            ""
+        },
         if descending { "desc" } else { "asc" }
     );
     let mut lines: Vec<LogLine> = sqlx::query_as(&sql)

@@ -27,7 +27,8 @@ async fn run_with_log(lines: i32) -> (TestApp, i64) {
     sqlx::query(
         "insert into run_logs (run_id, seq, stream, ts, line)
          select $1, g, case when g % 10 = 0 then 2 else 1 end, now(),
-                case when g = 777 then 'Progress: 50% done_now' else 'line ' || g || ' Fox' end
+                case g when 777 then 'Progress: 50% done_now' when 778 then 'Ärger im Büro'
+                       else 'line ' || g || ' Fox' end
            from generate_series(0, $2 - 1) g",
     )
     .bind(run_id)
@@ -181,6 +182,8 @@ async fn search_is_case_insensitive_takes_wildcards_literally_and_pages_both_way
     let hits = app.get_json(&logs("q=50%25%20done_")).await;
     assert_eq!(seqs(&hits), [777]);
     assert!(seqs(&app.get_json(&logs("q=_")).await).len() == 1);
+    // non-ASCII text is matched case-insensitively too
+    assert_eq!(seqs(&app.get_json(&logs("q=%C3%A4RGER")).await), [778]);
     // case-insensitive, in order, bounded by limit
     let hits = app.get_json(&logs("q=fOX&limit=3")).await;
     assert_eq!(seqs(&hits), [0, 1, 2]);
