@@ -108,9 +108,11 @@ pub async fn section(state: &AppState, run: &Run, view: &LogView) -> PageResult<
     let target = view
         .target
         .or_else(|| hits.as_ref().and_then(|h| h.first()).map(|l| l.seq));
+    // The last page starts here; a window never starts below it.
+    let last_page = (i64::from(run.log_lines) - PAGE_LINES).max(0) as i32;
     let first = match target {
-        Some(t) => (t - (PAGE_LINES / 2) as i32).max(0),
-        None => (i64::from(run.log_lines) - PAGE_LINES).max(0) as i32,
+        Some(t) => (t - (PAGE_LINES / 2) as i32).min(last_page).max(0),
+        None => last_page,
     };
     let lines = logs::after(&state.db, id, Some(first - 1), PAGE_LINES).await?;
     let neighbours = match (&view.q, target) {

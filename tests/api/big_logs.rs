@@ -285,6 +285,10 @@ async fn the_page_opens_around_a_line_lists_hits_and_loads_earlier_pages() {
     assert!(around.contains("fragments/logs/earlier?before=3321"));
     assert!(around.contains("fragments/logs/later?after=5320"));
     assert!(!around.contains("log-poller"));
+    // a line near (or past) the end: the last page, with the tail poller
+    let end = page(format!("/runs/{run_id}?line=99999")).await;
+    assert!(end.contains("id=\"L8001\"") && end.contains("id=\"L10000\""));
+    assert!(end.contains("log-poller") && !end.contains("log-later"));
     // earlier and later pages
     let earlier = page(format!("/runs/{run_id}/fragments/logs/earlier?before=3320")).await;
     assert!(earlier.contains("id=\"L3320\"") && earlier.contains("id=\"L1321\""));
