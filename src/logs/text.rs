@@ -2,6 +2,8 @@
 //! whose rows are read as the client takes the bytes, so the server holds
 //! a couple of chunks whatever the log's size.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
 use sqlx::PgPool;
@@ -13,6 +15,9 @@ use super::StreamFilter;
 const CHUNK_BYTES: usize = 64 * 1024;
 /// Chunks waiting for the client (besides the one being gathered).
 const CHUNKS_AHEAD: usize = 2;
+/// A client that takes no chunk for this long is dropped: the download
+/// holds a database connection while it lasts.
+const STALLED: Duration = Duration::from_secs(30);
 
 /// The lines of `stream` (both when `None`), one per line, in order. The
 /// executor's "log cut here" note stays in whichever stream is asked for.
@@ -42,8 +47,9 @@ pub fn text(
                     if chunk.len() >= CHUNK_BYTES {
                         let full =
                             std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES + 1024));
-                        if tx.send(Ok(Bytes::from(full))).await.is_err() {
-                            return; // the client went away
+                        let sent = tokio::time::timeout(STALLED, tx.send(Ok(Bytes::from(full))));
+                        if !matches!(sent.await, Ok(Ok(()))) {
+                            return; // the client went away or stalled
                         }
                     }
                 }

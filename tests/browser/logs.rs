@@ -107,6 +107,7 @@ async fn a_reader_scrolls_back_searches_and_follows_line_links_in_a_big_log() {
         "the line at the top before stays in view"
     );
     assert!(!line_in_view(&browser, 26_001).await, "no jump to the top");
+    js(&browser, "document.getElementById('logs').scrollIntoView()").await;
     browser.screenshot("log-earlier").await;
 
     // More pages: the DOM keeps at most 10,000 lines, dropping the tail.
