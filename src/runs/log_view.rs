@@ -115,8 +115,19 @@ pub async fn section(state: &AppState, run: &Run, view: &LogView) -> PageResult<
         None => last_page,
     };
     let lines = logs::after(&state.db, id, Some(first - 1), PAGE_LINES).await?;
-    let neighbours = match (&view.q, target) {
-        (Some(q), Some(t)) => Some(neighbour_hits(state, id, q, view.stream, t).await?),
+    let neighbours = match (&view.q, target, &hits) {
+        (Some(q), Some(t), Some(listed)) => {
+            let (previous, next) = listed_neighbours(listed, more_hits, view.from, t);
+            let previous = match previous {
+                Some(known) => known,
+                None => neighbour_hit(state, id, q, view.stream, (None, Some(t))).await?,
+            };
+            let next = match next {
+                Some(known) => known,
+                None => neighbour_hit(state, id, q, view.stream, (Some(t), None)).await?,
+            };
+            Some((previous, next))
+        }
         _ => None,
     };
     let context = match &hits {
@@ -170,24 +181,51 @@ pub async fn section(state: &AppState, run: &Run, view: &LogView) -> PageResult<
     })
 }
 
-/// The hits just before and after the target line.
-async fn neighbour_hits(
+/// The hits just before and after `target` as far as the listed hits tell
+/// (`Some(answer)`), or `None` where a query must: the list holds every hit
+/// from `from` (the start when `None`) up to its last one, or on to the end
+/// unless there are `more`.
+fn listed_neighbours(
+    listed: &[LogLine],
+    more: bool,
+    from: Option<i32>,
+    target: i32,
+) -> (Option<Option<i32>>, Option<Option<i32>>) {
+    let start = from.unwrap_or(0);
+    let end = match listed.last() {
+        Some(last) if more => last.seq,
+        _ => i32::MAX,
+    };
+    if target < start || target > end {
+        return (None, None);
+    }
+    let previous = listed.iter().rev().find(|h| h.seq < target).map(|h| h.seq);
+    let next = listed.iter().find(|h| h.seq > target).map(|h| h.seq);
+    (
+        (previous.is_some() || start == 0).then_some(previous),
+        (next.is_some() || !more).then_some(next),
+    )
+}
+
+/// The first hit after `after`, or the last before `before`.
+async fn neighbour_hit(
     state: &AppState,
     id: i64,
     q: &str,
     stream: StreamFilter,
-    target: i32,
-) -> PageResult<(Option<i32>, Option<i32>)> {
-    let near = |after, before| Search {
+    (after, before): (Option<i32>, Option<i32>),
+) -> PageResult<Option<i32>> {
+    let search = Search {
         text: q,
         stream,
         after,
         before,
         limit: 1,
     };
-    let previous = logs::search(&state.db, id, &near(None, Some(target))).await?;
-    let next = logs::search(&state.db, id, &near(Some(target), None)).await?;
-    Ok((previous.first().map(|l| l.seq), next.first().map(|l| l.seq)))
+    Ok(logs::search(&state.db, id, &search)
+        .await?
+        .first()
+        .map(|l| l.seq))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -360,4 +398,50 @@ pub async fn earlier_fragment(
         @if first > 0 { (earlier_loader(id, first)) }
         (log_lines(&lines, None))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hits(seqs: &[i32]) -> Vec<LogLine> {
+        seqs.iter()
+            .map(|&seq| LogLine {
+                seq,
+                stream: 1,
+                ts: time::OffsetDateTime::UNIX_EPOCH,
+                line: String::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn neighbours_come_from_the_list_only_where_it_covers_them() {
+        let listed = hits(&[10, 20, 30]);
+        // every hit listed: no query
+        assert_eq!(
+            listed_neighbours(&listed, false, None, 20),
+            (Some(Some(10)), Some(Some(30)))
+        );
+        assert_eq!(
+            listed_neighbours(&listed, false, None, 10),
+            (Some(None), Some(Some(20)))
+        );
+        assert_eq!(
+            listed_neighbours(&listed, false, None, 30),
+            (Some(Some(20)), Some(None))
+        );
+        // more hits after the list: past its end, ask
+        assert_eq!(
+            listed_neighbours(&listed, true, None, 30),
+            (Some(Some(20)), None)
+        );
+        assert_eq!(listed_neighbours(&listed, true, None, 40), (None, None));
+        // listed from a later line: below the first listed, ask
+        assert_eq!(
+            listed_neighbours(&listed, false, Some(10), 10),
+            (None, Some(Some(20)))
+        );
+        assert_eq!(listed_neighbours(&listed, false, Some(10), 5), (None, None));
+    }
 }
