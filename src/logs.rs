@@ -1,10 +1,17 @@
-//! A run's stored log lines, read in order after a known sequence number.
+//! A run's stored log lines: pages after or before a sequence number,
+//! searches (`search.rs`) and the whole log as text (`text.rs`).
+
+mod search;
+mod text;
+
+pub use search::{context, search, Search, MAX_QUERY_CHARS, MAX_SEARCH_HITS};
+pub use text::text;
 
 use serde::Serialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct LogLine {
@@ -23,6 +30,39 @@ fn stream_name<S: serde::Serializer>(stream: &i16, s: S) -> Result<S::Ok, S::Err
 /// Most lines one request returns; the reader asks again for the rest.
 pub const MAX_PAGE: i64 = 5000;
 
+/// Which of a run's output streams to read: both (`None`), or one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamFilter(pub Option<i16>);
+
+impl StreamFilter {
+    /// `stdout`, `stderr`, or empty / absent for both.
+    pub fn parse(text: Option<&str>) -> AppResult<StreamFilter> {
+        match text.map(str::trim).filter(|s| !s.is_empty()) {
+            None => Ok(StreamFilter(None)),
+            Some("stdout") => Ok(StreamFilter(Some(1))),
+            Some("stderr") => Ok(StreamFilter(Some(2))),
+            Some(other) => Err(AppError::Invalid(format!(
+                "unknown stream {other:?}: use stdout or stderr (or leave it out for both)"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> Option<&'static str> {
+        self.0.map(|s| if s == 2 { "stderr" } else { "stdout" })
+    }
+}
+
+/// Checks a page size: 1 to `max`, `default` when absent.
+pub fn page_size(limit: Option<i64>, default: i64, max: i64) -> AppResult<i64> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(AppError::Invalid(format!(
+            "limit must be between 1 and {max}, not {n}"
+        ))),
+    }
+}
+
 /// Lines with a sequence number above `after` (all from the start when `None`).
 pub async fn after(
     db: &PgPool,
@@ -30,13 +70,49 @@ pub async fn after(
     after: Option<i32>,
     limit: i64,
 ) -> AppResult<Vec<LogLine>> {
+    after_in(db, run_id, after, limit, StreamFilter::default()).await
+}
+
+/// Lines above `after`, of one stream or both, in order.
+pub async fn after_in(
+    db: &PgPool,
+    run_id: i64,
+    after: Option<i32>,
+    limit: i64,
+    stream: StreamFilter,
+) -> AppResult<Vec<LogLine>> {
     Ok(sqlx::query_as(
         "select seq, stream, ts, line from run_logs
-          where run_id = $1 and seq > $2 order by seq limit $3",
+          where run_id = $1 and seq > $2 and ($3::smallint is null or stream = $3)
+          order by seq limit $4",
     )
     .bind(run_id)
     .bind(after.unwrap_or(-1))
+    .bind(stream.0)
     .bind(limit.clamp(1, MAX_PAGE))
     .fetch_all(db)
     .await?)
+}
+
+/// The `limit` lines just below `before`, in ascending order.
+pub async fn before(
+    db: &PgPool,
+    run_id: i64,
+    before: i32,
+    limit: i64,
+    stream: StreamFilter,
+) -> AppResult<Vec<LogLine>> {
+    let mut lines: Vec<LogLine> = sqlx::query_as(
+        "select seq, stream, ts, line from run_logs
+          where run_id = $1 and seq < $2 and ($3::smallint is null or stream = $3)
+          order by seq desc limit $4",
+    )
+    .bind(run_id)
+    .bind(before)
+    .bind(stream.0)
+    .bind(limit.clamp(1, MAX_PAGE))
+    .fetch_all(db)
+    .await?;
+    lines.reverse();
+    Ok(lines)
 }

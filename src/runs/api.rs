@@ -162,22 +162,48 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<i64>) -> AppResul
 #[derive(Debug, Deserialize)]
 pub struct LogsQuery {
     pub after: Option<i32>,
+    pub before: Option<i32>,
+    pub q: Option<String>,
+    pub stream: Option<String>,
     pub limit: Option<i64>,
 }
 
+/// A run's log lines, in ascending order: after a sequence number (the
+/// tail), before one (earlier pages), or those containing `q` (between
+/// `after` and `before` when given; with `before`, the hits nearest it).
 pub async fn logs(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     Query(query): Query<LogsQuery>,
 ) -> AppResult<Json<Vec<LogLine>>> {
+    let stream = logs::StreamFilter::parse(query.stream.as_deref())?;
+    if let Some(text) = query.q.as_deref() {
+        logs::Search::check(text)?;
+    }
+    let limit = if query.q.is_some() {
+        logs::page_size(query.limit, 100, logs::MAX_SEARCH_HITS)?
+    } else {
+        logs::page_size(query.limit, logs::MAX_PAGE, logs::MAX_PAGE)?
+    };
     super::get(&state.db, id).await?;
-    let lines = logs::after(
-        &state.db,
-        id,
-        query.after,
-        query.limit.unwrap_or(logs::MAX_PAGE),
-    )
-    .await?;
+    let lines = match (&query.q, query.after, query.before) {
+        (Some(text), after, before) => {
+            let search = logs::Search {
+                text,
+                stream,
+                after,
+                before,
+                limit,
+            };
+            logs::search(&state.db, id, &search).await?
+        }
+        (None, Some(_), Some(_)) => return Err(AppError::Invalid(
+            "give after= (lines after a sequence number) or before= (lines before one), not both"
+                .into(),
+        )),
+        (None, None, Some(before)) => logs::before(&state.db, id, before, limit, stream).await?,
+        (None, after, None) => logs::after_in(&state.db, id, after, limit, stream).await?,
+    };
     Ok(Json(lines))
 }
 

@@ -7,18 +7,16 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use maud::{html, Markup};
-use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::components::{counts, run_duration, status_badge};
-use super::{Run, RunStatus};
+use super::{log_view::LogView, Run, RunStatus};
 use crate::{
     error::AppError,
-    logs::{self, LogLine},
     results,
     state::AppState,
     web::{
-        components::{ansi_line, duration, timestamp},
+        components::{duration, timestamp},
         extract::{Form, Path, Query},
         html_error::PageResult,
         page::{page, Nav},
@@ -26,19 +24,16 @@ use crate::{
     },
 };
 
-/// Lines shown when the page opens; older ones are in the full log.
-const INITIAL_LINES: i64 = 2000;
-
 pub async fn show(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<i64>,
+    Query(view): Query<LogView>,
 ) -> PageResult<Markup> {
     let run = super::get(&state.db, id).await?;
     let csrf = session::csrf_token(&session).await?;
     let me = session::username(&session).await?;
-    let first = (i64::from(run.log_lines) - INITIAL_LINES).max(0) as i32;
-    let lines = logs::after(&state.db, id, Some(first - 1), INITIAL_LINES).await?;
+    let logs = super::log_view::section(&state, &run, &view).await?;
     let tests = results::views::section(&state, &run, None, 0).await?;
     Ok(page(
         &format!("Run #{id}"),
@@ -46,16 +41,7 @@ pub async fn show(
         html! {
             (status_panel(&run, &csrf, me.as_deref()))
             (facts(&run))
-            section.logs {
-                h2 { "Logs" }
-                @if first > 0 {
-                    p.muted { "Showing the last " (INITIAL_LINES) " lines. " a href={ "/api/v1/runs/" (id) "/logs" } { "All lines (JSON)" } }
-                }
-                div #log.log role="log" aria-live="off" tabindex="0" {
-                    (log_lines(&lines))
-                    (log_poller(&run, lines.last().map_or(first - 1, |l| l.seq)))
-                }
-            }
+            (logs)
             (tests)
         },
     ))
@@ -177,25 +163,6 @@ fn facts(run: &Run) -> Markup {
     }
 }
 
-fn log_lines(lines: &[LogLine]) -> Markup {
-    html! {
-        @for line in lines {
-            div class={ "ln" @if line.stream == 2 { " err" } } data-seq=(line.seq) { (ansi_line(&line.line)) }
-        }
-    }
-}
-
-/// The tail poller: replaced by the new lines and a new poller, or by
-/// nothing once the run is over and every line has been shown.
-fn log_poller(run: &Run, after: i32) -> Markup {
-    html! {
-        @if run.status.is_active() || after + 1 < run.log_lines {
-            div #log-poller hx-get={ "/runs/" (run.id) "/fragments/logs?after=" (after) }
-                hx-trigger="every 1s" hx-swap="outerHTML" {}
-        }
-    }
-}
-
 pub async fn status_fragment(
     State(state): State<AppState>,
     session: Session,
@@ -205,27 +172,6 @@ pub async fn status_fragment(
     let csrf = session::csrf_token(&session).await?;
     let me = session::username(&session).await?;
     Ok(status_panel(&run, &csrf, me.as_deref()))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct AfterQuery {
-    pub after: i32,
-}
-
-pub async fn logs_fragment(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    Query(query): Query<AfterQuery>,
-) -> PageResult<Markup> {
-    // The status is read first: lines stored before it turned final are
-    // then all visible below.
-    let run = super::get(&state.db, id).await?;
-    let lines = logs::after(&state.db, id, Some(query.after), logs::MAX_PAGE).await?;
-    let last = lines.last().map_or(query.after, |l| l.seq);
-    Ok(html! {
-        (log_lines(&lines))
-        (log_poller(&run, last))
-    })
 }
 
 /// Cancels from the page: the run's own user (as remembered by this

@@ -4,6 +4,8 @@ pub mod api;
 mod components;
 pub mod detail;
 pub mod form;
+pub mod log_text;
+pub mod log_view;
 pub mod request;
 pub mod views;
 
@@ -31,5 +33,14 @@ pub fn page_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs/{id}", get(detail::show))
         .route("/runs/{id}/cancel", post(detail::cancel))
         .route("/runs/{id}/fragments/status", get(detail::status_fragment))
-        .route("/runs/{id}/fragments/logs", get(detail::logs_fragment))
+        .route("/runs/{id}/log.txt", get(log_text::log_text))
+        .route("/runs/{id}/fragments/logs", get(log_view::logs_fragment))
+        .route(
+            "/runs/{id}/fragments/logs/earlier",
+            get(log_view::earlier_fragment),
+        )
+        .route(
+            "/runs/{id}/fragments/logs/later",
+            get(log_view::later_fragment),
+        )
 }

@@ -24,14 +24,15 @@ def test_prints_40_million_empty_lines():
 
 const RSS_LIMIT_KIB: u64 = 64 * 1024;
 
-/// The server binary, started as `scripts/run` starts it.
-struct Server {
+/// The server binary, started as `scripts/run` starts it (also used by
+/// `big_logs.rs`).
+pub(crate) struct Server {
     child: Child,
-    app: TestApp,
+    pub(crate) app: TestApp,
 }
 
 impl Server {
-    async fn start(extra: &[(&str, &str)], log_cap_lines: Option<u64>) -> Server {
+    pub(crate) async fn start(extra: &[(&str, &str)], log_cap_lines: Option<u64>) -> Server {
         let database_url = fresh_database().await;
         let tests_dir = test_files(extra);
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -93,7 +94,7 @@ impl Server {
     }
 
     /// (VmRSS, VmHWM) in KiB.
-    fn memory(&self) -> (u64, u64) {
+    pub(crate) fn memory(&self) -> (u64, u64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("the server is alive");
         let field = |name: &str| {

@@ -1,5 +1,6 @@
 //! Black-box tests through HTTP, against a real Postgres and the real Docker engine.
 
+mod big_logs;
 mod dependencies;
 mod dependencies_project;
 mod exclusivity;

@@ -5,6 +5,7 @@
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+mod logs;
 mod security;
 
 use std::{

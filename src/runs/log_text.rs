@@ -1,0 +1,45 @@
+//! `/runs/{id}/log.txt`: the whole log as a plain-text download, streamed
+//! from Postgres (constant memory whatever its size).
+
+use axum::{
+    body::Body,
+    extract::State,
+    http::header,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+
+use crate::{
+    logs::{self, StreamFilter},
+    state::AppState,
+    web::{
+        extract::{Path, Query},
+        headers::attachment,
+        html_error::PageResult,
+    },
+};
+
+#[derive(Debug, Deserialize)]
+pub struct TextQuery {
+    pub stream: Option<String>,
+}
+
+pub async fn log_text(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(query): Query<TextQuery>,
+) -> PageResult<Response> {
+    let stream = StreamFilter::parse(query.stream.as_deref())?;
+    super::get(&state.db, id).await?;
+    let filename = match stream.name() {
+        Some(name) => format!("run-{id}-{name}.txt"),
+        None => format!("run-{id}-log.txt"),
+    };
+    let body = Body::from_stream(logs::text(state.db.clone(), id, stream));
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned())],
+        attachment(&filename),
+        body,
+    )
+        .into_response())
+}
