@@ -49,6 +49,9 @@ impl AppState {
                 log_cap_lines: config.log_cap_lines,
                 warm_pool: config.warm_pool(),
                 dependencies: config.dependencies.clone(),
+                name: config.worker.name(),
+                labels: config.worker.labels(),
+                lost_after: Duration::from_secs(config.worker.worker_lost_after),
             };
             Some(Executor::start(db.clone(), catalog.clone(), settings).await?)
         };
