@@ -28,5 +28,5 @@ pub(crate) mod workers;
 
 pub use config::Config;
 pub use routes::app;
-pub use server::serve;
+pub use server::{serve, serve_as, Role};
 pub use state::AppState;

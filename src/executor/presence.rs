@@ -47,7 +47,10 @@ pub async fn keep_alive(shared: Arc<Shared>) {
             tracing::warn!(error = format!("{err:#}"), "worker heartbeat");
         }
         if let Err(err) = end_lost(&shared).await {
-            tracing::warn!(error = format!("{err:#}"), "ending the runs of lost workers");
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "ending the runs of lost workers"
+            );
         }
     }
 }
@@ -55,8 +58,14 @@ pub async fn keep_alive(shared: Arc<Shared>) {
 async fn beat(shared: &Shared) -> Result<()> {
     let running = shared.active.lock().unwrap().len();
     let warm_ready = shared.pool.status().ready;
-    match workers::heartbeat(&shared.db, &shared.name, shared.worker_id, running, warm_ready)
-        .await?
+    match workers::heartbeat(
+        &shared.db,
+        &shared.name,
+        shared.worker_id,
+        running,
+        warm_ready,
+    )
+    .await?
     {
         Some(draining) => {
             if shared.draining.swap(draining, Ordering::SeqCst) != draining {
@@ -102,8 +111,17 @@ mod tests {
 
     #[test]
     fn the_heartbeat_goes_a_few_times_within_the_lost_time() {
-        assert_eq!(super::heartbeat_every(Duration::from_secs(60)), Duration::from_secs(5));
-        assert_eq!(super::heartbeat_every(Duration::from_secs(4)), Duration::from_secs(1));
-        assert_eq!(super::heartbeat_every(Duration::from_millis(100)), Duration::from_millis(250));
+        assert_eq!(
+            super::heartbeat_every(Duration::from_secs(60)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            super::heartbeat_every(Duration::from_secs(4)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            super::heartbeat_every(Duration::from_millis(100)),
+            Duration::from_millis(250)
+        );
     }
 }

@@ -34,7 +34,7 @@ pub async fn show(
     session: Session,
     Path(id): Path<i64>,
 ) -> PageResult<Markup> {
-    let run = super::get(&state.db, id).await?;
+    let run = super::get_placed(&state, id).await?;
     let csrf = session::csrf_token(&session).await?;
     let me = session::username(&session).await?;
     let first = (i64::from(run.log_lines) - INITIAL_LINES).max(0) as i32;
@@ -121,6 +121,7 @@ pub fn status_panel(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
                     }
                     @if let Some(warm) = run.warm { " · " @if warm { "warm sandbox" } @else { "fresh sandbox" } }
                     @if let Some(image) = &run.image { " · image " code.image { (image) } }
+                    @if let Some(worker) = &run.worker_name { " · worker " code.worker { (worker) } }
                 }
             }
         }
@@ -201,7 +202,7 @@ pub async fn status_fragment(
     session: Session,
     Path(id): Path<i64>,
 ) -> PageResult<Markup> {
-    let run = super::get(&state.db, id).await?;
+    let run = super::get_placed(&state, id).await?;
     let csrf = session::csrf_token(&session).await?;
     let me = session::username(&session).await?;
     Ok(status_panel(&run, &csrf, me.as_deref()))

@@ -118,12 +118,12 @@ pub async fn end_lost_worker_runs(
         super::workers::LOCK_HELD
     );
     sqlx::query_scalar(&sql)
-    .bind(worker_name)
-    .bind(reason)
-    .bind(lost_after_secs)
-    .fetch_all(db)
-    .await
-    .with_context(|| format!("ending the runs of lost worker {worker_name}"))
+        .bind(worker_name)
+        .bind(reason)
+        .bind(lost_after_secs)
+        .fetch_all(db)
+        .await
+        .with_context(|| format!("ending the runs of lost worker {worker_name}"))
 }
 
 /// Whether the executor `worker_id` is alive: each executor holds an advisory

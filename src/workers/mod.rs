@@ -25,8 +25,5 @@ pub fn api_routes() -> axum::Router<AppState> {
 
 /// The drain button's form.
 pub fn page_routes() -> axum::Router<AppState> {
-    axum::Router::new().route(
-        "/workers/{name}/drain",
-        axum::routing::post(views::drain),
-    )
+    axum::Router::new().route("/workers/{name}/drain", axum::routing::post(views::drain))
 }
