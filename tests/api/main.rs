@@ -2,6 +2,7 @@
 
 mod dependencies;
 mod dependencies_project;
+mod engines;
 mod exclusivity;
 mod execution;
 mod faults_attach;
@@ -25,3 +26,4 @@ mod results;
 mod runs_api;
 mod sandbox;
 mod security;
+mod workers;
