@@ -23,7 +23,10 @@ impl SecondEngine {
     /// Starts the engine and copies the runner image into it; `Err` says why
     /// it cannot run here (the test then says so and skips).
     pub fn start() -> Result<SecondEngine, String> {
-        let uid = Command::new("id").arg("-u").output().map_err(|e| e.to_string())?;
+        let uid = Command::new("id")
+            .arg("-u")
+            .output()
+            .map_err(|e| e.to_string())?;
         if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
             return Err("starting a dockerd needs root, and these tests do not run as root".into());
         }
@@ -176,9 +179,7 @@ impl Drop for SecondEngine {
                 }
             }
             let mut child = self.child.take().unwrap();
-            let _ = Command::new("kill")
-                .arg(child.id().to_string())
-                .status();
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
             let deadline = Instant::now() + Duration::from_secs(15);
             while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
                 std::thread::sleep(Duration::from_millis(100));

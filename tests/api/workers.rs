@@ -87,7 +87,9 @@ async fn wait_until(what: &str, within: Duration, mut done: impl AsyncFnMut() ->
 
 #[tokio::test]
 async fn two_workers_on_two_engines_share_the_queue_and_never_claim_a_run_twice() {
-    let Some(engine) = second_engine() else { return };
+    let Some(engine) = second_engine() else {
+        return;
+    };
     let database_url = fresh_database().await;
     let tests = test_files(&[("test_quick.py", QUICK)]);
     let web = Process::start("web", &database_url, &tests, &[]).await;
@@ -110,12 +112,19 @@ async fn two_workers_on_two_engines_share_the_queue_and_never_claim_a_run_twice(
         assert!(w["memory_bytes"].as_i64().unwrap() > 0, "{w}");
         assert!(w["last_seen"].is_string(), "{w}");
     }
-    assert!(listed[1]["engine"].as_str().unwrap().contains("te-engine-"), "{listed:?}");
+    assert!(
+        listed[1]["engine"].as_str().unwrap().contains("te-engine-"),
+        "{listed:?}"
+    );
 
     let mut runs = Vec::new();
     for round in 0..2 {
         for environment in 1..=20 {
-            runs.push((environment, round, queue_run(&app, environment, "test_quick.py").await));
+            runs.push((
+                environment,
+                round,
+                queue_run(&app, environment, "test_quick.py").await,
+            ));
         }
     }
     let mut by_worker = std::collections::HashMap::<String, usize>::new();
@@ -127,8 +136,14 @@ async fn two_workers_on_two_engines_share_the_queue_and_never_claim_a_run_twice(
             .or_default() += 1;
     }
     assert_eq!(by_worker.values().sum::<usize>(), 40);
-    assert!(by_worker.get("alpha").is_some_and(|n| *n > 0), "{by_worker:?}");
-    assert!(by_worker.get("beta").is_some_and(|n| *n > 0), "{by_worker:?}");
+    assert!(
+        by_worker.get("alpha").is_some_and(|n| *n > 0),
+        "{by_worker:?}"
+    );
+    assert!(
+        by_worker.get("beta").is_some_and(|n| *n > 0),
+        "{by_worker:?}"
+    );
 
     // No two runs of one environment overlap in time.
     let overlaps: i64 = sqlx::query_scalar(
@@ -161,7 +176,9 @@ async fn two_workers_on_two_engines_share_the_queue_and_never_claim_a_run_twice(
 
 #[tokio::test]
 async fn a_lost_worker_s_runs_end_naming_it_and_its_environments_free() {
-    let Some(mut engine) = second_engine() else { return };
+    let Some(mut engine) = second_engine() else {
+        return;
+    };
     let database_url = fresh_database().await;
     let tests = test_files(&[("test_quick.py", QUICK), ("test_sleeper.py", SLEEPER)]);
     let lost_after = ("WORKER_LOST_AFTER", "3");
@@ -171,7 +188,11 @@ async fn a_lost_worker_s_runs_end_naming_it_and_its_environments_free() {
         "worker",
         &database_url,
         &tests,
-        &[("WORKER_NAME", "beta"), ("DOCKER_HOST", &engine.host()), lost_after],
+        &[
+            ("WORKER_NAME", "beta"),
+            ("DOCKER_HOST", &engine.host()),
+            lost_after,
+        ],
     )
     .await;
     let run_id = queue_run(&app, 7, "test_sleeper.py").await;
@@ -194,7 +215,10 @@ async fn a_lost_worker_s_runs_end_naming_it_and_its_environments_free() {
     let run = app.wait_finished(run_id, Duration::from_secs(3 + 15)).await;
     assert_eq!(run["status"], "error", "{run}");
     let reason = run["reason"].as_str().unwrap();
-    assert!(reason.starts_with("worker beta lost (last seen "), "{reason}");
+    assert!(
+        reason.starts_with("worker beta lost (last seen "),
+        "{reason}"
+    );
     eprintln!("run ended {:?} after the kill", killed.elapsed());
     let listed = workers(&app).await;
     let beta_row = listed.iter().find(|w| w["name"] == "beta").unwrap();
@@ -210,19 +234,35 @@ async fn a_lost_worker_s_runs_end_naming_it_and_its_environments_free() {
     engine.restart().expect("restarting the second engine");
     let leftover = format!("label=te.run={run_id}");
     assert!(
-        !engine.docker(&["ps", "-aq", "--filter", &leftover]).unwrap().trim().is_empty(),
+        !engine
+            .docker(&["ps", "-aq", "--filter", &leftover])
+            .unwrap()
+            .trim()
+            .is_empty(),
         "the engine kept the lost run's container"
     );
     let beta = Process::start(
         "worker",
         &database_url,
         &tests,
-        &[("WORKER_NAME", "beta"), ("DOCKER_HOST", &engine.host()), lost_after],
+        &[
+            ("WORKER_NAME", "beta"),
+            ("DOCKER_HOST", &engine.host()),
+            lost_after,
+        ],
     )
     .await;
-    wait_until("the leftover container is removed", Duration::from_secs(30), async || {
-        engine.docker(&["ps", "-aq", "--filter", &leftover]).unwrap().trim().is_empty()
-    })
+    wait_until(
+        "the leftover container is removed",
+        Duration::from_secs(30),
+        async || {
+            engine
+                .docker(&["ps", "-aq", "--filter", &leftover])
+                .unwrap()
+                .trim()
+                .is_empty()
+        },
+    )
     .await;
     let run = app.get_json(&format!("/api/v1/runs/{run_id}")).await;
     assert_eq!(run["status"], "error", "still over: {run}");
@@ -242,12 +282,17 @@ async fn a_lost_worker_s_runs_end_naming_it_and_its_environments_free() {
 
 #[tokio::test]
 async fn a_worker_killed_and_restarted_on_its_engine_resumes_its_run_with_every_line_once() {
-    let Some(engine) = second_engine() else { return };
+    let Some(engine) = second_engine() else {
+        return;
+    };
     let database_url = fresh_database().await;
     let tests = test_files(&[("test_ticker.py", TICKER)]);
     let web = Process::start("web", &database_url, &tests, &[]).await;
     let app = client_of(&web, &database_url).await;
-    let beta_env = [("WORKER_NAME", "beta"), ("DOCKER_HOST", engine.host().leak() as &str)];
+    let beta_env = [
+        ("WORKER_NAME", "beta"),
+        ("DOCKER_HOST", engine.host().leak() as &str),
+    ];
     let mut beta = Process::start("worker", &database_url, &tests, &beta_env).await;
     let run_id = queue_run(&app, 9, "test_ticker.py").await;
     app.wait_for(run_id, Duration::from_secs(60), |run| {
@@ -264,7 +309,8 @@ async fn a_worker_killed_and_restarted_on_its_engine_resumes_its_run_with_every_
         .log_text(run_id)
         .await
         .into_iter()
-        .filter(|l| l.starts_with("tick "))
+        // The first one follows pytest's file name on its line.
+        .filter_map(|l| Some(l[l.find("tick ")?..].to_owned()))
         .collect();
     let expected: Vec<String> = (0..60).map(|i| format!("tick {i:03}")).collect();
     assert_eq!(ticks, expected, "every line once, in order");
@@ -288,7 +334,13 @@ async fn an_environment_requiring_a_label_waits_for_a_worker_having_it() {
         .unwrap();
     assert_eq!(refused.status(), 422);
     let refused: Value = refused.json().await.unwrap();
-    assert!(refused["error"].as_str().unwrap().contains("\"GPU!\" is not a label"), "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"GPU!\" is not a label"),
+        "{refused}"
+    );
     let changed = app
         .client
         .patch(app.url("/api/v1/environments/5"))
@@ -305,7 +357,10 @@ async fn an_environment_requiring_a_label_waits_for_a_worker_having_it() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let run = app.get_json(&format!("/api/v1/runs/{run_id}")).await;
     assert_eq!(run["status"], "queued", "{run}");
-    assert_eq!(run["waiting_for"], "no online worker has label gpu", "{run}");
+    assert_eq!(
+        run["waiting_for"], "no online worker has label gpu",
+        "{run}"
+    );
     // Another environment's run goes meanwhile.
     let other = queue_run(&app, 6, "test_quick.py").await;
     let other = app.wait_finished(other, Duration::from_secs(60)).await;
@@ -340,10 +395,14 @@ async fn a_draining_worker_finishes_its_run_and_takes_no_more() {
     )
     .await;
     let run_id = queue_run(&app, 3, "test_ticker.py").await;
-    app.wait_for(run_id, Duration::from_secs(60), |run| run["status"] == "running")
-        .await;
+    app.wait_for(run_id, Duration::from_secs(60), |run| {
+        run["status"] == "running"
+    })
+    .await;
 
-    let anonymous = app.post_json("/api/v1/workers/alpha/drain", &json!({})).await;
+    let anonymous = app
+        .post_json("/api/v1/workers/alpha/drain", &json!({}))
+        .await;
     assert_eq!(anonymous.status(), 401);
     let unknown = app
         .client
@@ -368,12 +427,24 @@ async fn a_draining_worker_finishes_its_run_and_takes_no_more() {
     let next = queue_run(&app, 4, "test_quick.py").await;
 
     let run = app.wait_finished(run_id, Duration::from_secs(60)).await;
-    assert_eq!(run["status"], "success", "the draining worker finished its run: {run}");
+    assert_eq!(
+        run["status"], "success",
+        "the draining worker finished its run: {run}"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     let next = app.get_json(&format!("/api/v1/runs/{next}")).await;
-    assert_eq!(next["status"], "queued", "a draining worker takes no new run: {next}");
-    assert_eq!(next["waiting_for"], "no worker is online to take it", "{next}");
+    assert_eq!(
+        next["status"], "queued",
+        "a draining worker takes no new run: {next}"
+    );
+    assert_eq!(
+        next["waiting_for"], "no worker is online to take it",
+        "{next}"
+    );
     let page = app.get("/environments").await.text().await.unwrap();
-    assert!(page.contains("id=\"worker-alpha\""), "the page lists the worker");
+    assert!(
+        page.contains("id=\"worker-alpha\""),
+        "the page lists the worker"
+    );
     assert!(page.contains("draining"), "and its state");
 }
