@@ -322,6 +322,40 @@ mod tests {
         assert!(with_token(Some(" secret ")).validate().is_err());
     }
 
+    fn with_args(extra: &[&str]) -> Config {
+        let mut args = vec!["test-executor", "--database-url", "postgres://x/y"];
+        args.extend(extra);
+        Config::try_parse_from(args).unwrap()
+    }
+
+    #[test]
+    fn worker_labels_are_split_sorted_and_checked() {
+        let config = with_args(&["--worker-labels", " gpu, big,,gpu "]);
+        assert_eq!(config.worker.labels(), ["big", "gpu"]);
+        config.validate().unwrap();
+        let err = with_args(&["--worker-labels", "GPU"]).validate().unwrap_err();
+        assert!(err.to_string().contains("WORKER_LABELS: \"GPU\" is not a label"), "{err}");
+    }
+
+    #[test]
+    fn a_worker_name_is_a_short_word() {
+        let config = with_args(&["--worker-name", "beta-2.eu"]);
+        assert_eq!(config.worker.name(), "beta-2.eu");
+        config.validate().unwrap();
+        for bad in ["", "a b", "x/y"] {
+            assert!(with_args(&["--worker-name", bad]).validate().is_err(), "{bad:?}");
+        }
+        assert!(with_args(&["--worker-lost-after", "0"]).validate().is_err());
+    }
+
+    #[test]
+    fn the_default_worker_name_is_the_host_and_a_hash_of_the_engine() {
+        let name = with_args(&[]).worker.name();
+        let (_, hash) = name.rsplit_once('-').unwrap();
+        assert_eq!(hash.len(), 6, "{name}");
+        assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()), "{name}");
+    }
+
     #[test]
     fn an_unset_or_real_token_is_accepted() {
         with_token(None).validate().unwrap();

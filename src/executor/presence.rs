@@ -29,7 +29,7 @@ pub async fn register(shared: &Shared) -> Result<()> {
         warm_pool: shared.pool.status().size,
         labels: shared.labels.clone(),
     };
-    workers::register(&shared.db, &registration, shared.lost_after.as_secs_f64()).await
+    workers::register(&shared.db, &registration).await
 }
 
 /// How often the heartbeat goes: a few times within `WORKER_LOST_AFTER`,

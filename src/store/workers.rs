@@ -32,7 +32,7 @@ pub(super) const LOCK_HELD: &str = "exists (select 1 from pg_locks l
 /// Registers (or re-registers) a worker. Refused while another live process
 /// uses the same name: two processes under one name would take each other's
 /// runs for their own.
-pub async fn register(db: &PgPool, r: &Registration, lost_after_secs: f64) -> Result<()> {
+pub async fn register(db: &PgPool, r: &Registration) -> Result<()> {
     let sql = format!(
         "insert into workers as w (name, lock_id, engine, engine_id, engine_version, cpus,
                 memory_bytes, slots, warm_pool, labels)
@@ -44,8 +44,7 @@ pub async fn register(db: &PgPool, r: &Registration, lost_after_secs: f64) -> Re
                 slots = excluded.slots, warm_pool = excluded.warm_pool,
                 labels = excluded.labels, started_at = now(), last_seen = now(),
                 warm_ready = 0, running = 0, draining = false
-          where w.lock_id = excluded.lock_id or not {LOCK_HELD}
-                or w.last_seen < now() - make_interval(secs => $11)"
+          where w.lock_id = excluded.lock_id or not {LOCK_HELD}"
     );
     let done = sqlx::query(&sql)
         .bind(&r.name)
@@ -58,7 +57,6 @@ pub async fn register(db: &PgPool, r: &Registration, lost_after_secs: f64) -> Re
         .bind(r.slots as i32)
         .bind(r.warm_pool as i32)
         .bind(&r.labels)
-        .bind(lost_after_secs)
         .execute(db)
         .await
         .context("registering the worker")?;
