@@ -333,8 +333,14 @@ mod tests {
         let config = with_args(&["--worker-labels", " gpu, big,,gpu "]);
         assert_eq!(config.worker.labels(), ["big", "gpu"]);
         config.validate().unwrap();
-        let err = with_args(&["--worker-labels", "GPU"]).validate().unwrap_err();
-        assert!(err.to_string().contains("WORKER_LABELS: \"GPU\" is not a label"), "{err}");
+        let err = with_args(&["--worker-labels", "GPU"])
+            .validate()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("WORKER_LABELS: \"GPU\" is not a label"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -343,7 +349,10 @@ mod tests {
         assert_eq!(config.worker.name(), "beta-2.eu");
         config.validate().unwrap();
         for bad in ["", "a b", "x/y"] {
-            assert!(with_args(&["--worker-name", bad]).validate().is_err(), "{bad:?}");
+            assert!(
+                with_args(&["--worker-name", bad]).validate().is_err(),
+                "{bad:?}"
+            );
         }
         assert!(with_args(&["--worker-lost-after", "0"]).validate().is_err());
     }
