@@ -81,6 +81,101 @@ pub struct Config {
     /// How dependency images are built (pip's settings among them).
     #[command(flatten)]
     pub dependencies: DependencyBuildConfig,
+
+    /// Who this process is among the workers sharing the database.
+    #[command(flatten)]
+    pub worker: WorkerConfig,
+}
+
+/// A worker's identity among several sharing one database (`src/executor/presence.rs`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct WorkerConfig {
+    /// Stable name of this worker; default: the hostname and a short hash of
+    /// `DOCKER_HOST`.
+    #[arg(long, env = "WORKER_NAME")]
+    pub worker_name: Option<String>,
+
+    /// Labels of this worker (comma-separated, e.g. `gpu,big`); environments
+    /// requiring labels go only to workers having them all.
+    #[arg(long, env = "WORKER_LABELS", default_value = "")]
+    pub worker_labels: String,
+
+    /// Seconds after its last heartbeat (with its lock free) that a worker
+    /// is lost and its running runs are ended by the others.
+    #[arg(long, env = "WORKER_LOST_AFTER", default_value_t = 60)]
+    pub worker_lost_after: u64,
+}
+
+impl WorkerConfig {
+    /// The settings from the environment alone (for tests and tools that
+    /// build a `Config` by hand).
+    pub fn from_env() -> WorkerConfig {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            settings: WorkerConfig,
+        }
+        <Only as clap::Parser>::parse_from(["test-executor"]).settings
+    }
+
+    /// The worker's name: `WORKER_NAME`, else `<hostname>-<6 hex of DOCKER_HOST>`.
+    pub fn name(&self) -> String {
+        if let Some(name) = &self.worker_name {
+            return name.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "worker".into());
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(engine_address().as_bytes());
+        let hex: String = hash[..3].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{host}-{hex}")
+    }
+
+    /// The labels, trimmed, without empty ones, sorted and distinct.
+    pub fn labels(&self) -> Vec<String> {
+        let mut labels: Vec<String> = self
+            .worker_labels
+            .split(',')
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        labels.sort();
+        labels.dedup();
+        labels
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let name = self.name();
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            anyhow::bail!(
+                "WORKER_NAME {name:?} must be 1 to 64 characters of letters, digits, `.`, `_` and `-`"
+            );
+        }
+        if let Err(err) = crate::labels::check(&self.labels()) {
+            anyhow::bail!("WORKER_LABELS: {err}");
+        }
+        if self.worker_lost_after == 0 {
+            anyhow::bail!("WORKER_LOST_AFTER must be at least 1 (seconds)");
+        }
+        Ok(())
+    }
+}
+
+/// The Docker engine's address as the Docker CLI reads it.
+pub fn engine_address() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
 }
 
 /// Building a project's dependency image (`src/dependencies`). pip inside
@@ -173,7 +268,7 @@ impl Config {
         if self.session_cleanup_secs == 0 {
             anyhow::bail!("SESSION_CLEANUP_SECS must be at least 1");
         }
-        Ok(())
+        self.worker.validate()
     }
 
     pub fn project_caps(&self) -> Caps {
@@ -235,6 +330,49 @@ mod tests {
     #[test]
     fn a_token_with_surrounding_space_is_refused() {
         assert!(with_token(Some(" secret ")).validate().is_err());
+    }
+
+    fn with_args(extra: &[&str]) -> Config {
+        let mut args = vec!["test-executor", "--database-url", "postgres://x/y"];
+        args.extend(extra);
+        Config::try_parse_from(args).unwrap()
+    }
+
+    #[test]
+    fn worker_labels_are_split_sorted_and_checked() {
+        let config = with_args(&["--worker-labels", " gpu, big,,gpu "]);
+        assert_eq!(config.worker.labels(), ["big", "gpu"]);
+        config.validate().unwrap();
+        let err = with_args(&["--worker-labels", "GPU"])
+            .validate()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("WORKER_LABELS: \"GPU\" is not a label"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_worker_name_is_a_short_word() {
+        let config = with_args(&["--worker-name", "beta-2.eu"]);
+        assert_eq!(config.worker.name(), "beta-2.eu");
+        config.validate().unwrap();
+        for bad in ["", "a b", "x/y"] {
+            assert!(
+                with_args(&["--worker-name", bad]).validate().is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(with_args(&["--worker-lost-after", "0"]).validate().is_err());
+    }
+
+    #[test]
+    fn the_default_worker_name_is_the_host_and_a_hash_of_the_engine() {
+        let name = with_args(&[]).worker.name();
+        let (_, hash) = name.rsplit_once('-').unwrap();
+        assert_eq!(hash.len(), 6, "{name}");
+        assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()), "{name}");
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub struct EngineInfo {
     pub cpus: i64,
     pub memory_bytes: i64,
     pub warnings: Vec<String>,
+    pub version: String,
 }
 
 /// How a container ended.
@@ -128,6 +129,7 @@ impl Engine {
             cpus: info.ncpu.unwrap_or(1),
             memory_bytes: info.mem_total.unwrap_or(0),
             warnings: info.warnings.unwrap_or_default(),
+            version: info.server_version.unwrap_or_default(),
         })
     }
 

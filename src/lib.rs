@@ -11,6 +11,7 @@ pub mod environments;
 pub mod error;
 pub mod executor;
 pub(crate) mod health;
+pub(crate) mod labels;
 pub(crate) mod limits;
 pub(crate) mod logs;
 pub(crate) mod operators;
@@ -23,8 +24,9 @@ pub(crate) mod state;
 pub(crate) mod store;
 pub mod telemetry;
 pub(crate) mod web;
+pub(crate) mod workers;
 
 pub use config::Config;
 pub use routes::app;
-pub use server::serve;
+pub use server::{serve, serve_as, Role};
 pub use state::AppState;

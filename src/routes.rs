@@ -8,6 +8,7 @@ use crate::{
     environments, health, operators, projects, results, runs,
     state::AppState,
     web::{headers, json_only, session_store},
+    workers,
 };
 
 /// The whole application. Serve it with `ConnectInfo<SocketAddr>` (see
@@ -28,6 +29,7 @@ fn traced(state: &AppState) -> Router<AppState> {
         .merge(environments::api_routes())
         .merge(runs::api_routes())
         .merge(results::api_routes())
+        .merge(workers::api_routes())
         // The outer layer runs first: a form post is refused before its
         // token is even looked at.
         .layer(middleware::from_fn_with_state(
@@ -41,6 +43,7 @@ fn traced(state: &AppState) -> Router<AppState> {
         .merge(projects::page_routes())
         .merge(environments::page_routes())
         .merge(operators::page_routes())
+        .merge(workers::page_routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             operators::bind_sessions,

@@ -6,17 +6,49 @@ use anyhow::Context;
 
 use crate::{config::Config, routes::app, state::AppState};
 
+/// What a process of the binary does; all take the same configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The web and the executor (the default).
+    Serve,
+    /// The web only.
+    Web,
+    /// The executor only, with `/healthz` on `BIND`.
+    Worker,
+}
+
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    serve_as(Role::Serve, config).await
+}
+
+pub async fn serve_as(role: Role, mut config: Config) -> anyhow::Result<()> {
+    match role {
+        Role::Serve => {}
+        Role::Web => config.no_executor = true,
+        Role::Worker if config.no_executor => {
+            anyhow::bail!("a worker executes runs: unset NO_EXECUTOR")
+        }
+        Role::Worker => {}
+    }
     let bind = config.bind;
     let state = AppState::start(config).await?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("listening on {bind}"))?;
-    tracing::info!("serving at http://{bind}");
     let executor = state.executor.clone();
+    let router = match role {
+        Role::Worker => {
+            tracing::info!("worker: health at http://{bind}/healthz");
+            crate::health::routes().with_state(state)
+        }
+        _ => {
+            tracing::info!("serving at http://{bind}");
+            app(state)
+        }
+    };
     axum::serve(
         listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+        router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await

@@ -50,6 +50,9 @@ impl AppState {
                 warm_pool: config.warm_pool(),
                 warm_pool_cpu_shares: config.warm_pool_cpu_shares,
                 dependencies: config.dependencies.clone(),
+                name: config.worker.name(),
+                labels: config.worker.labels(),
+                lost_after: Duration::from_secs(config.worker.worker_lost_after),
             };
             Some(Executor::start(db.clone(), catalog.clone(), settings).await?)
         };

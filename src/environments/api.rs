@@ -23,6 +23,7 @@ pub struct EnvironmentJson {
     pub pids_limit: i32,
     pub timeout_secs: i32,
     pub enabled: bool,
+    pub required_labels: Vec<String>,
     pub busy_run_id: Option<i64>,
 }
 
@@ -35,6 +36,7 @@ impl From<&Environment> for EnvironmentJson {
             pids_limit: env.limits.pids_limit,
             timeout_secs: env.limits.timeout_secs,
             enabled: env.enabled,
+            required_labels: env.required_labels.clone(),
             busy_run_id: env.busy_run_id,
         }
     }

@@ -25,9 +25,21 @@ pub struct LimitsChange {
     pub pids_limit: Option<i64>,
     pub timeout_secs: Option<i64>,
     pub enabled: Option<bool>,
+    /// Only workers having all these labels take the environment's runs.
+    pub required_labels: Option<Vec<String>>,
 }
 
 impl LimitsChange {
+    /// The required labels, sorted and distinct, if given.
+    fn labels(&self) -> Option<Vec<String>> {
+        self.required_labels.as_ref().map(|labels| {
+            let mut labels: Vec<String> = labels.iter().map(|l| l.trim().to_owned()).collect();
+            labels.sort();
+            labels.dedup();
+            labels
+        })
+    }
+
     /// Applies the change to `current`, refusing values that are impossible
     /// or that the host cannot give.
     pub fn apply(&self, current: Limits, host: HostCapacity) -> AppResult<Limits> {
@@ -67,6 +79,10 @@ impl LimitsChange {
                 )));
             }
             limits.pids_limit = pids as i32;
+        }
+        if let Some(labels) = &self.required_labels {
+            crate::labels::check(labels)
+                .map_err(|err| AppError::Invalid(format!("required_labels: {err}")))?;
         }
         if let Some(secs) = self.timeout_secs {
             if !(1..=86_400).contains(&secs) {
@@ -117,8 +133,9 @@ pub async fn create(
 ) -> AppResult<()> {
     let limits = change.apply(DEFAULT_LIMITS, host)?;
     let inserted = sqlx::query(
-        "insert into environments (id, millicpus, memory_mb, pids_limit, timeout_secs, enabled)
-         values ($1, $2, $3, $4, $5, $6) on conflict (id) do nothing",
+        "insert into environments (id, millicpus, memory_mb, pids_limit, timeout_secs, enabled,
+                required_labels)
+         values ($1, $2, $3, $4, $5, $6, coalesce($7, '{}')) on conflict (id) do nothing",
     )
     .bind(id)
     .bind(limits.millicpus)
@@ -126,6 +143,7 @@ pub async fn create(
     .bind(limits.pids_limit)
     .bind(limits.timeout_secs)
     .bind(change.enabled.unwrap_or(true))
+    .bind(change.labels())
     .execute(db)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -152,7 +170,7 @@ pub async fn update(
     let limits = change.apply(limits, host)?;
     sqlx::query(
         "update environments set millicpus = $2, memory_mb = $3, pids_limit = $4, timeout_secs = $5,
-                enabled = $6, updated_at = now()
+                enabled = $6, required_labels = coalesce($7, required_labels), updated_at = now()
           where id = $1",
     )
     .bind(id)
@@ -161,6 +179,7 @@ pub async fn update(
     .bind(limits.pids_limit)
     .bind(limits.timeout_secs)
     .bind(change.enabled.unwrap_or(enabled))
+    .bind(change.labels())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -21,6 +21,7 @@ pub struct Environment {
     #[sqlx(flatten)]
     pub limits: Limits,
     pub enabled: bool,
+    pub required_labels: Vec<String>,
     pub busy_run_id: Option<i64>,
     pub busy_username: Option<String>,
     pub busy_since: Option<OffsetDateTime>,
@@ -28,7 +29,7 @@ pub struct Environment {
 }
 
 const SELECT_WITH_HOLDER: &str = "
-    select e.id, e.millicpus, e.memory_mb, e.pids_limit, e.timeout_secs, e.enabled,
+    select e.id, e.millicpus, e.memory_mb, e.pids_limit, e.timeout_secs, e.enabled, e.required_labels,
            h.id as busy_run_id, h.username as busy_username,
            coalesce(h.started_at, h.created_at) as busy_since,
            (select count(*) from runs w

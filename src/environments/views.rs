@@ -33,6 +33,7 @@ async fn render(state: &AppState, session: &Session, flash: Option<&str>) -> Pag
     let operator = session::is_operator(session).await?;
     let csrf = session::csrf_token(session).await?;
     let host = host::describe(state, &envs).await;
+    let workers = crate::workers::views::section(state, operator, &csrf).await?;
     Ok(page(
         "Environments",
         Nav::Environments,
@@ -47,6 +48,7 @@ async fn render(state: &AppState, session: &Session, flash: Option<&str>) -> Pag
             @if state.config.operator_token.is_none() { article.warning { p { (DISABLED) "." } } }
             @if let Some(message) = flash { article.warning role="alert" { p { (message) } } }
             (host)
+            (workers)
             section {
                 h2 { "Live usage" }
                 div #usage hx-get="/environments/fragments/usage" hx-trigger="load, every 3s" hx-swap="innerHTML" {
@@ -196,6 +198,7 @@ impl LimitsForm {
             pids_limit: Some(number("processes", &self.pids_limit)?),
             timeout_secs: Some(number("time limit", &self.timeout_secs)?),
             enabled: Some(self.enabled.is_some()),
+            required_labels: None,
         })
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod outcome;
 pub(crate) mod output;
 mod payload;
 pub(crate) mod pool;
+mod presence;
 mod reconcile;
 mod run_task;
 pub(crate) mod sink;
@@ -15,7 +16,10 @@ mod writer;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 
@@ -46,6 +50,10 @@ pub struct Settings {
     pub warm_pool_cpu_shares: i64,
     /// How projects' dependency images are built.
     pub dependencies: crate::config::DependencyBuildConfig,
+    /// The worker's stable name, its labels, and when another worker is lost.
+    pub name: String,
+    pub labels: Vec<String>,
+    pub lost_after: Duration,
 }
 
 /// What every run task needs.
@@ -62,6 +70,13 @@ pub struct Shared {
     /// This process; it holds a Postgres advisory lock on it while alive.
     pub worker_id: i64,
     pub pool: pool::Pool,
+    /// The worker's stable name (`WORKER_NAME`) and labels.
+    pub name: String,
+    pub labels: Vec<String>,
+    lost_after: Duration,
+    /// Set by an operator: finish the runs, take no new ones.
+    draining: AtomicBool,
+    slot_count: usize,
     active: Mutex<HashMap<i64, CancellationToken>>,
     slots: Arc<Semaphore>,
     wake: Notify,
@@ -91,10 +106,17 @@ impl Executor {
             instance,
             worker_id,
             pool: pool::Pool::new(settings.warm_pool, settings.warm_pool_cpu_shares),
+            name: settings.name,
+            labels: settings.labels,
+            lost_after: settings.lost_after,
+            draining: AtomicBool::new(false),
+            slot_count: settings.max_parallel_runs.max(1),
             active: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(settings.max_parallel_runs.max(1))),
             wake: Notify::new(),
         });
+        presence::register(&shared).await?;
+        tokio::spawn(presence::keep_alive(shared.clone()));
         if settings.warm_pool > 0 {
             tokio::spawn(pool::keep_filled(shared.clone()));
         }
@@ -138,6 +160,11 @@ impl Executor {
 
     pub fn instance(&self) -> &str {
         &self.shared.instance
+    }
+
+    /// This worker's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
     }
 }
 
@@ -239,10 +266,10 @@ async fn run_loop(shared: Arc<Shared>, lock: PgConnection) {
 async fn claim_and_spawn(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
     crate::store::promote_waiters(&shared.db).await?;
     let free = shared.slots.available_permits();
-    if free == 0 {
+    if free == 0 || shared.draining.load(Ordering::SeqCst) {
         return Ok(());
     }
-    let claimed = store::claim(&shared.db, free, shared.worker_id, engine_id).await?;
+    let claimed = store::claim(&shared.db, free, &shared.me(engine_id)).await?;
     for run in claimed {
         let permit = shared
             .slots
@@ -252,6 +279,18 @@ async fn claim_and_spawn(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
         spawn_run(shared, run, Some(permit), false);
     }
     Ok(())
+}
+
+impl Shared {
+    /// Who claims and reconciles, as the store wants it.
+    fn me<'a>(&'a self, engine_id: &'a str) -> store::Me<'a> {
+        store::Me {
+            worker_id: self.worker_id,
+            engine_id,
+            name: &self.name,
+            labels: &self.labels,
+        }
+    }
 }
 
 /// Starts (or resumes) a run's task; the slot is given back when it ends.

@@ -20,9 +20,7 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
         .collect();
 
     let followed: Vec<i64> = shared.active.lock().unwrap().keys().copied().collect();
-    for (run_id, worker) in
-        store::unfollowed(&shared.db, shared.worker_id, engine_id, &followed).await?
-    {
+    for (run_id, worker) in store::unfollowed(&shared.db, &shared.me(engine_id), &followed).await? {
         let ours = worker == shared.worker_id;
         if !ours && worker != 0 && store::worker_alive(&shared.db, worker).await? {
             continue;

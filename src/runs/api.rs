@@ -48,6 +48,8 @@ pub struct RunJson {
     pub tree_sha256: Option<String>,
     /// The image of the run's container, once it has started.
     pub image: Option<String>,
+    /// The worker that executes (executed) the run, once claimed.
+    pub worker: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -99,6 +101,7 @@ impl From<Run> for RunJson {
             project: run.project,
             tree_sha256: run.tree_sha256,
             image: run.image,
+            worker: run.worker_name,
         }
     }
 }
@@ -156,7 +159,7 @@ pub async fn list(
 }
 
 pub async fn get(State(state): State<AppState>, Path(id): Path<i64>) -> AppResult<Json<RunJson>> {
-    Ok(Json(super::get(&state.db, id).await?.into()))
+    Ok(Json(super::get_placed(&state, id).await?.into()))
 }
 
 #[derive(Debug, Deserialize)]

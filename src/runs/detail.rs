@@ -30,7 +30,7 @@ pub async fn show(
     Path(id): Path<i64>,
     Query(view): Query<LogView>,
 ) -> PageResult<Markup> {
-    let run = super::get(&state.db, id).await?;
+    let run = super::get_placed(&state, id).await?;
     let csrf = session::csrf_token(&session).await?;
     let me = session::username(&session).await?;
     let logs = super::log_view::section(&state, &run, &view).await?;
@@ -107,6 +107,7 @@ pub fn status_panel(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
                     }
                     @if let Some(warm) = run.warm { " · " @if warm { "warm sandbox" } @else { "fresh sandbox" } }
                     @if let Some(image) = &run.image { " · image " code.image { (image) } }
+                    @if let Some(worker) = &run.worker_name { " · worker " code.worker { (worker) } }
                 }
             }
         }
@@ -168,7 +169,7 @@ pub async fn status_fragment(
     session: Session,
     Path(id): Path<i64>,
 ) -> PageResult<Markup> {
-    let run = super::get(&state.db, id).await?;
+    let run = super::get_placed(&state, id).await?;
     let csrf = session::csrf_token(&session).await?;
     let me = session::username(&session).await?;
     Ok(status_panel(&run, &csrf, me.as_deref()))

@@ -34,30 +34,30 @@ const CLAIMED_COLUMNS: &str = "r.id, r.environment_id, r.files, r.millicpus, r.m
 
 /// Claims up to `n` queued runs that hold their environment, oldest first,
 /// giving each the environment's current limits. `SKIP LOCKED` lets several
-/// executors share one queue without waiting on each other.
-pub async fn claim(
-    db: &PgPool,
-    n: usize,
-    worker_id: i64,
-    engine_id: &str,
-) -> Result<Vec<ClaimedRun>> {
+/// executors share one queue without waiting on each other. Only runs whose
+/// environment requires no label beyond `labels` are taken.
+pub async fn claim(db: &PgPool, n: usize, me: &Me<'_>) -> Result<Vec<ClaimedRun>> {
     let sql = format!(
         "update runs r
             set status = 'running', started_at = now(), worker_id = $2, engine_id = $3,
+                worker_name = $4,
                 record_token = md5(random()::text || clock_timestamp()::text || r.id::text),
                 millicpus = e.millicpus, memory_mb = e.memory_mb,
                 pids_limit = e.pids_limit, timeout_secs = e.timeout_secs
            from environments e
           where e.id = r.environment_id
-            and r.id in (select id from runs
-                          where status = 'queued' and holds_environment
-                          order by id limit $1 for update skip locked)
+            and r.id in (select q.id from runs q join environments qe on qe.id = q.environment_id
+                          where q.status = 'queued' and q.holds_environment
+                            and qe.required_labels <@ $5::text[]
+                          order by q.id limit $1 for update of q skip locked)
          returning {CLAIMED_COLUMNS}"
     );
     let mut claimed: Vec<ClaimedRun> = sqlx::query_as(&sql)
         .bind(n as i64)
-        .bind(worker_id)
-        .bind(engine_id)
+        .bind(me.worker_id)
+        .bind(me.engine_id)
+        .bind(me.name)
+        .bind(me.labels)
         .fetch_all(db)
         .await
         .context("claiming queued runs")?;
@@ -65,26 +65,65 @@ pub async fn claim(
     Ok(claimed)
 }
 
-/// Running runs on this engine that no task of this executor follows: those
-/// of other executors (perhaps dead), and this executor's own runs whose task
-/// ended without recording an outcome (`followed` are the ones it follows).
-pub async fn unfollowed(
-    db: &PgPool,
-    worker_id: i64,
-    engine_id: &str,
-    followed: &[i64],
-) -> Result<Vec<(i64, i64)>> {
+/// Who is claiming: this process's lock id, its engine, its stable name and
+/// its labels.
+pub struct Me<'a> {
+    pub worker_id: i64,
+    pub engine_id: &'a str,
+    pub name: &'a str,
+    pub labels: &'a [String],
+}
+
+/// Running runs of this worker (by its stable name) that no task of this
+/// process follows: those of its previous process (perhaps dead), and its
+/// own runs whose task ended without recording an outcome (`followed` are the
+/// ones it follows). Runs from before workers had names go by engine id.
+pub async fn unfollowed(db: &PgPool, me: &Me<'_>, followed: &[i64]) -> Result<Vec<(i64, i64)>> {
     sqlx::query_as(
         "select id, coalesce(worker_id, 0) from runs
-          where status = 'running' and engine_id = $2
-            and (worker_id is distinct from $1 or id <> all($3))",
+          where status = 'running'
+            and (worker_name = $3 or (worker_name is null and engine_id = $2))
+            and (worker_id is distinct from $1 or id <> all($4))",
     )
-    .bind(worker_id)
-    .bind(engine_id)
+    .bind(me.worker_id)
+    .bind(me.engine_id)
+    .bind(me.name)
     .bind(followed)
     .fetch_all(db)
     .await
     .context("listing running runs")
+}
+
+/// Ends the running runs of a lost worker as `error` with `reason` (or
+/// `cancelled`, if someone asked) and frees their environments. Their
+/// containers are on the lost worker's engine: it removes them if it comes
+/// back. Returns the runs ended.
+/// The worker is checked again in the same statement, so one that came back
+/// meanwhile keeps its runs.
+pub async fn end_lost_worker_runs(
+    db: &PgPool,
+    worker_name: &str,
+    reason: &str,
+    lost_after_secs: f64,
+) -> Result<Vec<i64>> {
+    let sql = format!(
+        "update runs set status = case when cancel_requested is null then 'error' else 'cancelled' end,
+                reason = coalesce(cancel_requested, $2), finished_at = now(),
+                holds_environment = false, current_test = null
+          where status = 'running' and worker_name = $1
+            and exists (select 1 from workers w where w.name = $1
+                          and w.last_seen < now() - make_interval(secs => $3)
+                          and not {})
+         returning id",
+        super::workers::LOCK_HELD
+    );
+    sqlx::query_scalar(&sql)
+        .bind(worker_name)
+        .bind(reason)
+        .bind(lost_after_secs)
+        .fetch_all(db)
+        .await
+        .with_context(|| format!("ending the runs of lost worker {worker_name}"))
 }
 
 /// Whether the executor `worker_id` is alive: each executor holds an advisory

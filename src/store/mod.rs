@@ -6,6 +6,7 @@ mod run;
 mod runs;
 mod summary;
 mod username;
+pub mod workers;
 
 pub use run::{Run, RunStatus};
 pub use runs::*;

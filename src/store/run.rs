@@ -89,12 +89,19 @@ pub struct Run {
     pub image: Option<String>,
     /// Set while the executor gets the project's dependency image.
     pub installing_since: Option<OffsetDateTime>,
+    /// The worker (by name) that executes or executed the run.
+    pub worker_name: Option<String>,
+    /// Why no online worker can take the run, when that is why it waits
+    /// (set by `runs::get_placed`, not stored).
+    #[sqlx(skip)]
+    pub placement: Option<String>,
 }
 
 impl Run {
     /// Why a queued run has not started yet; `None` once it has.
     pub fn waiting_for(&self) -> Option<String> {
         match (self.status, self.holds_environment) {
+            (RunStatus::Queued, true) if self.placement.is_some() => self.placement.clone(),
             (RunStatus::Queued, true) => Some(
                 "waiting for a free executor slot (the host runs a limited number at once)".into(),
             ),

@@ -85,6 +85,7 @@ pub fn config(database_url: &str, tests_dir: &Path) -> Config {
         secure_cookies: false,
         session_cleanup_secs: 3600,
         dependencies: test_executor::config::DependencyBuildConfig::from_env(),
+        worker: test_executor::config::WorkerConfig::from_env(),
     }
 }
 

@@ -3,6 +3,7 @@
 mod big_logs;
 mod dependencies;
 mod dependencies_project;
+mod engines;
 mod exclusivity;
 mod execution;
 mod faults_attach;
@@ -27,3 +28,4 @@ mod results;
 mod runs_api;
 mod sandbox;
 mod security;
+mod workers;

@@ -29,7 +29,7 @@ async fn environments_start_with_the_default_limits() {
     assert_eq!(
         envs[0],
         json!({"id": 1, "cpus": 1.0, "memory_mb": 512, "pids_limit": 256, "timeout_secs": 900,
-               "enabled": true, "busy_run_id": null})
+               "enabled": true, "required_labels": [], "busy_run_id": null})
     );
 }
 

@@ -1,0 +1,45 @@
+//! JSON API for workers.
+
+use axum::extract::State;
+
+use super::Worker;
+use crate::{
+    error::{AppError, AppResult},
+    operators::Operator,
+    state::AppState,
+    store::workers,
+    web::extract::{Json, Path},
+};
+
+/// `GET /api/v1/workers`: every registered worker with its state.
+pub async fn list(State(state): State<AppState>) -> AppResult<Json<Vec<Worker>>> {
+    let lost_after = super::lost_after(&state).as_secs_f64();
+    Ok(Json(workers::list(&state.db, lost_after).await?))
+}
+
+/// `POST /api/v1/workers/{name}/drain` (operators): the worker finishes its
+/// runs and takes no new ones (until it restarts).
+pub async fn drain(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(name): Path<String>,
+) -> AppResult<Json<Worker>> {
+    let worker = drain_by_name(&state, &name).await?;
+    Ok(Json(worker))
+}
+
+/// Drains the worker and returns it as it is now.
+pub async fn drain_by_name(state: &AppState, name: &str) -> AppResult<Worker> {
+    if !workers::drain(&state.db, name).await? {
+        return Err(AppError::NotFound(format!(
+            "no worker is named {name:?}; GET /api/v1/workers lists them"
+        )));
+    }
+    tracing::info!(worker = %name, "worker drained by an operator");
+    let lost_after = super::lost_after(state).as_secs_f64();
+    workers::list(&state.db, lost_after)
+        .await?
+        .into_iter()
+        .find(|w| w.name == name)
+        .ok_or_else(|| AppError::NotFound(format!("worker {name:?} went away")))
+}

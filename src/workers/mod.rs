@@ -1,0 +1,29 @@
+//! Workers: the executor processes sharing the queue, each on its Docker
+//! host — who they are, what they can take and run, and draining one.
+
+pub mod api;
+pub mod views;
+
+use std::time::Duration;
+
+use crate::state::AppState;
+
+pub use crate::store::workers::Worker;
+
+/// When a worker with a free lock and no heartbeat is lost.
+pub fn lost_after(state: &AppState) -> Duration {
+    Duration::from_secs(state.config.worker.worker_lost_after)
+}
+
+/// `/api/v1/workers...`.
+pub fn api_routes() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/workers", get(api::list))
+        .route("/workers/{name}/drain", post(api::drain))
+}
+
+/// The drain button's form.
+pub fn page_routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/workers/{name}/drain", axum::routing::post(views::drain))
+}

@@ -1,0 +1,87 @@
+//! The Workers section of `/environments`, and its drain button.
+
+use axum::{
+    extract::State,
+    response::{IntoResponse, Redirect, Response},
+};
+use maud::{html, Markup};
+use tower_sessions::Session;
+
+use super::Worker;
+use crate::{
+    error::AppError,
+    state::AppState,
+    store::workers,
+    web::{
+        components::short_time,
+        extract::{Form, Path},
+        html_error::PageResult,
+        session::{self, CsrfForm},
+    },
+};
+
+/// Every worker: state, labels, slots in use, warm sandboxes, engine.
+pub async fn section(state: &AppState, operator: bool, csrf: &str) -> Result<Markup, AppError> {
+    let lost_after = super::lost_after(state).as_secs_f64();
+    let list = workers::list(&state.db, lost_after).await?;
+    Ok(html! {
+        section #workers {
+            h2 { "Workers" }
+            @if list.is_empty() { p.muted { "No worker has registered: runs wait until one starts (test-executor serve or worker)." } }
+            @else {
+                div.overflow-auto { table.workers {
+                    thead { tr {
+                        th { "Name" } th { "State" } th { "Labels" } th { "Running" } th { "Warm" }
+                        th { "Engine" } th { "CPUs" } th { "Memory" } th { "Last seen" }
+                        @if operator { th { "Drain" } }
+                    } }
+                    tbody { @for w in &list { (row(w, operator, csrf)) } }
+                } }
+            }
+        }
+    })
+}
+
+fn row(w: &Worker, operator: bool, csrf: &str) -> Markup {
+    html! {
+        tr #{ "worker-" (w.name) } {
+            td { (w.name) }
+            td.state { @if w.state == "online" { (w.state) } @else { strong { (w.state) } } }
+            td { @if w.labels.is_empty() { span.muted { "none" } } @else { (w.labels.join(", ")) } }
+            td.running { (w.running) " of " (w.slots) }
+            td { (w.warm_ready) }
+            td { (w.engine) @if !w.engine_version.is_empty() { br; small.muted { "Docker " (w.engine_version) } } }
+            td { (w.cpus) }
+            td { (w.memory_bytes / (1024 * 1024)) " MiB" }
+            td { (short_time(Some(w.last_seen))) }
+            @if operator {
+                td {
+                    @if w.state == "online" {
+                        form method="post" action={ "/workers/" (w.name) "/drain" } {
+                            input type="hidden" name="_csrf" value=(csrf);
+                            button.secondary type="submit" { "Drain " (w.name) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The drain button: operators only, with the session's CSRF token.
+pub async fn drain(
+    State(state): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult<Response> {
+    session::verify_csrf(&session, &form._csrf).await?;
+    if !session::is_operator(&session).await? {
+        return Err(AppError::Unauthorized(
+            "only operators may drain workers: sign in at /operator".into(),
+        )
+        .into());
+    }
+    super::api::drain_by_name(&state, &name).await?;
+    Ok(Redirect::to("/environments#workers").into_response())
+}
