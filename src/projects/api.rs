@@ -10,7 +10,7 @@ use crate::{
     web::extract::Json,
 };
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProjectJson {
     pub name: String,
     pub root: String,
@@ -21,7 +21,7 @@ pub struct ProjectJson {
     pub dependency_image: Option<ImageJson>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ImageJson {
     /// `building`, `ready` or `failed`.
     pub state: String,
@@ -74,11 +74,14 @@ pub async fn listed(state: &AppState) -> AppResult<Vec<ProjectJson>> {
         .collect())
 }
 
+/// Each project under `TESTS_DIR`, by name.
+#[utoipa::path(get, path = "/api/v1/projects", tag = "projects",
+    responses((status = 200, body = [ProjectJson])))]
 pub async fn list(State(state): State<AppState>) -> AppResult<Json<Vec<ProjectJson>>> {
     Ok(Json(listed(&state).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TestFileJson {
     path: String,
     /// The project it belongs to; `null` outside any.
@@ -86,6 +89,8 @@ pub struct TestFileJson {
 }
 
 /// `GET /api/v1/test-files`: every file the catalog lists, sorted by path.
+#[utoipa::path(get, path = "/api/v1/test-files", tag = "projects",
+    responses((status = 200, body = [TestFileJson])))]
 pub async fn test_files(State(state): State<AppState>) -> AppResult<Json<Vec<TestFileJson>>> {
     let mut files: Vec<TestFileJson> = state
         .catalog

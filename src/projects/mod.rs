@@ -12,6 +12,15 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
         .route("/projects", get(api::list))
 }
 
+/// The OpenAPI paths of `api_routes` (`openapi.rs` merges them; a test
+/// checks that every route above is there).
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(api::test_files, api::list))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
 /// The projects page.
 pub fn page_routes() -> axum::Router<crate::state::AppState> {
     axum::Router::new().route("/projects", axum::routing::get(views::index))
