@@ -3,14 +3,18 @@
 //! cannot drift from the code. Served at `/api/v1/openapi.json` and read by
 //! the docs page at `/api/docs` (Swagger UI, embedded in the binary).
 
-use axum::Router;
+use axum::{
+    http::{header, HeaderValue},
+    Router,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::{
     security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     OpenApi,
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{environments, projects, results, runs};
+use crate::{environments, projects, results, runs, web::headers::DOCS_POLICY};
 
 pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
 pub const DOCS_PATH: &str = "/api/docs";
@@ -51,9 +55,12 @@ pub fn document() -> OpenApi {
 }
 
 /// The document and the docs page (whose files are embedded at build time:
-/// nothing is fetched, then or when serving).
+/// nothing is fetched, then or when serving), under the docs page's policy.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    SwaggerUi::new(DOCS_PATH)
-        .url(DOCUMENT_PATH, document())
-        .into()
+    Router::from(SwaggerUi::new(DOCS_PATH).url(DOCUMENT_PATH, document())).layer(
+        SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DOCS_POLICY),
+        ),
+    )
 }

@@ -48,7 +48,7 @@ pub async fn list(State(db): State<PgPool>) -> AppResult<Json<Vec<EnvironmentJso
     Ok(Json(envs.iter().map(EnvironmentJson::from).collect()))
 }
 
-/// `GET /api/v1/environments/usage`: live use of every busy environment.
+/// Live use (CPU, memory, processes) of every busy environment.
 #[utoipa::path(get, path = "/api/v1/environments/usage", tag = "environments",
     responses((status = 200, body = [super::usage::Usage])))]
 pub async fn usage(State(state): State<AppState>) -> AppResult<Json<Vec<super::usage::Usage>>> {
