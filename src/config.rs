@@ -34,6 +34,11 @@ pub struct Config {
     #[arg(long, env = "OPERATOR_TOKEN", hide_env_values = true)]
     pub operator_token: Option<String>,
 
+    /// Secret a Prometheus scrape of `/metrics` must send as a bearer
+    /// token; unset: `/metrics` is open, like `/healthz`.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Per-run cap on stored log output, in bytes.
     #[arg(long, env = "LOG_CAP_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub log_cap_bytes: u64,
@@ -77,6 +82,11 @@ pub struct Config {
     /// How often expired browser sessions are deleted from Postgres, in seconds.
     #[arg(long, env = "SESSION_CLEANUP_SECS", default_value_t = 3600)]
     pub session_cleanup_secs: u64,
+
+    /// How the server writes its own log lines: `text`, or `json` (one
+    /// object a line).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: crate::telemetry::LogFormat,
 
     /// How dependency images are built (pip's settings among them).
     #[command(flatten)]
@@ -265,6 +275,16 @@ impl Config {
                 "WARM_POOL_CPU_SHARES must be from 2 (waiting sandboxes yield to tests) to 1024 (the default weight)"
             );
         }
+        if self
+            .metrics_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty() || t.trim() != t)
+        {
+            anyhow::bail!(
+                "METRICS_TOKEN is blank or padded with white space: unset it to leave /metrics \
+                 open, or set it to a random secret and give it to Prometheus"
+            );
+        }
         if self.session_cleanup_secs == 0 {
             anyhow::bail!("SESSION_CLEANUP_SECS must be at least 1");
         }
@@ -379,5 +399,30 @@ mod tests {
     fn an_unset_or_real_token_is_accepted() {
         with_token(None).validate().unwrap();
         with_token(Some("a-long-random-secret")).validate().unwrap();
+    }
+
+    #[test]
+    fn log_format_is_text_json_or_refused() {
+        use crate::telemetry::LogFormat;
+        assert_eq!(with_token(None).log_format, LogFormat::Text);
+        let json = Config::try_parse_from([
+            "test-executor",
+            "--database-url",
+            "postgres://x/y",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(json.log_format, LogFormat::Json);
+        let err = Config::try_parse_from([
+            "test-executor",
+            "--database-url",
+            "postgres://x/y",
+            "--log-format",
+            "xml",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("possible values: text, json"), "{err}");
     }
 }

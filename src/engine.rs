@@ -94,6 +94,8 @@ pub struct FoundContainer {
     /// The executor keeping it, for a warm container not yet handed a run.
     pub pool_worker: Option<i64>,
     pub running: bool,
+    /// Docker's word for it: `created`, `running`, `exited`, …
+    pub state: String,
 }
 
 pub type OutputStream =
@@ -371,6 +373,7 @@ impl Engine {
                     run_id,
                     name,
                     running: c.state.as_ref().map(|s| s.to_string()) == Some("running".into()),
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                 }
             })
             .collect())

@@ -6,9 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[serde(try_from = "i64", into = "i32")]
 #[sqlx(transparent)]
+#[schema(description = "an environment's number, 1–100")]
 pub struct EnvironmentId(i32);
 
 impl EnvironmentId {

@@ -30,6 +30,16 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// The body of every 4xx/5xx answer of the JSON API (as the OpenAPI
+/// document describes it; `IntoResponse` below writes it).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong and what to do about it.
+    pub error: String,
+    /// On a 409 for a busy environment: the run that holds it.
+    pub holder_run_id: Option<i64>,
+}
+
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {

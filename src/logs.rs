@@ -13,10 +13,12 @@ use time::OffsetDateTime;
 
 use crate::error::{AppError, AppResult};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct LogLine {
     pub seq: i32,
+    /// `stdout` or `stderr`.
     #[serde(serialize_with = "stream_name")]
+    #[schema(value_type = String, pattern = "^(stdout|stderr)$")]
     pub stream: i16,
     #[serde(with = "time::serde::rfc3339")]
     pub ts: OffsetDateTime,

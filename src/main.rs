@@ -40,6 +40,6 @@ async fn main() -> anyhow::Result<()> {
     } else {
         (Role::Serve, Config::parse())
     };
-    test_executor::telemetry::init();
+    test_executor::telemetry::init_as(config.log_format);
     test_executor::serve_as(role, config).await
 }

@@ -78,13 +78,13 @@ pub async fn is_operator(
 
 /// The token of an `Authorization` header; `Some("")` for a header that is
 /// not a bearer token, so it counts as a wrong one.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?;
     let value = value.to_str().unwrap_or("").trim();
     Some(value.strip_prefix("Bearer ").unwrap_or("").trim())
 }
 
-fn secret_matches(given: &str, expected: &str) -> bool {
+pub(crate) fn secret_matches(given: &str, expected: &str) -> bool {
     bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 

@@ -5,7 +5,7 @@ use axum::{middleware, Router};
 use tower_http::{services::ServeDir, trace::TraceLayer};
 
 use crate::{
-    environments, health, operators, projects, results, runs,
+    environments, health, measures, openapi, operators, projects, results, runs, scrape,
     state::AppState,
     web::{headers, json_only, session_store},
     workers,
@@ -17,6 +17,7 @@ pub fn app(state: AppState) -> Router {
     let sessions = session_store::layer(&state.db, state.config.secure_cookies);
     let router = Router::new()
         .merge(health::routes())
+        .merge(scrape::routes())
         .merge(traced(&state))
         .layer(sessions);
     headers::secure(router).with_state(state)
@@ -50,7 +51,10 @@ fn traced(state: &AppState) -> Router<AppState> {
         ));
     Router::new()
         .nest("/api/v1", api)
+        .merge(openapi::routes())
         .merge(pages)
         .nest_service("/assets", ServeDir::new(&state.config.assets_dir))
+        // After routing: counts by route pattern, never by raw URI.
+        .route_layer(middleware::from_fn(measures::count_requests))
         .layer(TraceLayer::new_for_http())
 }

@@ -31,6 +31,7 @@ impl AppState {
     /// expired sessions and (unless disabled) the executor.
     pub async fn start(config: Config) -> anyhow::Result<AppState> {
         config.validate()?;
+        crate::measures::install();
         let db = db::connect(&config.database_url).await?;
         db::migrate(&db).await?;
         session_store::delete_expired_periodically(

@@ -9,13 +9,13 @@ use super::{
     host, Environment, EnvironmentId,
 };
 use crate::{
-    error::AppResult,
+    error::{AppResult, ErrorBody},
     operators::Operator,
     state::AppState,
     web::extract::{optional_json, Json, Path},
 };
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EnvironmentJson {
     pub id: EnvironmentId,
     pub cpus: f64,
@@ -42,12 +42,17 @@ impl From<&Environment> for EnvironmentJson {
     }
 }
 
+/// Every environment with its limits and the run that holds it.
+#[utoipa::path(get, path = "/api/v1/environments", tag = "environments",
+    responses((status = 200, body = [EnvironmentJson])))]
 pub async fn list(State(db): State<PgPool>) -> AppResult<Json<Vec<EnvironmentJson>>> {
     let envs = super::list(&db).await?;
     Ok(Json(envs.iter().map(EnvironmentJson::from).collect()))
 }
 
-/// `GET /api/v1/environments/usage`: live use of every busy environment.
+/// Live use (CPU, memory, processes) of every busy environment.
+#[utoipa::path(get, path = "/api/v1/environments/usage", tag = "environments",
+    responses((status = 200, body = [super::usage::Usage])))]
 pub async fn usage(State(state): State<AppState>) -> AppResult<Json<Vec<super::usage::Usage>>> {
     let envs = super::list(&state.db).await?;
     Ok(Json(super::usage::sample(&state, &envs).await))
@@ -57,6 +62,18 @@ fn parse_id(raw: &str) -> AppResult<EnvironmentId> {
     raw.parse()
 }
 
+/// Creates an environment (operators only); without a body it gets the
+/// default limits.
+#[utoipa::path(post, path = "/api/v1/environments/{id}", tag = "environments",
+    params(("id" = i32, Path, description = "1–100")),
+    request_body(content = LimitsChange, description = "optional: its limits (the defaults without one)"),
+    security(("operator_token" = [])),
+    responses(
+        (status = 201, body = EnvironmentJson),
+        (status = 401, description = "no or a wrong operator token", body = ErrorBody),
+        (status = 409, description = "it exists already", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     _: Operator,
@@ -74,6 +91,17 @@ pub async fn create(
     ))
 }
 
+/// Changes an environment's limits (operators only); absent fields stay.
+#[utoipa::path(patch, path = "/api/v1/environments/{id}", tag = "environments",
+    params(("id" = i32, Path, description = "1–100")),
+    request_body = LimitsChange,
+    security(("operator_token" = [])),
+    responses(
+        (status = 200, body = EnvironmentJson),
+        (status = 401, description = "no or a wrong operator token", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "a limit the host cannot give", body = ErrorBody),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     _: Operator,
@@ -86,6 +114,16 @@ pub async fn update(
     Ok(Json((&super::get(&state.db, id).await?).into()))
 }
 
+/// Deletes an environment (operators only), never one in use.
+#[utoipa::path(delete, path = "/api/v1/environments/{id}", tag = "environments",
+    params(("id" = i32, Path, description = "1–100")),
+    security(("operator_token" = [])),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 401, description = "no or a wrong operator token", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "a run holds it or waits for it", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     _: Operator,

@@ -17,7 +17,7 @@ pub struct HostCapacity {
 }
 
 /// Limits as an operator gives them; absent fields keep their value.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsChange {
     pub cpus: Option<f64>,

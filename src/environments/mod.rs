@@ -64,6 +64,15 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
         )
 }
 
+/// The OpenAPI paths of `api_routes` (`openapi.rs` merges them; a test
+/// checks that every route above is there).
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(api::list, api::usage, api::create, api::update, api::delete))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
 /// The environments page, its usage fragment and its forms.
 pub fn page_routes() -> axum::Router<crate::state::AppState> {
     use axum::routing::{get, post};

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::Environment;
 use crate::{executor::container_name, state::AppState};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Usage {
     pub environment_id: i32,
     pub run_id: i64,

@@ -332,6 +332,11 @@ pub struct Flush {
 }
 
 impl Flush {
+    /// Its log lines and their bytes of text.
+    pub fn size(&self) -> (usize, usize) {
+        (self.lines.seq.len(), self.lines.bytes)
+    }
+
     /// Writes the batch and the counters in one statement and returns the
     /// run's status. Storing the same batch twice changes nothing (rows are
     /// keyed by position, counters are absolute), so a failed write can be

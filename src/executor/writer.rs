@@ -86,7 +86,9 @@ async fn store_in_order(
     report: watch::Sender<Option<Progress>>,
 ) -> Result<()> {
     while let Some(flush) = queue.recv().await {
+        let started = std::time::Instant::now();
         let progress = retry("storing output", || flush.store(&db)).await?;
+        crate::measures::logs_stored(flush.size(), started.elapsed());
         report.send_replace(Some(progress));
     }
     Ok(())
@@ -95,7 +97,7 @@ async fn store_in_order(
 /// Calls `attempt` until it succeeds: forever while the error looks like a
 /// database that is away for a while (it comes back, and the run's container
 /// keeps running meanwhile), a few times for anything else.
-pub async fn retry<T, F, Fut>(what: &str, mut attempt: F) -> Result<T>
+pub async fn retry<T, F, Fut>(what: &'static str, mut attempt: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
@@ -106,6 +108,7 @@ where
         match attempt().await {
             Ok(done) => return Ok(done),
             Err(err) => {
+                crate::measures::store_failed(what);
                 if !passing(&err) {
                     other_errors += 1;
                     if other_errors >= ATTEMPTS_ON_OTHER_ERRORS {

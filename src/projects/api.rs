@@ -12,7 +12,7 @@ use crate::{
     web::extract::{Json, Path},
 };
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProjectJson {
     pub name: String,
     pub root: String,
@@ -23,7 +23,7 @@ pub struct ProjectJson {
     pub dependency_image: Option<ImageJson>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ImageJson {
     /// `building`, `ready` or `failed`.
     pub state: String,
@@ -76,6 +76,9 @@ pub async fn listed(state: &AppState) -> AppResult<Vec<ProjectJson>> {
         .collect())
 }
 
+/// Each project under `TESTS_DIR`, by name.
+#[utoipa::path(get, path = "/api/v1/projects", tag = "projects",
+    responses((status = 200, body = [ProjectJson])))]
 pub async fn list(State(state): State<AppState>) -> AppResult<Json<Vec<ProjectJson>>> {
     Ok(Json(listed(&state).await?))
 }
@@ -91,7 +94,7 @@ pub async fn rebuild(
     Ok((StatusCode::ACCEPTED, Json(rebuilding)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TestFileJson {
     path: String,
     /// The project it belongs to; `null` outside any.
@@ -99,6 +102,8 @@ pub struct TestFileJson {
 }
 
 /// `GET /api/v1/test-files`: every file the catalog lists, sorted by path.
+#[utoipa::path(get, path = "/api/v1/test-files", tag = "projects",
+    responses((status = 200, body = [TestFileJson])))]
 pub async fn test_files(State(state): State<AppState>) -> AppResult<Json<Vec<TestFileJson>>> {
     let mut files: Vec<TestFileJson> = state
         .catalog

@@ -14,6 +14,15 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
         .route("/projects/{name}/rebuild", post(api::rebuild))
 }
 
+/// The OpenAPI paths of `api_routes` (`openapi.rs` merges them; a test
+/// checks that every route above is there).
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(api::test_files, api::list, api::rebuild))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
 /// The projects page and its rebuild button.
 pub fn page_routes() -> axum::Router<crate::state::AppState> {
     use axum::routing::{get, post};

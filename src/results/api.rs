@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{HistoryEntry, TestCase};
 use crate::{
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorBody},
     state::AppState,
     web::{
         self,
@@ -17,13 +17,19 @@ use crate::{
     },
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TestsQuery {
+    /// failed, error, passed, skipped, xfailed or xpassed.
     pub outcome: Option<String>,
     pub offset: Option<i64>,
     pub limit: Option<i64>,
 }
 
+/// A run's tests.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/tests", tag = "results",
+    params(("id" = i64, Path, description = "the run's id"), TestsQuery),
+    responses((status = 200, body = [TestCase]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn of_run(
     State(state): State<AppState>,
     Path(run_id): Path<i64>,
@@ -42,18 +48,23 @@ pub async fn of_run(
     Ok(Json(tests))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// The test's pytest node id, e.g. `test_math.py::test_add` (required).
     pub nodeid: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct HistoryJson {
     pub nodeid: String,
     pub flaky: bool,
     pub history: Vec<HistoryEntry>,
 }
 
+/// One test's latest outcomes across runs, and whether it is flaky.
+#[utoipa::path(get, path = "/api/v1/tests/history", tag = "results", params(HistoryQuery),
+    responses((status = 200, body = HistoryJson), (status = 422, body = ErrorBody)))]
 pub async fn history(
     State(state): State<AppState>,
     Query(query): Query<HistoryQuery>,

@@ -11,7 +11,7 @@ use crate::error::{AppError, AppResult};
 
 pub const OUTCOMES: [&str; 6] = ["failed", "error", "passed", "skipped", "xfailed", "xpassed"];
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TestCase {
     pub nodeid: String,
     pub outcome: String,
@@ -72,7 +72,7 @@ pub async fn count_of_run(db: &PgPool, run_id: i64, outcome: Option<&str>) -> Ap
     .await?)
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub run_id: i64,
     pub outcome: String,
@@ -151,6 +151,15 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
     axum::Router::new()
         .route("/runs/{id}/tests", get(api::of_run))
         .route("/tests/history", get(api::history))
+}
+
+/// The OpenAPI paths of `api_routes` (`openapi.rs` merges them; a test
+/// checks that every route above is there).
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(api::of_run, api::history))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
 }
 
 /// The tests fragment of a run, its JUnit XML and the history page.

@@ -10,14 +10,14 @@ use time::OffsetDateTime;
 use super::{request::RunRequest, Run, RunFilter, RunStatus, Summary};
 use crate::{
     environments::EnvironmentId,
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorBody},
     logs::{self, LogLine},
     operators,
     state::AppState,
     web::extract::{optional_json, Json, Path, Query},
 };
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RunJson {
     pub id: i64,
     pub username: String,
@@ -41,6 +41,7 @@ pub struct RunJson {
     /// "warm" (a pre-started sandbox) or "plain", once known.
     pub sandbox: Option<&'static str>,
     /// Milliseconds spent in each phase: queued, container ready, pytest, stored.
+    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
     pub timings_ms: serde_json::Map<String, serde_json::Value>,
     /// The project whose tree went with the run (`null`: files outside any).
     pub project: Option<String>,
@@ -52,7 +53,7 @@ pub struct RunJson {
     pub worker: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LimitsJson {
     pub cpus: f64,
     pub memory_mb: i32,
@@ -106,6 +107,16 @@ impl From<Run> for RunJson {
     }
 }
 
+/// Queues a run of the files on an environment. The environment is taken
+/// at once, or (with `queue_if_busy`) the run waits in line for it.
+#[utoipa::path(post, path = "/api/v1/runs", tag = "runs",
+    request_body = RunRequest,
+    responses(
+        (status = 201, description = "the run, queued", body = RunJson),
+        (status = 409, description = "the environment is busy: the holder is named", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody),
+        (status = 422, description = "an invalid field", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     Json(request): Json<RunRequest>,
@@ -114,12 +125,17 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(run.into())))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// queued, running, success, failed, error, cancelled or timed_out.
     pub status: Option<String>,
     pub username: Option<String>,
+    /// 1–100.
     pub environment_id: Option<String>,
+    /// Most runs returned (default 50).
     pub limit: Option<i64>,
+    /// Only runs with a smaller id (the next page).
     pub before: Option<i64>,
 }
 
@@ -150,6 +166,9 @@ impl ListQuery {
     }
 }
 
+/// Runs, newest first, filtered and paged by id.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(ListQuery),
+    responses((status = 200, body = [RunJson]), (status = 422, description = "invalid parameters", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
@@ -158,22 +177,36 @@ pub async fn list(
     Ok(Json(runs.into_iter().map(RunJson::from).collect()))
 }
 
+/// One run, with its test counts, current test and timings.
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs",
+    params(("id" = i64, Path, description = "the run's id")),
+    responses((status = 200, body = RunJson), (status = 404, body = ErrorBody)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<i64>) -> AppResult<Json<RunJson>> {
     Ok(Json(super::get_placed(&state, id).await?.into()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogsQuery {
+    /// Only lines with a greater `seq` (what the reader has already).
     pub after: Option<i32>,
+    /// Only lines before this `seq` (earlier pages), in ascending order.
     pub before: Option<i32>,
+    /// Only lines containing this text (any case); with `after`/`before`, the
+    /// hits after / nearest below that `seq`.
     pub q: Option<String>,
+    /// `stdout` or `stderr`: only that stream's lines.
     pub stream: Option<String>,
+    /// Most lines returned: 1–5000 (1–1000 with `q`); 5000 by default.
     pub limit: Option<i64>,
 }
 
 /// A run's log lines, in ascending order: after a sequence number (the
 /// tail), before one (earlier pages), or those containing `q` (between
 /// `after` and `before` when given; with `before`, the hits nearest it).
+#[utoipa::path(get, path = "/api/v1/runs/{id}/logs", tag = "runs",
+    params(("id" = i64, Path, description = "the run's id"), LogsQuery),
+    responses((status = 200, body = [LogLine]), (status = 404, body = ErrorBody), (status = 422, description = "invalid parameters", body = ErrorBody)))]
 pub async fn logs(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -210,13 +243,24 @@ pub async fn logs(
     Ok(Json(lines))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CancelRequest {
+    /// The user who started the run (not needed with the operator token).
     pub username: Option<String>,
 }
 
 /// Cancels a run: its own user (named in the body) or an operator (with
 /// the bearer token) may.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs",
+    params(("id" = i64, Path, description = "the run's id")),
+    request_body(content = CancelRequest, description = "optional (an operator sends none): who cancels"),
+    security((), ("operator_token" = [])),
+    responses(
+        (status = 200, description = "the run, cancelled (or still ending)", body = RunJson),
+        (status = 403, description = "neither the run's user nor an operator", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "the run has already finished", body = ErrorBody),
+    ))]
 pub async fn cancel(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -21,6 +21,15 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs/{id}/cancel", post(api::cancel))
 }
 
+/// The OpenAPI paths of `api_routes` (`openapi.rs` merges them; a test
+/// checks that every route above is there).
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(api::list, api::create, api::get, api::logs, api::cancel))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
 /// The run pages and their htmx fragments.
 pub fn page_routes() -> axum::Router<crate::state::AppState> {
     use axum::routing::{get, post};

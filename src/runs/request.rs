@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// A request to run files, as the API and the form send it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct RunRequest {
     pub username: String,
     pub environment_id: i64,

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::{RunStatus, Summary};
-use crate::limits::Limits;
+use crate::{limits::Limits, measures};
 
 /// A run this executor is responsible for.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -19,6 +19,7 @@ pub struct ClaimedRun {
     #[sqlx(flatten)]
     pub limits: Limits,
     pub record_token: String,
+    pub created_at: OffsetDateTime,
     pub started_at: Option<OffsetDateTime>,
     /// Output stored already (non-zero only when resuming).
     pub log_lines: i32,
@@ -28,7 +29,7 @@ pub struct ClaimedRun {
 }
 
 const CLAIMED_COLUMNS: &str = "r.id, r.environment_id, r.files, r.millicpus, r.memory_mb,
-    r.pids_limit, r.timeout_secs, r.record_token, r.started_at, r.log_lines,
+    r.pids_limit, r.timeout_secs, r.record_token, r.created_at, r.started_at, r.log_lines,
     (select count(*)::int4 from run_tests t where t.run_id = r.id) as results_stored,
     r.project";
 
@@ -62,6 +63,12 @@ pub async fn claim(db: &PgPool, n: usize, me: &Me<'_>) -> Result<Vec<ClaimedRun>
         .await
         .context("claiming queued runs")?;
     claimed.sort_by_key(|r| r.id);
+    for run in &claimed {
+        let queued = run
+            .started_at
+            .map_or(time::Duration::ZERO, |s| s - run.created_at);
+        measures::run_started(queued.try_into().unwrap_or_default());
+    }
     Ok(claimed)
 }
 
@@ -223,12 +230,14 @@ impl Outcome {
 /// container is known to be dead (or never existed). A run someone asked to
 /// cancel ends `cancelled`, with who asked. Recording twice changes nothing.
 pub async fn finish(db: &PgPool, run_id: i64, outcome: &Outcome) -> Result<()> {
-    sqlx::query(
+    let finished: Option<(RunStatus, i32, Option<f64>)> = sqlx::query_as(
         "update runs set status = case when cancel_requested is null then $2 else 'cancelled' end,
                 reason = coalesce(cancel_requested, $3), exit_code = $4, junit_xml = $5,
                 ready_at = coalesce($6, ready_at), exited_at = $7, warm = coalesce($8, warm),
                 finished_at = now(), holds_environment = false, current_test = null
-          where id = $1 and status = 'running'",
+          where id = $1 and status = 'running'
+         returning status, environment_id,
+                   extract(epoch from finished_at - started_at)::float8",
     )
     .bind(run_id)
     .bind(outcome.status)
@@ -238,9 +247,13 @@ pub async fn finish(db: &PgPool, run_id: i64, outcome: &Outcome) -> Result<()> {
     .bind(outcome.ready_at)
     .bind(outcome.exited_at)
     .bind(outcome.warm)
-    .execute(db)
+    .fetch_optional(db)
     .await
     .with_context(|| format!("recording the outcome of run {run_id}"))?;
+    if let Some((status, environment, ran)) = finished {
+        let ran = ran.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok());
+        measures::run_finished(status.as_str(), environment, ran);
+    }
     Ok(())
 }
 

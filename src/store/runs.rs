@@ -10,6 +10,7 @@ use crate::{
     catalog::TestFile,
     environment_id::EnvironmentId,
     error::{AppError, AppResult},
+    measures,
 };
 
 const RUN_COLUMNS: &str = "id, username, environment_id, files, file_sha256, status,
@@ -73,6 +74,7 @@ pub async fn create(db: &PgPool, new: &NewRun) -> AppResult<Run> {
         other => other?,
     };
     tx.commit().await?;
+    measures::run_created(run.environment_id.get());
     Ok(run)
 }
 
@@ -204,7 +206,7 @@ pub async fn list_newer(db: &PgPool, filter: &RunFilter, after: i64) -> AppResul
 /// Returns the status it had, or `None` when it had already finished.
 #[tracing::instrument(skip(db))]
 pub async fn cancel(db: &PgPool, id: i64, by: &str) -> AppResult<Option<RunStatus>> {
-    let previous: Option<RunStatus> = sqlx::query_scalar(
+    let previous: Option<(RunStatus, i32)> = sqlx::query_as(
         "with old as (select id, status from runs where id = $1 for update)
          update runs r
             set status = case when old.status = 'queued' then 'cancelled' else r.status end,
@@ -214,12 +216,18 @@ pub async fn cancel(db: &PgPool, id: i64, by: &str) -> AppResult<Option<RunStatu
                 cancel_requested = coalesce(r.cancel_requested, $2)
            from old
           where r.id = old.id and old.status in ('queued', 'running')
-         returning old.status",
+         returning old.status, r.environment_id",
     )
     .bind(id)
     .bind(format!("cancelled by {by}"))
     .fetch_optional(db)
     .await?;
+    let previous = previous.map(|(status, environment)| {
+        if status == RunStatus::Queued {
+            measures::run_finished(RunStatus::Cancelled.as_str(), environment, None);
+        }
+        status
+    });
     if previous == Some(RunStatus::Queued) {
         promote_waiters(db).await?;
     }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// What the plugin reported, counted.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Summary {
     pub collected: Option<i32>,
     pub passed: i32,

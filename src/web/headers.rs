@@ -19,6 +19,15 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
+/// The API's docs page (Swagger UI): the same, except the one `<style>`
+/// element its script inserts, allowed by its hash. A new Swagger UI with
+/// another style shows as a CSP violation in the browser test of the page.
+pub const DOCS_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; \
+     style-src-attr 'unsafe-inline'; img-src 'self' data:; \
+     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
 /// For content a run produced (its JUnit report, …): never a page of this
 /// origin, even if a browser were talked into rendering it.
 pub const SANDBOX_POLICY: &str = "sandbox; default-src 'none'";

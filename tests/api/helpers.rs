@@ -76,6 +76,7 @@ pub fn config(database_url: &str, tests_dir: &Path) -> Config {
         warm_pool: std::env::var("WARM_POOL").ok().and_then(|v| v.parse().ok()),
         warm_pool_cpu_shares: 2,
         operator_token: Some("operator-secret".into()),
+        metrics_token: None,
         log_cap_bytes: 32 * 1024 * 1024,
         log_cap_lines: 1_000_000,
         no_executor: false,
@@ -84,6 +85,7 @@ pub fn config(database_url: &str, tests_dir: &Path) -> Config {
         assets_dir: "assets".into(),
         secure_cookies: false,
         session_cleanup_secs: 3600,
+        log_format: Default::default(),
         dependencies: test_executor::config::DependencyBuildConfig::from_env(),
         worker: test_executor::config::WorkerConfig::from_env(),
     }

@@ -14,6 +14,8 @@ mod helpers;
 mod hostile;
 mod hostile_flood;
 mod logs;
+mod metrics;
+mod openapi;
 mod operator_access;
 mod operators;
 mod pages;

@@ -2,6 +2,7 @@
 //! (started by the test), against the real app, Postgres and Docker.
 //! Screenshots of the pages land in `docs/screenshots/`.
 
+mod api_docs;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;

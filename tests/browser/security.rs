@@ -63,7 +63,7 @@ impl WebDriverCompatibleCommand for BrowserLog {
 
 impl Browser {
     /// The console messages about the Content-Security-Policy since the last call.
-    async fn csp_violations(&self) -> Vec<String> {
+    pub(crate) async fn csp_violations(&self) -> Vec<String> {
         let log = self.client.issue_cmd(BrowserLog).await.unwrap();
         log.as_array()
             .expect("the browser log is a list")
@@ -74,7 +74,7 @@ impl Browser {
             .collect()
     }
 
-    async fn eval(&self, script: &str) -> Value {
+    pub(crate) async fn eval(&self, script: &str) -> Value {
         self.client.execute(script, vec![]).await.unwrap()
     }
 }
