@@ -1,5 +1,6 @@
 //! Black-box tests through HTTP, against a real Postgres and the real Docker engine.
 
+mod client;
 mod dependencies;
 mod dependencies_project;
 mod exclusivity;
