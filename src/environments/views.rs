@@ -10,7 +10,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{changes, host, usage, Environment, EnvironmentId};
+use super::{changes, host, storage, usage, Environment, EnvironmentId};
 use crate::{
     error::AppError,
     operators::DISABLED,
@@ -33,6 +33,7 @@ async fn render(state: &AppState, session: &Session, flash: Option<&str>) -> Pag
     let operator = session::is_operator(session).await?;
     let csrf = session::csrf_token(session).await?;
     let host = host::describe(state, &envs).await;
+    let storage = storage::card(&state.db, state.config.retention_days).await;
     Ok(page(
         "Environments",
         Nav::Environments,
@@ -62,6 +63,10 @@ async fn render(state: &AppState, session: &Session, flash: Option<&str>) -> Pag
                     } }
                     tbody { @for env in &envs { (row(env, operator, &csrf)) } }
                 } }
+            }
+            section {
+                h2 { "Storage" }
+                (storage)
             }
             @if operator { (create_form(&envs, &csrf)) }
         },

@@ -79,6 +79,8 @@ pub fn config(database_url: &str, tests_dir: &Path) -> Config {
         assets_dir: "assets".into(),
         secure_cookies: false,
         session_cleanup_secs: 3600,
+        retention_days: None,
+        retention_interval_secs: 3600,
         dependencies: test_executor::config::DependencyBuildConfig::from_env(),
     }
 }

@@ -23,6 +23,7 @@ mod projects_real;
 mod races;
 mod recovery;
 mod results;
+mod retention;
 mod runs_api;
 mod sandbox;
 mod security;
