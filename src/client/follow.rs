@@ -141,7 +141,12 @@ impl<'a> Follower<'a> {
             .collected
             .map_or_else(String::new, |n| format!(" of {n}"));
         let mut line = format!("run #{} {}: {}{total}", run.id, run.status, summary.text());
-        if let Some(reason) = run.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+        let counts = summary.text();
+        if let Some(reason) = run
+            .reason
+            .as_deref()
+            .filter(|r| !r.trim().is_empty() && *r != counts)
+        {
             line.push_str(" — ");
             line.push_str(&sanitize(&cut(reason, 2000), false));
         }
