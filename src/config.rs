@@ -88,6 +88,15 @@ pub struct Config {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: crate::telemetry::LogFormat,
 
+    /// Days after which a finished run's logs, samples and test results are
+    /// deleted (its row stays); unset keeps everything.
+    #[arg(long, env = "RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
+
+    /// How often the retention pass looks for runs past RETENTION_DAYS, in seconds.
+    #[arg(long, env = "RETENTION_INTERVAL_SECS", default_value_t = 3600)]
+    pub retention_interval_secs: u64,
+
     /// How dependency images are built (pip's settings among them).
     #[command(flatten)]
     pub dependencies: DependencyBuildConfig,
@@ -287,6 +296,9 @@ impl Config {
         }
         if self.session_cleanup_secs == 0 {
             anyhow::bail!("SESSION_CLEANUP_SECS must be at least 1");
+        }
+        if self.retention_interval_secs == 0 {
+            anyhow::bail!("RETENTION_INTERVAL_SECS must be at least 1");
         }
         self.worker.validate()
     }

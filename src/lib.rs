@@ -2,6 +2,7 @@
 //! one environment at a time, with every log line in Postgres.
 
 pub(crate) mod catalog;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod dependencies;

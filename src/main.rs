@@ -1,5 +1,7 @@
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
-use test_executor::{Config, Role};
+use test_executor::{client::ClientCommand, Config, Role};
 
 /// One binary, several roles; without a subcommand it serves (web and executor).
 #[derive(Parser)]
@@ -22,10 +24,13 @@ enum Command {
     Web(Config),
     /// The executor only, with a health port on BIND (`/healthz`).
     Worker(Config),
+    /// The terminal client (`submit`, `runs`, `logs`, `cancel`): the JSON API only.
+    #[command(flatten)]
+    Client(ClientCommand),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Runtime::new().expect("starting the async runtime");
     // No subcommand (options only, or nothing): `serve`, as before roles.
     let first = std::env::args_os().nth(1);
     let first = first.as_ref().and_then(|a| a.to_str());
@@ -36,10 +41,17 @@ async fn main() -> anyhow::Result<()> {
             Command::Serve(config) => (Role::Serve, config),
             Command::Web(config) => (Role::Web, config),
             Command::Worker(config) => (Role::Worker, config),
+            Command::Client(command) => return runtime.block_on(test_executor::client::run(command)),
         }
     } else {
         (Role::Serve, Config::parse())
     };
     test_executor::telemetry::init_as(config.log_format);
-    test_executor::serve_as(role, config).await
+    match runtime.block_on(test_executor::serve_as(role, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err:?}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -11,6 +11,7 @@ use crate::{
     config::Config,
     db,
     executor::{self, Engine, Executor},
+    store,
     web::{limiter::FailureLimiter, session_store},
 };
 
@@ -38,6 +39,13 @@ impl AppState {
             db.clone(),
             Duration::from_secs(config.session_cleanup_secs),
         );
+        if let Some(days) = config.retention_days {
+            store::retention::delete_periodically(
+                db.clone(),
+                days,
+                Duration::from_secs(config.retention_interval_secs),
+            );
+        }
         let catalog = Catalog::new(&config.tests_dir).with_caps(config.project_caps());
         let engine = Engine::connect()?;
         let executor = if config.no_executor {

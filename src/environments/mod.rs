@@ -3,6 +3,7 @@
 pub mod api;
 pub mod changes;
 pub mod host;
+pub mod storage;
 pub mod usage;
 pub mod views;
 

@@ -10,7 +10,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{changes, host, usage, Environment, EnvironmentId};
+use super::{changes, host, storage, usage, Environment, EnvironmentId};
 use crate::{
     error::AppError,
     operators::DISABLED,
@@ -34,6 +34,7 @@ async fn render(state: &AppState, session: &Session, flash: Option<&str>) -> Pag
     let csrf = session::csrf_token(session).await?;
     let host = host::describe(state, &envs).await;
     let workers = crate::workers::views::section(state, operator, &csrf).await?;
+    let storage = storage::card(&state.db, state.config.retention_days).await;
     Ok(page(
         "Environments",
         Nav::Environments,
@@ -64,6 +65,10 @@ async fn render(state: &AppState, session: &Session, flash: Option<&str>) -> Pag
                     } }
                     tbody { @for env in &envs { (row(env, operator, &csrf)) } }
                 } }
+            }
+            section {
+                h2 { "Storage" }
+                (storage)
             }
             @if operator { (create_form(&envs, &csrf)) }
         },

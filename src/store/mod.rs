@@ -2,6 +2,7 @@
 //! executor and the handlers of `runs/` both call it; it calls neither.
 
 pub mod lifecycle;
+pub mod retention;
 mod run;
 mod runs;
 mod summary;

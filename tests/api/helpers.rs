@@ -86,6 +86,8 @@ pub fn config(database_url: &str, tests_dir: &Path) -> Config {
         secure_cookies: false,
         session_cleanup_secs: 3600,
         log_format: Default::default(),
+        retention_days: None,
+        retention_interval_secs: 3600,
         dependencies: test_executor::config::DependencyBuildConfig::from_env(),
         worker: test_executor::config::WorkerConfig::from_env(),
     }

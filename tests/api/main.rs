@@ -1,6 +1,7 @@
 //! Black-box tests through HTTP, against a real Postgres and the real Docker engine.
 
 mod big_logs;
+mod client;
 mod dependencies;
 mod dependencies_project;
 mod engines;
@@ -27,6 +28,7 @@ mod projects_real;
 mod races;
 mod recovery;
 mod results;
+mod retention;
 mod runs_api;
 mod sandbox;
 mod security;

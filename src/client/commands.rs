@@ -1,0 +1,235 @@
+//! The client's commands: their arguments and what each does.
+
+use clap::Args;
+use serde_json::json;
+
+use super::{
+    api::{Api, ApiError, Run},
+    follow::{cut, Follower},
+    sanitize, ServerArg, Verdict,
+};
+
+#[derive(Args, Debug, Clone)]
+pub struct Submit {
+    #[command(flatten)]
+    server: ServerArg,
+    /// Your name, as the runs list shows it.
+    #[arg(long, env = "TEST_EXECUTOR_USER")]
+    user: String,
+    /// The environment (1–100) to run in.
+    #[arg(long = "env", value_name = "N")]
+    environment: i64,
+    /// Test files, as the server's catalog names them (relative to its TESTS_DIR).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+    /// Queue behind the run holding a busy environment instead of exiting 3.
+    #[arg(long)]
+    wait_in_line: bool,
+    /// Print only the verdict line (no logs, no progress).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Runs {
+    #[command(flatten)]
+    server: ServerArg,
+    /// Only this user's runs.
+    #[arg(long)]
+    user: Option<String>,
+    /// Only runs in this status (queued, running, success, failed, error, cancelled, timed_out).
+    #[arg(long)]
+    status: Option<String>,
+    /// Only runs in this environment.
+    #[arg(long = "env", value_name = "N")]
+    environment: Option<i64>,
+    /// How many runs (newest first).
+    #[arg(long, default_value_t = 20)]
+    limit: u32,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Logs {
+    #[command(flatten)]
+    server: ServerArg,
+    /// The run's id.
+    id: i64,
+    /// Keep printing until the run is over; the exit code is then its verdict.
+    #[arg(long, short)]
+    follow: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Cancel {
+    #[command(flatten)]
+    server: ServerArg,
+    /// The run's id.
+    id: i64,
+    /// Your name: you may cancel your own runs.
+    #[arg(long, env = "TEST_EXECUTOR_USER")]
+    user: Option<String>,
+    /// The operators' token: cancels anyone's run.
+    #[arg(long, env = "TEST_EXECUTOR_OPERATOR_TOKEN", hide_env_values = true)]
+    operator_token: Option<String>,
+}
+
+fn connect(server: &ServerArg) -> Result<Api, Verdict> {
+    Api::new(&server.server).map_err(|err| {
+        eprintln!("error: {err}");
+        Verdict::Error
+    })
+}
+
+pub async fn submit(args: Submit) -> Verdict {
+    let api = match connect(&args.server) {
+        Ok(api) => api,
+        Err(v) => return v,
+    };
+    let body = json!({
+        "username": args.user,
+        "environment_id": args.environment,
+        "files": args.files,
+        "queue_if_busy": args.wait_in_line,
+    });
+    let run: Run = match api.post("/api/v1/runs", &body, None).await {
+        Ok(run) => run,
+        Err(ApiError::Refused {
+            status: 409,
+            message,
+            holder: Some(holder),
+        }) => {
+            eprintln!(
+                "{}",
+                busy_message(&api, args.environment, holder, &message).await
+            );
+            return Verdict::Busy;
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Verdict::Error;
+        }
+    };
+    if !args.quiet {
+        eprintln!(
+            "run #{} {} in environment {}: {}/runs/{}",
+            run.id,
+            run.status,
+            run.environment_id,
+            api.base(),
+            run.id
+        );
+    }
+    let mut follower = Follower::new(&api, run.id);
+    follower.verbose = !args.quiet;
+    follower.follow().await
+}
+
+/// "environment 3 is busy: run #12 by ann (running). ..." — the holder
+/// named, or the server's own message when the holder cannot be read.
+async fn busy_message(api: &Api, environment: i64, holder: i64, message: &str) -> String {
+    let advice = "wait for it, pick another environment, or pass --wait-in-line to queue behind it";
+    match api.run(holder).await {
+        Ok(run) => format!(
+            "environment {environment} is busy: run #{holder} by {} ({}, since {}); {advice}",
+            sanitize(&cut(&run.username, 64), false),
+            run.status,
+            run.created_at,
+        ),
+        Err(_) => format!("{}; {advice}", sanitize(message, false)),
+    }
+}
+
+pub async fn runs(args: Runs) -> Verdict {
+    let api = match connect(&args.server) {
+        Ok(api) => api,
+        Err(v) => return v,
+    };
+    let mut query = vec![("limit", args.limit.to_string())];
+    if let Some(user) = args.user {
+        query.push(("username", user));
+    }
+    if let Some(status) = args.status {
+        query.push(("status", status));
+    }
+    if let Some(env) = args.environment {
+        query.push(("environment_id", env.to_string()));
+    }
+    let runs: Vec<Run> = match api.get("/api/v1/runs", &query).await {
+        Ok(runs) => runs,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Verdict::Error;
+        }
+    };
+    if runs.is_empty() {
+        eprintln!("no runs");
+        return Verdict::Success;
+    }
+    println!(
+        "{:>7}  {:<9}  {:<16}  {:>3}  {:<28}  {:<25}  files",
+        "id", "status", "user", "env", "tests", "created"
+    );
+    for run in runs {
+        let files = run.files.join(" ");
+        println!(
+            "{:>7}  {:<9}  {:<16}  {:>3}  {:<28}  {:<25}  {}",
+            run.id,
+            run.status,
+            sanitize(&cut(&run.username, 16), false),
+            run.environment_id,
+            run.summary.text(),
+            run.created_at,
+            sanitize(&cut(&files, 80), false),
+        );
+    }
+    Verdict::Success
+}
+
+pub async fn logs(args: Logs) -> Verdict {
+    let api = match connect(&args.server) {
+        Ok(api) => api,
+        Err(v) => return v,
+    };
+    let mut follower = Follower::new(&api, args.id);
+    if args.follow {
+        return follower.follow().await;
+    }
+    match follower.print_new_logs().await {
+        Ok(()) => Verdict::Success,
+        Err(err) => {
+            eprintln!("error: {err}");
+            Verdict::Error
+        }
+    }
+}
+
+pub async fn cancel(args: Cancel) -> Verdict {
+    let api = match connect(&args.server) {
+        Ok(api) => api,
+        Err(v) => return v,
+    };
+    if args.user.is_none() && args.operator_token.is_none() {
+        eprintln!(
+            "error: say who cancels: --user NAME (your own run) or --operator-token (anyone's)"
+        );
+        return Verdict::Error;
+    }
+    let body = match &args.user {
+        Some(user) => json!({ "username": user }),
+        None => json!({}),
+    };
+    let path = format!("/api/v1/runs/{}/cancel", args.id);
+    match api
+        .post::<Run>(&path, &body, args.operator_token.as_deref())
+        .await
+    {
+        Ok(run) => {
+            println!("run #{} {}", run.id, run.status);
+            Verdict::Success
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            Verdict::Error
+        }
+    }
+}
