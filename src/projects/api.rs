@@ -85,6 +85,14 @@ pub async fn list(State(state): State<AppState>) -> AppResult<Json<Vec<ProjectJs
 
 /// `POST /api/v1/projects/{name}/rebuild` (operators): 202 once the old
 /// image is forgotten and the new build has started.
+#[utoipa::path(post, path = "/api/v1/projects/{name}/rebuild", tag = "projects",
+    params(("name" = String, Path, description = "the project's name")),
+    security(("operator_token" = [])),
+    responses(
+        (status = 202, body = super::rebuild::Rebuilding),
+        (status = 401, description = "no or a wrong operator token", body = crate::error::ErrorBody),
+        (status = 404, description = "no such project", body = crate::error::ErrorBody),
+        (status = 409, description = "no image yet, or one being built", body = crate::error::ErrorBody)))]
 pub async fn rebuild(
     State(state): State<AppState>,
     _: Operator,

@@ -11,7 +11,7 @@ use crate::{
     state::AppState,
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Rebuilding {
     pub project: String,
     /// The image forgotten.

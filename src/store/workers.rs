@@ -94,7 +94,7 @@ pub async fn heartbeat(
 }
 
 /// A worker as the API and the page show it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Worker {
     pub name: String,
     pub state: String,

@@ -12,6 +12,8 @@ use crate::{
 };
 
 /// `GET /api/v1/workers`: every registered worker with its state.
+#[utoipa::path(get, path = "/api/v1/workers", tag = "workers",
+    responses((status = 200, body = [Worker])))]
 pub async fn list(State(state): State<AppState>) -> AppResult<Json<Vec<Worker>>> {
     let lost_after = super::lost_after(&state).as_secs_f64();
     Ok(Json(workers::list(&state.db, lost_after).await?))
@@ -19,6 +21,13 @@ pub async fn list(State(state): State<AppState>) -> AppResult<Json<Vec<Worker>>>
 
 /// `POST /api/v1/workers/{name}/drain` (operators): the worker finishes its
 /// runs and takes no new ones (until it restarts).
+#[utoipa::path(post, path = "/api/v1/workers/{name}/drain", tag = "workers",
+    params(("name" = String, Path, description = "the worker's name")),
+    security(("operator_token" = [])),
+    responses(
+        (status = 200, body = Worker),
+        (status = 401, description = "no or a wrong operator token", body = crate::error::ErrorBody),
+        (status = 404, description = "no such worker", body = crate::error::ErrorBody)))]
 pub async fn drain(
     State(state): State<AppState>,
     _: Operator,

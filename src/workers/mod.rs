@@ -23,6 +23,14 @@ pub fn api_routes() -> axum::Router<AppState> {
         .route("/workers/{name}/drain", post(api::drain))
 }
 
+/// The OpenAPI paths of `api_routes` (`openapi.rs` merges them).
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(api::list, api::drain))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
 /// The drain button's form.
 pub fn page_routes() -> axum::Router<AppState> {
     axum::Router::new().route("/workers/{name}/drain", axum::routing::post(views::drain))

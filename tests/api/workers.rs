@@ -52,6 +52,8 @@ async fn client_of(process: &Process, database_url: &str) -> TestApp {
         db: PgPool::connect(database_url).await.unwrap(),
         client: reqwest::Client::new(),
         instance: String::new(),
+        database: String::new(),
+        tests_dir: std::path::PathBuf::new(),
     }
 }
 
