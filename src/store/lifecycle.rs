@@ -260,6 +260,9 @@ pub struct OutputBatch<'a> {
 /// writing one run (one of them taken over) take turns.
 pub async fn progress(db: &PgPool, b: &OutputBatch<'_>) -> Result<Progress> {
     let what = || format!("storing output of run {}", b.run_id);
+    if b.seq.is_empty() {
+        return counters(db, b).await.with_context(what);
+    }
     let mut tx = db.begin().await.with_context(what)?;
     let stored: i32 = sqlx::query_scalar("select log_lines from runs where id = $1 for update")
         .bind(b.run_id)
@@ -285,6 +288,13 @@ pub async fn progress(db: &PgPool, b: &OutputBatch<'_>) -> Result<Progress> {
         copy.send(rows.finish()).await.with_context(what)?;
         copy.finish().await.with_context(what)?;
     }
+    let progress = counters(&mut *tx, b).await.with_context(what)?;
+    tx.commit().await.with_context(what)?;
+    Ok(progress)
+}
+
+/// Stores the batch's test results and the run's counters; the run's status.
+async fn counters<'e>(db: impl sqlx::PgExecutor<'e>, b: &OutputBatch<'_>) -> Result<Progress> {
     let s = b.summary;
     let (status, cancel_requested, worker_id): (RunStatus, bool, Option<i64>) = sqlx::query_as(
         "with tests as (
@@ -315,10 +325,8 @@ pub async fn progress(db: &PgPool, b: &OutputBatch<'_>) -> Result<Progress> {
     .bind(s.xpassed)
     .bind(s.errors)
     .bind(b.current_test)
-    .fetch_one(&mut *tx)
-    .await
-    .with_context(what)?;
-    tx.commit().await.with_context(what)?;
+    .fetch_one(db)
+    .await?;
     Ok(Progress {
         status,
         cancel_requested,
