@@ -186,12 +186,14 @@ fn log_lines(lines: &[LogLine]) -> Markup {
 }
 
 /// The tail poller: replaced by the new lines and a new poller, or by
-/// nothing once the run is over and every line has been shown.
+/// nothing once the run is over and every line has been shown. A line is
+/// stored within ~100 ms of its print, so polling twice a second shows it
+/// within a second.
 fn log_poller(run: &Run, after: i32) -> Markup {
     html! {
         @if run.status.is_active() || after + 1 < run.log_lines {
             div #log-poller hx-get={ "/runs/" (run.id) "/fragments/logs?after=" (after) }
-                hx-trigger="every 1s" hx-swap="outerHTML" {}
+                hx-trigger="every 500ms" hx-swap="outerHTML" {}
         }
     }
 }
