@@ -251,9 +251,11 @@ def bare_run(files):
     done = subprocess.run(["docker", "run", "--name", name, "--label", BENCH_LABEL, *DOCKER_FLAGS, IMAGE],
                           input=data, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
+    oom = subprocess.run(["docker", "inspect", "-f", "{{.State.OOMKilled}}", name], capture_output=True, text=True)
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
     if done.returncode != 0:
-        raise BenchError(f"docker run exited with {done.returncode}: {done.stderr.decode(errors='replace')[-1000:]}")
+        raise BenchError(f"docker run {name} exited with {done.returncode} (OOMKilled: {oom.stdout.strip() or '?'}): "
+                         f"{done.stderr.decode(errors='replace')[-1000:]}")
     return elapsed
 
 
