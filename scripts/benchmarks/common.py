@@ -42,7 +42,10 @@ REPO = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("BENCH_BINARY", REPO / "target" / "release" / "test-executor"))
 IMAGE = os.environ.get("RUNNER_IMAGE", "test-executor-runner:latest")
 FINAL = {"success", "failed", "error", "cancelled", "timed_out"}
-BENCH_LABEL = "te.bench"
+# Names this bench's database and labels its bare containers, so that its
+# cleanup touches nothing of another bench running beside it.
+BENCH_ID = secrets.token_hex(4)
+BENCH_LABEL = f"te.bench={BENCH_ID}"
 
 # The sandbox of src/engine/sandbox.rs (an environment's default limits),
 # spelt for the docker CLI. No --rm: see bare_run.
@@ -245,12 +248,14 @@ def bare_run(files):
     name = f"te-bench-bare-{secrets.token_hex(6)}"
     data = payload(files)
     start = time.perf_counter()
-    done = subprocess.run(["docker", "run", "--name", name, "--label", f"{BENCH_LABEL}=1", *DOCKER_FLAGS, IMAGE],
+    done = subprocess.run(["docker", "run", "--name", name, "--label", BENCH_LABEL, *DOCKER_FLAGS, IMAGE],
                           input=data, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
+    oom = subprocess.run(["docker", "inspect", "-f", "{{.State.OOMKilled}}", name], capture_output=True, text=True)
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
     if done.returncode != 0:
-        raise BenchError(f"docker run exited with {done.returncode}: {done.stderr.decode(errors='replace')[-1000:]}")
+        raise BenchError(f"docker run {name} exited with {done.returncode} (OOMKilled: {oom.stdout.strip() or '?'}): "
+                         f"{done.stderr.decode(errors='replace')[-1000:]}")
     return elapsed
 
 
@@ -277,7 +282,7 @@ class Ctx:
 
     def __init__(self, args, admin_url, workdir):
         self.args, self.admin_url, self.workdir = args, admin_url, workdir
-        self.db_name = f"te_bench_{secrets.token_hex(4)}"
+        self.db_name = f"te_bench_{BENCH_ID}"
         self.db_url = urllib.parse.urlunsplit(urllib.parse.urlsplit(admin_url)._replace(path="/" + self.db_name))
         self.tests_dir = workdir / "tests"
         self.instance, self.notes, self.cache, self.phase = None, [], {}, "-"

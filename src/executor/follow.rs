@@ -21,16 +21,20 @@ use super::{
     output::{Piece, Splitter, Stream},
     sink::Sink,
     store::{ClaimedRun, Outcome},
-    writer::Writer,
+    writer::{Message, Writer},
     Shared,
 };
 use crate::store::RunStatus;
 
-/// How often buffered output is handed to the writer and a cancel from
-/// elsewhere noticed.
-const TICK: Duration = Duration::from_millis(200);
-/// Output waiting to be stored past which the loop stops reading (the
-/// container then blocks on its own writes): the memory bound of a run.
+/// How often buffered output is handed to the writer: a printed line is
+/// stored within about this long (plus the write's own time).
+const TICK: Duration = Duration::from_millis(100);
+/// How often, when the run prints nothing, its counters are written and a
+/// cancel from elsewhere is noticed (from the write's answer).
+const CHECK_EVERY: Duration = Duration::from_millis(200);
+/// Output buffered here past which the loop stops reading, while the writer
+/// holds all it may (the container then blocks on its own writes): with the
+/// writer's bound, the memory bound of a run.
 const BUFFER_BYTES: usize = 4 * 1024 * 1024;
 /// A kill the engine has not confirmed is sent again this often…
 const KILL_AGAIN_EVERY: Duration = Duration::from_secs(5);
@@ -102,9 +106,11 @@ pub async fn follow(
     let mut exit_code: Option<i64> = None;
     let mut exit_seen_at: Option<OffsetDateTime> = None;
     let mut quiet_since = Instant::now();
+    let mut last_sent = Instant::now();
 
     loop {
-        let over_bound = sink.buffered_bytes() >= BUFFER_BYTES;
+        let buffered = sink.buffered_bytes();
+        let over_bound = buffered >= BUFFER_BYTES;
         let reading = stream_ended_at.is_none() && !over_bound;
         if !reading {
             quiet_since = Instant::now();
@@ -172,7 +178,7 @@ pub async fn follow(
                     exit_wait = Some(wait_for_exit(shared, name, Duration::ZERO, WAIT_AT_MOST));
                 }
             },
-            ready = writer.wait_ready(), if over_bound => ready?,
+            room = writer.wait_room(buffered), if over_bound => room?,
             _ = tick.tick() => tick_due = true,
         }
         sink.accept(std::mem::take(&mut pieces));
@@ -183,8 +189,10 @@ pub async fn follow(
                 anyhow::anyhow!("the log writer stopped before the run ended")
             }));
         }
-        if (tick_due || sink.batch_full() || over_bound) && writer.ready() {
-            writer.send(sink.flush()).await?;
+        let due = tick_due && (sink.buffered_bytes() > 0 || last_sent.elapsed() >= CHECK_EVERY);
+        if (due || sink.batch_full() || over_bound) && writer.has_room(sink.buffered_bytes()) {
+            writer.send(Message::Output(sink.flush())).await?;
+            last_sent = Instant::now();
         }
         if let Some(why) = kill {
             killed = Some(why);
@@ -218,7 +226,7 @@ pub async fn follow(
     sink.note_dropped();
     let state = shared.engine.inspect(name).await?;
     let oom_killed = state.is_some_and(|s| s.oom_killed);
-    writer.send(sink.flush()).await?;
+    writer.send(Message::Output(sink.flush())).await?;
     writer.drain().await?;
     let ending = sink.ending(Some(exit_code), oom_killed, killed == Some(Kill::Timeout));
     let (status, reason) = match killed {

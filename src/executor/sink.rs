@@ -20,9 +20,10 @@ use super::{
 pub use crate::store::lifecycle::Progress;
 use crate::store::lifecycle::{self, OutputBatch};
 
-/// Write when this many lines (or bytes) are waiting, or at the next tick.
-const BATCH_LINES: usize = 2000;
-const BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Hand over when this many lines (or bytes) are waiting, or at the next
+/// tick; the writer stores what queued up meanwhile together.
+const BATCH_LINES: usize = 8192;
+const BATCH_BYTES: usize = 1024 * 1024;
 /// The JUnit report is kept up to this size; a larger one is not kept at all
 /// (a cut XML file is no report).
 pub const MAX_JUNIT_BYTES: usize = 8 * 1024 * 1024;
@@ -60,6 +61,8 @@ pub struct Sink {
     lines: Batch,
     next_result: i32,
     results: Vec<(i32, TestResult)>,
+    /// Memory of `results`.
+    results_memory: usize,
     results_bytes: u64,
     pub summary: Summary,
     pub current_test: Option<String>,
@@ -84,11 +87,29 @@ struct Batch {
 /// bounded by memory too, not only by its (zero) bytes of text.
 const LINE_OVERHEAD: usize = 64;
 
+/// What a buffered result costs besides its text.
+const RESULT_OVERHEAD: usize = 256;
+
 impl Batch {
     /// Memory it holds, roughly.
     fn memory(&self) -> usize {
         self.bytes + self.seq.len() * LINE_OVERHEAD
     }
+
+    fn append(&mut self, mut later: Batch) {
+        self.bytes += later.bytes;
+        self.seq.append(&mut later.seq);
+        self.stream.append(&mut later.stream);
+        self.ts.append(&mut later.ts);
+        self.line.append(&mut later.line);
+    }
+}
+
+fn results_memory(results: &[(i32, TestResult)]) -> usize {
+    results
+        .iter()
+        .map(|(_, r)| result_bytes(r) + RESULT_OVERHEAD)
+        .sum()
 }
 
 impl Sink {
@@ -113,6 +134,7 @@ impl Sink {
             lines: Batch::default(),
             next_result: 0,
             results: Vec::new(),
+            results_memory: 0,
             results_bytes: 0,
             summary: Summary::default(),
             current_test: None,
@@ -127,13 +149,7 @@ impl Sink {
     /// Whether enough is buffered to write now rather than at the next tick.
     pub fn batch_full(&self) -> bool {
         self.lines.seq.len() + self.results.len() >= BATCH_LINES
-            || self.lines.bytes
-                + self
-                    .results
-                    .iter()
-                    .map(|(_, r)| result_bytes(r))
-                    .sum::<usize>()
-                >= BATCH_BYTES
+            || self.buffered_bytes() >= BATCH_BYTES
     }
 
     /// Whether the log is full: further text is not stored (records still are).
@@ -225,6 +241,7 @@ impl Sink {
                 let idx = self.next_result;
                 self.next_result += 1;
                 if idx >= self.stored_results {
+                    self.results_memory += size + RESULT_OVERHEAD;
                     self.results.push((idx, result));
                 }
             }
@@ -295,7 +312,7 @@ impl Sink {
 
     /// Bytes of output buffered and not yet handed to the writer.
     pub fn buffered_bytes(&self) -> usize {
-        self.lines.memory() + self.results.len() * 256
+        self.lines.memory() + self.results_memory
     }
 
     /// Hands what is buffered, with a snapshot of the run's counters, to the
@@ -304,6 +321,7 @@ impl Sink {
     pub fn flush(&mut self) -> Flush {
         let lines = std::mem::take(&mut self.lines);
         let results = std::mem::take(&mut self.results);
+        self.results_memory = 0;
         self.stored_lines = self.stored_lines.max(self.next_seq);
         self.stored_results = self.stored_results.max(self.next_result);
         Flush {
@@ -337,10 +355,26 @@ impl Flush {
         (self.lines.seq.len(), self.lines.bytes)
     }
 
-    /// Writes the batch and the counters in one statement and returns the
-    /// run's status. Storing the same batch twice changes nothing (rows are
-    /// keyed by position, counters are absolute), so a failed write can be
-    /// retried even when it is unknown whether it committed.
+    /// Memory it holds, roughly.
+    pub fn memory(&self) -> usize {
+        self.lines.memory() + results_memory(&self.results)
+    }
+
+    /// Takes in the batch handed over after this one: its lines and results
+    /// follow these, and its counters are the newer.
+    pub fn absorb(&mut self, later: Flush) {
+        debug_assert_eq!(self.run_id, later.run_id);
+        self.lines.append(later.lines);
+        self.results.extend(later.results);
+        self.next_seq = later.next_seq;
+        self.bytes = later.bytes;
+        self.truncated = later.truncated;
+        self.summary = later.summary;
+        self.current_test = later.current_test;
+    }
+
+    /// Writes the batch and the counters (`lifecycle::progress`) and returns
+    /// the run's status; storing it twice changes nothing.
     pub async fn store(&self, db: &PgPool) -> Result<Progress> {
         let lines = &self.lines;
         let idx: Vec<i32> = self.results.iter().map(|(i, _)| *i).collect();

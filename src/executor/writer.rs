@@ -1,70 +1,108 @@
 //! Stores a run's output on a task of its own, so reading the container's
-//! output never waits on Postgres. The read loop hands over batches through a
-//! small bounded channel (it stops reading only when its own buffer passes a
-//! memory bound); the writer stores them in order, and keeps retrying a batch
-//! that failed for a reason that passes (a Postgres restart, a dropped
-//! connection) with backoff, so no line is lost or stored twice. What each
-//! write learns about the run (a cancel asked for elsewhere) goes back on a
-//! watch channel.
+//! output never waits on Postgres. The read loop hands over messages through
+//! a channel bounded by memory, not by count: it waits only once the
+//! messages in the writer's hands pass `IN_FLIGHT_BYTES`. The writer takes
+//! whatever queued up while it was busy (up to `WRITE_BYTES`) and stores it
+//! in one transaction, in order, so batches grow with the load and stay
+//! bounded by time (the read loop's tick) and bytes. A write that failed for
+//! a reason that passes (a Postgres restart, a dropped connection) is retried
+//! with backoff, so no line is lost or stored twice. What each write learns
+//! about the run (a cancel asked for elsewhere) goes back on a watch channel.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::{Context, Result};
 use sqlx::PgPool;
 use tokio::{
-    sync::{mpsc, watch},
+    sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore},
     task::JoinHandle,
 };
 
 use super::sink::{Flush, Progress};
 
-/// Batches waiting for the writer besides the one it is storing. With the
-/// sink's own bound, this caps the memory a run's output can hold.
-const QUEUED_BATCHES: usize = 1;
+/// Memory of the messages queued for the writer or being stored, past which
+/// the read loop waits. With the sink's own bound, this caps the memory a
+/// run's output can hold.
+const IN_FLIGHT_BYTES: usize = 8 * 1024 * 1024;
+/// Queued messages stored together, up to about this much memory.
+const WRITE_BYTES: usize = 4 * 1024 * 1024;
 /// Backoff between attempts at a failed write.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LONGEST_RETRY: Duration = Duration::from_secs(5);
 /// A failure that does not look like a passing outage is tried this often.
 const ATTEMPTS_ON_OTHER_ERRORS: u32 = 3;
 
+/// What the writer stores. Another kind of row joins as a variant, with its
+/// `memory` and an arm in `store_in_order`.
+pub enum Message {
+    /// A run's output and its counters after it.
+    Output(Flush),
+}
+
+impl Message {
+    /// Memory it holds, roughly: what it costs of `IN_FLIGHT_BYTES`.
+    fn memory(&self) -> usize {
+        match self {
+            Message::Output(flush) => flush.memory(),
+        }
+    }
+}
+
 pub struct Writer {
-    batches: mpsc::Sender<Flush>,
+    queue: mpsc::UnboundedSender<(Message, OwnedSemaphorePermit)>,
+    /// One permit per byte in flight.
+    budget: Arc<Semaphore>,
     pub progress: watch::Receiver<Option<Progress>>,
     task: JoinHandle<Result<()>>,
 }
 
+/// The permits a message of `bytes` takes: at least one, at most all (a
+/// message larger than the bound waits until the writer is idle).
+fn permits(bytes: usize) -> u32 {
+    bytes.clamp(1, IN_FLIGHT_BYTES) as u32
+}
+
 impl Writer {
     pub fn start(db: PgPool) -> Writer {
-        let (batches, queue) = mpsc::channel(QUEUED_BATCHES);
+        let (queue, messages) = mpsc::unbounded_channel();
         let (report, progress) = watch::channel(None);
-        let task = tokio::spawn(store_in_order(db, queue, report));
+        let task = tokio::spawn(store_in_order(db, messages, report));
         Writer {
-            batches,
+            queue,
+            budget: Arc::new(Semaphore::new(IN_FLIGHT_BYTES)),
             progress,
             task,
         }
     }
 
-    /// Whether a batch can be handed over now without waiting.
-    pub fn ready(&self) -> bool {
-        self.batches.capacity() > 0
+    /// Whether a message of `bytes` can be handed over now without waiting.
+    pub fn has_room(&self, bytes: usize) -> bool {
+        self.budget.available_permits() >= permits(bytes) as usize
     }
 
-    /// Hands a batch over, waiting only while the writer is behind.
-    pub async fn send(&self, flush: Flush) -> Result<()> {
-        if self.batches.send(flush).await.is_err() {
+    /// Hands a message over, waiting only while the writer holds too much.
+    pub async fn send(&self, message: Message) -> Result<()> {
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(permits(message.memory()))
+            .await
+            .context("the log writer stopped")?;
+        if self.queue.send((message, permit)).is_err() {
             anyhow::bail!("the log writer stopped");
         }
         Ok(())
     }
 
-    /// Waits until the writer can take a batch (used while the read loop
-    /// holds back because its buffer is full).
-    pub async fn wait_ready(&self) -> Result<()> {
-        match self.batches.reserve().await {
-            Ok(_permit) => Ok(()),
-            Err(_) => anyhow::bail!("the log writer stopped"),
-        }
+    /// Waits until a message of `bytes` can be handed over (used while the
+    /// read loop holds back because its buffer is full).
+    pub async fn wait_room(&self, bytes: usize) -> Result<()> {
+        let _permits = self
+            .budget
+            .acquire_many(permits(bytes))
+            .await
+            .context("the log writer stopped")?;
+        Ok(())
     }
 
     /// Whether the writer has stopped (it does so only on a lasting error).
@@ -72,24 +110,45 @@ impl Writer {
         self.task.is_finished()
     }
 
-    /// Waits until every batch handed over is stored; the error of a batch
+    /// Waits until every message handed over is stored; the error of one
     /// that could not be stored, if any.
     pub async fn drain(self) -> Result<()> {
-        drop(self.batches);
+        drop(self.queue);
         self.task.await.context("the log writer panicked")?
     }
 }
 
 async fn store_in_order(
     db: PgPool,
-    mut queue: mpsc::Receiver<Flush>,
+    mut queue: mpsc::UnboundedReceiver<(Message, OwnedSemaphorePermit)>,
     report: watch::Sender<Option<Progress>>,
 ) -> Result<()> {
-    while let Some(flush) = queue.recv().await {
-        let started = std::time::Instant::now();
-        let progress = retry("storing output", || flush.store(&db)).await?;
-        crate::measures::logs_stored(flush.size(), started.elapsed());
-        report.send_replace(Some(progress));
+    while let Some(first) = queue.recv().await {
+        let mut bytes = first.0.memory();
+        let mut taken = vec![first];
+        while bytes < WRITE_BYTES {
+            let Ok(next) = queue.try_recv() else { break };
+            bytes += next.0.memory();
+            taken.push(next);
+        }
+        // The permits are given back once what they count is stored.
+        let (messages, _permits): (Vec<Message>, Vec<OwnedSemaphorePermit>) =
+            taken.into_iter().unzip();
+        let mut output: Option<Flush> = None;
+        for message in messages {
+            match message {
+                Message::Output(flush) => match &mut output {
+                    Some(earlier) => earlier.absorb(flush),
+                    None => output = Some(flush),
+                },
+            }
+        }
+        if let Some(flush) = output {
+            let started = std::time::Instant::now();
+            let progress = retry("storing output", || flush.store(&db)).await?;
+            crate::measures::logs_stored(flush.size(), started.elapsed());
+            report.send_replace(Some(progress));
+        }
     }
     Ok(())
 }

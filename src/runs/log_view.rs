@@ -332,7 +332,7 @@ fn log_poller(run: &Run, after: i32) -> Markup {
     html! {
         @if run.status.is_active() || after + 1 < run.log_lines {
             div #log-poller hx-get={ "/runs/" (run.id) "/fragments/logs?after=" (after) }
-                hx-trigger="every 1s" hx-swap="outerHTML" {}
+                hx-trigger="every 500ms" hx-swap="outerHTML" {}
         }
     }
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use super::{RunStatus, Summary};
+use super::{copy::CopyRows, RunStatus, Summary};
 use crate::{limits::Limits, measures};
 
 /// A run this executor is responsible for.
@@ -303,32 +303,63 @@ pub struct OutputBatch<'a> {
     pub current_test: Option<&'a str>,
 }
 
-/// Writes the batch and the counters in one statement and returns the
-/// run's status. Storing the same batch twice changes nothing (rows are
+/// Writes the batch and the counters in one transaction and returns the
+/// run's status. The lines go in with one binary `COPY`; the run's row is
+/// locked first and lines below its `log_lines` are skipped, as they are
+/// stored already: storing the same batch twice changes nothing (results are
 /// keyed by position, counters are absolute), so a failed write can be
-/// retried even when it is unknown whether it committed.
+/// retried even when it is unknown whether it committed, and two executors
+/// writing one run (one of them taken over) take turns.
 pub async fn progress(db: &PgPool, b: &OutputBatch<'_>) -> Result<Progress> {
+    let what = || format!("storing output of run {}", b.run_id);
+    if b.seq.is_empty() {
+        return counters(db, b).await.with_context(what);
+    }
+    let mut tx = db.begin().await.with_context(what)?;
+    let stored: i32 = sqlx::query_scalar("select log_lines from runs where id = $1 for update")
+        .bind(b.run_id)
+        .fetch_one(&mut *tx)
+        .await
+        .with_context(what)?;
+    let from = b.seq.partition_point(|&seq| seq < stored);
+    if from < b.seq.len() {
+        let text: usize = b.line[from..].iter().map(String::len).sum();
+        let mut rows = CopyRows::with_capacity(text + (b.seq.len() - from) * 40);
+        for i in from..b.seq.len() {
+            rows.row(5)
+                .int8(b.run_id)
+                .int4(b.seq[i])
+                .int2(b.stream[i])
+                .timestamptz(b.ts[i])
+                .text(&b.line[i]);
+        }
+        let mut copy = tx
+            .copy_in_raw("copy run_logs (run_id, seq, stream, ts, line) from stdin (format binary)")
+            .await
+            .with_context(what)?;
+        copy.send(rows.finish()).await.with_context(what)?;
+        copy.finish().await.with_context(what)?;
+    }
+    let progress = counters(&mut *tx, b).await.with_context(what)?;
+    tx.commit().await.with_context(what)?;
+    Ok(progress)
+}
+
+/// Stores the batch's test results and the run's counters; the run's status.
+async fn counters<'e>(db: impl sqlx::PgExecutor<'e>, b: &OutputBatch<'_>) -> Result<Progress> {
     let s = b.summary;
     let (status, cancel_requested, worker_id): (RunStatus, bool, Option<i64>) = sqlx::query_as(
-        "with logs as (
-            insert into run_logs (run_id, seq, stream, ts, line)
-            select $1, * from unnest($2::int4[], $3::int2[], $4::timestamptz[], $5::text[])
-            on conflict do nothing),
-         tests as (
+        "with tests as (
             insert into run_tests (run_id, idx, nodeid, outcome, duration_ms, message, longrepr)
-            select $1, * from unnest($6::int4[], $7::text[], $8::text[], $9::int4[], $10::text[], $11::text[])
+            select $1, * from unnest($2::int4[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[])
             on conflict do nothing)
-         update runs set log_lines = greatest(log_lines, $12), log_bytes = greatest(log_bytes, $13),
-                log_truncated = $14, collected = $15, passed = $16, failed = $17,
-                skipped = $18, xfailed = $19, xpassed = $20, errors = $21, current_test = $22
+         update runs set log_lines = greatest(log_lines, $8), log_bytes = greatest(log_bytes, $9),
+                log_truncated = $10, collected = $11, passed = $12, failed = $13,
+                skipped = $14, xfailed = $15, xpassed = $16, errors = $17, current_test = $18
           where id = $1
          returning status, cancel_requested is not null, worker_id",
     )
     .bind(b.run_id)
-    .bind(b.seq)
-    .bind(b.stream)
-    .bind(b.ts)
-    .bind(b.line)
     .bind(b.idx)
     .bind(b.nodeid)
     .bind(b.outcome)
@@ -347,8 +378,7 @@ pub async fn progress(db: &PgPool, b: &OutputBatch<'_>) -> Result<Progress> {
     .bind(s.errors)
     .bind(b.current_test)
     .fetch_one(db)
-    .await
-    .with_context(|| format!("storing output of run {}", b.run_id))?;
+    .await?;
     Ok(Progress {
         status,
         cancel_requested,
