@@ -47,6 +47,11 @@ pub struct Config {
     #[arg(long, env = "WARM_POOL")]
     pub warm_pool: Option<usize>,
 
+    /// Sample each run's CPU, memory and pids about once a second (`false`
+    /// turns it off, e.g. to measure what it costs).
+    #[arg(long, env = "SAMPLE_RESOURCES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sample_resources: bool,
+
     /// Do not start the executor in this process (web only).
     #[arg(long, env = "NO_EXECUTOR", default_value_t = false)]
     pub no_executor: bool,

@@ -48,6 +48,7 @@ impl AppState {
                 log_cap_bytes: config.log_cap_bytes,
                 log_cap_lines: config.log_cap_lines,
                 warm_pool: config.warm_pool(),
+                sample_resources: config.sample_resources,
                 dependencies: config.dependencies.clone(),
             };
             Some(Executor::start(db.clone(), catalog.clone(), settings).await?)

@@ -19,6 +19,7 @@ use super::{
     engine::{OutputStream, CALL_TIMEOUT},
     outcome,
     output::{Piece, Splitter, Stream},
+    sampler::Sampler,
     sink::Sink,
     store::{ClaimedRun, Outcome},
     writer::Writer,
@@ -74,7 +75,20 @@ pub async fn follow(
     mut output: OutputStream,
     deadline: Instant,
     cancel: CancellationToken,
+    warm: bool,
 ) -> Result<Outcome> {
+    let mut sampler = if shared.sample_resources {
+        Sampler::start(
+            &shared.engine,
+            run.id,
+            name,
+            run.started_at,
+            warm,
+            run.peak_memory_bytes,
+        )
+    } else {
+        Sampler::off(run.id)
+    };
     let mut splitter = Splitter::new(&run.record_token);
     let mut sink = Sink::new(
         run.id,
@@ -172,6 +186,11 @@ pub async fn follow(
                     exit_wait = Some(wait_for_exit(shared, name, Duration::ZERO, WAIT_AT_MOST));
                 }
             },
+            reading = sampler.next(), if sampler.reading() => {
+                if let Some(reading) = reading {
+                    sampler.accept(reading);
+                }
+            },
             ready = writer.wait_ready(), if over_bound => ready?,
             _ = tick.tick() => tick_due = true,
         }
@@ -182,6 +201,13 @@ pub async fn follow(
             return Err(writer.drain().await.err().unwrap_or_else(|| {
                 anyhow::anyhow!("the log writer stopped before the run ended")
             }));
+        }
+        // Samples (about one a second) go first: the output's next tick is
+        // never more than 200 ms away.
+        if writer.ready() {
+            if let Some(samples) = sampler.take() {
+                writer.send_samples(samples).await?;
+            }
         }
         if (tick_due || sink.batch_full() || over_bound) && writer.ready() {
             writer.send(sink.flush()).await?;
@@ -219,8 +245,12 @@ pub async fn follow(
     let state = shared.engine.inspect(name).await?;
     let oom_killed = state.is_some_and(|s| s.oom_killed);
     writer.send(sink.flush()).await?;
+    if let Some(samples) = sampler.take() {
+        writer.send_samples(samples).await?;
+    }
     writer.drain().await?;
-    let ending = sink.ending(Some(exit_code), oom_killed, killed == Some(Kill::Timeout));
+    let mut ending = sink.ending(Some(exit_code), oom_killed, killed == Some(Kill::Timeout));
+    ending.peak_memory_bytes = sampler.peak_memory_bytes();
     let (status, reason) = match killed {
         // Who asked is on the run's row; `store::finish` takes it from there.
         Some(Kill::Cancel) => (RunStatus::Cancelled, "cancelled".to_owned()),

@@ -10,6 +10,7 @@ mod payload;
 pub(crate) mod pool;
 mod reconcile;
 mod run_task;
+mod sampler;
 pub(crate) mod sink;
 mod writer;
 
@@ -44,6 +45,8 @@ pub struct Settings {
     pub warm_pool: usize,
     /// How projects' dependency images are built.
     pub dependencies: crate::config::DependencyBuildConfig,
+    /// Whether each run's CPU, memory and pids are sampled.
+    pub sample_resources: bool,
 }
 
 /// What every run task needs.
@@ -55,6 +58,7 @@ pub struct Shared {
     pub log_cap_bytes: u64,
     pub log_cap_lines: u64,
     pub dependencies: crate::config::DependencyBuildConfig,
+    pub sample_resources: bool,
     /// Names this database's containers on a shared engine.
     pub instance: String,
     /// This process; it holds a Postgres advisory lock on it while alive.
@@ -86,6 +90,7 @@ impl Executor {
             log_cap_bytes: settings.log_cap_bytes,
             log_cap_lines: settings.log_cap_lines,
             dependencies: settings.dependencies,
+            sample_resources: settings.sample_resources,
             instance,
             worker_id,
             pool: pool::Pool::new(settings.warm_pool),

@@ -46,7 +46,7 @@ pub async fn resume(shared: Arc<Shared>, run: ClaimedRun, cancel: CancellationTo
     });
     let limit = Duration::from_secs(run.limits.timeout_secs as u64);
     let deadline = Instant::now() + limit.saturating_sub(elapsed);
-    let result = follow(&shared, &run, &name, output, deadline, cancel)
+    let result = follow(&shared, &run, &name, output, deadline, cancel, false)
         .await
         .map_err(RunError::Executor);
     conclude(&shared, &run, &name, result).await;
@@ -86,7 +86,7 @@ async fn start_and_follow(
         input.shutdown().await
     });
     let ready_at = OffsetDateTime::now_utc();
-    let mut finished = follow(shared, run, name, attached.output, deadline, cancel).await;
+    let mut finished = follow(shared, run, name, attached.output, deadline, cancel, warm).await;
     if let Ok(finished) = &mut finished {
         finished.ready_at = Some(ready_at);
         finished.warm = Some(warm);

@@ -16,7 +16,10 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::sink::{Flush, Progress};
+use super::{
+    sampler::SampleBatch,
+    sink::{Flush, Progress},
+};
 
 /// Batches waiting for the writer besides the one it is storing. With the
 /// sink's own bound, this caps the memory a run's output can hold.
@@ -27,8 +30,14 @@ const LONGEST_RETRY: Duration = Duration::from_secs(5);
 /// A failure that does not look like a passing outage is tried this often.
 const ATTEMPTS_ON_OTHER_ERRORS: u32 = 3;
 
+/// What the writer stores: a batch of output, or of resource samples.
+enum Batch {
+    Output(Flush),
+    Resources(SampleBatch),
+}
+
 pub struct Writer {
-    batches: mpsc::Sender<Flush>,
+    batches: mpsc::Sender<Batch>,
     pub progress: watch::Receiver<Option<Progress>>,
     task: JoinHandle<Result<()>>,
 }
@@ -52,7 +61,15 @@ impl Writer {
 
     /// Hands a batch over, waiting only while the writer is behind.
     pub async fn send(&self, flush: Flush) -> Result<()> {
-        if self.batches.send(flush).await.is_err() {
+        if self.batches.send(Batch::Output(flush)).await.is_err() {
+            anyhow::bail!("the log writer stopped");
+        }
+        Ok(())
+    }
+
+    /// Hands a batch of resource samples over (call when `ready`).
+    pub async fn send_samples(&self, samples: SampleBatch) -> Result<()> {
+        if self.batches.send(Batch::Resources(samples)).await.is_err() {
             anyhow::bail!("the log writer stopped");
         }
         Ok(())
@@ -82,12 +99,19 @@ impl Writer {
 
 async fn store_in_order(
     db: PgPool,
-    mut queue: mpsc::Receiver<Flush>,
+    mut queue: mpsc::Receiver<Batch>,
     report: watch::Sender<Option<Progress>>,
 ) -> Result<()> {
-    while let Some(flush) = queue.recv().await {
-        let progress = retry("storing output", || flush.store(&db)).await?;
-        report.send_replace(Some(progress));
+    while let Some(batch) = queue.recv().await {
+        match batch {
+            Batch::Output(flush) => {
+                let progress = retry("storing output", || flush.store(&db)).await?;
+                report.send_replace(Some(progress));
+            }
+            Batch::Resources(samples) => {
+                retry("storing resource samples", || samples.store(&db)).await?
+            }
+        }
     }
     Ok(())
 }

@@ -2,11 +2,13 @@
 //! executor and the handlers of `runs/` both call it; it calls neither.
 
 pub mod lifecycle;
+pub mod resources;
 mod run;
 mod runs;
 mod summary;
 mod username;
 
+pub use resources::Resources;
 pub use run::{Run, RunStatus};
 pub use runs::*;
 pub use summary::Summary;

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::Summary;
+use super::{Resources, Summary};
 use crate::{environment_id::EnvironmentId, limits::Limits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
@@ -89,6 +89,9 @@ pub struct Run {
     pub image: Option<String>,
     /// Set while the executor gets the project's dependency image.
     pub installing_since: Option<OffsetDateTime>,
+    /// Peak memory, CPU-seconds and peak pids, as sampled.
+    #[sqlx(flatten)]
+    pub resources: Resources,
 }
 
 impl Run {
