@@ -48,6 +48,8 @@ pub struct RunJson {
     pub tree_sha256: Option<String>,
     /// The image of the run's container, once it has started.
     pub image: Option<String>,
+    /// Peak memory, CPU-seconds and peak pids as sampled (`null` until sampled).
+    pub resources: super::Resources,
 }
 
 #[derive(Serialize)]
@@ -99,6 +101,7 @@ impl From<Run> for RunJson {
             project: run.project,
             tree_sha256: run.tree_sha256,
             image: run.image,
+            resources: run.resources,
         }
     }
 }

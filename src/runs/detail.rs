@@ -40,12 +40,14 @@ pub async fn show(
     let first = (i64::from(run.log_lines) - INITIAL_LINES).max(0) as i32;
     let lines = logs::after(&state.db, id, Some(first - 1), INITIAL_LINES).await?;
     let tests = results::views::section(&state, &run, None, 0).await?;
+    let samples = crate::store::resources::samples(&state.db, id, None).await?;
     Ok(page(
         &format!("Run #{id}"),
         Nav::Other,
         html! {
             (status_panel(&run, &csrf, me.as_deref()))
             (facts(&run))
+            (super::chart::section(&run, &samples))
             section.logs {
                 h2 { "Logs" }
                 @if first > 0 {

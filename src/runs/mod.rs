@@ -1,10 +1,12 @@
 //! Runs: what a person asked to execute, and how it went.
 
 pub mod api;
+mod chart;
 mod components;
 pub mod detail;
 pub mod form;
 pub mod request;
+pub mod resources;
 pub mod views;
 
 pub use crate::store::*;
@@ -16,6 +18,7 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs", get(api::list).post(api::create))
         .route("/runs/{id}", get(api::get))
         .route("/runs/{id}/logs", get(api::logs))
+        .route("/runs/{id}/resources", get(resources::api))
         .route("/runs/{id}/cancel", post(api::cancel))
 }
 
@@ -32,4 +35,8 @@ pub fn page_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs/{id}/cancel", post(detail::cancel))
         .route("/runs/{id}/fragments/status", get(detail::status_fragment))
         .route("/runs/{id}/fragments/logs", get(detail::logs_fragment))
+        .route(
+            "/runs/{id}/fragments/resources",
+            get(resources::fragment),
+        )
 }
