@@ -3,6 +3,7 @@
 pub mod api;
 pub mod changes;
 pub mod host;
+pub mod needs;
 pub mod usage;
 pub mod views;
 
@@ -57,6 +58,7 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
     axum::Router::new()
         .route("/environments", get(api::list))
         .route("/environments/usage", get(api::usage))
+        .route("/environments/needs", get(needs::api))
         .route(
             "/environments/{id}",
             post(api::create).patch(api::update).delete(api::delete),

@@ -10,7 +10,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{changes, host, usage, Environment, EnvironmentId};
+use super::{changes, host, needs, usage, Environment, EnvironmentId};
 use crate::{
     error::AppError,
     operators::DISABLED,
@@ -33,6 +33,7 @@ async fn render(state: &AppState, session: &Session, flash: Option<&str>) -> Pag
     let operator = session::is_operator(session).await?;
     let csrf = session::csrf_token(session).await?;
     let host = host::describe(state, &envs).await;
+    let needs = needs::section(state, &envs).await?;
     Ok(page(
         "Environments",
         Nav::Environments,
@@ -53,6 +54,7 @@ async fn render(state: &AppState, session: &Session, flash: Option<&str>) -> Pag
                     p.muted { "Loading… (needs JavaScript; the same figures are at " a href="/api/v1/environments/usage" { "/api/v1/environments/usage" } ")" }
                 }
             }
+            (needs)
             section {
                 h2 { "Limits" }
                 div.overflow-auto { table.env-table {

@@ -75,7 +75,7 @@ pub async fn follow(
     mut output: OutputStream,
     deadline: Instant,
     cancel: CancellationToken,
-    warm: bool,
+    cpu_baseline_ns: u64,
 ) -> Result<Outcome> {
     let mut sampler = if shared.sample_resources {
         Sampler::start(
@@ -83,7 +83,7 @@ pub async fn follow(
             run.id,
             name,
             run.started_at,
-            warm,
+            cpu_baseline_ns,
             run.peak_memory_bytes,
         )
     } else {
@@ -194,7 +194,12 @@ pub async fn follow(
             ready = writer.wait_ready(), if over_bound => ready?,
             _ = tick.tick() => tick_due = true,
         }
+        let finished_before = sink.exit_status.is_some();
         sink.accept(std::mem::take(&mut pieces));
+        if !finished_before && sink.exit_status.is_some() {
+            // pytest is done: read the totals before the container is gone
+            sampler.read_now(&shared.engine, name);
+        }
         splitter.keep_text(!sink.log_full());
         if writer.stopped() {
             // Only a lasting database error stops it; say which.
@@ -245,6 +250,7 @@ pub async fn follow(
     let state = shared.engine.inspect(name).await?;
     let oom_killed = state.is_some_and(|s| s.oom_killed);
     writer.send(sink.flush()).await?;
+    sampler.settle().await;
     if let Some(samples) = sampler.take() {
         writer.send_samples(samples).await?;
     }

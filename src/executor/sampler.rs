@@ -6,7 +6,7 @@
 //! run keeps at most about 1,000 of them. The peaks are kept from every
 //! reading, thinned or not.
 
-use std::pin::Pin;
+use std::{future::Future, pin::Pin};
 
 use bollard::models::ContainerStatsResponse;
 use futures_util::{stream, Stream, StreamExt};
@@ -16,6 +16,7 @@ use super::engine::{stats::Figures, Engine};
 use crate::store::resources::{Resources, Sample, MAX_POINTS};
 
 type Readings = Pin<Box<dyn Stream<Item = Option<ContainerStatsResponse>> + Send>>;
+type Reading = Pin<Box<dyn Future<Output = Option<ContainerStatsResponse>> + Send>>;
 
 /// What goes to the writer: new points, the totals after them, and whether
 /// the stored points must be thinned to one per so many milliseconds.
@@ -44,8 +45,11 @@ pub struct Sampler {
     run_id: i64,
     started_at: OffsetDateTime,
     readings: Option<Readings>,
-    /// CPU time is counted from this (the first reading for a warm
-    /// container: its wait before the run is not the run's).
+    /// A reading asked for out of turn (pytest finished: the last chance
+    /// before the container's cgroup is gone).
+    now: Option<Reading>,
+    /// CPU time is counted from this (a warm container's wait before the
+    /// run is not the run's); the first reading's when not given.
     cpu_baseline_ns: Option<u64>,
     last: Option<Figures>,
     points: Points,
@@ -104,24 +108,29 @@ impl Points {
 }
 
 impl Sampler {
-    /// Starts reading the container's stats. `stored_peak` is the peak a
-    /// resumed run had reached already.
+    /// Starts reading the container's stats. CPU time is counted from
+    /// `cpu_baseline_ns` (what a warm container used before the run took
+    /// it; 0 for a container started for the run). `stored_peak` is the
+    /// peak a resumed run had reached already.
     pub fn start(
         engine: &Engine,
         run_id: i64,
         name: &str,
         started_at: Option<OffsetDateTime>,
-        count_from_first: bool,
+        cpu_baseline_ns: u64,
         stored_peak: Option<i64>,
     ) -> Sampler {
         let (first_engine, first_name) = (engine.clone(), name.to_owned());
-        let first = stream::once(async move { first_engine.stats_now(&first_name).await.ok().flatten() });
+        let first = stream::once(async move {
+            first_engine.stats_now(&first_name).await.ok().flatten()
+        });
         let rest = engine.stats_stream(name).map(|r| r.ok());
         Sampler {
             run_id,
             started_at: started_at.unwrap_or_else(OffsetDateTime::now_utc),
             readings: Some(Box::pin(first.chain(rest))),
-            cpu_baseline_ns: (!count_from_first).then_some(0),
+            now: None,
+            cpu_baseline_ns: Some(cpu_baseline_ns),
             last: None,
             points: Points::default(),
             totals: Resources {
@@ -138,6 +147,7 @@ impl Sampler {
             run_id,
             started_at: OffsetDateTime::now_utc(),
             readings: None,
+            now: None,
             cpu_baseline_ns: None,
             last: None,
             points: Points::default(),
@@ -150,10 +160,41 @@ impl Sampler {
         self.readings.is_some()
     }
 
+    /// Takes a reading at once besides the stream's (when pytest finished,
+    /// so a run shorter than the stream's interval still gets its totals).
+    pub fn read_now(&mut self, engine: &Engine, name: &str) {
+        if self.last.is_none() && self.readings.is_none() || self.now.is_some() {
+            return;
+        }
+        let (engine, name) = (engine.clone(), name.to_owned());
+        self.now = Some(Box::pin(async move {
+            engine.stats_now(&name).await.ok().flatten()
+        }));
+    }
+
+    /// Waits (briefly) for a reading asked for out of turn, once the
+    /// container stopped: it may hold the run's last CPU time.
+    pub async fn settle(&mut self) {
+        if let Some(now) = self.now.take() {
+            if let Ok(reading) = tokio::time::timeout(std::time::Duration::from_secs(2), now).await {
+                self.accept(reading);
+            }
+        }
+    }
+
     /// The next reading; `None` once the stream ended (the container stopped).
     pub async fn next(&mut self) -> Option<Option<ContainerStatsResponse>> {
         let readings = self.readings.as_mut()?;
-        let next = readings.next().await;
+        let next = match self.now.as_mut() {
+            Some(now) => tokio::select! {
+                reading = now => {
+                    self.now = None;
+                    return Some(reading);
+                }
+                next = readings.next() => next,
+            },
+            None => readings.next().await,
+        };
         if next.is_none() {
             self.readings = None;
         }

@@ -20,6 +20,7 @@ mod projects;
 mod projects_deps;
 mod projects_real;
 mod races;
+mod resources;
 mod recovery;
 mod results;
 mod runs_api;
