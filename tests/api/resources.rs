@@ -150,9 +150,10 @@ async fn a_cpu_burner_uses_about_its_limit_times_its_seconds() {
     let (one, one_own) = burn(&app, 43, 1000).await;
     println!("0.5 CPU: {half:.2} CPU-s (own {half_own:.2}); 1 CPU: {one:.2} CPU-s (own {one_own:.2})");
     for (sampled, own, nominal) in [(half, half_own, 3.0), (one, one_own, 6.0)] {
-        // the sampled figure agrees with the process's own count...
+        // the sampled figure agrees with the test's own count (plus what
+        // pytest itself used around it: a second at most)...
         assert!(
-            (sampled - own).abs() <= 0.25 * own,
+            sampled >= 0.75 * own && sampled <= 1.25 * own + 1.0,
             "{sampled} CPU-s sampled, {own} counted by the test"
         );
         // ...and is about the limit times 6 s, unless the shared host could
