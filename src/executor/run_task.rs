@@ -191,7 +191,9 @@ async fn take_warm(
                 engine.stats_now(&warm.id)
             );
             let waited = stats.ok().flatten().as_ref().and_then(Figures::of);
-            limits.and(renamed).map(|()| waited.map_or(0, |f| f.cpu_total_ns))
+            limits
+                .and(renamed)
+                .map(|()| waited.map_or(0, |f| f.cpu_total_ns))
         };
         match prepared.await {
             Ok(cpu_before) => return Some((warm.attached, cpu_before)),

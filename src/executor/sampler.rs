@@ -84,7 +84,11 @@ impl Points {
             // one point per slot: the highest memory, unless stored already
             let every_ms = self.every_ms;
             if let Some(last) = self.pending.last_mut() {
-                let last_slot = if every_ms > 0 { last.t_ms / every_ms } else { last.t_ms };
+                let last_slot = if every_ms > 0 {
+                    last.t_ms / every_ms
+                } else {
+                    last.t_ms
+                };
                 if last_slot == slot && sample.memory_bytes > last.memory_bytes {
                     *last = sample;
                 }
@@ -121,9 +125,8 @@ impl Sampler {
         stored_peak: Option<i64>,
     ) -> Sampler {
         let (first_engine, first_name) = (engine.clone(), name.to_owned());
-        let first = stream::once(async move {
-            first_engine.stats_now(&first_name).await.ok().flatten()
-        });
+        let first =
+            stream::once(async move { first_engine.stats_now(&first_name).await.ok().flatten() });
         let rest = engine.stats_stream(name).map(|r| r.ok());
         Sampler {
             run_id,
@@ -176,7 +179,8 @@ impl Sampler {
     /// container stopped: it may hold the run's last CPU time.
     pub async fn settle(&mut self) {
         if let Some(now) = self.now.take() {
-            if let Ok(reading) = tokio::time::timeout(std::time::Duration::from_secs(2), now).await {
+            if let Ok(reading) = tokio::time::timeout(std::time::Duration::from_secs(2), now).await
+            {
                 self.accept(reading);
             }
         }
@@ -310,7 +314,15 @@ mod tests {
             }
         }
         assert!(stored.len() <= MAX_POINTS + 10, "{} points", stored.len());
-        assert!(stored.len() >= MAX_POINTS / 2 - 10, "{} points", stored.len());
-        assert_eq!(*stored.values().max().unwrap(), 96, "the peak survives thinning");
+        assert!(
+            stored.len() >= MAX_POINTS / 2 - 10,
+            "{} points",
+            stored.len()
+        );
+        assert_eq!(
+            *stored.values().max().unwrap(),
+            96,
+            "the peak survives thinning"
+        );
     }
 }

@@ -19,7 +19,9 @@ const H: f64 = 200.0;
 const LIMIT_Y: f64 = 20.0;
 /// The time spans a running run's chart takes, in seconds: the smallest
 /// that holds it (then the next, drawn afresh).
-const SPANS_S: [i64; 12] = [30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200, 86400];
+const SPANS_S: [i64; 12] = [
+    30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200, 86400,
+];
 
 /// What one chart draws: which value, against which limit.
 #[derive(Clone, Copy)]
@@ -93,7 +95,12 @@ fn polyline(series: Series, run: &Run, samples: &[Sample], span_ms: i64) -> Mark
     let limit = series.limit(run);
     let mut points = String::with_capacity(samples.len() * 14);
     for s in samples {
-        let _ = write!(points, "{:.1},{:.1} ", x(s.t_ms, span_ms), y(series.value(s), limit));
+        let _ = write!(
+            points,
+            "{:.1},{:.1} ",
+            x(s.t_ms, span_ms),
+            y(series.value(s), limit)
+        );
     }
     html! { polyline class={ "line " (series.class()) } points=(points.trim_end()) {} }
 }

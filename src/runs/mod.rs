@@ -35,8 +35,5 @@ pub fn page_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs/{id}/cancel", post(detail::cancel))
         .route("/runs/{id}/fragments/status", get(detail::status_fragment))
         .route("/runs/{id}/fragments/logs", get(detail::logs_fragment))
-        .route(
-            "/runs/{id}/fragments/resources",
-            get(resources::fragment),
-        )
+        .route("/runs/{id}/fragments/resources", get(resources::fragment))
 }

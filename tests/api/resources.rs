@@ -80,7 +80,10 @@ async fn memory_grown_in_steps_rises_over_the_run_and_peaks_near_300_mib() {
         if !r["samples"].as_array().unwrap().is_empty() {
             break started.elapsed();
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "no sample: {r}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no sample: {r}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let run = app.wait_finished(run_id, Duration::from_secs(90)).await;
@@ -93,8 +96,14 @@ async fn memory_grown_in_steps_rises_over_the_run_and_peaks_near_300_mib() {
     let third = mem.len() / 3;
     let early = mem[..third].iter().cloned().fold(0.0, f64::max);
     let late = mem[mem.len() - third..].iter().cloned().fold(0.0, f64::max);
-    assert!(late > early + 150.0 * MIB, "early {early}, late {late}: {mem:?}");
-    let times: Vec<i64> = samples.iter().map(|s| s["t_ms"].as_i64().unwrap()).collect();
+    assert!(
+        late > early + 150.0 * MIB,
+        "early {early}, late {late}: {mem:?}"
+    );
+    let times: Vec<i64> = samples
+        .iter()
+        .map(|s| s["t_ms"].as_i64().unwrap())
+        .collect();
     assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
     let peak = r["peak_memory_bytes"].as_f64().unwrap();
     assert!(
@@ -129,7 +138,9 @@ async fn memory_grown_in_steps_rises_over_the_run_and_peaks_near_300_mib() {
 
 async fn burn(app: &TestApp, environment: i32, millicpus: i32) -> (f64, f64) {
     set_cpus(app, environment, millicpus, 256).await;
-    let run = app.create_run(i64::from(environment), &["res/test_burn.py"]).await;
+    let run = app
+        .create_run(i64::from(environment), &["res/test_burn.py"])
+        .await;
     let run = app.wait_finished(id(&run), Duration::from_secs(90)).await;
     assert_eq!(run["status"], "success", "{run}");
     let logs = app.log_text(id(&run)).await.join("\n");
@@ -148,7 +159,9 @@ async fn a_cpu_burner_uses_about_its_limit_times_its_seconds() {
     let app = TestApp::spawn_with(&[("res/test_burn.py", BURN)], |_| {}).await;
     let (half, half_own) = burn(&app, 42, 500).await;
     let (one, one_own) = burn(&app, 43, 1000).await;
-    println!("0.5 CPU: {half:.2} CPU-s (own {half_own:.2}); 1 CPU: {one:.2} CPU-s (own {one_own:.2})");
+    println!(
+        "0.5 CPU: {half:.2} CPU-s (own {half_own:.2}); 1 CPU: {one:.2} CPU-s (own {one_own:.2})"
+    );
     for (sampled, own, nominal) in [(half, half_own, 3.0), (one, one_own, 6.0)] {
         // the sampled figure agrees with the test's own count (plus what
         // pytest itself used around it: a second at most)...
@@ -182,14 +195,23 @@ async fn an_oom_kill_shows_its_last_samples_near_the_limit_and_names_the_peak() 
     );
     let mem = memory(r["samples"].as_array().unwrap());
     // (the very last may be taken while the killed process is torn down)
-    let last = mem[mem.len().saturating_sub(3)..].iter().cloned().fold(0.0, f64::max);
-    assert!(last >= 0.75 * 256.0 * MIB, "last samples {} MiB: {mem:?}", last / MIB);
+    let last = mem[mem.len().saturating_sub(3)..]
+        .iter()
+        .cloned()
+        .fold(0.0, f64::max);
+    assert!(
+        last >= 0.75 * 256.0 * MIB,
+        "last samples {} MiB: {mem:?}",
+        last / MIB
+    );
     assert!(peak_mib >= 192, "{peak_mib}");
 
     // the operator view says what the environment needs
     let page = app.get("/environments").await.text().await.unwrap();
     assert!(
-        page.contains(&format!("1 of the last 1 were killed for memory: raise memory")),
+        page.contains(&format!(
+            "1 of the last 1 were killed for memory: raise memory"
+        )),
         "{page}"
     );
     remove_containers(&app.instance);

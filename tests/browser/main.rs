@@ -410,15 +410,25 @@ async fn the_resource_chart_grows_while_the_run_runs_and_stops_at_its_end() {
         .await;
     let early = chart_points(&browser, "mem").await;
     browser
-        .until("more points while running", Duration::from_secs(30), || async {
-            chart_points(&browser, "mem").await > early + 1
-                && browser.text("#run-status .badge").await == "running"
-        })
+        .until(
+            "more points while running",
+            Duration::from_secs(30),
+            || async {
+                chart_points(&browser, "mem").await > early + 1
+                    && browser.text("#run-status .badge").await == "running"
+            },
+        )
         .await;
-    assert_eq!(chart_points(&browser, "cpu").await > 1, true, "the CPU chart grows too");
-    c.execute("document.getElementById('resources').scrollIntoView()", vec![])
-        .await
-        .unwrap();
+    assert!(
+        chart_points(&browser, "cpu").await > 1,
+        "the CPU chart grows too"
+    );
+    c.execute(
+        "document.getElementById('resources').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
     browser.screenshot("run-resources").await;
     browser
         .until("the run to finish", Duration::from_secs(60), || async {
@@ -432,21 +442,34 @@ async fn the_resource_chart_grows_while_the_run_runs_and_stops_at_its_end() {
         .await;
     let end = chart_points(&browser, "mem").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(chart_points(&browser, "mem").await, end, "no more points once over");
+    assert_eq!(
+        chart_points(&browser, "mem").await,
+        end,
+        "no more points once over"
+    );
     assert!(end > early, "{end} points at the end, {early} early");
     let peaks = browser.text("#resources-peaks").await;
-    assert!(peaks.contains("Peak memory") && peaks.contains("of 512 MiB"), "{peaks}");
+    assert!(
+        peaks.contains("Peak memory") && peaks.contains("of 512 MiB"),
+        "{peaks}"
+    );
     assert!(browser.page_was_not_reloaded().await);
     // a phone's width: the chart still fits the screen
     c.set_window_size(390, 844).await.unwrap();
     let width = c
-        .execute("return document.querySelector('svg.chart').getBoundingClientRect().width", vec![])
+        .execute(
+            "return document.querySelector('svg.chart').getBoundingClientRect().width",
+            vec![],
+        )
         .await
         .unwrap();
     assert!(width.as_f64().unwrap() <= 390.0, "{width}");
-    c.execute("document.getElementById('resources').scrollIntoView()", vec![])
-        .await
-        .unwrap();
+    c.execute(
+        "document.getElementById('resources').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
     browser.screenshot("run-resources-phone").await;
     browser.close().await;
     helpers::remove_containers(&app.instance);
