@@ -209,9 +209,7 @@ async fn an_oom_kill_shows_its_last_samples_near_the_limit_and_names_the_peak() 
     // the operator view says what the environment needs
     let page = app.get("/environments").await.text().await.unwrap();
     assert!(
-        page.contains(&format!(
-            "1 of the last 1 were killed for memory: raise memory"
-        )),
+        page.contains("1 of the last 1 were killed for memory: raise memory"),
         "{page}"
     );
     remove_containers(&app.instance);
