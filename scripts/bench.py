@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmarks import burst, listing, logs, many, pair, trivial  # noqa: E402
+from benchmarks import burst, listing, logs, many, pair, resources, trivial  # noqa: E402
 from benchmarks.common import BENCH_LABEL, BINARY, IMAGE, TESTS, BenchError, Ctx, load, psql  # noqa: E402
 
-PHASES = {m.__name__.split(".")[-1]: m for m in (trivial, burst, pair, logs, many, listing)}
+PHASES = {m.__name__.split(".")[-1]: m for m in (trivial, burst, pair, logs, many, listing, resources)}
 
 
 def main():
