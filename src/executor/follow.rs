@@ -207,15 +207,15 @@ pub async fn follow(
                 anyhow::anyhow!("the log writer stopped before the run ended")
             }));
         }
-        // Samples (about one a second) go first: the output's next tick is
-        // never more than 200 ms away.
-        if writer.ready() {
+        if (tick_due || sink.batch_full() || over_bound) && writer.ready() {
+            writer.send(sink.flush()).await?;
+        }
+        // Samples (about one a second) never hold the output back: they go
+        // when the writer has room after it.
+        if writer.ready() && !over_bound {
             if let Some(samples) = sampler.take() {
                 writer.send_samples(samples).await?;
             }
-        }
-        if (tick_due || sink.batch_full() || over_bound) && writer.ready() {
-            writer.send(sink.flush()).await?;
         }
         if let Some(why) = kill {
             killed = Some(why);
