@@ -56,6 +56,10 @@ pub struct Config {
     /// claim raises it to 1024. The lowest lets refills yield to tests.
     #[arg(long, env = "WARM_POOL_CPU_SHARES", default_value_t = 2)]
     pub warm_pool_cpu_shares: i64,
+    /// Sample each run's CPU, memory and pids about once a second (`false`
+    /// turns it off, e.g. to measure what it costs).
+    #[arg(long, env = "SAMPLE_RESOURCES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sample_resources: bool,
 
     /// Do not start the executor in this process (web only).
     #[arg(long, env = "NO_EXECUTOR", default_value_t = false)]

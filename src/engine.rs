@@ -22,6 +22,7 @@ use crate::limits::Limits;
 
 mod images;
 mod sandbox;
+pub mod stats;
 pub use images::{BuilderSpec, CommitSpec};
 
 /// Labels every container of ours carries.
@@ -328,6 +329,41 @@ impl Engine {
             Some(Err(err)) => {
                 Err(err).with_context(|| format!("reading the stats of container {id}"))
             }
+        }
+    }
+
+    /// A container's stats about once a second while it runs (the engine's
+    /// own pace); the stream ends when the container stops. Not timed: it
+    /// lives as long as the container, and its reader selects beside it.
+    pub fn stats_stream(
+        &self,
+        id: &str,
+    ) -> impl Stream<Item = Result<ContainerStatsResponse, bollard::errors::Error>> + Send + 'static
+    {
+        let options = StatsOptions {
+            stream: true,
+            one_shot: false,
+        };
+        self.docker.stats(id, Some(options))
+    }
+
+    /// One reading at once, without waiting for the engine's next interval
+    /// (no `precpu_stats`): the first sample of a run.
+    pub async fn stats_now(&self, id: &str) -> Result<Option<ContainerStatsResponse>> {
+        let options = StatsOptions {
+            stream: false,
+            one_shot: true,
+        };
+        let mut stream = self.docker.stats(id, Some(options));
+        let what = || format!("reading the stats of container {id}");
+        match timed(CALL_TIMEOUT, what, stream.next()).await? {
+            Some(Ok(stats)) => Ok(Some(stats)),
+            Some(Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            }))
+            | None => Ok(None),
+            Some(Err(err)) => Err(err).with_context(what),
         }
     }
 

@@ -58,6 +58,7 @@ impl AppState {
                 log_cap_lines: config.log_cap_lines,
                 warm_pool: config.warm_pool(),
                 warm_pool_cpu_shares: config.warm_pool_cpu_shares,
+                sample_resources: config.sample_resources,
                 dependencies: config.dependencies.clone(),
                 name: config.worker.name(),
                 labels: config.worker.labels(),

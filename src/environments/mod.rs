@@ -4,6 +4,7 @@ pub mod api;
 pub mod changes;
 pub mod host;
 pub mod storage;
+pub mod needs;
 pub mod usage;
 pub mod views;
 
@@ -59,6 +60,7 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
     axum::Router::new()
         .route("/environments", get(api::list))
         .route("/environments/usage", get(api::usage))
+        .route("/environments/needs", get(needs::api))
         .route(
             "/environments/{id}",
             post(api::create).patch(api::update).delete(api::delete),
@@ -69,7 +71,7 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
 /// checks that every route above is there).
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths(api::list, api::usage, api::create, api::update, api::delete))]
+    #[openapi(paths(api::list, api::usage, needs::api, api::create, api::update, api::delete))]
     struct Doc;
     <Doc as utoipa::OpenApi>::openapi()
 }

@@ -10,7 +10,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{changes, host, storage, usage, Environment, EnvironmentId};
+use super::{changes, host, needs, storage, usage, Environment, EnvironmentId};
 use crate::{
     error::AppError,
     operators::DISABLED,
@@ -35,6 +35,7 @@ async fn render(state: &AppState, session: &Session, flash: Option<&str>) -> Pag
     let host = host::describe(state, &envs).await;
     let workers = crate::workers::views::section(state, operator, &csrf).await?;
     let storage = storage::card(&state.db, state.config.retention_days).await;
+    let needs = needs::section(state, &envs).await?;
     Ok(page(
         "Environments",
         Nav::Environments,
@@ -56,6 +57,7 @@ async fn render(state: &AppState, session: &Session, flash: Option<&str>) -> Pag
                     p.muted { "Loading… (needs JavaScript; the same figures are at " a href="/api/v1/environments/usage" { "/api/v1/environments/usage" } ")" }
                 }
             }
+            (needs)
             section {
                 h2 { "Limits" }
                 div.overflow-auto { table.env-table {

@@ -19,6 +19,7 @@ use super::{
     engine::{OutputStream, CALL_TIMEOUT},
     outcome,
     output::{Piece, Splitter, Stream},
+    sampler::Sampler,
     sink::Sink,
     store::{ClaimedRun, Outcome},
     writer::{Message, Writer},
@@ -78,7 +79,20 @@ pub async fn follow(
     mut output: OutputStream,
     deadline: Instant,
     cancel: CancellationToken,
+    cpu_baseline_ns: u64,
 ) -> Result<Outcome> {
+    let mut sampler = if shared.sample_resources {
+        Sampler::start(
+            &shared.engine,
+            run.id,
+            name,
+            run.started_at,
+            cpu_baseline_ns,
+            run.peak_memory_bytes,
+        )
+    } else {
+        Sampler::off(run.id)
+    };
     let mut splitter = Splitter::new(&run.record_token);
     let mut sink = Sink::new(
         run.id,
@@ -178,10 +192,20 @@ pub async fn follow(
                     exit_wait = Some(wait_for_exit(shared, name, Duration::ZERO, WAIT_AT_MOST));
                 }
             },
+            reading = sampler.next(), if sampler.reading() => {
+                if let Some(reading) = reading {
+                    sampler.accept(reading);
+                }
+            },
             room = writer.wait_room(buffered), if over_bound => room?,
             _ = tick.tick() => tick_due = true,
         }
+        let finished_before = sink.exit_status.is_some();
         sink.accept(std::mem::take(&mut pieces));
+        if !finished_before && sink.exit_status.is_some() {
+            // pytest is done: read the totals before the container is gone
+            sampler.read_now(&shared.engine, name);
+        }
         splitter.keep_text(!sink.log_full());
         if writer.stopped() {
             // Only a lasting database error stops it; say which.
@@ -193,6 +217,13 @@ pub async fn follow(
         if (due || sink.batch_full() || over_bound) && writer.has_room(sink.buffered_bytes()) {
             writer.send(Message::Output(sink.flush())).await?;
             last_sent = Instant::now();
+        }
+        // Samples (about one a second) never hold the output back: they go
+        // when the writer has room after it.
+        if !over_bound && writer.has_room(sink.buffered_bytes() + 4096) {
+            if let Some(samples) = sampler.take() {
+                writer.send(Message::Resources(samples)).await?;
+            }
         }
         if let Some(why) = kill {
             killed = Some(why);
@@ -227,8 +258,13 @@ pub async fn follow(
     let state = shared.engine.inspect(name).await?;
     let oom_killed = state.is_some_and(|s| s.oom_killed);
     writer.send(Message::Output(sink.flush())).await?;
+    sampler.settle().await;
+    if let Some(samples) = sampler.take() {
+        writer.send(Message::Resources(samples)).await?;
+    }
     writer.drain().await?;
-    let ending = sink.ending(Some(exit_code), oom_killed, killed == Some(Kill::Timeout));
+    let mut ending = sink.ending(Some(exit_code), oom_killed, killed == Some(Kill::Timeout));
+    ending.peak_memory_bytes = sampler.peak_memory_bytes();
     let (status, reason) = match killed {
         // Who asked is on the run's row; `store::finish` takes it from there.
         Some(Kill::Cancel) => (RunStatus::Cancelled, "cancelled".to_owned()),

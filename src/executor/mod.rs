@@ -11,6 +11,7 @@ pub(crate) mod pool;
 mod presence;
 mod reconcile;
 mod run_task;
+mod sampler;
 pub(crate) mod sink;
 mod writer;
 
@@ -54,6 +55,8 @@ pub struct Settings {
     pub name: String,
     pub labels: Vec<String>,
     pub lost_after: Duration,
+    /// Whether each run's CPU, memory and pids are sampled.
+    pub sample_resources: bool,
 }
 
 /// What every run task needs.
@@ -65,6 +68,7 @@ pub struct Shared {
     pub log_cap_bytes: u64,
     pub log_cap_lines: u64,
     pub dependencies: crate::config::DependencyBuildConfig,
+    pub sample_resources: bool,
     /// Names this database's containers on a shared engine.
     pub instance: String,
     /// This process; it holds a Postgres advisory lock on it while alive.
@@ -103,6 +107,7 @@ impl Executor {
             log_cap_bytes: settings.log_cap_bytes,
             log_cap_lines: settings.log_cap_lines,
             dependencies: settings.dependencies,
+            sample_resources: settings.sample_resources,
             instance,
             worker_id,
             pool: pool::Pool::new(settings.warm_pool, settings.warm_pool_cpu_shares),

@@ -26,6 +26,8 @@ pub struct Ending<'a> {
     pub pytest_exit: Option<i32>,
     /// Records with the run's token that were not valid (dropped).
     pub invalid_records: u64,
+    /// The highest memory (working set) sampled, if sampled.
+    pub peak_memory_bytes: Option<i64>,
 }
 
 /// The verdict, from evidence rather than from the exit code: `success`
@@ -68,10 +70,17 @@ fn verdict(end: &Ending, limits: &Limits) -> (RunStatus, String) {
     if end.oom_killed {
         return (
             RunStatus::Failed,
-            format!(
-                "killed: out of memory (limit {} MiB){during}",
-                limits.memory_mb
-            ),
+            match end.peak_memory_bytes {
+                Some(peak) => format!(
+                    "killed: out of memory (limit {} MiB, peak {} MiB){during}",
+                    limits.memory_mb,
+                    peak / (1024 * 1024)
+                ),
+                None => format!(
+                    "killed: out of memory (limit {} MiB){during}",
+                    limits.memory_mb
+                ),
+            },
         );
     }
     if let Some((file, message)) = end.collect_errors.first() {

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::dependencies::{self, ProjectSource};
 
 use super::{
-    engine::{LABEL_INSTANCE, LABEL_RUN},
+    engine::{stats::Figures, LABEL_INSTANCE, LABEL_RUN},
     follow::{follow, GaveUp},
     payload,
     store::{self, ClaimedRun, Outcome},
@@ -46,7 +46,7 @@ pub async fn resume(shared: Arc<Shared>, run: ClaimedRun, cancel: CancellationTo
     });
     let limit = Duration::from_secs(run.limits.timeout_secs as u64);
     let deadline = Instant::now() + limit.saturating_sub(elapsed);
-    let result = follow(&shared, &run, &name, output, deadline, cancel)
+    let result = follow(&shared, &run, &name, output, deadline, cancel, 0)
         .await
         .map_err(RunError::Executor);
     conclude(&shared, &run, &name, result).await;
@@ -71,9 +71,9 @@ async fn start_and_follow(
         shared.pool.used(project, &image);
     }
     let warm = take_warm(shared, run, name, &image).await;
-    let (attached, warm) = match warm {
-        Some(attached) => (attached, true),
-        None => (start_plain(shared, run, name, &image).await?, false),
+    let (attached, warm, cpu_before) = match warm {
+        Some((attached, cpu_before)) => (attached, true, cpu_before),
+        None => (start_plain(shared, run, name, &image).await?, false, 0),
     };
     let deadline = Instant::now() + Duration::from_secs(run.limits.timeout_secs as u64);
     let mut input = attached.input;
@@ -84,7 +84,16 @@ async fn start_and_follow(
         input.shutdown().await
     });
     let ready_at = OffsetDateTime::now_utc();
-    let mut finished = follow(shared, run, name, attached.output, deadline, cancel).await;
+    let mut finished = follow(
+        shared,
+        run,
+        name,
+        attached.output,
+        deadline,
+        cancel,
+        cpu_before,
+    )
+    .await;
     if let Ok(finished) = &mut finished {
         finished.ready_at = Some(ready_at);
         finished.warm = Some(warm);
@@ -162,27 +171,32 @@ async fn start_plain(
 }
 
 /// A warm container of the run's image from the pool, given the run's limits
-/// (and the default CPU weight) and name before it receives any file; `None`
-/// when none is ready (or usable).
+/// (and the default CPU weight) and name before it receives any file, and
+/// the CPU time it used while waiting (not the run's); `None` when none is
+/// ready (or usable).
 async fn take_warm(
     shared: &Shared,
     run: &ClaimedRun,
     name: &str,
     image: &str,
-) -> Option<AttachContainerResults> {
+) -> Option<(AttachContainerResults, u64)> {
     while let Some(warm) = shared.pool.take(image) {
         let engine = &shared.engine;
         let prepared = async {
             let state = engine.inspect(&warm.id).await?;
             anyhow::ensure!(state.is_some_and(|s| s.running), "it stopped while waiting");
-            let (limits, renamed) = tokio::join!(
+            let (limits, renamed, stats) = tokio::join!(
                 engine.update_limits(&warm.id, &run.limits),
-                engine.rename(&warm.id, name)
+                engine.rename(&warm.id, name),
+                engine.stats_now(&warm.id)
             );
-            limits.and(renamed)
+            let waited = stats.ok().flatten().as_ref().and_then(Figures::of);
+            limits
+                .and(renamed)
+                .map(|()| waited.map_or(0, |f| f.cpu_total_ns))
         };
         match prepared.await {
-            Ok(()) => return Some(warm.attached),
+            Ok(cpu_before) => return Some((warm.attached, cpu_before)),
             Err(err) => {
                 tracing::warn!(
                     error = format!("{err:#}"),

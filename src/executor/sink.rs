@@ -307,6 +307,7 @@ impl Sink {
             collect_error_count: self.collect_error_count,
             pytest_exit: self.exit_status,
             invalid_records: self.dropped.invalid_records,
+            peak_memory_bytes: None,
         }
     }
 

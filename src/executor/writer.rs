@@ -18,7 +18,10 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::sink::{Flush, Progress};
+use super::{
+    sampler::SampleBatch,
+    sink::{Flush, Progress},
+};
 
 /// Memory of the messages queued for the writer or being stored, past which
 /// the read loop waits. With the sink's own bound, this caps the memory a
@@ -37,6 +40,8 @@ const ATTEMPTS_ON_OTHER_ERRORS: u32 = 3;
 pub enum Message {
     /// A run's output and its counters after it.
     Output(Flush),
+    /// Resource samples (about one a second) and the run's totals so far.
+    Resources(SampleBatch),
 }
 
 impl Message {
@@ -44,6 +49,7 @@ impl Message {
     fn memory(&self) -> usize {
         match self {
             Message::Output(flush) => flush.memory(),
+            Message::Resources(batch) => 64 + batch.samples.len() * 32,
         }
     }
 }
@@ -135,12 +141,14 @@ async fn store_in_order(
         let (messages, _permits): (Vec<Message>, Vec<OwnedSemaphorePermit>) =
             taken.into_iter().unzip();
         let mut output: Option<Flush> = None;
+        let mut resources = Vec::new();
         for message in messages {
             match message {
                 Message::Output(flush) => match &mut output {
                     Some(earlier) => earlier.absorb(flush),
                     None => output = Some(flush),
                 },
+                Message::Resources(batch) => resources.push(batch),
             }
         }
         if let Some(flush) = output {
@@ -148,6 +156,10 @@ async fn store_in_order(
             let progress = retry("storing output", || flush.store(&db)).await?;
             crate::measures::logs_stored(flush.size(), started.elapsed());
             report.send_replace(Some(progress));
+        }
+        // Samples after the output they came with: they never hold it back.
+        for batch in resources {
+            retry("storing resource samples", || batch.store(&db)).await?;
         }
     }
     Ok(())

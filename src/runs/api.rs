@@ -51,6 +51,8 @@ pub struct RunJson {
     pub image: Option<String>,
     /// The worker that executes (executed) the run, once claimed.
     pub worker: Option<String>,
+    /// Peak memory, CPU-seconds and peak pids as sampled (`null` until sampled).
+    pub resources: super::Resources,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -103,6 +105,7 @@ impl From<Run> for RunJson {
             tree_sha256: run.tree_sha256,
             image: run.image,
             worker: run.worker_name,
+            resources: run.resources,
         }
     }
 }

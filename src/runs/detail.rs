@@ -35,12 +35,14 @@ pub async fn show(
     let me = session::username(&session).await?;
     let logs = super::log_view::section(&state, &run, &view).await?;
     let tests = results::views::section(&state, &run, None, 0).await?;
+    let samples = crate::store::resources::samples(&state.db, id, None).await?;
     Ok(page(
         &format!("Run #{id}"),
         Nav::Other,
         html! {
             (status_panel(&run, &csrf, me.as_deref()))
             (facts(&run))
+            (super::chart::section(&run, &samples))
             (logs)
             (tests)
         },

@@ -1,12 +1,14 @@
 //! Runs: what a person asked to execute, and how it went.
 
 pub mod api;
+mod chart;
 mod components;
 pub mod detail;
 pub mod form;
 pub mod log_text;
 pub mod log_view;
 pub mod request;
+pub mod resources;
 pub mod views;
 
 pub use crate::store::*;
@@ -18,6 +20,7 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs", get(api::list).post(api::create))
         .route("/runs/{id}", get(api::get))
         .route("/runs/{id}/logs", get(api::logs))
+        .route("/runs/{id}/resources", get(resources::api))
         .route("/runs/{id}/cancel", post(api::cancel))
 }
 
@@ -25,7 +28,7 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
 /// checks that every route above is there).
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths(api::list, api::create, api::get, api::logs, api::cancel))]
+    #[openapi(paths(api::list, api::create, api::get, api::logs, resources::api, api::cancel))]
     struct Doc;
     <Doc as utoipa::OpenApi>::openapi()
 }
@@ -52,6 +55,7 @@ pub fn page_routes() -> axum::Router<crate::state::AppState> {
             "/runs/{id}/fragments/logs/later",
             get(log_view::later_fragment),
         )
+        .route("/runs/{id}/fragments/resources", get(resources::fragment))
 }
 
 /// A run as its own page and JSON show it: when it waits for a worker that

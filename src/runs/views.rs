@@ -91,7 +91,12 @@ pub fn row(run: &Run) -> Markup {
                 @if run.status == RunStatus::Running || run.summary.collected.is_some() { " " small { (counts(run)) } }
             }
             td { (short_time(run.started_at)) }
-            td { (run_duration(run)) }
+            td {
+                (run_duration(run))
+                @if let Some(peak) = run.resources.peak_memory_bytes {
+                    br; small.muted.peak title="peak memory" { (super::chart::mib(peak)) }
+                }
+            }
         }
     }
 }

@@ -4,12 +4,14 @@
 mod copy;
 pub mod lifecycle;
 pub mod retention;
+pub mod resources;
 mod run;
 mod runs;
 mod summary;
 mod username;
 pub mod workers;
 
+pub use resources::Resources;
 pub use run::{Run, RunStatus};
 pub use runs::*;
 pub use summary::Summary;

@@ -14,7 +14,7 @@ use sqlx::PgPool;
 
 /// The tables holding a run's data, each with a `run_id` column. A new table
 /// of per-run data is one more line here.
-const RUN_DATA: &[&str] = &["run_logs", "run_tests"];
+const RUN_DATA: &[&str] = &["run_logs", "run_tests", "run_resources"];
 
 /// Runs handled per step.
 const RUNS_PER_STEP: i64 = 100;

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::Summary;
+use super::{Resources, Summary};
 use crate::{environment_id::EnvironmentId, limits::Limits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
@@ -95,6 +95,9 @@ pub struct Run {
     /// (set by `runs::get_placed`, not stored).
     #[sqlx(skip)]
     pub placement: Option<String>,
+    /// Peak memory, CPU-seconds and peak pids, as sampled.
+    #[sqlx(flatten)]
+    pub resources: Resources,
 }
 
 impl Run {

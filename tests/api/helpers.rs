@@ -79,6 +79,7 @@ pub fn config(database_url: &str, tests_dir: &Path) -> Config {
         metrics_token: None,
         log_cap_bytes: 32 * 1024 * 1024,
         log_cap_lines: 1_000_000,
+        sample_resources: true,
         no_executor: false,
         project_cap_bytes: 64 * 1024 * 1024,
         project_cap_files: 20_000,

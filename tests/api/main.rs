@@ -27,6 +27,7 @@ mod projects_pool;
 mod projects_real;
 mod races;
 mod recovery;
+mod resources;
 mod results;
 mod retention;
 mod runs_api;

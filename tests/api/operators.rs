@@ -48,7 +48,7 @@ async fn a_limit_change_applies_to_the_next_run() {
         hog["reason"]
             .as_str()
             .unwrap()
-            .contains("out of memory (limit 96 MiB)"),
+            .contains("out of memory (limit 96 MiB"),
         "{hog}"
     );
     let logs = app.log_text(id(&hog)).await.join("\n");

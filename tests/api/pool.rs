@@ -116,7 +116,7 @@ async fn the_sandbox_and_limits_hold_on_warm_containers() {
         hog["reason"]
             .as_str()
             .unwrap()
-            .starts_with("killed: out of memory (limit 256 MiB)"),
+            .starts_with("killed: out of memory (limit 256 MiB"),
         "{hog}"
     );
     let logs = app.log_text(id(&hog)).await.join("\n");

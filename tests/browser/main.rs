@@ -377,3 +377,102 @@ async fn an_operator_signs_in_and_changes_a_limit() {
     browser.screenshot("environments").await;
     browser.close().await;
 }
+
+/// Points drawn in a chart: read through the SVG DOM, so only real SVG
+/// polylines (not markup htmx failed to parse as SVG) count.
+async fn chart_points(browser: &Browser, chart: &str) -> u64 {
+    let script = format!(
+        "return [...document.querySelectorAll('#{chart}-points polyline')]
+            .reduce((n, p) => n + (p.points ? p.points.numberOfItems : 0), 0)"
+    );
+    browser
+        .client
+        .execute(&script, vec![])
+        .await
+        .ok()
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_resource_chart_grows_while_the_run_runs_and_stops_at_its_end() {
+    let grow = "import time\n\ndef test_grows():\n    blocks = []\n    for _ in range(6):\n        blocks.append(b'x' * (20 * 1024 * 1024))\n        time.sleep(1)\n";
+    let app = TestApp::spawn_with(&[("res/test_grow_slowly.py", grow)], |_| {}).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    let run = app.create_run(5, &["res/test_grow_slowly.py"]).await;
+    let run_id = helpers::id(&run);
+    c.goto(&app.url(&format!("/runs/{run_id}"))).await.unwrap();
+    browser.mark_page().await;
+    browser.find("svg.chart").await;
+    browser
+        .until("points while running", Duration::from_secs(30), || async {
+            chart_points(&browser, "mem").await >= 2
+        })
+        .await;
+    let early = chart_points(&browser, "mem").await;
+    browser
+        .until(
+            "more points while running",
+            Duration::from_secs(30),
+            || async {
+                chart_points(&browser, "mem").await > early + 1
+                    && browser.text("#run-status .badge").await == "running"
+            },
+        )
+        .await;
+    assert!(
+        chart_points(&browser, "cpu").await > 1,
+        "the CPU chart grows too"
+    );
+    c.execute(
+        "document.getElementById('resources').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    browser.screenshot("run-resources").await;
+    browser
+        .until("the run to finish", Duration::from_secs(60), || async {
+            browser.text("#run-status .badge").await == "success"
+        })
+        .await;
+    browser
+        .until("the poller to stop", Duration::from_secs(10), || async {
+            browser.count("#resources-poller").await == 0
+        })
+        .await;
+    let end = chart_points(&browser, "mem").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        chart_points(&browser, "mem").await,
+        end,
+        "no more points once over"
+    );
+    assert!(end > early, "{end} points at the end, {early} early");
+    let peaks = browser.text("#resources-peaks").await;
+    assert!(
+        peaks.contains("Peak memory") && peaks.contains("of 512 MiB"),
+        "{peaks}"
+    );
+    assert!(browser.page_was_not_reloaded().await);
+    // a phone's width: the chart still fits the screen
+    c.set_window_size(390, 844).await.unwrap();
+    let width = c
+        .execute(
+            "return document.querySelector('svg.chart').getBoundingClientRect().width",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(width.as_f64().unwrap() <= 390.0, "{width}");
+    c.execute(
+        "document.getElementById('resources').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    browser.screenshot("run-resources-phone").await;
+    browser.close().await;
+    helpers::remove_containers(&app.instance);
+}

@@ -1,0 +1,328 @@
+//! Samples a run's container while it lives: CPU (share of one CPU), memory
+//! (working set) and pids, from the engine's stats stream (about once a
+//! second), with one reading at once at the start so the first point lands
+//! within a second. Samples and the run's totals go to the writer in batches;
+//! past `MAX_POINTS` the interval doubles and older points are thinned, so a
+//! run keeps at most about 1,000 of them. The peaks are kept from every
+//! reading, thinned or not.
+
+use std::{future::Future, pin::Pin};
+
+use bollard::models::ContainerStatsResponse;
+use futures_util::{stream, Stream, StreamExt};
+use time::OffsetDateTime;
+
+use super::engine::{stats::Figures, Engine};
+use crate::store::resources::{Resources, Sample, MAX_POINTS};
+
+type Readings = Pin<Box<dyn Stream<Item = Option<ContainerStatsResponse>> + Send>>;
+type Reading = Pin<Box<dyn Future<Output = Option<ContainerStatsResponse>> + Send>>;
+
+/// What goes to the writer: new points, the totals after them, and whether
+/// the stored points must be thinned to one per so many milliseconds.
+#[derive(Debug, Clone)]
+pub struct SampleBatch {
+    pub run_id: i64,
+    pub samples: Vec<Sample>,
+    pub totals: Resources,
+    pub thin_to_ms: Option<i32>,
+}
+
+impl SampleBatch {
+    pub async fn store(&self, db: &sqlx::PgPool) -> anyhow::Result<()> {
+        crate::store::resources::store_samples(
+            db,
+            self.run_id,
+            &self.samples,
+            &self.totals,
+            self.thin_to_ms,
+        )
+        .await
+    }
+}
+
+pub struct Sampler {
+    run_id: i64,
+    started_at: OffsetDateTime,
+    readings: Option<Readings>,
+    /// A reading asked for out of turn (pytest finished: the last chance
+    /// before the container's cgroup is gone).
+    now: Option<Reading>,
+    /// CPU time is counted from this (a warm container's wait before the
+    /// run is not the run's); the first reading's when not given.
+    cpu_baseline_ns: Option<u64>,
+    last: Option<Figures>,
+    points: Points,
+    totals: Resources,
+    changed: bool,
+}
+
+/// The points not yet stored, and how the stored ones are thinned.
+#[derive(Debug, Default)]
+struct Points {
+    pending: Vec<Sample>,
+    /// Points stored (or pending) since sampling began, roughly.
+    kept: usize,
+    /// 0: every reading is a point; otherwise one point per slot this long.
+    every_ms: i32,
+    last_slot: Option<i32>,
+    thin_to_ms: Option<i32>,
+}
+
+impl Points {
+    fn slot(&self, t_ms: i32) -> i32 {
+        if self.every_ms > 0 {
+            t_ms / self.every_ms
+        } else {
+            t_ms
+        }
+    }
+
+    fn push(&mut self, sample: Sample) {
+        let slot = self.slot(sample.t_ms);
+        if self.last_slot == Some(slot) {
+            // one point per slot: the highest memory, unless stored already
+            let every_ms = self.every_ms;
+            if let Some(last) = self.pending.last_mut() {
+                let last_slot = if every_ms > 0 {
+                    last.t_ms / every_ms
+                } else {
+                    last.t_ms
+                };
+                if last_slot == slot && sample.memory_bytes > last.memory_bytes {
+                    *last = sample;
+                }
+            }
+            return;
+        }
+        self.last_slot = Some(slot);
+        self.pending.push(sample);
+        self.kept += 1;
+        if self.kept > MAX_POINTS {
+            self.every_ms = if self.every_ms == 0 {
+                2000
+            } else {
+                self.every_ms.saturating_mul(2)
+            };
+            self.thin_to_ms = Some(self.every_ms);
+            self.kept = self.kept.div_ceil(2);
+            self.last_slot = Some(self.slot(sample.t_ms));
+        }
+    }
+}
+
+impl Sampler {
+    /// Starts reading the container's stats. CPU time is counted from
+    /// `cpu_baseline_ns` (what a warm container used before the run took
+    /// it; 0 for a container started for the run). `stored_peak` is the
+    /// peak a resumed run had reached already.
+    pub fn start(
+        engine: &Engine,
+        run_id: i64,
+        name: &str,
+        started_at: Option<OffsetDateTime>,
+        cpu_baseline_ns: u64,
+        stored_peak: Option<i64>,
+    ) -> Sampler {
+        let (first_engine, first_name) = (engine.clone(), name.to_owned());
+        let first =
+            stream::once(async move { first_engine.stats_now(&first_name).await.ok().flatten() });
+        let rest = engine.stats_stream(name).map(|r| r.ok());
+        Sampler {
+            run_id,
+            started_at: started_at.unwrap_or_else(OffsetDateTime::now_utc),
+            readings: Some(Box::pin(first.chain(rest))),
+            now: None,
+            cpu_baseline_ns: Some(cpu_baseline_ns),
+            last: None,
+            points: Points::default(),
+            totals: Resources {
+                peak_memory_bytes: stored_peak,
+                ..Resources::default()
+            },
+            changed: false,
+        }
+    }
+
+    /// Sampling off: nothing is read or stored.
+    pub fn off(run_id: i64) -> Sampler {
+        Sampler {
+            run_id,
+            started_at: OffsetDateTime::now_utc(),
+            readings: None,
+            now: None,
+            cpu_baseline_ns: None,
+            last: None,
+            points: Points::default(),
+            totals: Resources::default(),
+            changed: false,
+        }
+    }
+
+    pub fn reading(&self) -> bool {
+        self.readings.is_some()
+    }
+
+    /// Takes a reading at once besides the stream's (when pytest finished,
+    /// so a run shorter than the stream's interval still gets its totals).
+    pub fn read_now(&mut self, engine: &Engine, name: &str) {
+        if self.last.is_none() && self.readings.is_none() || self.now.is_some() {
+            return;
+        }
+        let (engine, name) = (engine.clone(), name.to_owned());
+        self.now = Some(Box::pin(async move {
+            engine.stats_now(&name).await.ok().flatten()
+        }));
+    }
+
+    /// Waits (briefly) for a reading asked for out of turn, once the
+    /// container stopped: it may hold the run's last CPU time.
+    pub async fn settle(&mut self) {
+        if let Some(now) = self.now.take() {
+            if let Ok(reading) = tokio::time::timeout(std::time::Duration::from_secs(2), now).await
+            {
+                self.accept(reading);
+            }
+        }
+    }
+
+    /// The next reading; `None` once the stream ended (the container stopped).
+    pub async fn next(&mut self) -> Option<Option<ContainerStatsResponse>> {
+        let readings = self.readings.as_mut()?;
+        let next = match self.now.as_mut() {
+            Some(now) => tokio::select! {
+                reading = now => {
+                    self.now = None;
+                    return Some(reading);
+                }
+                next = readings.next() => next,
+            },
+            None => readings.next().await,
+        };
+        if next.is_none() {
+            self.readings = None;
+        }
+        next
+    }
+
+    /// Takes a reading in: a point, and the totals.
+    pub fn accept(&mut self, reading: Option<ContainerStatsResponse>) {
+        let Some(figures) = reading.as_ref().and_then(Figures::of) else {
+            return;
+        };
+        let t_ms = (OffsetDateTime::now_utc() - self.started_at)
+            .whole_milliseconds()
+            .clamp(0, i32::MAX as i128) as i32;
+        self.record(t_ms, figures);
+    }
+
+    fn record(&mut self, t_ms: i32, figures: Figures) {
+        let cpu_percent = self
+            .last
+            .and_then(|before| figures.cpu_percent_since(&before))
+            .unwrap_or(0.0);
+        self.last = Some(figures);
+        let baseline = *self.cpu_baseline_ns.get_or_insert(figures.cpu_total_ns);
+        let memory = i64::try_from(figures.memory_bytes).unwrap_or(i64::MAX);
+        let pids = i32::try_from(figures.pids).unwrap_or(i32::MAX);
+        let t = &mut self.totals;
+        t.peak_memory_bytes = Some(t.peak_memory_bytes.unwrap_or(0).max(memory));
+        t.peak_pids = Some(t.peak_pids.unwrap_or(0).max(pids));
+        t.cpu_seconds = Some(figures.cpu_total_ns.saturating_sub(baseline) as f64 / 1e9);
+        t.peak_cpu_percent = Some(t.peak_cpu_percent.unwrap_or(0.0).max(cpu_percent as f32));
+        self.changed = true;
+        self.points.push(Sample {
+            t_ms,
+            cpu_percent: cpu_percent as f32,
+            memory_bytes: memory,
+            pids,
+        });
+    }
+
+    /// The batch to store, if anything changed since the last one.
+    pub fn take(&mut self) -> Option<SampleBatch> {
+        if !self.changed {
+            return None;
+        }
+        self.changed = false;
+        Some(SampleBatch {
+            run_id: self.run_id,
+            samples: std::mem::take(&mut self.points.pending),
+            totals: self.totals,
+            thin_to_ms: self.points.thin_to_ms.take(),
+        })
+    }
+
+    /// The highest memory seen (or stored before a resume).
+    pub fn peak_memory_bytes(&self) -> Option<i64> {
+        self.totals.peak_memory_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(cpu_s: f64, memory_bytes: u64) -> Figures {
+        Figures {
+            cpu_total_ns: (cpu_s * 1e9) as u64,
+            system_ns: None,
+            online_cpus: 1,
+            memory_bytes,
+            memory_limit_bytes: None,
+            pids: 3,
+        }
+    }
+
+    #[test]
+    fn totals_keep_the_peak_and_count_cpu_from_the_first_reading() {
+        let mut sampler = Sampler::off(1);
+        sampler.cpu_baseline_ns = None;
+        sampler.record(0, figures(0.5, 10));
+        sampler.record(1000, figures(1.5, 300));
+        sampler.record(2000, figures(2.5, 20));
+        let batch = sampler.take().unwrap();
+        assert_eq!(batch.samples.len(), 3);
+        assert_eq!(batch.totals.peak_memory_bytes, Some(300));
+        assert_eq!(batch.totals.cpu_seconds, Some(2.0));
+        assert_eq!(batch.totals.peak_pids, Some(3));
+        assert!(sampler.take().is_none(), "nothing new");
+    }
+
+    #[test]
+    fn a_long_run_keeps_at_most_max_points() {
+        let mut sampler = Sampler::off(1);
+        let mut stored = std::collections::BTreeMap::new();
+        for i in 0..20_000 {
+            sampler.record(i * 1000, figures(0.0, (i % 97) as u64));
+            if i % 10 == 0 {
+                let batch = sampler.take().unwrap();
+                for s in batch.samples {
+                    stored.insert(s.t_ms, s.memory_bytes);
+                }
+                if let Some(every) = batch.thin_to_ms {
+                    // as the store thins: one per slot, the highest memory
+                    let mut best: std::collections::BTreeMap<i32, (i64, i32)> = Default::default();
+                    for (&t, &m) in &stored {
+                        let e = best.entry(t / every).or_insert((m, t));
+                        if (m, t) > *e {
+                            *e = (m, t);
+                        }
+                    }
+                    stored = best.values().map(|&(m, t)| (t, m)).collect();
+                }
+            }
+        }
+        assert!(stored.len() <= MAX_POINTS + 10, "{} points", stored.len());
+        assert!(
+            stored.len() >= MAX_POINTS / 2 - 10,
+            "{} points",
+            stored.len()
+        );
+        assert_eq!(
+            *stored.values().max().unwrap(),
+            96,
+            "the peak survives thinning"
+        );
+    }
+}
