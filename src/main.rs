@@ -41,7 +41,9 @@ fn main() -> ExitCode {
             Command::Serve(config) => (Role::Serve, config),
             Command::Web(config) => (Role::Web, config),
             Command::Worker(config) => (Role::Worker, config),
-            Command::Client(command) => return runtime.block_on(test_executor::client::run(command)),
+            Command::Client(command) => {
+                return runtime.block_on(test_executor::client::run(command))
+            }
         }
     } else {
         (Role::Serve, Config::parse())

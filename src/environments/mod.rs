@@ -3,8 +3,8 @@
 pub mod api;
 pub mod changes;
 pub mod host;
-pub mod storage;
 pub mod needs;
+pub mod storage;
 pub mod usage;
 pub mod views;
 
@@ -71,7 +71,14 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
 /// checks that every route above is there).
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths(api::list, api::usage, needs::api, api::create, api::update, api::delete))]
+    #[openapi(paths(
+        api::list,
+        api::usage,
+        needs::api,
+        api::create,
+        api::update,
+        api::delete
+    ))]
     struct Doc;
     <Doc as utoipa::OpenApi>::openapi()
 }

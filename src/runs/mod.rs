@@ -28,7 +28,14 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
 /// checks that every route above is there).
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths(api::list, api::create, api::get, api::logs, resources::api, api::cancel))]
+    #[openapi(paths(
+        api::list,
+        api::create,
+        api::get,
+        api::logs,
+        resources::api,
+        api::cancel
+    ))]
     struct Doc;
     <Doc as utoipa::OpenApi>::openapi()
 }

@@ -3,8 +3,8 @@
 
 mod copy;
 pub mod lifecycle;
-pub mod retention;
 pub mod resources;
+pub mod retention;
 mod run;
 mod runs;
 mod summary;
