@@ -90,9 +90,14 @@ document.addEventListener("scroll", (e) => {
 document.addEventListener("htmx:beforeRequest", (e) => {
   if (e.detail.elt.id === "log-earlier") followLog = false;
 });
+// Whether the reader was at the tail when new lines came: a reader who has
+// just scrolled up (before the scroll event ran) is not pulled back down.
+let atTail = true;
 document.addEventListener("htmx:beforeSwap", (e) => {
   const log = logView();
-  if (log && e.detail.target.id === "log-earlier") keepFromBottom = log.scrollHeight - log.scrollTop;
+  if (!log) return;
+  if (e.detail.target.id === "log-earlier") keepFromBottom = log.scrollHeight - log.scrollTop;
+  atTail = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
 });
 document.addEventListener("htmx:afterSwap", (e) => {
   const log = logView();
@@ -107,7 +112,7 @@ document.addEventListener("htmx:afterSwap", (e) => {
 });
 document.addEventListener("htmx:afterSettle", () => {
   const log = logView();
-  if (log && followLog) log.scrollTop = log.scrollHeight;
+  if (log && followLog && atTail) log.scrollTop = log.scrollHeight;
 });
 
 // Drops lines beyond MAX_LINES from one end and puts a loader there.
