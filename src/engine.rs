@@ -313,23 +313,7 @@ impl Engine {
 
     /// One sample of a container's resource use.
     pub async fn stats_once(&self, id: &str) -> Result<Option<ContainerStatsResponse>> {
-        let options = StatsOptions {
-            stream: false,
-            one_shot: false,
-        };
-        let mut stream = self.docker.stats(id, Some(options));
-        let what = || format!("reading the stats of container {id}");
-        match timed(CALL_TIMEOUT, what, stream.next()).await? {
-            Some(Ok(stats)) => Ok(Some(stats)),
-            Some(Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404,
-                ..
-            }))
-            | None => Ok(None),
-            Some(Err(err)) => {
-                Err(err).with_context(|| format!("reading the stats of container {id}"))
-            }
-        }
+        self.one_reading(id, false).await
     }
 
     /// A container's stats about once a second while it runs (the engine's
@@ -350,9 +334,18 @@ impl Engine {
     /// One reading at once, without waiting for the engine's next interval
     /// (no `precpu_stats`): the first sample of a run.
     pub async fn stats_now(&self, id: &str) -> Result<Option<ContainerStatsResponse>> {
+        self.one_reading(id, true).await
+    }
+
+    /// One stats reading; `None` when the container is gone.
+    async fn one_reading(
+        &self,
+        id: &str,
+        one_shot: bool,
+    ) -> Result<Option<ContainerStatsResponse>> {
         let options = StatsOptions {
             stream: false,
-            one_shot: true,
+            one_shot,
         };
         let mut stream = self.docker.stats(id, Some(options));
         let what = || format!("reading the stats of container {id}");
