@@ -25,7 +25,13 @@ pub struct AppState {
     pub executor: Option<Executor>,
     /// Wrong operator tokens per client address, sign-in and API together.
     pub operator_limiter: Arc<FailureLimiter>,
+    /// Whole-log downloads streaming at once: each holds a database
+    /// connection while it lasts, so they are few.
+    pub log_downloads: Arc<tokio::sync::Semaphore>,
 }
+
+/// Whole-log downloads (`/runs/{id}/log.txt`) at once; more get a 429.
+pub const LOG_DOWNLOADS_AT_ONCE: usize = 4;
 
 impl AppState {
     /// Checks the configuration, connects, migrates, starts the deletion of
@@ -73,6 +79,7 @@ impl AppState {
             engine,
             executor,
             operator_limiter: Arc::default(),
+            log_downloads: Arc::new(tokio::sync::Semaphore::new(LOG_DOWNLOADS_AT_ONCE)),
         })
     }
 }

@@ -152,8 +152,8 @@ class Server:
     """The release binary on a free port with the bench's database and
     tests folder plus `env`; stopped on exit, its WARN/ERROR lines noted."""
 
-    def __init__(self, ctx, label, env):
-        self.ctx, self.label, self.env = ctx, label, env
+    def __init__(self, ctx, label, env, role=None):
+        self.ctx, self.label, self.env, self.role = ctx, label, env, role
         self.log_path = ctx.workdir / f"server-{label}.log"
 
     def __enter__(self):
@@ -163,7 +163,7 @@ class Server:
         env = dict(os.environ, DATABASE_URL=self.ctx.db_url, BIND=f"127.0.0.1:{self.port}",
                    TESTS_DIR=str(self.ctx.tests_dir), RUST_LOG="warn", MAX_PARALLEL_RUNS="2", **self.env)
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([str(BINARY)], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen([str(BINARY)] + ([self.role] if self.role else []), env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         self.client = Client(self.port)
         try:
             deadline = time.monotonic() + 60
@@ -287,8 +287,9 @@ class Ctx:
         self.tests_dir = workdir / "tests"
         self.instance, self.notes, self.cache, self.phase = None, [], {}, "-"
 
-    def server(self, label, **env):
-        return Server(self, label, env)
+    def server(self, label, role=None, **env):
+        """`role`: None (serve), "web" or "worker"."""
+        return Server(self, label, env, role)
 
     def once(self, key, fn):
         """fn()'s value, computed once per bench (a baseline phases share)."""

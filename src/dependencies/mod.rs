@@ -247,8 +247,10 @@ pub fn waiting_text(seconds: i64) -> String {
     format!("installing dependencies ({seconds} s)")
 }
 
-/// Removes the project's images beyond the `keep` most recently used, except
-/// those a container (running or not) still uses.
+/// Removes the project's images beyond the `keep` most recently used, and
+/// this installation's untagged ones (an image rebuilt while a container
+/// used it loses its tag to the new one), except those a container
+/// (running or not) still uses.
 pub async fn prune(
     db: &PgPool,
     engine: &Engine,
@@ -260,6 +262,12 @@ pub async fn prune(
         if old.state == "failed" || engine.remove_image(&old.image).await? {
             store::forget(db, &old.key).await?;
             removed.push(old.image);
+        }
+    }
+    let ours = format!("{LABEL_DATABASE}={}", store::database_name(db).await?);
+    for id in engine.dangling_images_labelled(&ours).await? {
+        if engine.remove_image(&id).await? {
+            removed.push(id);
         }
     }
     Ok(removed)

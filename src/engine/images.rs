@@ -195,6 +195,24 @@ impl Engine {
             .with_context(|| format!("listing images labelled {label}"))?;
         Ok(images.into_iter().flat_map(|i| i.repo_tags).collect())
     }
+
+    /// The ids of untagged ("dangling") images carrying the label: what a
+    /// new image of the same tag left behind while a container used the old.
+    pub async fn dangling_images_labelled(&self, label: &str) -> Result<Vec<String>> {
+        let options = ListImagesOptions {
+            filters: Some(HashMap::from([
+                ("label".to_string(), vec![label.to_string()]),
+                ("dangling".to_string(), vec!["true".to_string()]),
+            ])),
+            ..Default::default()
+        };
+        let images = self
+            .docker
+            .list_images(Some(options))
+            .await
+            .with_context(|| format!("listing untagged images labelled {label}"))?;
+        Ok(images.into_iter().map(|i| i.id).collect())
+    }
 }
 
 impl Engine {

@@ -86,7 +86,10 @@ fn row(env: &Environment, operator: bool, csrf: &str) -> Markup {
             td.memory { (l.memory_mb) " MiB" }
             td { (l.pids_limit) }
             td.timeout { (l.timeout_secs) " s" }
-            td { @if env.enabled { "enabled" } @else { strong { "disabled" } } }
+            td {
+                @if env.enabled { "enabled" } @else { strong { "disabled" } }
+                @if !env.required_labels.is_empty() { br; small.muted.labels { "needs " (env.required_labels.join(", ")) } }
+            }
             td {
                 @if let (Some(run), Some(user)) = (env.busy_run_id, &env.busy_username) {
                     a href={ "/runs/" (run) } { "#" (run) } " " (user)
@@ -117,12 +120,18 @@ fn row(env: &Environment, operator: bool, csrf: &str) -> Markup {
 
 fn limit_fields(env: Option<&Environment>) -> Markup {
     let l = env.map_or(changes::DEFAULT_LIMITS, |e| e.limits);
+    let labels = env.map(|e| e.required_labels.join(", ")).unwrap_or_default();
     html! {
         div.grid {
             label { "CPUs" input type="number" name="cpus" step="0.01" min="0.01" value=(l.cpus()) required; }
             label { "Memory (MiB)" input type="number" name="memory_mb" min="16" value=(l.memory_mb) required; }
             label { "Processes" input type="number" name="pids_limit" min="8" value=(l.pids_limit) required; }
             label { "Time limit (s)" input type="number" name="timeout_secs" min="1" value=(l.timeout_secs) required; }
+        }
+        label {
+            "Required worker labels"
+            input type="text" name="required_labels" value=(labels) placeholder="none: any worker (e.g. gpu, big)";
+            small { "Only workers started with all of these (WORKER_LABELS) take this environment's runs." }
         }
     }
 }
@@ -188,6 +197,9 @@ pub struct LimitsForm {
     timeout_secs: String,
     #[serde(default)]
     enabled: Option<String>,
+    /// Comma-separated; empty means any worker.
+    #[serde(default)]
+    required_labels: String,
     #[serde(default)]
     _csrf: String,
 }
@@ -205,7 +217,14 @@ impl LimitsForm {
             pids_limit: Some(number("processes", &self.pids_limit)?),
             timeout_secs: Some(number("time limit", &self.timeout_secs)?),
             enabled: Some(self.enabled.is_some()),
-            required_labels: None,
+            required_labels: Some(
+                self.required_labels
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
         })
     }
 }
@@ -218,13 +237,7 @@ async fn apply(
     csrf: &str,
     change: impl std::future::Future<Output = Result<(), AppError>>,
 ) -> PageResult<Response> {
-    session::verify_csrf(session, csrf).await?;
-    if !session::is_operator(session).await? {
-        return Err(AppError::Unauthorized(
-            "only operators may change environments: sign in at /operator".into(),
-        )
-        .into());
-    }
+    session::verify_operator_form(session, csrf, "change environments").await?;
     match change.await {
         Ok(()) => Ok(Redirect::to("/environments").into_response()),
         Err(err @ (AppError::Invalid(_) | AppError::Conflict(_) | AppError::NotFound(_))) => {

@@ -79,7 +79,7 @@ pub async fn follow(
     mut output: OutputStream,
     deadline: Instant,
     cancel: CancellationToken,
-    cpu_baseline_ns: u64,
+    cpu_baseline_ns: Option<u64>,
 ) -> Result<Outcome> {
     let mut sampler = if shared.sample_resources {
         Sampler::start(

@@ -17,7 +17,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 
@@ -27,7 +30,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::{
-    engine::{LABEL_INSTANCE, LABEL_POOL_WORKER},
+    engine::{stats::Figures, LABEL_INSTANCE, LABEL_POOL_WORKER},
     Shared,
 };
 use crate::limits::DEFAULT_LIMITS;
@@ -42,7 +45,17 @@ pub struct Warm {
     /// What the name pointed to when the container was made.
     image_id: String,
     pub attached: AttachContainerResults,
+    /// CPU time (ns) the container used while it started and waited, read
+    /// in the background once it idles (`IDLE_AFTER`): not the run's. Read
+    /// at the claim, the engine would answer at its next stats tick (up to
+    /// a second later), which the run would wait for. `NOT_READ` until read.
+    pub cpu_waited_ns: Arc<AtomicU64>,
 }
+
+/// `Warm::cpu_waited_ns` before it is read.
+pub const NOT_READ: u64 = u64::MAX;
+/// When a warm container is idle on stdin, pytest imported.
+const IDLE_AFTER: Duration = Duration::from_secs(3);
 
 pub struct Pool {
     size: usize,
@@ -309,12 +322,24 @@ async fn start_one(shared: &Shared, image: &str, image_id: &str) -> Result<Warm>
         anyhow::Ok(attached)
     };
     match started.await {
-        Ok(attached) => Ok(Warm {
-            id,
-            image: image.to_owned(),
-            image_id: image_id.to_owned(),
-            attached,
-        }),
+        Ok(attached) => {
+            let cpu_waited_ns = Arc::new(AtomicU64::new(NOT_READ));
+            let (engine, container, read) = (engine.clone(), id.clone(), cpu_waited_ns.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(IDLE_AFTER).await;
+                let stats = engine.stats_now(&container).await.ok().flatten();
+                if let Some(figures) = stats.as_ref().and_then(Figures::of) {
+                    read.store(figures.cpu_total_ns, Ordering::Relaxed);
+                }
+            });
+            Ok(Warm {
+                id,
+                image: image.to_owned(),
+                image_id: image_id.to_owned(),
+                attached,
+                cpu_waited_ns,
+            })
+        }
         Err(err) => {
             let _ = engine.remove(&id).await;
             Err(err)

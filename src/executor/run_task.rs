@@ -14,9 +14,9 @@ use tokio_util::sync::CancellationToken;
 use crate::dependencies::{self, ProjectSource};
 
 use super::{
-    engine::{stats::Figures, LABEL_INSTANCE, LABEL_RUN},
+    engine::{LABEL_INSTANCE, LABEL_RUN},
     follow::{follow, GaveUp},
-    payload,
+    payload, pool,
     store::{self, ClaimedRun, Outcome},
     writer, Shared,
 };
@@ -46,7 +46,7 @@ pub async fn resume(shared: Arc<Shared>, run: ClaimedRun, cancel: CancellationTo
     });
     let limit = Duration::from_secs(run.limits.timeout_secs as u64);
     let deadline = Instant::now() + limit.saturating_sub(elapsed);
-    let result = follow(&shared, &run, &name, output, deadline, cancel, 0)
+    let result = follow(&shared, &run, &name, output, deadline, cancel, Some(0))
         .await
         .map_err(RunError::Executor);
     conclude(&shared, &run, &name, result).await;
@@ -73,7 +73,7 @@ async fn start_and_follow(
     let warm = take_warm(shared, run, name, &image).await;
     let (attached, warm, cpu_before) = match warm {
         Some((attached, cpu_before)) => (attached, true, cpu_before),
-        None => (start_plain(shared, run, name, &image).await?, false, 0),
+        None => (start_plain(shared, run, name, &image).await?, false, Some(0)),
     };
     let deadline = Instant::now() + Duration::from_secs(run.limits.timeout_secs as u64);
     let mut input = attached.input;
@@ -179,24 +179,25 @@ async fn take_warm(
     run: &ClaimedRun,
     name: &str,
     image: &str,
-) -> Option<(AttachContainerResults, u64)> {
+) -> Option<(AttachContainerResults, Option<u64>)> {
     while let Some(warm) = shared.pool.take(image) {
         let engine = &shared.engine;
         let prepared = async {
             let state = engine.inspect(&warm.id).await?;
             anyhow::ensure!(state.is_some_and(|s| s.running), "it stopped while waiting");
-            let (limits, renamed, stats) = tokio::join!(
+            let (limits, renamed) = tokio::join!(
                 engine.update_limits(&warm.id, &run.limits),
-                engine.rename(&warm.id, name),
-                engine.stats_now(&warm.id)
+                engine.rename(&warm.id, name)
             );
-            let waited = stats.ok().flatten().as_ref().and_then(Figures::of);
-            limits
-                .and(renamed)
-                .map(|()| waited.map_or(0, |f| f.cpu_total_ns))
+            limits.and(renamed)
         };
         match prepared.await {
-            Ok(cpu_before) => return Some((warm.attached, cpu_before)),
+            Ok(()) => {
+                // Not read yet (claimed within seconds of its start): the
+                // sampler counts from its first reading instead.
+                let waited = warm.cpu_waited_ns.load(std::sync::atomic::Ordering::Relaxed);
+                return Some((warm.attached, (waited != pool::NOT_READ).then_some(waited)));
+            }
             Err(err) => {
                 tracing::warn!(
                     error = format!("{err:#}"),

@@ -15,6 +15,9 @@ use time::OffsetDateTime;
 use super::engine::{stats::Figures, Engine};
 use crate::store::resources::{Resources, Sample, MAX_POINTS};
 
+/// How long the end waits for a reading already on its way.
+const SETTLE_AT_MOST: std::time::Duration = std::time::Duration::from_millis(20);
+
 type Readings = Pin<Box<dyn Stream<Item = Option<ContainerStatsResponse>> + Send>>;
 type Reading = Pin<Box<dyn Future<Output = Option<ContainerStatsResponse>> + Send>>;
 
@@ -114,14 +117,14 @@ impl Points {
 impl Sampler {
     /// Starts reading the container's stats. CPU time is counted from
     /// `cpu_baseline_ns` (what a warm container used before the run took
-    /// it; 0 for a container started for the run). `stored_peak` is the
-    /// peak a resumed run had reached already.
+    /// it; 0 for a container started for the run; the first reading's when
+    /// `None`). `stored_peak` is the peak a resumed run had reached already.
     pub fn start(
         engine: &Engine,
         run_id: i64,
         name: &str,
         started_at: Option<OffsetDateTime>,
-        cpu_baseline_ns: u64,
+        cpu_baseline_ns: Option<u64>,
         stored_peak: Option<i64>,
     ) -> Sampler {
         let (first_engine, first_name) = (engine.clone(), name.to_owned());
@@ -133,7 +136,7 @@ impl Sampler {
             started_at: started_at.unwrap_or_else(OffsetDateTime::now_utc),
             readings: Some(Box::pin(first.chain(rest))),
             now: None,
-            cpu_baseline_ns: Some(cpu_baseline_ns),
+            cpu_baseline_ns,
             last: None,
             points: Points::default(),
             totals: Resources {
@@ -175,12 +178,14 @@ impl Sampler {
         }));
     }
 
-    /// Waits (briefly) for a reading asked for out of turn, once the
-    /// container stopped: it may hold the run's last CPU time.
+    /// Takes the reading asked for out of turn if it has come, once the
+    /// container stopped: it may hold the run's last CPU time. It is not
+    /// waited for: the engine answers at its next stats tick (up to a
+    /// second away), and for a container that stopped before the tick its
+    /// answer is empty.
     pub async fn settle(&mut self) {
         if let Some(now) = self.now.take() {
-            if let Ok(reading) = tokio::time::timeout(std::time::Duration::from_secs(2), now).await
-            {
+            if let Ok(reading) = tokio::time::timeout(SETTLE_AT_MOST, now).await {
                 self.accept(reading);
             }
         }

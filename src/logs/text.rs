@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
 use sqlx::PgPool;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use super::StreamFilter;
 
@@ -21,13 +21,16 @@ const STALLED: Duration = Duration::from_secs(30);
 
 /// The lines of `stream` (both when `None`), one per line, in order. The
 /// executor's "log cut here" note stays in whichever stream is asked for.
+/// `permit` is held until the last row is read (or the client goes away).
 pub fn text(
     db: PgPool,
     run_id: i64,
     stream: StreamFilter,
+    permit: OwnedSemaphorePermit,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_AHEAD);
     tokio::spawn(async move {
+        let _permit = permit;
         let mut rows = sqlx::query_scalar::<_, String>(
             "select line from run_logs
               where run_id = $1

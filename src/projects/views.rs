@@ -32,13 +32,7 @@ pub async fn rebuild(
     Path(name): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult<Response> {
-    session::verify_csrf(&session, &form._csrf).await?;
-    if !session::is_operator(&session).await? {
-        return Err(AppError::Unauthorized(
-            "only operators may rebuild dependency images: sign in at /operator".into(),
-        )
-        .into());
-    }
+    session::verify_operator_form(&session, &form._csrf, "rebuild dependency images").await?;
     match super::rebuild::rebuild(&state, &name).await {
         Ok(_) => Ok(Redirect::to("/projects").into_response()),
         Err(err @ (AppError::Conflict(_) | AppError::NotFound(_))) => Ok((

@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use crate::{
     logs::{self, StreamFilter},
-    state::AppState,
+    error::AppError,
+    state::{AppState, LOG_DOWNLOADS_AT_ONCE},
     web::{
         extract::{Path, Query},
         headers::attachment,
@@ -31,11 +32,17 @@ pub async fn log_text(
 ) -> PageResult<Response> {
     let stream = StreamFilter::parse(query.stream.as_deref())?;
     super::get(&state.db, id).await?;
+    let permit = state.log_downloads.clone().try_acquire_owned().map_err(|_| {
+        AppError::TooManyRequests(format!(
+            "{LOG_DOWNLOADS_AT_ONCE} whole-log downloads are streaming already; try again in a moment \
+             (the page and /api/v1/runs/{id}/logs page through the log meanwhile)"
+        ))
+    })?;
     let filename = match stream.name() {
         Some(name) => format!("run-{id}-{name}.txt"),
         None => format!("run-{id}-log.txt"),
     };
-    let body = Body::from_stream(logs::text(state.db.clone(), id, stream));
+    let body = Body::from_stream(logs::text(state.db.clone(), id, stream, permit));
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned())],
         attachment(&filename),

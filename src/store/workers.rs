@@ -132,14 +132,16 @@ pub async fn list(db: &PgPool, lost_after_secs: f64) -> Result<Vec<Worker>> {
         .context("listing workers")
 }
 
-/// Marks a worker as draining: it finishes its runs and takes no new ones.
+/// Marks a worker as draining (it finishes its runs and takes no new ones)
+/// or not (it takes runs again); the worker sees it at its next heartbeat.
 /// `false` if there is no such worker.
-pub async fn drain(db: &PgPool, name: &str) -> Result<bool> {
-    let done = sqlx::query("update workers set draining = true where name = $1")
+pub async fn set_draining(db: &PgPool, name: &str, draining: bool) -> Result<bool> {
+    let done = sqlx::query("update workers set draining = $2 where name = $1")
         .bind(name)
+        .bind(draining)
         .execute(db)
         .await
-        .context("draining a worker")?;
+        .context("draining or resuming a worker")?;
     Ok(done.rows_affected() > 0)
 }
 

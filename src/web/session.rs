@@ -50,6 +50,18 @@ pub async fn verify_csrf(session: &Session, submitted: &str) -> AppResult<()> {
     }
 }
 
+/// An operator's form post: this session's CSRF token, and an operator
+/// signed in. `action` completes "only operators may …".
+pub async fn verify_operator_form(session: &Session, submitted: &str, action: &str) -> AppResult<()> {
+    verify_csrf(session, submitted).await?;
+    if !is_operator(session).await? {
+        return Err(AppError::Unauthorized(format!(
+            "only operators may {action}: sign in at /operator"
+        )));
+    }
+    Ok(())
+}
+
 /// Whether an operator signed in with this session. The flag is the
 /// fingerprint of the token they signed in with; the server drops it from
 /// every session whose fingerprint is not the current token's (see

@@ -20,7 +20,7 @@ pub async fn list(State(state): State<AppState>) -> AppResult<Json<Vec<Worker>>>
 }
 
 /// `POST /api/v1/workers/{name}/drain` (operators): the worker finishes its
-/// runs and takes no new ones (until it restarts).
+/// runs and takes no new ones, until it is resumed or restarts.
 #[utoipa::path(post, path = "/api/v1/workers/{name}/drain", tag = "workers",
     params(("name" = String, Path, description = "the worker's name")),
     security(("operator_token" = [])),
@@ -33,18 +33,34 @@ pub async fn drain(
     _: Operator,
     Path(name): Path<String>,
 ) -> AppResult<Json<Worker>> {
-    let worker = drain_by_name(&state, &name).await?;
-    Ok(Json(worker))
+    Ok(Json(set_draining(&state, &name, true).await?))
 }
 
-/// Drains the worker and returns it as it is now.
-pub async fn drain_by_name(state: &AppState, name: &str) -> AppResult<Worker> {
-    if !workers::drain(&state.db, name).await? {
+/// `POST /api/v1/workers/{name}/resume` (operators): a draining worker takes
+/// runs again.
+#[utoipa::path(post, path = "/api/v1/workers/{name}/resume", tag = "workers",
+    params(("name" = String, Path, description = "the worker's name")),
+    security(("operator_token" = [])),
+    responses(
+        (status = 200, body = Worker),
+        (status = 401, description = "no or a wrong operator token", body = crate::error::ErrorBody),
+        (status = 404, description = "no such worker", body = crate::error::ErrorBody)))]
+pub async fn resume(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(name): Path<String>,
+) -> AppResult<Json<Worker>> {
+    Ok(Json(set_draining(&state, &name, false).await?))
+}
+
+/// Drains or resumes the worker and returns it as it is now.
+pub async fn set_draining(state: &AppState, name: &str, draining: bool) -> AppResult<Worker> {
+    if !workers::set_draining(&state.db, name, draining).await? {
         return Err(AppError::NotFound(format!(
             "no worker is named {name:?}; GET /api/v1/workers lists them"
         )));
     }
-    tracing::info!(worker = %name, "worker drained by an operator");
+    tracing::info!(worker = %name, draining, "worker drained or resumed by an operator");
     let lost_after = super::lost_after(state).as_secs_f64();
     workers::list(&state.db, lost_after)
         .await?

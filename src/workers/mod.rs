@@ -21,17 +21,21 @@ pub fn api_routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/workers", get(api::list))
         .route("/workers/{name}/drain", post(api::drain))
+        .route("/workers/{name}/resume", post(api::resume))
 }
 
 /// The OpenAPI paths of `api_routes` (`openapi.rs` merges them).
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths(api::list, api::drain))]
+    #[openapi(paths(api::list, api::drain, api::resume))]
     struct Doc;
     <Doc as utoipa::OpenApi>::openapi()
 }
 
-/// The drain button's form.
+/// The drain and resume buttons' forms.
 pub fn page_routes() -> axum::Router<AppState> {
-    axum::Router::new().route("/workers/{name}/drain", axum::routing::post(views::drain))
+    use axum::routing::post;
+    axum::Router::new()
+        .route("/workers/{name}/drain", post(views::drain))
+        .route("/workers/{name}/resume", post(views::resume))
 }

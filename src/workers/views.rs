@@ -61,6 +61,11 @@ fn row(w: &Worker, operator: bool, csrf: &str) -> Markup {
                             input type="hidden" name="_csrf" value=(csrf);
                             button.secondary type="submit" { "Drain " (w.name) }
                         }
+                    } @else if w.state == "draining" {
+                        form method="post" action={ "/workers/" (w.name) "/resume" } {
+                            input type="hidden" name="_csrf" value=(csrf);
+                            button.secondary type="submit" { "Resume " (w.name) }
+                        }
                     }
                 }
             }
@@ -70,18 +75,32 @@ fn row(w: &Worker, operator: bool, csrf: &str) -> Markup {
 
 /// The drain button: operators only, with the session's CSRF token.
 pub async fn drain(
+    state: State<AppState>,
+    session: Session,
+    name: Path<String>,
+    form: Form<CsrfForm>,
+) -> PageResult<Response> {
+    set_draining(state, session, name, form, true).await
+}
+
+/// The resume button of a draining worker.
+pub async fn resume(
+    state: State<AppState>,
+    session: Session,
+    name: Path<String>,
+    form: Form<CsrfForm>,
+) -> PageResult<Response> {
+    set_draining(state, session, name, form, false).await
+}
+
+async fn set_draining(
     State(state): State<AppState>,
     session: Session,
     Path(name): Path<String>,
     Form(form): Form<CsrfForm>,
+    draining: bool,
 ) -> PageResult<Response> {
-    session::verify_csrf(&session, &form._csrf).await?;
-    if !session::is_operator(&session).await? {
-        return Err(AppError::Unauthorized(
-            "only operators may drain workers: sign in at /operator".into(),
-        )
-        .into());
-    }
-    super::api::drain_by_name(&state, &name).await?;
+    session::verify_operator_form(&session, &form._csrf, "drain or resume workers").await?;
+    super::api::set_draining(&state, &name, draining).await?;
     Ok(Redirect::to("/environments#workers").into_response())
 }

@@ -264,6 +264,48 @@ async fn the_cut_marker_stays_in_either_stream_of_log_txt() {
 }
 
 #[tokio::test]
+async fn whole_log_downloads_at_once_are_limited_and_free_again_when_their_readers_leave() {
+    // 40 MB of log: more than the socket buffers hold, so a download whose
+    // reader does not read keeps streaming (and holds its permit).
+    let app = TestApp::spawn_with(&[], |c| c.no_executor = true).await;
+    let run_id = id(&app.create_run(1, &["test_math.py"]).await);
+    sqlx::query(
+        "insert into run_logs (run_id, seq, stream, ts, line)
+         select $1, g, 1, now(), g || ' ' || repeat(md5(g::text), 31) from generate_series(0, 39999) g",
+    )
+    .bind(run_id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let path = format!("/runs/{run_id}/log.txt");
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        // state::LOG_DOWNLOADS_AT_ONCE
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 200);
+        held.push(response);
+    }
+    let refused = app.get(&path).await;
+    assert_eq!(refused.status(), 429);
+    let message = refused.text().await.unwrap();
+    assert!(message.contains("try again in a moment"), "{message}");
+
+    // The readers leave: their streams end and the next download is whole.
+    drop(held);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let response = loop {
+        let response = app.get(&path).await;
+        if response.status() == 200 || std::time::Instant::now() > deadline {
+            break response;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(response.status(), 200, "the permits came back");
+    let text = response.text().await.unwrap();
+    assert_eq!(text.lines().count(), 40_000);
+}
+
+#[tokio::test]
 async fn the_page_opens_around_a_line_lists_hits_and_loads_earlier_pages() {
     let (app, run_id) = run_with_log(10_000).await;
     let page = |q: String| {

@@ -349,6 +349,63 @@ async fn old_images_are_pruned_but_never_one_a_container_uses() {
 }
 
 #[tokio::test]
+async fn a_rebuild_while_a_container_holds_the_image_leaves_no_untagged_image_behind() {
+    let fixture = DepsFixture::new("rebuilt").await;
+    fixture.write("requirements.txt", "iniconfig==2.0.0\n");
+    let old = fixture.ensure().await.unwrap();
+    let old_id = image_id(&old.image);
+    let holder = format!("te-test-holder-{}", fixture.name);
+    let created = Command::new("docker")
+        .args(["create", "--name", &holder, &old.image, "true"])
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+
+    // Same inputs, same key and tag: the new image takes the tag, and the
+    // old one (in use, so not removed) is left untagged.
+    assert!(
+        dependencies::rebuild(&fixture.db, &fixture.engine, old.key.as_deref().unwrap())
+            .await
+            .unwrap()
+    );
+    let new = fixture.ensure().await.unwrap();
+    assert!(new.built);
+    assert_eq!(new.image, old.image);
+    assert_ne!(image_id(&new.image), old_id, "the rebuild made a new image");
+    assert!(image_id_exists(&old_id), "an image in use was removed");
+
+    let removed = Command::new("docker")
+        .args(["rm", &holder])
+        .output()
+        .unwrap();
+    assert!(removed.status.success());
+    let pruned = dependencies::prune(&fixture.db, &fixture.engine, &fixture.name, 3)
+        .await
+        .unwrap();
+    assert_eq!(pruned, vec![old_id.clone()]);
+    assert!(!image_id_exists(&old_id), "the untagged image is still there");
+    assert!(fixture.engine.image_exists(&new.image).await.unwrap());
+}
+
+fn image_id(image: &str) -> String {
+    let out = Command::new("docker")
+        .args(["image", "inspect", "-f", "{{.Id}}", image])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn image_id_exists(id: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", id])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[tokio::test]
 async fn builders_left_by_a_dead_process_are_removed_and_others_kept() {
     let fixture = DepsFixture::new("orphans").await;
     let database: String = sqlx::query_scalar("select current_database()::text")

@@ -449,4 +449,21 @@ async fn a_draining_worker_finishes_its_run_and_takes_no_more() {
         "the page lists the worker"
     );
     assert!(page.contains("draining"), "and its state");
+
+    // Resumed, the worker takes the waiting run.
+    let resumed = app
+        .client
+        .post(app.url("/api/v1/workers/alpha/resume"))
+        .bearer_auth("operator-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+    let resumed: Value = resumed.json().await.unwrap();
+    assert_eq!(resumed["state"], "online", "{resumed}");
+    let next = app
+        .wait_finished(id(&next), Duration::from_secs(60))
+        .await;
+    assert_eq!(next["status"], "success", "a resumed worker takes runs: {next}");
+    assert_eq!(next["worker"], "alpha", "{next}");
 }
