@@ -53,8 +53,10 @@ pub struct Config {
     pub warm_pool: Option<usize>,
 
     /// CPU weight (`cpu-shares`, 2–1024) of a waiting warm sandbox; a run's
-    /// claim raises it to 1024. The lowest lets refills yield to tests.
-    #[arg(long, env = "WARM_POOL_CPU_SHARES", default_value_t = 2)]
+    /// claim raises it to 1024. Lower lets refills yield to tests when the
+    /// cores are contended; measured, it gained nothing on a quiet host and
+    /// left sandboxes cold on a host busy with other work (README, Figures).
+    #[arg(long, env = "WARM_POOL_CPU_SHARES", default_value_t = 1024)]
     pub warm_pool_cpu_shares: i64,
     /// Sample each run's CPU, memory and pids about once a second (`false`
     /// turns it off, e.g. to measure what it costs).

@@ -95,8 +95,25 @@ def timings(runs):
     return ", ".join(parts) + " ms; " + ", ".join(f"{kinds.count(k)} {k}" for k in sorted(set(kinds)))
 
 
+_last_cpu = None
+
+
+def _cpu_times():
+    """(total, steal) jiffies of all CPUs, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(fields[:8]), fields[7]
+
+
 def load():
-    return "load average %.2f / %.2f / %.2f" % os.getloadavg()
+    """Load average, and the share of CPU time the hypervisor stole since
+    the previous call (a VM's neighbours): both slow every figure."""
+    global _last_cpu
+    now = _cpu_times()
+    text = "load average %.2f / %.2f / %.2f" % os.getloadavg()
+    if _last_cpu is not None and now[0] > _last_cpu[0]:
+        text += f"; {100 * (now[1] - _last_cpu[1]) / (now[0] - _last_cpu[0]):.0f}% of CPU time stolen since the row above"
+    _last_cpu = now
+    return text
 
 
 def rss_mib(pid, field="VmRSS"):

@@ -1,4 +1,4 @@
-"""The warm pool's CPU weight: waiting sandboxes at cpu-shares 2 (the default) against 1024 (as before), back to back and two at once."""
+"""The warm pool's CPU weight: waiting sandboxes at cpu-shares 2 against 1024 (the default), back to back and two at once."""
 
 from .common import TRIVIAL, Client, app_run, bare_run, ratio, series, spread, timings, two_at_once
 

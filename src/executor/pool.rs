@@ -10,10 +10,9 @@
 //! slots go one each to the runner image and the newest projects, then round
 //! again (`targets`).
 //!
-//! Bursts: a waiting container is started with the lowest CPU weight
-//! (`cpu-shares` 2, `WARM_POOL_CPU_SHARES`), so its Python start and pytest import yield the cores
-//! to the runs under way; a run's claim raises it to the default (1024)
-//! together with its limits, in the same `docker update`.
+//! A waiting container's CPU weight is `WARM_POOL_CPU_SHARES` (default
+//! 1024, the engine's default); a run's claim sets 1024 together with its
+//! limits, in the same `docker update`.
 
 use std::{
     collections::HashMap,

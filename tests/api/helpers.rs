@@ -74,7 +74,7 @@ pub fn config(database_url: &str, tests_dir: &Path) -> Config {
         max_parallel_runs: Some(2),
         // WARM_POOL in the environment runs the whole suite with or without the pool.
         warm_pool: std::env::var("WARM_POOL").ok().and_then(|v| v.parse().ok()),
-        warm_pool_cpu_shares: 2,
+        warm_pool_cpu_shares: 1024,
         operator_token: Some("operator-secret".into()),
         metrics_token: None,
         log_cap_bytes: 32 * 1024 * 1024,

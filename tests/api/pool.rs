@@ -248,8 +248,13 @@ fn cpu_shares(container: &str) -> Option<i64> {
 }
 
 #[tokio::test]
-async fn waiting_sandboxes_have_the_lowest_cpu_weight_and_a_claimed_one_the_default() {
-    let app = warm_pool_app(&[], 1, None).await;
+async fn waiting_sandboxes_have_the_configured_cpu_weight_and_a_claimed_one_the_default() {
+    let app = TestApp::spawn_with(&[], |c| {
+        c.warm_pool = Some(1);
+        c.warm_pool_cpu_shares = 2;
+    })
+    .await;
+    pool_ready(&app, 1).await;
     let waiting = pooled_containers(&app.instance);
     assert_eq!(waiting.len(), 1);
     assert_eq!(cpu_shares(&waiting[0]), Some(2));
