@@ -117,7 +117,11 @@ pub async fn limit_bearer_guesses(
     };
     if let Some(wait) = state.operator_limiter.blocked(addr) {
         tracing::debug!(%addr, "operator token refused: too many wrong ones from this address");
-        return (retry_after(wait), AppError::TooManyRequests(TOO_MANY_ATTEMPTS.into())).into_response();
+        return (
+            retry_after(wait),
+            AppError::TooManyRequests(TOO_MANY_ATTEMPTS.into()),
+        )
+            .into_response();
     }
     if !secret_matches(token, expected) {
         let failures = state.operator_limiter.failed(addr);
@@ -217,7 +221,11 @@ pub async fn sign_in(
     };
     if let Some(wait) = state.operator_limiter.blocked(addr) {
         tracing::debug!(%addr, "operator sign-in refused: too many wrong tokens from this address");
-        return Ok((retry_after(wait), HtmlError(AppError::TooManyRequests(TOO_MANY_ATTEMPTS.into()))).into_response());
+        return Ok((
+            retry_after(wait),
+            HtmlError(AppError::TooManyRequests(TOO_MANY_ATTEMPTS.into())),
+        )
+            .into_response());
     }
     if !secret_matches(form.token.trim(), expected) {
         let failures = state.operator_limiter.failed(addr);

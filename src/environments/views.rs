@@ -120,7 +120,9 @@ fn row(env: &Environment, operator: bool, csrf: &str) -> Markup {
 
 fn limit_fields(env: Option<&Environment>) -> Markup {
     let l = env.map_or(changes::DEFAULT_LIMITS, |e| e.limits);
-    let labels = env.map(|e| e.required_labels.join(", ")).unwrap_or_default();
+    let labels = env
+        .map(|e| e.required_labels.join(", "))
+        .unwrap_or_default();
     html! {
         div.grid {
             label { "CPUs" input type="number" name="cpus" step="0.01" min="0.01" value=(l.cpus()) required; }

@@ -200,12 +200,7 @@ pub async fn follow(
             room = writer.wait_room(buffered), if over_bound => room?,
             _ = tick.tick() => tick_due = true,
         }
-        let finished_before = sink.exit_status.is_some();
         sink.accept(std::mem::take(&mut pieces));
-        if !finished_before && sink.exit_status.is_some() {
-            // pytest is done: read the totals before the container is gone
-            sampler.read_now(&shared.engine, name);
-        }
         splitter.keep_text(!sink.log_full());
         if writer.stopped() {
             // Only a lasting database error stops it; say which.
@@ -258,7 +253,6 @@ pub async fn follow(
     let state = shared.engine.inspect(name).await?;
     let oom_killed = state.is_some_and(|s| s.oom_killed);
     writer.send(Message::Output(sink.flush())).await?;
-    sampler.settle().await;
     if let Some(samples) = sampler.take() {
         writer.send(Message::Resources(samples)).await?;
     }

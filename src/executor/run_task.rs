@@ -73,7 +73,11 @@ async fn start_and_follow(
     let warm = take_warm(shared, run, name, &image).await;
     let (attached, warm, cpu_before) = match warm {
         Some((attached, cpu_before)) => (attached, true, cpu_before),
-        None => (start_plain(shared, run, name, &image).await?, false, Some(0)),
+        None => (
+            start_plain(shared, run, name, &image).await?,
+            false,
+            Some(0),
+        ),
     };
     let deadline = Instant::now() + Duration::from_secs(run.limits.timeout_secs as u64);
     let mut input = attached.input;
@@ -195,7 +199,9 @@ async fn take_warm(
             Ok(()) => {
                 // Not read yet (claimed within seconds of its start): the
                 // sampler counts from its first reading instead.
-                let waited = warm.cpu_waited_ns.load(std::sync::atomic::Ordering::Relaxed);
+                let waited = warm
+                    .cpu_waited_ns
+                    .load(std::sync::atomic::Ordering::Relaxed);
                 return Some((warm.attached, (waited != pool::NOT_READ).then_some(waited)));
             }
             Err(err) => {

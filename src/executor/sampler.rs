@@ -1,25 +1,21 @@
 //! Samples a run's container while it lives: CPU (share of one CPU), memory
-//! (working set) and pids, from the engine's stats stream (about once a
-//! second), with one reading at once at the start so the first point lands
-//! within a second. Samples and the run's totals go to the writer in batches;
+//! (working set) and pids, from the engine's stats stream: one reading at
+//! each of the engine's stats ticks, about once a second, the first within
+//! a second. Samples and the run's totals go to the writer in batches;
 //! past `MAX_POINTS` the interval doubles and older points are thinned, so a
 //! run keeps at most about 1,000 of them. The peaks are kept from every
 //! reading, thinned or not.
 
-use std::{future::Future, pin::Pin};
+use std::pin::Pin;
 
 use bollard::models::ContainerStatsResponse;
-use futures_util::{stream, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
 use time::OffsetDateTime;
 
 use super::engine::{stats::Figures, Engine};
 use crate::store::resources::{Resources, Sample, MAX_POINTS};
 
-/// How long the end waits for a reading already on its way.
-const SETTLE_AT_MOST: std::time::Duration = std::time::Duration::from_millis(20);
-
 type Readings = Pin<Box<dyn Stream<Item = Option<ContainerStatsResponse>> + Send>>;
-type Reading = Pin<Box<dyn Future<Output = Option<ContainerStatsResponse>> + Send>>;
 
 /// What goes to the writer: new points, the totals after them, and whether
 /// the stored points must be thinned to one per so many milliseconds.
@@ -48,9 +44,6 @@ pub struct Sampler {
     run_id: i64,
     started_at: OffsetDateTime,
     readings: Option<Readings>,
-    /// A reading asked for out of turn (pytest finished: the last chance
-    /// before the container's cgroup is gone).
-    now: Option<Reading>,
     /// CPU time is counted from this (a warm container's wait before the
     /// run is not the run's); the first reading's when not given.
     cpu_baseline_ns: Option<u64>,
@@ -127,15 +120,14 @@ impl Sampler {
         cpu_baseline_ns: Option<u64>,
         stored_peak: Option<i64>,
     ) -> Sampler {
-        let (first_engine, first_name) = (engine.clone(), name.to_owned());
-        let first =
-            stream::once(async move { first_engine.stats_now(&first_name).await.ok().flatten() });
-        let rest = engine.stats_stream(name).map(|r| r.ok());
+        // The stream's first reading comes at the engine's next stats tick
+        // (within a second), as a one-shot reading asked for now would: one
+        // request to the engine per run, not two.
+        let readings = engine.stats_stream(name).map(|r| r.ok());
         Sampler {
             run_id,
             started_at: started_at.unwrap_or_else(OffsetDateTime::now_utc),
-            readings: Some(Box::pin(first.chain(rest))),
-            now: None,
+            readings: Some(Box::pin(readings)),
             cpu_baseline_ns,
             last: None,
             points: Points::default(),
@@ -153,7 +145,6 @@ impl Sampler {
             run_id,
             started_at: OffsetDateTime::now_utc(),
             readings: None,
-            now: None,
             cpu_baseline_ns: None,
             last: None,
             points: Points::default(),
@@ -166,44 +157,9 @@ impl Sampler {
         self.readings.is_some()
     }
 
-    /// Takes a reading at once besides the stream's (when pytest finished,
-    /// so a run shorter than the stream's interval still gets its totals).
-    pub fn read_now(&mut self, engine: &Engine, name: &str) {
-        if self.last.is_none() && self.readings.is_none() || self.now.is_some() {
-            return;
-        }
-        let (engine, name) = (engine.clone(), name.to_owned());
-        self.now = Some(Box::pin(async move {
-            engine.stats_now(&name).await.ok().flatten()
-        }));
-    }
-
-    /// Takes the reading asked for out of turn if it has come, once the
-    /// container stopped: it may hold the run's last CPU time. It is not
-    /// waited for: the engine answers at its next stats tick (up to a
-    /// second away), and for a container that stopped before the tick its
-    /// answer is empty.
-    pub async fn settle(&mut self) {
-        if let Some(now) = self.now.take() {
-            if let Ok(reading) = tokio::time::timeout(SETTLE_AT_MOST, now).await {
-                self.accept(reading);
-            }
-        }
-    }
-
     /// The next reading; `None` once the stream ended (the container stopped).
     pub async fn next(&mut self) -> Option<Option<ContainerStatsResponse>> {
-        let readings = self.readings.as_mut()?;
-        let next = match self.now.as_mut() {
-            Some(now) => tokio::select! {
-                reading = now => {
-                    self.now = None;
-                    return Some(reading);
-                }
-                next = readings.next() => next,
-            },
-            None => readings.next().await,
-        };
+        let next = self.readings.as_mut()?.next().await;
         if next.is_none() {
             self.readings = None;
         }

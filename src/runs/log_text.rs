@@ -10,8 +10,8 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
-    logs::{self, StreamFilter},
     error::AppError,
+    logs::{self, StreamFilter},
     state::{AppState, LOG_DOWNLOADS_AT_ONCE},
     web::{
         extract::{Path, Query},

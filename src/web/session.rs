@@ -52,7 +52,11 @@ pub async fn verify_csrf(session: &Session, submitted: &str) -> AppResult<()> {
 
 /// An operator's form post: this session's CSRF token, and an operator
 /// signed in. `action` completes "only operators may …".
-pub async fn verify_operator_form(session: &Session, submitted: &str, action: &str) -> AppResult<()> {
+pub async fn verify_operator_form(
+    session: &Session,
+    submitted: &str,
+    action: &str,
+) -> AppResult<()> {
     verify_csrf(session, submitted).await?;
     if !is_operator(session).await? {
         return Err(AppError::Unauthorized(format!(

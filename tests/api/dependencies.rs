@@ -383,7 +383,10 @@ async fn a_rebuild_while_a_container_holds_the_image_leaves_no_untagged_image_be
         .await
         .unwrap();
     assert_eq!(pruned, vec![old_id.clone()]);
-    assert!(!image_id_exists(&old_id), "the untagged image is still there");
+    assert!(
+        !image_id_exists(&old_id),
+        "the untagged image is still there"
+    );
     assert!(fixture.engine.image_exists(&new.image).await.unwrap());
 }
 

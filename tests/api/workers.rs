@@ -461,9 +461,10 @@ async fn a_draining_worker_finishes_its_run_and_takes_no_more() {
     assert_eq!(resumed.status(), 200);
     let resumed: Value = resumed.json().await.unwrap();
     assert_eq!(resumed["state"], "online", "{resumed}");
-    let next = app
-        .wait_finished(id(&next), Duration::from_secs(60))
-        .await;
-    assert_eq!(next["status"], "success", "a resumed worker takes runs: {next}");
+    let next = app.wait_finished(id(&next), Duration::from_secs(60)).await;
+    assert_eq!(
+        next["status"], "success",
+        "a resumed worker takes runs: {next}"
+    );
     assert_eq!(next["worker"], "alpha", "{next}");
 }

@@ -333,7 +333,7 @@ async fn a_person_cancels_a_running_run_from_its_page() {
 }
 
 #[tokio::test]
-async fn an_operator_signs_in_and_changes_a_limit() {
+async fn an_operator_signs_in_and_changes_a_limit_and_the_labels_a_worker_needs() {
     let app = TestApp::spawn().await;
     let browser = Browser::start().await;
     let c = &browser.client;
@@ -359,6 +359,8 @@ async fn an_operator_signs_in_and_changes_a_limit() {
     let field = browser.find("#env-7 input[name=timeout_secs]").await;
     field.clear().await.unwrap();
     field.send_keys("42").await.unwrap();
+    let labels = browser.find("#env-7 input[name=required_labels]").await;
+    labels.send_keys("gpu, big").await.unwrap();
     browser
         .find("#env-7 form button[type=submit]")
         .await
@@ -374,6 +376,12 @@ async fn an_operator_signs_in_and_changes_a_limit() {
         .await;
     let env = app.get_json("/api/v1/environments").await[6].clone();
     assert_eq!(env["timeout_secs"], 42);
+    assert_eq!(
+        env["required_labels"],
+        serde_json::json!(["big", "gpu"]),
+        "{env}"
+    );
+    assert_eq!(browser.text("#env-7 .labels").await, "needs big, gpu");
     browser.screenshot("environments").await;
     browser.close().await;
 }
