@@ -10,6 +10,19 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// A test CA, a server certificate for 127.0.0.1 and a client certificate
+/// it signed (`ca.pem`, `cert.pem`, `key.pem`: the names `DOCKER_CERT_PATH`
+/// is read with), valid for two days.
+const MAKE_CERTS: &str = "set -e
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=te-test-ca -keyout ca-key.pem -out ca.pem 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server-key.pem -out server.csr 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > server.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -out server-cert.pem -extfile server.ext 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=te-test-client -keyout key.pem -out client.csr 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\\n' > client.ext
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -out cert.pem -extfile client.ext 2>/dev/null
+";
+
 pub fn runner_image() -> String {
     std::env::var("RUNNER_IMAGE").unwrap_or_else(|_| "test-executor-runner:latest".into())
 }
@@ -17,12 +30,77 @@ pub fn runner_image() -> String {
 pub struct SecondEngine {
     pub dir: PathBuf,
     child: Option<Child>,
+    /// More `dockerd` arguments (a TLS listener), kept for a restart.
+    extra: Vec<String>,
+}
+
+/// A TLS endpoint of the second engine, as the docker CLI (and bollard)
+/// reach one: `DOCKER_HOST`, `DOCKER_TLS_VERIFY=1`, and `DOCKER_CERT_PATH`
+/// holding `ca.pem`, `cert.pem` and `key.pem` for a client.
+pub struct Tls {
+    pub host: String,
+    pub cert_path: PathBuf,
+}
+
+impl Drop for Tls {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.cert_path);
+    }
 }
 
 impl SecondEngine {
     /// Starts the engine and copies the runner image into it; `Err` says why
     /// it cannot run here (the test then says so and skips).
     pub fn start() -> Result<SecondEngine, String> {
+        SecondEngine::start_with(Vec::new())
+    }
+
+    /// The engine listening on TCP with mutual TLS besides its socket: it
+    /// accepts only clients whose certificate its own test CA signed.
+    pub fn start_with_tls() -> Result<(SecondEngine, Tls), String> {
+        let certs = std::env::temp_dir().join(format!("te-certs-{:08x}", rand::random::<u32>()));
+        std::fs::create_dir_all(&certs).map_err(|e| e.to_string())?;
+        let made = Command::new("sh")
+            .current_dir(&certs)
+            .arg("-c")
+            .arg(MAKE_CERTS)
+            .output()
+            .map_err(|e| format!("running openssl: {e}"))?;
+        if !made.status.success() {
+            return Err(format!(
+                "making the test certificates with openssl: {}",
+                String::from_utf8_lossy(&made.stderr)
+            ));
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| e.to_string())?
+            .local_addr()
+            .map_err(|e| e.to_string())?
+            .port();
+        let host = format!("tcp://127.0.0.1:{port}");
+        let file = |name: &str| certs.join(name).display().to_string();
+        let extra = vec![
+            "-H".to_owned(),
+            host.clone(),
+            "--tlsverify".to_owned(),
+            "--tlscacert".to_owned(),
+            file("ca.pem"),
+            "--tlscert".to_owned(),
+            file("server-cert.pem"),
+            "--tlskey".to_owned(),
+            file("server-key.pem"),
+        ];
+        let engine = SecondEngine::start_with(extra)?;
+        Ok((
+            engine,
+            Tls {
+                host,
+                cert_path: certs,
+            },
+        ))
+    }
+
+    fn start_with(extra: Vec<String>) -> Result<SecondEngine, String> {
         let uid = Command::new("id")
             .arg("-u")
             .output()
@@ -49,7 +127,11 @@ impl SecondEngine {
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("config.json"), "{}").map_err(|e| e.to_string())?;
         let log = std::fs::File::create(dir.join("dockerd.log")).map_err(|e| e.to_string())?;
-        let mut engine = SecondEngine { dir, child: None };
+        let mut engine = SecondEngine {
+            dir,
+            child: None,
+            extra,
+        };
         engine.child = Some(
             Command::new("dockerd")
                 .arg("--config-file")
@@ -63,6 +145,7 @@ impl SecondEngine {
                 .arg("--pidfile")
                 .arg(engine.dir.join("dockerd.pid"))
                 .args(["--bridge", "none", "--iptables=false", "--ip-masq=false"])
+                .args(&engine.extra)
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
@@ -157,6 +240,7 @@ impl SecondEngine {
                 .arg("--pidfile")
                 .arg(self.dir.join("dockerd.pid"))
                 .args(["--bridge", "none", "--iptables=false", "--ip-masq=false"])
+                .args(&self.extra)
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()

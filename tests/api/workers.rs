@@ -5,7 +5,10 @@
 //! and draining. Both engines here report the same engine ID (one key file),
 //! as hosts cloned from one image do.
 
-use std::time::{Duration, Instant};
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -33,6 +36,49 @@ def test_sleeps():
     print("started", flush=True)
     time.sleep(120)
 "#;
+
+#[tokio::test]
+async fn a_worker_reaches_a_remote_engine_over_tls_and_only_with_its_certificate() {
+    let (engine, tls) = match SecondEngine::start_with_tls() {
+        Ok(started) => started,
+        Err(why) => {
+            eprintln!("SKIPPED: a second Docker engine cannot start here: {why}");
+            return;
+        }
+    };
+    let database_url = fresh_database().await;
+    let tests = test_files(&[("test_quick.py", QUICK)]);
+    let web = Process::start("web", &database_url, &tests, &[]).await;
+    let app = client_of(&web, &database_url).await;
+    let cert_path = tls.cert_path.display().to_string();
+    let _remote = Process::start(
+        "worker",
+        &database_url,
+        &tests,
+        &[
+            ("WORKER_NAME", "remote"),
+            ("DOCKER_HOST", &tls.host),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CERT_PATH", &cert_path),
+        ],
+    )
+    .await;
+    let run_id = queue_run(&app, 8, "test_quick.py").await;
+    let run = app.wait_finished(run_id, Duration::from_secs(90)).await;
+    assert_eq!(run["status"], "success", "{run}");
+    assert_eq!(run["worker"], "remote", "{run}");
+    let listed = workers(&app).await;
+    let remote = listed.iter().find(|w| w["name"] == "remote").unwrap();
+    assert_eq!(remote["engine"], tls.host, "{remote}");
+
+    // The engine refuses a client without a certificate its CA signed.
+    let refused = Command::new("docker")
+        .args(["-H", &tls.host, "--tls", "info"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "{refused:?}");
+    drop(engine);
+}
 
 /// The second engine, or `None` after saying clearly why it cannot start.
 fn second_engine() -> Option<SecondEngine> {
