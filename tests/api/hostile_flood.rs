@@ -130,8 +130,11 @@ async fn flood(server: &Server) -> (Value, Value, Duration, u64) {
         if !matches!(run["status"].as_str(), Some("queued" | "running")) {
             break run;
         }
+        // A safety net only: `assert_quick` holds the run to the engine's
+        // own time for the same output (165 s alone on some of these
+        // machines).
         assert!(
-            started.elapsed() < Duration::from_secs(180),
+            started.elapsed() < Duration::from_secs(600),
             "the flood is still running: {run}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
