@@ -197,12 +197,19 @@ async fn take_warm(
         };
         match prepared.await {
             Ok(()) => {
-                // Not read yet (claimed within seconds of its start): the
-                // sampler counts from its first reading instead.
                 let waited = warm
                     .cpu_waited_ns
                     .load(std::sync::atomic::Ordering::Relaxed);
-                return Some((warm.attached, (waited != pool::NOT_READ).then_some(waited)));
+                if waited != pool::NOT_READ {
+                    return Some((warm.attached, Some(waited)));
+                }
+                // Claimed within seconds of its start, before the pool read
+                // its idle CPU: read it now, though the engine answers only
+                // at its next tick (up to a second), or the run's first
+                // second of CPU would count as the wait's.
+                let stats = engine.stats_now(&warm.id).await.ok().flatten();
+                let waited = stats.as_ref().and_then(super::engine::stats::Figures::of);
+                return Some((warm.attached, waited.map(|f| f.cpu_total_ns)));
             }
             Err(err) => {
                 tracing::warn!(

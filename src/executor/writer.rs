@@ -26,9 +26,9 @@ use super::{
 /// Memory of the messages queued for the writer or being stored, past which
 /// the read loop waits. With the sink's own bound, this caps the memory a
 /// run's output can hold.
-const IN_FLIGHT_BYTES: usize = 2 * 1024 * 1024;
+const IN_FLIGHT_BYTES: usize = 1024 * 1024;
 /// Queued messages stored together, up to about this much memory.
-const WRITE_BYTES: usize = 512 * 1024;
+const WRITE_BYTES: usize = 256 * 1024;
 /// Backoff between attempts at a failed write.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LONGEST_RETRY: Duration = Duration::from_secs(5);
