@@ -325,8 +325,11 @@ pub async fn progress(db: &PgPool, b: &OutputBatch<'_>) -> Result<Progress> {
         .with_context(what)?;
     let from = b.seq.partition_point(|&seq| seq < stored);
     if from < b.seq.len() {
-        let text: usize = b.line[from..].iter().map(String::len).sum();
-        let mut rows = CopyRows::with_capacity(text + (b.seq.len() - from) * 40);
+        let mut copy = tx
+            .copy_in_raw("copy run_logs (run_id, seq, stream, ts, line) from stdin (format binary)")
+            .await
+            .with_context(what)?;
+        let mut rows = CopyRows::start();
         for i in from..b.seq.len() {
             rows.row(5)
                 .int8(b.run_id)
@@ -334,11 +337,11 @@ pub async fn progress(db: &PgPool, b: &OutputBatch<'_>) -> Result<Progress> {
                 .int2(b.stream[i])
                 .timestamptz(b.ts[i])
                 .text(&b.line[i]);
+            if rows.chunk_ready() {
+                copy.send(rows.pending()).await.with_context(what)?;
+                rows.clear();
+            }
         }
-        let mut copy = tx
-            .copy_in_raw("copy run_logs (run_id, seq, stream, ts, line) from stdin (format binary)")
-            .await
-            .with_context(what)?;
         copy.send(rows.finish()).await.with_context(what)?;
         copy.finish().await.with_context(what)?;
     }

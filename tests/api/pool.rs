@@ -264,7 +264,9 @@ async fn waiting_sandboxes_have_the_configured_cpu_weight_and_a_claimed_one_the_
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let running = loop {
         let now = app.get_json(&format!("/api/v1/runs/{}", id(&run))).await;
-        if now["status"] == "running" {
+        // pytest's first line comes after the claim gave the container its
+        // limits (the rename that gives it the run's name may come first)
+        if now["status"] == "running" && !app.log_text(id(&run)).await.is_empty() {
             if let Some(shares) = cpu_shares(&name) {
                 break shares;
             }

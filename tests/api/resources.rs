@@ -169,11 +169,15 @@ async fn a_cpu_burner_uses_about_its_limit_times_its_seconds() {
             sampled >= 0.75 * own && sampled <= 1.25 * own + 1.0,
             "{sampled} CPU-s sampled, {own} counted by the test"
         );
-        // ...and is about the limit times 6 s, unless the shared host could
-        // not give the run its whole share (the test's own count says so)
+        // ...the limit holds (the test cannot use more than its share)...
+        assert!(own <= 1.25 * nominal, "{own} CPU-s used, {nominal} allowed");
+        // ...and the figure is about the limit times 6 s, unless the shared
+        // host could not give the run its whole share (the test's own count
+        // says so: the sampled figure ends at the engine's last one-second
+        // tick, so it may miss up to a second of a host that was short)
         assert!(
-            (sampled - nominal).abs() <= 0.25 * nominal || own < 0.75 * nominal,
-            "{sampled} CPU-s, {nominal} expected"
+            (sampled - nominal).abs() <= 0.25 * nominal || own < 0.9 * nominal,
+            "{sampled} CPU-s, {nominal} expected (the test counted {own})"
         );
     }
     remove_containers(&app.instance);
