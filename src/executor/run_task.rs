@@ -176,8 +176,9 @@ async fn start_plain(
 
 /// A warm container of the run's image from the pool, given the run's limits
 /// (and the default CPU weight) and name before it receives any file, and
-/// the CPU time it used while waiting (not the run's); `None` when none is
-/// ready (or usable).
+/// the CPU time it used while waiting (not the run's; zero if not read yet,
+/// as for a container started for the run); `None` when none is ready (or
+/// usable).
 async fn take_warm(
     shared: &Shared,
     run: &ClaimedRun,
@@ -200,16 +201,13 @@ async fn take_warm(
                 let waited = warm
                     .cpu_waited_ns
                     .load(std::sync::atomic::Ordering::Relaxed);
-                if waited != pool::NOT_READ {
-                    return Some((warm.attached, Some(waited)));
-                }
                 // Claimed within seconds of its start, before the pool read
-                // its idle CPU: read it now, though the engine answers only
-                // at its next tick (up to a second), or the run's first
-                // second of CPU would count as the wait's.
-                let stats = engine.stats_now(&warm.id).await.ok().flatten();
-                let waited = stats.as_ref().and_then(super::engine::stats::Figures::of);
-                return Some((warm.attached, waited.map(|f| f.cpu_total_ns)));
+                // its idle CPU: counted from zero, as a container started
+                // for the run is (its Python's start included). Reading it
+                // now would hold the run until the engine's next stats tick
+                // (up to a second).
+                let waited = if waited == pool::NOT_READ { 0 } else { waited };
+                return Some((warm.attached, Some(waited)));
             }
             Err(err) => {
                 tracing::warn!(
