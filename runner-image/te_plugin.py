@@ -7,7 +7,8 @@ Each event becomes one record written with a single os.write on fd 2:
 The token comes from the run's meta.json (never from the environment), so a
 test printing something that looks like a record is just text. Records carry
 "i", a counter from 0, and "t", the type: collected, start, result,
-collect_error, finish (and junit, sent by te_runner after the session).
+collect_error, finish (and junit and usage, sent by te_runner after the
+session).
 """
 
 import hashlib

@@ -253,6 +253,10 @@ pub async fn follow(
     let state = shared.engine.inspect(name).await?;
     let oom_killed = state.is_some_and(|s| s.oom_killed);
     writer.send(Message::Output(sink.flush())).await?;
+    let ran_for = (OffsetDateTime::now_utc() - sampler.started_at())
+        .try_into()
+        .unwrap_or_default();
+    sampler.merge_runner_count(sink.usage, &run.limits, ran_for);
     if let Some(samples) = sampler.take() {
         writer.send(Message::Resources(samples)).await?;
     }

@@ -65,6 +65,12 @@ pub enum Record {
     Junit {
         data: String,
     },
+    /// What the kernel counted for the run's processes once pytest ended:
+    /// the totals of a run shorter than the engine's first stats tick.
+    Usage {
+        cpu_ms: i64,
+        max_rss_kib: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -83,6 +89,10 @@ impl Record {
     fn checked(self) -> Option<Record> {
         Some(match self {
             Record::Collected { n } if n < 0 => return None,
+            Record::Usage {
+                cpu_ms,
+                max_rss_kib,
+            } if cpu_ms < 0 || max_rss_kib < 0 => return None,
             Record::Start { nodeid } => Record::Start {
                 nodeid: cap_nodeid(nodeid),
             },

@@ -12,8 +12,13 @@ use bollard::models::ContainerStatsResponse;
 use futures_util::{Stream, StreamExt};
 use time::OffsetDateTime;
 
+use std::time::Duration;
+
 use super::engine::{stats::Figures, Engine};
-use crate::store::resources::{Resources, Sample, MAX_POINTS};
+use crate::{
+    limits::Limits,
+    store::resources::{Resources, Sample, MAX_POINTS},
+};
 
 type Readings = Pin<Box<dyn Stream<Item = Option<ContainerStatsResponse>> + Send>>;
 
@@ -42,6 +47,8 @@ impl SampleBatch {
 
 pub struct Sampler {
     run_id: i64,
+    /// Off when `SAMPLE_RESOURCES` is false: nothing is read or stored.
+    on: bool,
     started_at: OffsetDateTime,
     readings: Option<Readings>,
     /// CPU time is counted from this (a warm container's wait before the
@@ -126,6 +133,7 @@ impl Sampler {
         let readings = engine.stats_stream(name).map(|r| r.ok());
         Sampler {
             run_id,
+            on: true,
             started_at: started_at.unwrap_or_else(OffsetDateTime::now_utc),
             readings: Some(Box::pin(readings)),
             cpu_baseline_ns,
@@ -143,6 +151,7 @@ impl Sampler {
     pub fn off(run_id: i64) -> Sampler {
         Sampler {
             run_id,
+            on: false,
             started_at: OffsetDateTime::now_utc(),
             readings: None,
             cpu_baseline_ns: None,
@@ -200,6 +209,30 @@ impl Sampler {
         });
     }
 
+    /// Takes in the runner's own count at pytest's end (`usage`: CPU ms,
+    /// peak RSS KiB): the totals are the larger of it and the readings. A
+    /// run that ended before the engine's first reading has only this one,
+    /// and a reading taken as the container stopped sees little. Held to
+    /// what the limits allow: the code under test can forge the record, and
+    /// so only raise its own figures. Pids stay as read.
+    pub fn merge_runner_count(
+        &mut self,
+        usage: Option<(i64, i64)>,
+        limits: &Limits,
+        ran_for: Duration,
+    ) {
+        let (Some((cpu_ms, rss_kib)), true) = (usage, self.on) else {
+            return;
+        };
+        let cpu_cap = limits.nano_cpus() as f64 / 1e9 * (ran_for.as_secs_f64() + 1.0);
+        let cpu = (cpu_ms as f64 / 1000.0).min(cpu_cap);
+        let peak = rss_kib.saturating_mul(1024).min(limits.memory_bytes());
+        let t = &mut self.totals;
+        t.cpu_seconds = Some(t.cpu_seconds.unwrap_or(0.0).max(cpu));
+        t.peak_memory_bytes = Some(t.peak_memory_bytes.unwrap_or(0).max(peak));
+        self.changed = true;
+    }
+
     /// The batch to store, if anything changed since the last one.
     pub fn take(&mut self) -> Option<SampleBatch> {
         if !self.changed {
@@ -212,6 +245,11 @@ impl Sampler {
             totals: self.totals,
             thin_to_ms: self.points.thin_to_ms.take(),
         })
+    }
+
+    /// When the run started, as its sample times count.
+    pub fn started_at(&self) -> OffsetDateTime {
+        self.started_at
     }
 
     /// The highest memory seen (or stored before a resume).
@@ -248,6 +286,48 @@ mod tests {
         assert_eq!(batch.totals.cpu_seconds, Some(2.0));
         assert_eq!(batch.totals.peak_pids, Some(3));
         assert!(sampler.take().is_none(), "nothing new");
+    }
+
+    #[test]
+    fn the_runners_count_raises_the_totals_held_to_the_limits() {
+        let limits = Limits {
+            millicpus: 500,
+            memory_mb: 64,
+            pids_limit: 64,
+            timeout_secs: 60,
+        };
+        let mut on = Sampler::off(1);
+        on.on = true;
+        on.merge_runner_count(Some((300, 20_000)), &limits, Duration::from_millis(200));
+        let batch = on.take().unwrap();
+        assert!(batch.samples.is_empty());
+        assert_eq!(batch.totals.cpu_seconds, Some(0.3));
+        assert_eq!(batch.totals.peak_memory_bytes, Some(20_000 * 1024));
+        // a forged count is held to the limits: 0.5 CPU for 1.2 s, 64 MiB
+        let mut forged = Sampler::off(1);
+        forged.on = true;
+        forged.merge_runner_count(
+            Some((900_000, 1 << 40)),
+            &limits,
+            Duration::from_millis(200),
+        );
+        let batch = forged.take().unwrap();
+        assert_eq!(batch.totals.cpu_seconds, Some(0.6));
+        assert_eq!(batch.totals.peak_memory_bytes, Some(64 * 1024 * 1024));
+        // beside readings, the larger figures count
+        let mut read = Sampler::off(1);
+        read.on = true;
+        read.cpu_baseline_ns = Some(0);
+        read.record(0, figures(0.5, 40 << 20));
+        read.take();
+        read.merge_runner_count(Some((300, 20_000)), &limits, Duration::from_millis(900));
+        let batch = read.take().unwrap();
+        assert_eq!(batch.totals.cpu_seconds, Some(0.5));
+        assert_eq!(batch.totals.peak_memory_bytes, Some(40 << 20));
+        // with sampling off, nothing
+        let mut off = Sampler::off(1);
+        off.merge_runner_count(Some((300, 20_000)), &limits, Duration::from_millis(200));
+        assert!(off.take().is_none());
     }
 
     #[test]

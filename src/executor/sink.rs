@@ -70,6 +70,8 @@ pub struct Sink {
     pub collect_error_count: u64,
     pub exit_status: Option<i32>,
     pub junit: String,
+    /// The runner's last `usage` record: (CPU ms, peak RSS KiB).
+    pub usage: Option<(i64, i64)>,
     pub dropped: Dropped,
 }
 
@@ -141,6 +143,7 @@ impl Sink {
             collect_errors: Vec::new(),
             collect_error_count: 0,
             exit_status: None,
+            usage: None,
             junit: String::new(),
             dropped: Dropped::default(),
         }
@@ -257,6 +260,10 @@ impl Sink {
             // The current test stays: one that started and never reported
             // (e.g. it called `pytest.exit`) is named in the reason.
             Record::Finish { exitstatus } => self.exit_status = Some(exitstatus),
+            Record::Usage {
+                cpu_ms,
+                max_rss_kib,
+            } => self.usage = Some((cpu_ms, max_rss_kib)),
             Record::Junit { data } => {
                 if self.dropped.junit_too_large {
                     return;

@@ -218,3 +218,34 @@ async fn an_oom_kill_shows_its_last_samples_near_the_limit_and_names_the_peak() 
     );
     remove_containers(&app.instance);
 }
+
+const QUICK: &str = r#"
+def test_quick():
+    blocks = [b"x" * (8 * 1024 * 1024)]
+    assert len(blocks[0]) == 8 * 1024 * 1024
+"#;
+
+#[tokio::test]
+async fn a_run_shorter_than_the_engines_first_reading_still_gets_its_totals() {
+    let app = TestApp::spawn_with(&[("res/test_quick.py", QUICK)], |_| {}).await;
+    set_cpus(&app, 45, 1000, 256).await;
+    let run = app.create_run(45, &["res/test_quick.py"]).await;
+    let run = app.wait_finished(id(&run), Duration::from_secs(60)).await;
+    assert_eq!(run["status"], "success", "{run}");
+    let r = resources(&app, id(&run)).await;
+    let samples = r["samples"].as_array().unwrap().len();
+    // from the engine's readings if one came, else the runner's own count
+    let cpu = r["cpu_seconds"].as_f64().unwrap_or_else(|| panic!("{r}"));
+    let peak = r["peak_memory_bytes"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(cpu > 0.0 && cpu < 5.0, "{r}");
+    // Python, pytest and the test's 8 MiB, within the 256 MiB limit
+    assert!(peak > 8.0 * MIB && peak <= 256.0 * MIB, "{r}");
+    assert_eq!(run["resources"]["peak_memory_bytes"].as_f64(), Some(peak));
+    println!(
+        "{samples} samples; {cpu:.3} CPU-s, peak {:.1} MiB",
+        peak / MIB
+    );
+    remove_containers(&app.instance);
+}
