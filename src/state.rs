@@ -28,6 +28,8 @@ pub struct AppState {
     /// Whole-log downloads streaming at once: each holds a database
     /// connection while it lasts, so they are few.
     pub log_downloads: Arc<tokio::sync::Semaphore>,
+    /// Runs ending, as Postgres announces them, for requests that wait.
+    pub finals: store::finals::Finals,
 }
 
 /// Whole-log downloads (`/runs/{id}/log.txt`) at once; more get a 429.
@@ -73,6 +75,7 @@ impl AppState {
             Some(Executor::start(db.clone(), catalog.clone(), settings).await?)
         };
         Ok(AppState {
+            finals: store::finals::Finals::listen(&db),
             db,
             config: Arc::new(config),
             catalog,

@@ -42,7 +42,7 @@ def run(ctx):
         app, bare = [], []
         for _ in range(3):
             bare.append(bare_run([FLOOD]))
-            elapsed, flood = app_run(srv, FLOOD, poll=0.02)
+            elapsed, flood = app_run(srv, FLOOD)
             app.append(elapsed)
         peak = rss_mib(srv.pid, "VmHWM")
         stored, total = check_lines(srv, flood["id"])

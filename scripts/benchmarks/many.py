@@ -19,7 +19,7 @@ def test_case(i):
 
 def run(ctx):
     with ctx.server("many", WARM_POOL="0") as srv:  # cold, like the bare run
-        elapsed, run_ = app_run(srv, MANY, poll=0.02)
+        elapsed, run_ = app_run(srv, MANY)
         listed, list_secs = list_results(srv, run_["id"])
         page = []
         for _ in range(20):

@@ -19,7 +19,7 @@ def run(ctx):
                 clients[me] = clients.get(me) or Client(srv.port)
                 return app_run(srv, TRIVIAL, client=clients[me])
 
-            wall, pair = two_at_once(one, RUNS)
+            wall, _, pair = two_at_once(one, RUNS)
         app = [s for s, _ in burst]
         ctx.figure(f"shares {shares}: back to back, min / median / max", spread(app))
         ctx.figure(f"shares {shares}: back to back / bare (medians)", ratio(app, bare) + " (goal <= 0.25x)")

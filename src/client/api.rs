@@ -163,6 +163,13 @@ impl Api {
         self.get(&format!("/api/v1/runs/{id}"), &[]).await
     }
 
+    /// The run once it has ended, or as it is after `wait` (`?wait=`).
+    pub async fn run_waiting(&self, id: i64, wait: Duration) -> Result<Run, ApiError> {
+        let wait = wait.as_secs_f64().to_string();
+        self.get(&format!("/api/v1/runs/{id}"), &[("wait", wait)])
+            .await
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -11,7 +11,9 @@ use super::{
     sanitize, Verdict,
 };
 
-/// How often a running run is asked about.
+/// How long each request for a running run waits for its end (`?wait=`):
+/// the verdict comes as soon as the run ends, the logs and the progress
+/// every half second.
 const POLL: Duration = Duration::from_millis(500);
 /// The page size the API allows at most.
 const PAGE: usize = 5000;
@@ -70,11 +72,14 @@ impl<'a> Follower<'a> {
     /// Follows the run until it is over and returns its verdict.
     pub async fn follow(&mut self) -> Verdict {
         let mut failures = 0;
+        // The first answer at once, so what the run waits for shows.
+        let mut wait = Duration::ZERO;
         loop {
             // The run first, then its logs: once it reads as over, every
             // line it will ever have is stored and printed below.
+            let asked = std::time::Instant::now();
             let step = async {
-                let run = self.api.run(self.run_id).await?;
+                let run = self.api.run_waiting(self.run_id, wait).await?;
                 self.print_new_logs().await?;
                 Ok::<Run, ApiError>(run)
             };
@@ -85,6 +90,11 @@ impl<'a> Follower<'a> {
                         return self.verdict(&run);
                     }
                     self.progress(&run);
+                    // The request waited already (unless the server did
+                    // not: then the rest of the pause).
+                    tokio::time::sleep(wait.saturating_sub(asked.elapsed())).await;
+                    wait = POLL;
+                    continue;
                 }
                 Err(err @ ApiError::Refused { status: 404, .. }) => {
                     eprintln!("error: {err}");

@@ -4,6 +4,8 @@ use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
 };
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -180,12 +182,44 @@ pub async fn list(
     Ok(Json(runs.into_iter().map(RunJson::from).collect()))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunQuery {
+    /// Seconds (0–60, fractions allowed) to hold the answer while the run is
+    /// queued or running: it comes as soon as the run ends, or as the run is
+    /// when the time is up. Instead of polling for the verdict.
+    pub wait: Option<f64>,
+}
+
+/// Longest `wait` a request may hold.
+const MAX_WAIT_SECS: f64 = 60.0;
+
 /// One run, with its test counts, current test and timings.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs",
-    params(("id" = i64, Path, description = "the run's id")),
-    responses((status = 200, body = RunJson), (status = 404, body = ErrorBody)))]
-pub async fn get(State(state): State<AppState>, Path(id): Path<i64>) -> AppResult<Json<RunJson>> {
-    Ok(Json(super::get_placed(&state, id).await?.into()))
+    params(("id" = i64, Path, description = "the run's id"), RunQuery),
+    responses((status = 200, body = RunJson), (status = 404, body = ErrorBody),
+        (status = 422, description = "invalid parameters", body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(query): Query<RunQuery>,
+) -> AppResult<Json<RunJson>> {
+    let wait = match query.wait {
+        None => Duration::ZERO,
+        Some(secs) if (0.0..=MAX_WAIT_SECS).contains(&secs) => Duration::from_secs_f64(secs),
+        Some(secs) => {
+            return Err(AppError::Invalid(format!(
+                "wait must be between 0 and {MAX_WAIT_SECS} seconds, not {secs}"
+            )))
+        }
+    };
+    let mut waiter = state.finals.waiter(id, wait);
+    loop {
+        let run = super::get_placed(&state, id).await?;
+        if !run.status.is_active() || !waiter.next().await {
+            return Ok(Json(run.into()));
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -2,6 +2,7 @@
 //! executor and the handlers of `runs/` both call it; it calls neither.
 
 mod copy;
+pub mod finals;
 pub mod lifecycle;
 pub mod resources;
 pub mod retention;

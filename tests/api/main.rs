@@ -33,4 +33,5 @@ mod retention;
 mod runs_api;
 mod sandbox;
 mod security;
+mod waiting;
 mod workers;
