@@ -23,7 +23,10 @@ use crate::limits::Limits;
 mod images;
 mod sandbox;
 pub mod stats;
+mod usr_volume;
 pub use images::{BuilderSpec, CommitSpec};
+pub use sandbox::Extras;
+pub use usr_volume::{usr_volume_name, LABEL_USR_OF};
 
 /// Labels every container of ours carries.
 pub const LABEL_INSTANCE: &str = "te.instance";

@@ -10,8 +10,19 @@ use bollard::{
     query_parameters::CreateContainerOptions,
 };
 
-use super::{timed, Engine, CALL_TIMEOUT};
+use super::{timed, usr_volume::usr_mount, Engine, CALL_TIMEOUT};
 use crate::limits::Limits;
+
+/// What a sandbox may have besides the defaults.
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// CPU weight (`cpu-shares`, 2 to 262144; the engine's default is
+    /// 1024): a warm container waits at the lowest.
+    pub cpu_shares: Option<i64>,
+    /// The image's `/usr` volume (`usr_volume.rs`), mounted read-only; it
+    /// must be the volume of the very image the container is made from.
+    pub usr_volume: Option<String>,
+}
 
 impl Engine {
     /// Creates a sandboxed container: no network, no capabilities, no new
@@ -24,22 +35,25 @@ impl Engine {
         labels: HashMap<String, String>,
         limits: &Limits,
     ) -> Result<String> {
-        self.create_sandbox_weighted(name, image, labels, limits, None)
+        self.create_sandbox_with(name, image, labels, limits, &Extras::default())
             .await
     }
 
-    /// `create_sandbox` with a CPU weight (`cpu-shares`, 2 to 262144; the
-    /// engine's default is 1024): a warm container waits at the lowest.
-    pub async fn create_sandbox_weighted(
+    /// `create_sandbox` with `extras`.
+    pub async fn create_sandbox_with(
         &self,
         name: &str,
         image: &str,
         labels: HashMap<String, String>,
         limits: &Limits,
-        cpu_shares: Option<i64>,
+        extras: &Extras,
     ) -> Result<String> {
-        let host_config = HostConfig {
+        let Extras {
             cpu_shares,
+            usr_volume,
+        } = extras;
+        let host_config = HostConfig {
+            cpu_shares: *cpu_shares,
             memory: Some(limits.memory_bytes()),
             memory_swap: Some(limits.memory_bytes()),
             nano_cpus: Some(limits.nano_cpus()),
@@ -53,6 +67,7 @@ impl Engine {
                 format!("rw,exec,nosuid,nodev,size={}m,mode=1777", self.tmpfs_mib),
             )])),
             ipc_mode: Some("private".into()),
+            mounts: usr_volume.as_ref().map(|v| vec![usr_mount(v, true)]),
             // The engine's default log rotation drops lines; keep one file big
             // enough that a run can be replayed after an executor crash.
             log_config: Some(HostConfigLogConfig {

@@ -13,6 +13,7 @@ mod reconcile;
 mod run_task;
 mod sampler;
 pub(crate) mod sink;
+mod usr_volumes;
 mod writer;
 
 use std::{
@@ -74,6 +75,8 @@ pub struct Shared {
     /// This process; it holds a Postgres advisory lock on it while alive.
     pub worker_id: i64,
     pub pool: pool::Pool,
+    /// The runner image's `/usr` volume, once prepared.
+    pub usr_volumes: usr_volumes::UsrVolumes,
     /// The worker's stable name (`WORKER_NAME`) and labels.
     pub name: String,
     pub labels: Vec<String>,
@@ -111,6 +114,7 @@ impl Executor {
             instance,
             worker_id,
             pool: pool::Pool::new(settings.warm_pool, settings.warm_pool_cpu_shares),
+            usr_volumes: usr_volumes::UsrVolumes::default(),
             name: settings.name,
             labels: settings.labels,
             lost_after: settings.lost_after,
@@ -121,6 +125,14 @@ impl Executor {
             wake: Notify::new(),
         });
         presence::register(&shared).await?;
+        let engine = shared.engine.clone();
+        tokio::spawn(async move {
+            match engine.remove_orphan_usr_volumes().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("removed {n} /usr volume(s) of images that are gone"),
+                Err(err) => tracing::warn!(error = format!("{err:#}"), "removing old /usr volumes"),
+            }
+        });
         tokio::spawn(presence::keep_alive(shared.clone()));
         if settings.warm_pool > 0 {
             tokio::spawn(pool::keep_filled(shared.clone()));

@@ -29,7 +29,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::{
-    engine::{stats::Figures, LABEL_INSTANCE, LABEL_POOL_WORKER},
+    engine::{stats::Figures, Extras, LABEL_INSTANCE, LABEL_POOL_WORKER},
     Shared,
 };
 use crate::limits::DEFAULT_LIMITS;
@@ -306,14 +306,17 @@ async fn start_one(shared: &Shared, image: &str, image_id: &str) -> Result<Warm>
         (LABEL_POOL_WORKER.to_string(), shared.worker_id.to_string()),
     ]);
     let engine = &shared.engine;
+    let usr_volume = if image == shared.image {
+        shared.usr_volumes.for_image(engine, image_id).await
+    } else {
+        None
+    };
+    let extras = Extras {
+        cpu_shares: Some(shared.pool.cpu_shares),
+        usr_volume,
+    };
     let id = engine
-        .create_sandbox_weighted(
-            &name,
-            image_id,
-            labels,
-            &DEFAULT_LIMITS,
-            Some(shared.pool.cpu_shares),
-        )
+        .create_sandbox_with(&name, image_id, labels, &DEFAULT_LIMITS, &extras)
         .await?;
     let started = async {
         let attached = engine.attach(&id).await?;

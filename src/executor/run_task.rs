@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::dependencies::{self, ProjectSource};
 
 use super::{
-    engine::{LABEL_INSTANCE, LABEL_RUN},
+    engine::{Extras, LABEL_INSTANCE, LABEL_RUN},
     follow::{follow, GaveUp},
     payload, pool,
     store::{self, ClaimedRun, Outcome},
@@ -156,16 +156,30 @@ async fn start_plain(
         (LABEL_RUN.to_string(), run.id.to_string()),
     ]);
     let engine = &shared.engine;
+    let missing = || {
+        RunError::Setup(if image == shared.image {
+            format!("the runner image {image} is missing; `scripts/run` builds it")
+        } else {
+            format!("the image {image} is missing")
+        })
+    };
+    // Made from the image's id, so that its `/usr` volume is that image's.
+    let image_id = engine.image_id(image).await?.ok_or_else(missing)?;
+    let usr_volume = if image == shared.image {
+        shared.usr_volumes.for_image(engine, &image_id).await
+    } else {
+        None
+    };
+    let extras = Extras {
+        cpu_shares: None,
+        usr_volume,
+    };
     if let Err(err) = engine
-        .create_sandbox(name, image, labels, &run.limits)
+        .create_sandbox_with(name, &image_id, labels, &run.limits, &extras)
         .await
     {
-        if !engine.image_exists(image).await.unwrap_or(true) {
-            return Err(RunError::Setup(if image == shared.image {
-                format!("the runner image {image} is missing; `scripts/run` builds it")
-            } else {
-                format!("the image {image} is missing")
-            }));
+        if !engine.image_exists(&image_id).await.unwrap_or(true) {
+            return Err(missing());
         }
         return Err(err.into());
     }

@@ -33,5 +33,6 @@ mod retention;
 mod runs_api;
 mod sandbox;
 mod security;
+mod usr_volume;
 mod waiting;
 mod workers;
