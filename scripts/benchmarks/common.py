@@ -245,11 +245,7 @@ def app_run(srv, file, client=None, timeout=900):
     while run["status"] not in FINAL:
         if time.perf_counter() - start > timeout:
             raise BenchError(f"run #{run['id']} not final after {timeout} s")
-        if os.environ.get("BENCH_POLL"):
-            time.sleep(float(os.environ["BENCH_POLL"]))
-            run = client.json("GET", f"/api/v1/runs/{run['id']}")
-        else:
-            run = client.json("GET", f"/api/v1/runs/{run['id']}?wait=60")
+        run = client.json("GET", f"/api/v1/runs/{run['id']}?wait=60")
     elapsed = time.perf_counter() - start
     if run["status"] != "success":
         raise BenchError(f"run #{run['id']} ended {run['status']}: {run.get('reason')}\n{srv.log_tail()}")
@@ -268,7 +264,7 @@ def payload(files):
     return buf.getvalue()
 
 
-def bare_run(files):
+def bare_run(files, extra_flags=()):
     """Seconds of a plain `docker run` of the same files, its output streamed
     to the host and thrown away. Like the app's clock, which stops at the
     recorded final status, the clock stops at the container's exit; the
@@ -276,7 +272,7 @@ def bare_run(files):
     name = f"te-bench-bare-{secrets.token_hex(6)}"
     data = payload(files)
     start = time.perf_counter()
-    done = subprocess.run(["docker", "run", "--name", name, "--label", BENCH_LABEL, *DOCKER_FLAGS, IMAGE],
+    done = subprocess.run(["docker", "run", "--name", name, "--label", BENCH_LABEL, *DOCKER_FLAGS, *extra_flags, IMAGE],
                           input=data, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
     oom = subprocess.run(["docker", "inspect", "-f", "{{.State.OOMKilled}}", name], capture_output=True, text=True)

@@ -1,6 +1,9 @@
-"""Trivial run (3 passing tests), paused between runs: cold app against cold bare docker, then warm."""
+"""Trivial run (3 passing tests), paused between runs: cold app against cold bare docker, then warm;
+and bare docker given the app's read-only /usr volume, to show what that alone is worth."""
 
-from .common import TRIVIAL, app_run, bare_run, ratio, series, spread, timings
+import subprocess
+
+from .common import IMAGE, TRIVIAL, app_run, bare_run, ratio, series, spread, timings
 
 
 def bare_trivial(ctx):
@@ -18,3 +21,10 @@ def run(ctx):
         ctx.figure(f"{label}, min / median / max", spread(app))
         ctx.figure(f"{label} / bare docker (medians)", ratio(app, bare) + (f" ({goal})" if goal else ""))
         ctx.figure(f"{label}, app's timings (medians)", timings([r for _, r in results]))
+    # The app made the volume of the image (src/engine/usr_volume.rs).
+    image_id = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", IMAGE],
+                              capture_output=True, text=True).stdout.strip()
+    volume = "te-usr-" + image_id.removeprefix("sha256:")[:20]
+    with_volume = series(lambda: bare_run([TRIVIAL], ["-v", f"{volume}:/usr:ro"]), ctx.args.runs, ctx.args.pause)
+    ctx.figure("bare docker run with the app's /usr volume, min / median / max", spread(with_volume))
+    ctx.figure("bare docker run with the volume / without (medians)", ratio(with_volume, bare))

@@ -65,6 +65,10 @@ pub struct Pool {
     recent: Mutex<Vec<(String, String)>>,
     last_error: Mutex<Option<String>>,
     refill: Notify,
+    /// The image of the container being started now (one at a time).
+    starting: Mutex<Option<String>>,
+    /// Told when that start ends, made or failed.
+    pushed: Notify,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,20 +97,36 @@ impl Pool {
             recent: Mutex::new(Vec::new()),
             last_error: Mutex::new(None),
             refill: Notify::new(),
+            starting: Mutex::new(None),
+            pushed: Notify::new(),
         }
     }
 
-    /// A warm container of `image`, if one is ready; the pool starts a new one.
-    pub fn take(&self, image: &str) -> Option<Warm> {
-        let warm = {
-            let mut ready = self.ready.lock().unwrap();
-            ready
-                .iter()
-                .position(|w| w.image == image)
-                .map(|at| ready.remove(at))
-        };
-        self.refill.notify_one();
-        warm
+    /// A warm container of `image`, if one is ready, or being started and
+    /// ready within `within` (sooner than a container made for the run
+    /// would be, and without starting one more); the pool starts a new one.
+    pub async fn take(&self, image: &str, within: Duration) -> Option<Warm> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let pushed = self.pushed.notified();
+            tokio::pin!(pushed);
+            pushed.as_mut().enable();
+            let warm = {
+                let mut ready = self.ready.lock().unwrap();
+                ready
+                    .iter()
+                    .position(|w| w.image == image)
+                    .map(|at| ready.remove(at))
+            };
+            self.refill.notify_one();
+            if warm.is_some() {
+                return warm;
+            }
+            let starting = self.starting.lock().unwrap().as_deref() == Some(image);
+            if !starting || tokio::time::timeout_at(deadline, pushed).await.is_err() {
+                return None;
+            }
+        }
     }
 
     /// Records that a run of `project` uses the dependency image `image`: it
@@ -293,8 +313,12 @@ async fn tend(shared: &Shared) -> Result<()> {
         let Some(image_id) = current.get(&image) else {
             break;
         };
-        let warm = start_one(shared, &image, image_id).await?;
-        pool.ready.lock().unwrap().push(warm);
+        *pool.starting.lock().unwrap() = Some(image.clone());
+        let started = start_one(shared, &image, image_id).await;
+        *pool.starting.lock().unwrap() = None;
+        let started = started.map(|warm| pool.ready.lock().unwrap().push(warm));
+        pool.pushed.notify_waiters();
+        started?;
     }
     Ok(())
 }

@@ -21,6 +21,10 @@ use super::{
     writer, Shared,
 };
 
+/// How long a run waits for a warm container being started when none is
+/// ready: less than a container made for it would take to start.
+const WAIT_FOR_STARTING: Duration = Duration::from_millis(250);
+
 pub fn container_name(instance: &str, run_id: i64) -> String {
     format!("te-{instance}-run-{run_id}")
 }
@@ -199,7 +203,7 @@ async fn take_warm(
     name: &str,
     image: &str,
 ) -> Option<(AttachContainerResults, Option<u64>)> {
-    while let Some(warm) = shared.pool.take(image) {
+    while let Some(warm) = shared.pool.take(image, WAIT_FOR_STARTING).await {
         let engine = &shared.engine;
         let prepared = async {
             let state = engine.inspect(&warm.id).await?;
