@@ -8,11 +8,10 @@ use std::{collections::HashMap, future::Future, time::Duration};
 use anyhow::{Context, Result};
 use bollard::{
     container::{AttachContainerResults, LogOutput},
-    models::{ContainerStatsResponse, ContainerUpdateBody},
+    models::ContainerUpdateBody,
     query_parameters::{
         AttachContainerOptions, InspectContainerOptions, KillContainerOptions,
-        ListContainersOptions, LogsOptions, RemoveContainerOptions, StatsOptions,
-        WaitContainerOptions,
+        ListContainersOptions, LogsOptions, RemoveContainerOptions, WaitContainerOptions,
     },
     Docker,
 };
@@ -312,55 +311,6 @@ impl Engine {
             .await?
             .with_context(what)?;
         Ok(())
-    }
-
-    /// One sample of a container's resource use.
-    pub async fn stats_once(&self, id: &str) -> Result<Option<ContainerStatsResponse>> {
-        self.one_reading(id, false).await
-    }
-
-    /// A container's stats about once a second while it runs (the engine's
-    /// own pace); the stream ends when the container stops. Not timed: it
-    /// lives as long as the container, and its reader selects beside it.
-    pub fn stats_stream(
-        &self,
-        id: &str,
-    ) -> impl Stream<Item = Result<ContainerStatsResponse, bollard::errors::Error>> + Send + 'static
-    {
-        let options = StatsOptions {
-            stream: true,
-            one_shot: false,
-        };
-        self.docker.stats(id, Some(options))
-    }
-
-    /// One reading at once, without waiting for the engine's next interval
-    /// (no `precpu_stats`): the first sample of a run.
-    pub async fn stats_now(&self, id: &str) -> Result<Option<ContainerStatsResponse>> {
-        self.one_reading(id, true).await
-    }
-
-    /// One stats reading; `None` when the container is gone.
-    async fn one_reading(
-        &self,
-        id: &str,
-        one_shot: bool,
-    ) -> Result<Option<ContainerStatsResponse>> {
-        let options = StatsOptions {
-            stream: false,
-            one_shot,
-        };
-        let mut stream = self.docker.stats(id, Some(options));
-        let what = || format!("reading the stats of container {id}");
-        match timed(CALL_TIMEOUT, what, stream.next()).await? {
-            Some(Ok(stats)) => Ok(Some(stats)),
-            Some(Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404,
-                ..
-            }))
-            | None => Ok(None),
-            Some(Err(err)) => Err(err).with_context(what),
-        }
     }
 
     /// All containers (running or not) of this installation.

@@ -45,6 +45,7 @@ pub async fn serve_as(role: Role, mut config: Config) -> anyhow::Result<()> {
             }
         });
     let executor = state.executor.clone();
+    let finals = state.finals.clone();
     let router = match role {
         Role::Worker => {
             tracing::info!("worker: health at http://{bind}/healthz");
@@ -59,7 +60,11 @@ pub async fn serve_as(role: Role, mut config: Config) -> anyhow::Result<()> {
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Held `?wait=` requests answer now rather than hold the shutdown.
+        finals.close();
+    })
     .await
     .context("serving HTTP")?;
     if let Some(executor) = executor {

@@ -75,7 +75,7 @@ impl AppState {
             Some(Executor::start(db.clone(), catalog.clone(), settings).await?)
         };
         Ok(AppState {
-            finals: store::finals::Finals::listen(&db),
+            finals: store::finals::Finals::new(&db),
             db,
             config: Arc::new(config),
             catalog,

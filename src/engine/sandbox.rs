@@ -67,7 +67,7 @@ impl Engine {
                 format!("rw,exec,nosuid,nodev,size={}m,mode=1777", self.tmpfs_mib),
             )])),
             ipc_mode: Some("private".into()),
-            mounts: usr_volume.as_ref().map(|v| vec![usr_mount(v, true)]),
+            mounts: usr_volume.as_ref().map(|v| vec![usr_mount(v)]),
             // The engine's default log rotation drops lines; keep one file big
             // enough that a run can be replayed after an executor crash.
             log_config: Some(HostConfigLogConfig {

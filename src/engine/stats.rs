@@ -3,7 +3,66 @@
 //! as `docker stats` shows it) and pids. One reading, for the live usage view
 //! and for the executor's sampler alike.
 
-use bollard::models::{ContainerCpuStats, ContainerStatsResponse};
+use anyhow::{Context, Result};
+use bollard::{
+    models::{ContainerCpuStats, ContainerStatsResponse},
+    query_parameters::StatsOptions,
+};
+use futures_util::{Stream, StreamExt};
+
+use super::{timed, Engine, CALL_TIMEOUT};
+
+/// Reading a container's stats from the engine.
+impl Engine {
+    /// One sample of a container's resource use.
+    pub async fn stats_once(&self, id: &str) -> Result<Option<ContainerStatsResponse>> {
+        self.one_reading(id, false).await
+    }
+
+    /// A container's stats about once a second while it runs (the engine's
+    /// own pace); the stream ends when the container stops. Not timed: it
+    /// lives as long as the container, and its reader selects beside it.
+    pub fn stats_stream(
+        &self,
+        id: &str,
+    ) -> impl Stream<Item = Result<ContainerStatsResponse, bollard::errors::Error>> + Send + 'static
+    {
+        let options = StatsOptions {
+            stream: true,
+            one_shot: false,
+        };
+        self.docker.stats(id, Some(options))
+    }
+
+    /// One reading at once, without waiting for the engine's next interval
+    /// (no `precpu_stats`): the first sample of a run.
+    pub async fn stats_now(&self, id: &str) -> Result<Option<ContainerStatsResponse>> {
+        self.one_reading(id, true).await
+    }
+
+    /// One stats reading; `None` when the container is gone.
+    async fn one_reading(
+        &self,
+        id: &str,
+        one_shot: bool,
+    ) -> Result<Option<ContainerStatsResponse>> {
+        let options = StatsOptions {
+            stream: false,
+            one_shot,
+        };
+        let mut stream = self.docker.stats(id, Some(options));
+        let what = || format!("reading the stats of container {id}");
+        match timed(CALL_TIMEOUT, what, stream.next()).await? {
+            Some(Ok(stats)) => Ok(Some(stats)),
+            Some(Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            }))
+            | None => Ok(None),
+            Some(Err(err)) => Err(err).with_context(what),
+        }
+    }
+}
 
 /// One reading of a container's cgroup.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -34,6 +34,9 @@ use super::{
 };
 use crate::limits::DEFAULT_LIMITS;
 
+mod targets;
+use targets::targets;
+
 /// How often the pool checks its containers and images.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 
@@ -111,22 +114,29 @@ impl Pool {
             let pushed = self.pushed.notified();
             tokio::pin!(pushed);
             pushed.as_mut().enable();
-            let warm = {
-                let mut ready = self.ready.lock().unwrap();
-                ready
-                    .iter()
-                    .position(|w| w.image == image)
-                    .map(|at| ready.remove(at))
-            };
+            let warm = self.take_ready(image);
             self.refill.notify_one();
             if warm.is_some() {
                 return warm;
             }
             let starting = self.starting.lock().unwrap().as_deref() == Some(image);
-            if !starting || tokio::time::timeout_at(deadline, pushed).await.is_err() {
+            if !starting {
+                // A start may have ended between the two looks: `tend`
+                // pushes its container before it clears `starting`.
+                return self.take_ready(image);
+            }
+            if tokio::time::timeout_at(deadline, pushed).await.is_err() {
                 return None;
             }
         }
+    }
+
+    fn take_ready(&self, image: &str) -> Option<Warm> {
+        let mut ready = self.ready.lock().unwrap();
+        ready
+            .iter()
+            .position(|w| w.image == image)
+            .map(|at| ready.remove(at))
     }
 
     /// Records that a run of `project` uses the dependency image `image`: it
@@ -189,25 +199,6 @@ impl Pool {
     fn remove_from_recent(&self, image: &str) {
         self.recent.lock().unwrap().retain(|(_, i)| i != image);
     }
-}
-
-/// How many warm containers each image gets out of `size`: one each to the
-/// base image and the project images (most recent first) while slots last,
-/// then round again in the same order.
-pub fn targets(size: usize, base: &str, recent: &[String]) -> Vec<(String, usize)> {
-    let mut images: Vec<(String, usize)> = std::iter::once(base.to_owned())
-        .chain(recent.iter().filter(|i| *i != base).cloned())
-        .take(size)
-        .map(|image| (image, 0))
-        .collect();
-    if images.is_empty() {
-        return images;
-    }
-    let count = images.len();
-    for slot in 0..size {
-        images[slot % count].1 += 1;
-    }
-    images
 }
 
 /// Keeps the pool full and healthy, for the life of the process.
@@ -315,8 +306,9 @@ async fn tend(shared: &Shared) -> Result<()> {
         };
         *pool.starting.lock().unwrap() = Some(image.clone());
         let started = start_one(shared, &image, image_id).await;
-        *pool.starting.lock().unwrap() = None;
+        // Pushed first, then `starting` cleared: see `take`.
         let started = started.map(|warm| pool.ready.lock().unwrap().push(warm));
+        *pool.starting.lock().unwrap() = None;
         pool.pushed.notify_waiters();
         started?;
     }
@@ -386,21 +378,6 @@ mod tests {
 
     fn names(recent: &[&str]) -> Vec<String> {
         recent.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn the_base_image_always_has_a_share_and_projects_come_by_recency() {
-        assert_eq!(targets(0, "base", &names(&["a"])), vec![]);
-        assert_eq!(targets(1, "base", &names(&["a"])), vec![("base".into(), 1)]);
-        assert_eq!(
-            targets(2, "base", &names(&["a", "b"])),
-            vec![("base".into(), 1), ("a".into(), 1)]
-        );
-        assert_eq!(
-            targets(5, "base", &names(&["a", "b"])),
-            vec![("base".into(), 2), ("a".into(), 2), ("b".into(), 1)]
-        );
-        assert_eq!(targets(3, "base", &[]), vec![("base".into(), 3)]);
     }
 
     #[test]

@@ -187,7 +187,9 @@ pub async fn list(
 pub struct RunQuery {
     /// Seconds (0–60, fractions allowed) to hold the answer while the run is
     /// queued or running: it comes as soon as the run ends, or as the run is
-    /// when the time is up. Instead of polling for the verdict.
+    /// when the time is up. Instead of polling for the verdict. While 256
+    /// requests wait already, or the server is stopping, the answer comes
+    /// at once.
     pub wait: Option<f64>,
 }
 
@@ -213,10 +215,15 @@ pub async fn get(
             )))
         }
     };
+    // No waiter (no wait asked, too many waiting, stopping): answer now.
     let mut waiter = state.finals.waiter(id, wait);
     loop {
         let run = super::get_placed(&state, id).await?;
-        if !run.status.is_active() || !waiter.next().await {
+        let again = match &mut waiter {
+            Some(waiter) if run.status.is_active() => waiter.next().await,
+            _ => false,
+        };
+        if !again {
             return Ok(Json(run.into()));
         }
     }

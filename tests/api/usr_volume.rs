@@ -1,8 +1,11 @@
 //! The runner image's `/usr` comes from a read-only volume filled from that
-//! image (`engine/usr_volume.rs`), and volumes of images that are gone are
-//! removed when an executor starts.
+//! image (`engine/usr_volume.rs`): filled once even when several processes
+//! prepare it at once, and removed when an executor starts once its image is
+//! gone.
 
 use std::{process::Command, time::Duration};
+
+use test_executor::engine::{usr_volume_name, Engine};
 
 use crate::helpers::{id, TestApp};
 
@@ -31,18 +34,53 @@ fn docker(args: &[&str]) -> (bool, String) {
     )
 }
 
+fn runner_image() -> String {
+    std::env::var("RUNNER_IMAGE").unwrap_or("test-executor-runner:latest".into())
+}
+
+/// Whether the volume holds the filler's marker (and so a whole copy).
+fn complete(volume: &str) -> bool {
+    let mount = format!("{volume}:/v:ro");
+    docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &mount,
+        "--entrypoint",
+        "test",
+        &runner_image(),
+        "-e",
+        "/v/.te-complete",
+        "-a",
+        "-x",
+        "/v/bin/python3",
+    ])
+    .0
+}
+
 #[tokio::test]
 async fn a_run_reads_usr_from_a_read_only_volume_of_its_image() {
     let app = TestApp::spawn_with(&[("usr/test_usr.py", USR_PROBE)], |_| {}).await;
-    let run = app.create_run(8, &["usr/test_usr.py"]).await;
-    let run = app.wait_finished(id(&run), Duration::from_secs(60)).await;
-    let logs = app.log_text(id(&run)).await.join("\n");
-    assert_eq!(run["status"], "success", "{run}\n{logs}");
-    assert!(logs.contains("1 passed"), "{logs}");
-
-    let image = std::env::var("RUNNER_IMAGE").unwrap_or("test-executor-runner:latest".into());
-    let (_, image_id) = docker(&["image", "inspect", "-f", "{{.Id}}", &image]);
-    let volume = test_executor::engine::usr_volume_name(&image_id);
+    // The volume is prepared in the background: the first runs of a fresh
+    // image may read /usr from the image.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let run = app.create_run(8, &["usr/test_usr.py"]).await;
+        let run = app.wait_finished(id(&run), Duration::from_secs(60)).await;
+        if run["status"] == "success" {
+            break;
+        }
+        let logs = app.log_text(id(&run)).await.join("\n");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no run read /usr from a volume within 90 s: {run}\n{logs}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (_, image_id) = docker(&["image", "inspect", "-f", "{{.Id}}", &runner_image()]);
+    let volume = usr_volume_name(&image_id);
     let (found, labelled) = docker(&[
         "volume",
         "inspect",
@@ -52,12 +90,39 @@ async fn a_run_reads_usr_from_a_read_only_volume_of_its_image() {
     ]);
     assert!(found, "no volume {volume}");
     assert_eq!(labelled, image_id);
+    assert!(complete(&volume), "{volume} has no marker or no python3");
+}
+
+#[tokio::test]
+async fn two_preparations_at_once_fill_a_new_volume_once_and_both_succeed() {
+    // A new image id (the runner image with one more label), so its volume
+    // starts empty.
+    let tag = format!("te-test-usr:{:016x}", rand::random::<u64>());
+    let (made, container) = docker(&["create", "--network", "none", &runner_image()]);
+    assert!(made);
+    let label = format!("LABEL te.test={tag}");
+    let (committed, image_id) = docker(&["commit", "--change", &label, &container, &tag]);
+    docker(&["rm", &container]);
+    assert!(committed);
+
+    let engine = Engine::connect().unwrap();
+    let (a, b) = tokio::join!(
+        engine.prepare_usr_volume(&image_id),
+        engine.prepare_usr_volume(&image_id)
+    );
+    let volume = usr_volume_name(&image_id);
+    let filled = complete(&volume);
+    docker(&["rmi", "-f", &tag]);
+    docker(&["volume", "rm", &volume]);
+    assert_eq!(a.unwrap(), volume);
+    assert_eq!(b.unwrap(), volume);
+    assert!(filled, "{volume} has no marker or no python3");
 }
 
 #[tokio::test]
 async fn the_usr_volume_of_an_image_that_is_gone_is_removed_at_start() {
-    let gone = format!("sha256:{:064x}", rand::random::<u64>());
-    let volume = test_executor::engine::usr_volume_name(&gone);
+    let gone = format!("sha256:{:032x}{:032x}", rand::random::<u128>(), 0);
+    let volume = usr_volume_name(&gone);
     let label = format!("te.usr-of={gone}");
     let (created, _) = docker(&["volume", "create", "--label", &label, &volume]);
     assert!(created);
