@@ -3,6 +3,11 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
+mod dependencies;
+mod worker;
+pub use dependencies::DependencyBuildConfig;
+pub use worker::{engine_address, WorkerConfig};
+
 #[derive(clap::Parser, Debug, Clone)]
 #[command(version, about = "Runs pytest files in sandboxed Docker containers")]
 pub struct Config {
@@ -110,160 +115,6 @@ pub struct Config {
     /// Who this process is among the workers sharing the database.
     #[command(flatten)]
     pub worker: WorkerConfig,
-}
-
-/// A worker's identity among several sharing one database (`src/executor/presence.rs`).
-#[derive(clap::Args, Debug, Clone)]
-pub struct WorkerConfig {
-    /// Stable name of this worker; default: the hostname and a short hash of
-    /// `DOCKER_HOST`.
-    #[arg(long, env = "WORKER_NAME")]
-    pub worker_name: Option<String>,
-
-    /// Labels of this worker (comma-separated, e.g. `gpu,big`); environments
-    /// requiring labels go only to workers having them all.
-    #[arg(long, env = "WORKER_LABELS", default_value = "")]
-    pub worker_labels: String,
-
-    /// Seconds after its last heartbeat (with its lock free) that a worker
-    /// is lost and its running runs are ended by the others.
-    #[arg(long, env = "WORKER_LOST_AFTER", default_value_t = 60)]
-    pub worker_lost_after: u64,
-}
-
-impl WorkerConfig {
-    /// The settings from the environment alone (for tests and tools that
-    /// build a `Config` by hand).
-    pub fn from_env() -> WorkerConfig {
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            settings: WorkerConfig,
-        }
-        <Only as clap::Parser>::parse_from(["test-executor"]).settings
-    }
-
-    /// The worker's name: `WORKER_NAME`, else `<hostname>-<6 hex of DOCKER_HOST>`.
-    pub fn name(&self) -> String {
-        if let Some(name) = &self.worker_name {
-            return name.clone();
-        }
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "worker".into());
-        use sha2::Digest;
-        let hash = sha2::Sha256::digest(engine_address().as_bytes());
-        let hex: String = hash[..3].iter().map(|b| format!("{b:02x}")).collect();
-        format!("{host}-{hex}")
-    }
-
-    /// The labels, trimmed, without empty ones, sorted and distinct.
-    pub fn labels(&self) -> Vec<String> {
-        let mut labels: Vec<String> = self
-            .worker_labels
-            .split(',')
-            .map(|l| l.trim().to_owned())
-            .filter(|l| !l.is_empty())
-            .collect();
-        labels.sort();
-        labels.dedup();
-        labels
-    }
-
-    fn validate(&self) -> anyhow::Result<()> {
-        let name = self.name();
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        {
-            anyhow::bail!(
-                "WORKER_NAME {name:?} must be 1 to 64 characters of letters, digits, `.`, `_` and `-`"
-            );
-        }
-        if let Err(err) = crate::labels::check(&self.labels()) {
-            anyhow::bail!("WORKER_LABELS: {err}");
-        }
-        if self.worker_lost_after == 0 {
-            anyhow::bail!("WORKER_LOST_AFTER must be at least 1 (seconds)");
-        }
-        Ok(())
-    }
-}
-
-/// The Docker engine's address as the Docker CLI reads it.
-pub fn engine_address() -> String {
-    std::env::var("DOCKER_HOST")
-        .ok()
-        .filter(|h| !h.trim().is_empty())
-        .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
-}
-
-/// Building a project's dependency image (`src/dependencies`). pip inside
-/// the build container sees none of the machine's pip configuration, so the
-/// settings a deployment needs (a private index, a corporate CA, timeouts)
-/// are read here, under pip's own variable names, and passed in.
-#[derive(clap::Args, Debug, Clone)]
-pub struct DependencyBuildConfig {
-    /// Index pip installs from; unset: pip's default.
-    #[arg(long, env = "PIP_INDEX_URL", hide_env_values = true)]
-    pub pip_index_url: Option<String>,
-
-    /// Further indexes (space-separated, as pip takes them).
-    #[arg(long, env = "PIP_EXTRA_INDEX_URL", hide_env_values = true)]
-    pub pip_extra_index_url: Option<String>,
-
-    /// Hosts pip trusts without TLS verification (space-separated).
-    #[arg(long, env = "PIP_TRUSTED_HOST")]
-    pub pip_trusted_host: Option<String>,
-
-    /// CA bundle (a file on this machine) the index's TLS is verified
-    /// against; it is copied into each build.
-    #[arg(long, env = "PIP_CERT")]
-    pub pip_cert: Option<PathBuf>,
-
-    /// pip's network timeout in seconds.
-    #[arg(long, env = "PIP_DEFAULT_TIMEOUT")]
-    pub pip_default_timeout: Option<String>,
-
-    /// Extra places pip looks for packages: URLs are passed on, a local
-    /// folder's files are copied into each build.
-    #[arg(long, env = "PIP_FIND_LINKS")]
-    pub pip_find_links: Option<String>,
-
-    /// Network of the build containers (`host` where the engine has no
-    /// bridge); runs never have one.
-    #[arg(long, env = "DEPS_BUILD_NETWORK", default_value = "host")]
-    pub deps_build_network: String,
-
-    /// Named volume that keeps pip's cache across builds.
-    #[arg(long, env = "DEPS_PIP_CACHE_VOLUME", default_value = "te-pip-cache")]
-    pub deps_pip_cache_volume: String,
-
-    /// A build taking longer is stopped and fails.
-    #[arg(long, env = "DEPS_BUILD_TIMEOUT_SECS", default_value_t = 900)]
-    pub deps_build_timeout_secs: u64,
-
-    /// Dependency images kept per project (the most recently used).
-    #[arg(long, env = "DEPS_KEEP_IMAGES", default_value_t = 3)]
-    pub deps_keep_images: usize,
-}
-
-impl DependencyBuildConfig {
-    /// The settings from the environment alone (for tests and tools that
-    /// build a `Config` by hand).
-    pub fn from_env() -> DependencyBuildConfig {
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            settings: DependencyBuildConfig,
-        }
-        <Only as clap::Parser>::parse_from(["test-executor"]).settings
-    }
 }
 
 impl Config {

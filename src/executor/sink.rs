@@ -9,8 +9,6 @@
 //! What is cut or dropped is counted and said in the log (and in the reason),
 //! and memory holds at most one batch whatever the run prints.
 
-use anyhow::Result;
-use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::{
@@ -18,7 +16,6 @@ use super::{
     output::{Piece, Record, Stream, TestResult},
 };
 pub use crate::store::lifecycle::Progress;
-use crate::store::lifecycle::{self, OutputBatch};
 
 /// Hand over when this many lines (or bytes) are waiting, or at the next
 /// tick; the writer stores what queued up meanwhile together.
@@ -345,81 +342,15 @@ impl Sink {
     }
 }
 
-/// One batch of output and the counters after it, ready to store.
-pub struct Flush {
-    run_id: i64,
-    lines: Batch,
-    results: Vec<(i32, TestResult)>,
-    next_seq: i32,
-    bytes: u64,
-    truncated: bool,
-    summary: Summary,
-    current_test: Option<String>,
-}
-
-impl Flush {
-    /// Its log lines and their bytes of text.
-    pub fn size(&self) -> (usize, usize) {
-        (self.lines.seq.len(), self.lines.bytes)
-    }
-
-    /// Memory it holds, roughly.
-    pub fn memory(&self) -> usize {
-        self.lines.memory() + results_memory(&self.results)
-    }
-
-    /// Takes in the batch handed over after this one: its lines and results
-    /// follow these, and its counters are the newer.
-    pub fn absorb(&mut self, later: Flush) {
-        debug_assert_eq!(self.run_id, later.run_id);
-        self.lines.append(later.lines);
-        self.results.extend(later.results);
-        self.next_seq = later.next_seq;
-        self.bytes = later.bytes;
-        self.truncated = later.truncated;
-        self.summary = later.summary;
-        self.current_test = later.current_test;
-    }
-
-    /// Writes the batch and the counters (`lifecycle::progress`) and returns
-    /// the run's status; storing it twice changes nothing.
-    pub async fn store(&self, db: &PgPool) -> Result<Progress> {
-        let lines = &self.lines;
-        let idx: Vec<i32> = self.results.iter().map(|(i, _)| *i).collect();
-        let rest: Vec<&TestResult> = self.results.iter().map(|(_, r)| r).collect();
-        let nodeid: Vec<&str> = rest.iter().map(|r| r.nodeid.as_str()).collect();
-        let outcome: Vec<&str> = rest.iter().map(|r| r.outcome.as_str()).collect();
-        let duration: Vec<i32> = rest.iter().map(|r| r.duration_ms).collect();
-        let message: Vec<Option<&str>> = rest.iter().map(|r| r.message.as_deref()).collect();
-        let longrepr: Vec<Option<&str>> = rest.iter().map(|r| r.longrepr.as_deref()).collect();
-        let batch = OutputBatch {
-            run_id: self.run_id,
-            seq: &lines.seq,
-            stream: &lines.stream,
-            ts: &lines.ts,
-            line: &lines.line,
-            idx: &idx,
-            nodeid: &nodeid,
-            outcome: &outcome,
-            duration_ms: &duration,
-            message: &message,
-            longrepr: &longrepr,
-            next_seq: self.next_seq,
-            bytes: self.bytes as i64,
-            truncated: self.truncated,
-            summary: &self.summary,
-            current_test: self.current_test.as_deref(),
-        };
-        lifecycle::progress(db, &batch).await
-    }
-}
-
 fn result_bytes(r: &TestResult) -> usize {
     r.nodeid.len()
         + r.outcome.len()
         + r.message.as_ref().map_or(0, String::len)
         + r.longrepr.as_ref().map_or(0, String::len)
 }
+
+mod flush;
+pub use flush::Flush;
 
 #[cfg(test)]
 mod tests;
