@@ -374,11 +374,7 @@ pub async fn empty(shared: &Shared) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn names(recent: &[&str]) -> Vec<String> {
-        recent.iter().map(|s| s.to_string()).collect()
-    }
+    use super::{targets::names, *};
 
     #[test]
     fn a_project_used_again_moves_to_the_front_with_its_new_image() {

@@ -20,13 +20,15 @@ pub fn targets(size: usize, base: &str, recent: &[String]) -> Vec<(String, usize
     images
 }
 
+/// Image names from string literals, for the pool's tests.
+#[cfg(test)]
+pub(super) fn names(recent: &[&str]) -> Vec<String> {
+    recent.iter().map(|s| s.to_string()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn names(recent: &[&str]) -> Vec<String> {
-        recent.iter().map(|s| s.to_string()).collect()
-    }
 
     #[test]
     fn the_base_image_always_has_a_share_and_projects_come_by_recency() {
