@@ -18,6 +18,11 @@ as a record prefixed with "\\x1e" and the token. A bad stream exits with
 BAD_INPUT (70), outside pytest's own exit statuses 0-5.
 """
 
+import te_imports
+
+# First, so that every import below finds its files without the root.
+te_imports.install()
+
 import json
 import os
 import resource

@@ -25,6 +25,13 @@ impl Limits {
     pub fn memory_bytes(&self) -> i64 {
         i64::from(self.memory_mb) * 1024 * 1024
     }
+
+    /// Whether a container made with `self` is already capped as `other`
+    /// asks (the timeout is the executor's, not the engine's).
+    pub fn same_caps(&self, other: &Limits) -> bool {
+        (self.millicpus, self.memory_mb, self.pids_limit)
+            == (other.millicpus, other.memory_mb, other.pids_limit)
+    }
 }
 
 /// What a new environment gets unless the operator says otherwise; warm
@@ -35,3 +42,33 @@ pub const DEFAULT_LIMITS: Limits = Limits {
     pids_limit: 256,
     timeout_secs: 900,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_engine_caps_count_not_the_timeout() {
+        let shorter = Limits {
+            timeout_secs: 5,
+            ..DEFAULT_LIMITS
+        };
+        assert!(DEFAULT_LIMITS.same_caps(&shorter));
+        for other in [
+            Limits {
+                millicpus: 500,
+                ..DEFAULT_LIMITS
+            },
+            Limits {
+                memory_mb: 256,
+                ..DEFAULT_LIMITS
+            },
+            Limits {
+                pids_limit: 64,
+                ..DEFAULT_LIMITS
+            },
+        ] {
+            assert!(!DEFAULT_LIMITS.same_caps(&other), "{other:?}");
+        }
+    }
+}

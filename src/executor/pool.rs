@@ -12,7 +12,8 @@
 //!
 //! A waiting container's CPU weight is `WARM_POOL_CPU_SHARES` (default
 //! 1024, the engine's default); a run's claim sets 1024 together with its
-//! limits, in the same `docker update`.
+//! limits, in the same `docker update`, unless the container has them
+//! already (an environment with the default limits, at the default weight).
 
 use std::{
     collections::HashMap,
@@ -29,7 +30,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::{
-    engine::{stats::Figures, Extras, LABEL_INSTANCE, LABEL_POOL_WORKER},
+    engine::{stats::Figures, Extras, DEFAULT_CPU_SHARES, LABEL_INSTANCE, LABEL_POOL_WORKER},
     Shared,
 };
 use crate::limits::DEFAULT_LIMITS;
@@ -46,6 +47,8 @@ pub struct Warm {
     image: String,
     /// What the name pointed to when the container was made.
     image_id: String,
+    /// The CPU weight it was made with (its limits are `DEFAULT_LIMITS`).
+    pub cpu_shares: i64,
     pub attached: AttachContainerResults,
     /// CPU time (ns) the container used while it started and waited, read
     /// in the background once it idles (`IDLE_AFTER`): not the run's. Read
@@ -354,6 +357,7 @@ async fn start_one(shared: &Shared, image: &str, image_id: &str) -> Result<Warm>
                 id,
                 image: image.to_owned(),
                 image_id: image_id.to_owned(),
+                cpu_shares: extras.cpu_shares.unwrap_or(DEFAULT_CPU_SHARES),
                 attached,
                 cpu_waited_ns,
             })

@@ -11,10 +11,13 @@ use time::OffsetDateTime;
 use tokio::{io::AsyncWriteExt, time::Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::dependencies::{self, ProjectSource};
+use crate::{
+    dependencies::{self, ProjectSource},
+    limits::DEFAULT_LIMITS,
+};
 
 use super::{
-    engine::{Extras, LABEL_INSTANCE, LABEL_RUN},
+    engine::{Extras, DEFAULT_CPU_SHARES, LABEL_INSTANCE, LABEL_RUN},
     follow::{follow, GaveUp},
     payload, pool,
     store::{self, ClaimedRun, Outcome},
@@ -193,7 +196,8 @@ async fn start_plain(
 }
 
 /// A warm container of the run's image from the pool, given the run's limits
-/// (and the default CPU weight) and name before it receives any file, and
+/// (and the default CPU weight; nothing to do when it was made with them)
+/// and name before it receives any file, and
 /// the CPU time it used while waiting (not the run's; zero if not read yet,
 /// as for a container started for the run); `None` when none is ready (or
 /// usable).
@@ -208,10 +212,15 @@ async fn take_warm(
         let prepared = async {
             let state = engine.inspect(&warm.id).await?;
             anyhow::ensure!(state.is_some_and(|s| s.running), "it stopped while waiting");
-            let (limits, renamed) = tokio::join!(
-                engine.update_limits(&warm.id, &run.limits),
-                engine.rename(&warm.id, name)
-            );
+            let capped =
+                warm.cpu_shares == DEFAULT_CPU_SHARES && DEFAULT_LIMITS.same_caps(&run.limits);
+            let limits = async {
+                if capped {
+                    return Ok(());
+                }
+                engine.update_limits(&warm.id, &run.limits).await
+            };
+            let (limits, renamed) = tokio::join!(limits, engine.rename(&warm.id, name));
             limits.and(renamed)
         };
         match prepared.await {

@@ -14,6 +14,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod hostile_flood;
+mod imports;
 mod logs;
 mod metrics;
 mod openapi;
