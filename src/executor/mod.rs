@@ -9,6 +9,7 @@ pub(crate) mod output;
 mod payload;
 pub(crate) mod pool;
 mod presence;
+mod reaper;
 mod reconcile;
 mod run_task;
 mod sampler;
@@ -77,6 +78,8 @@ pub struct Shared {
     pub pool: pool::Pool,
     /// The runner image's `/usr` volume, once prepared.
     pub usr_volumes: usr_volumes::UsrVolumes,
+    /// Finished runs' containers, removed behind running tests.
+    pub reaper: reaper::Reaper,
     /// The worker's stable name (`WORKER_NAME`) and labels.
     pub name: String,
     pub labels: Vec<String>,
@@ -115,6 +118,7 @@ impl Executor {
             worker_id,
             pool: pool::Pool::new(settings.warm_pool, settings.warm_pool_cpu_shares),
             usr_volumes: usr_volumes::UsrVolumes::default(),
+            reaper: reaper::Reaper::default(),
             name: settings.name,
             labels: settings.labels,
             lost_after: settings.lost_after,
@@ -134,6 +138,8 @@ impl Executor {
             }
         });
         tokio::spawn(presence::keep_alive(shared.clone()));
+        let reaping = shared.clone();
+        tokio::spawn(async move { reaper::keep_reaping(&reaping).await });
         if settings.warm_pool > 0 {
             tokio::spawn(pool::keep_filled(shared.clone()));
         }
@@ -173,6 +179,7 @@ impl Executor {
     /// the next executor.
     pub async fn shutdown(&self) {
         pool::empty(&self.shared).await;
+        reaper::remove_all(&self.shared).await;
     }
 
     pub fn instance(&self) -> &str {

@@ -1,6 +1,7 @@
 //! Drives one run from claimed to finished: create the sandbox, attach,
 //! start, send the files, follow the container (`follow`), then record the
-//! outcome — retrying through a database outage — and remove the container.
+//! outcome — retrying through a database outage — and have the container
+//! removed (at once if it may still run, else behind the next runs).
 //! A run whose end cannot be vouched for is left to the reconciler.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -326,12 +327,8 @@ async fn conclude(
         );
         return;
     }
-    if let Err(err) = shared.engine.remove(name).await {
-        tracing::warn!(
-            error = format!("{err:#}"),
-            "removing the container; the reconciler will retry"
-        );
-    }
+    // It has exited: removed behind the next runs (`reaper`).
+    shared.reaper.later(name);
     if let Err(err) = crate::store::promote_waiters(&shared.db).await {
         tracing::warn!(error = %err, "promoting waiting runs");
     }
