@@ -293,13 +293,26 @@ def series(fn, runs, pause):
     return out
 
 
-def two_at_once(fn, total):
-    """Calls fn() `total` times from two threads: (wall seconds, busy CPU
-    seconds of the whole machine, results)."""
+def two_at_once(fn, total, then=lambda: None):
+    """Calls fn() `total` times from two threads, then then(): (wall seconds,
+    busy CPU seconds of the whole machine, results)."""
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         start, cpu = time.perf_counter(), busy_cpu_seconds()
         results = [f.result() for f in [pool.submit(fn) for _ in range(total)]]
+        then()
         return time.perf_counter() - start, busy_cpu_seconds() - cpu, results
+
+
+def wait_removed(instance, timeout=60):
+    """Waits until no container of the app's runs is left: the app removes
+    them behind running tests (src/executor/reaper.rs), bare docker right
+    after each run, and a throughput counts both sides' removals."""
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["docker", "ps", "-aq", "--filter", f"name=te-{instance}-run-"],
+                         capture_output=True, text=True).stdout.strip():
+        if time.monotonic() > deadline:
+            raise BenchError(f"the app's run containers were not removed within {timeout} s")
+        time.sleep(0.02)
 
 
 class Ctx:

@@ -2,7 +2,7 @@
 
 import threading
 
-from .common import TRIVIAL, Client, app_run, bare_run, spread, timings, two_at_once
+from .common import TRIVIAL, Client, app_run, bare_run, spread, timings, two_at_once, wait_removed
 
 RUNS = 20
 
@@ -17,7 +17,8 @@ def run(ctx):
             return app_run(srv, TRIVIAL, client=local.client)
 
         app_run(srv, TRIVIAL)  # warm-up
-        app_wall, app_cpu, results = two_at_once(one, RUNS)
+        wait_removed(ctx.instance)
+        app_wall, app_cpu, results = two_at_once(one, RUNS, then=lambda: wait_removed(ctx.instance))
     app = [s for s, _ in results]
     bare_rate, app_rate = RUNS / bare_wall * 60, RUNS / app_wall * 60
     ctx.figure(f"bare docker, {RUNS} runs, each: min / median / max", spread(bare))

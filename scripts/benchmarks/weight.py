@@ -1,6 +1,6 @@
 """The warm pool's CPU weight: waiting sandboxes at cpu-shares 2 against 1024 (the default), back to back and two at once."""
 
-from .common import TRIVIAL, Client, app_run, bare_run, ratio, series, spread, timings, two_at_once
+from .common import TRIVIAL, Client, app_run, bare_run, ratio, series, spread, timings, two_at_once, wait_removed
 
 RUNS = 20
 
@@ -19,7 +19,7 @@ def run(ctx):
                 clients[me] = clients.get(me) or Client(srv.port)
                 return app_run(srv, TRIVIAL, client=clients[me])
 
-            wall, _, pair = two_at_once(one, RUNS)
+            wall, _, pair = two_at_once(one, RUNS, then=lambda: wait_removed(ctx.instance))
         app = [s for s, _ in burst]
         ctx.figure(f"shares {shares}: back to back, min / median / max", spread(app))
         ctx.figure(f"shares {shares}: back to back / bare (medians)", ratio(app, bare) + " (goal <= 0.25x)")
