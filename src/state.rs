@@ -30,6 +30,8 @@ pub struct AppState {
     pub log_downloads: Arc<tokio::sync::Semaphore>,
     /// Runs ending, as Postgres announces them, for requests that wait.
     pub finals: store::finals::Finals,
+    /// `/healthz`'s last checks (made at most once a second).
+    pub health: Arc<crate::health::HealthChecks>,
 }
 
 /// Whole-log downloads (`/runs/{id}/log.txt`) at once; more get a 429.
@@ -76,6 +78,7 @@ impl AppState {
         };
         Ok(AppState {
             finals: store::finals::Finals::new(&db),
+            health: Arc::default(),
             db,
             config: Arc::new(config),
             catalog,
