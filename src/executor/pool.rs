@@ -50,17 +50,47 @@ pub struct Warm {
     /// The CPU weight it was made with (its limits are `DEFAULT_LIMITS`).
     pub cpu_shares: i64,
     pub attached: AttachContainerResults,
-    /// CPU time (ns) the container used while it started and waited, read
-    /// in the background once it idles (`IDLE_AFTER`): not the run's. Read
-    /// at the claim, the engine would answer at its next stats tick (up to
-    /// a second later), which the run would wait for. `NOT_READ` until read.
-    pub cpu_waited_ns: Arc<AtomicU64>,
+    /// CPU time the container used while it started and waited: not the
+    /// run's.
+    pub idle_cpu: Arc<IdleCpu>,
 }
 
-/// `Warm::cpu_waited_ns` before it is read.
-pub const NOT_READ: u64 = u64::MAX;
+/// The CPU time (ns) a warm container used while it started and waited,
+/// read in the background once it idles (`IDLE_AFTER`), unless a run claimed
+/// it first. Read at the claim, the engine would answer at its next stats
+/// tick (up to a second later), which the run would wait for.
+pub struct IdleCpu(AtomicU64);
+
+const NOT_READ: u64 = u64::MAX;
+const CLAIMED: u64 = u64::MAX - 1;
 /// When a warm container is idle on stdin, pytest imported.
 const IDLE_AFTER: Duration = Duration::from_secs(3);
+
+impl IdleCpu {
+    fn new() -> IdleCpu {
+        IdleCpu(AtomicU64::new(NOT_READ))
+    }
+
+    /// At the claim: what was read, or 0 when the container is claimed
+    /// before it was read (counted from zero, as a container started for
+    /// the run is, its Python's start included); no reading is taken after.
+    pub fn claim(&self) -> u64 {
+        match self.0.swap(CLAIMED, Ordering::Relaxed) {
+            NOT_READ | CLAIMED => 0,
+            ns => ns,
+        }
+    }
+
+    fn claimed(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == CLAIMED
+    }
+
+    fn record(&self, ns: u64) {
+        let _ = self
+            .0
+            .compare_exchange(NOT_READ, ns, Ordering::Relaxed, Ordering::Relaxed);
+    }
+}
 
 pub struct Pool {
     size: usize,
@@ -344,13 +374,18 @@ async fn start_one(shared: &Shared, image: &str, image_id: &str) -> Result<Warm>
     };
     match started.await {
         Ok(attached) => {
-            let cpu_waited_ns = Arc::new(AtomicU64::new(NOT_READ));
-            let (engine, container, read) = (engine.clone(), id.clone(), cpu_waited_ns.clone());
+            let idle_cpu = Arc::new(IdleCpu::new());
+            let (engine, container, idle) = (engine.clone(), id.clone(), idle_cpu.clone());
             tokio::spawn(async move {
                 tokio::time::sleep(IDLE_AFTER).await;
+                // A stats reading costs the engine about 8 ms of CPU: none
+                // for a container a run has taken already (as in a burst).
+                if idle.claimed() {
+                    return;
+                }
                 let stats = engine.stats_now(&container).await.ok().flatten();
                 if let Some(figures) = stats.as_ref().and_then(Figures::of) {
-                    read.store(figures.cpu_total_ns, Ordering::Relaxed);
+                    idle.record(figures.cpu_total_ns);
                 }
             });
             Ok(Warm {
@@ -359,7 +394,7 @@ async fn start_one(shared: &Shared, image: &str, image_id: &str) -> Result<Warm>
                 image_id: image_id.to_owned(),
                 cpu_shares: extras.cpu_shares.unwrap_or(DEFAULT_CPU_SHARES),
                 attached,
-                cpu_waited_ns,
+                idle_cpu,
             })
         }
         Err(err) => {
@@ -379,6 +414,18 @@ pub async fn empty(shared: &Shared) {
 #[cfg(test)]
 mod tests {
     use super::{targets::names, *};
+
+    #[test]
+    fn idle_cpu_read_before_the_claim_counts_and_after_it_does_not() {
+        let read = IdleCpu::new();
+        read.record(5);
+        assert_eq!(read.claim(), 5);
+        let unread = IdleCpu::new();
+        assert_eq!(unread.claim(), 0, "claimed before it was read");
+        assert!(unread.claimed(), "no reading is taken after the claim");
+        unread.record(7);
+        assert_eq!(unread.claim(), 0);
+    }
 
     #[test]
     fn a_project_used_again_moves_to_the_front_with_its_new_image() {

@@ -20,7 +20,7 @@ use crate::{
 use super::{
     engine::{Extras, DEFAULT_CPU_SHARES, LABEL_INSTANCE, LABEL_RUN},
     follow::{follow, GaveUp},
-    payload, pool,
+    payload,
     store::{self, ClaimedRun, Outcome},
     writer, Shared,
 };
@@ -226,15 +226,7 @@ async fn take_warm(
         };
         match prepared.await {
             Ok(()) => {
-                let waited = warm
-                    .cpu_waited_ns
-                    .load(std::sync::atomic::Ordering::Relaxed);
-                // Claimed within seconds of its start, before the pool read
-                // its idle CPU: counted from zero, as a container started
-                // for the run is (its Python's start included). Reading it
-                // now would hold the run until the engine's next stats tick
-                // (up to a second).
-                let waited = if waited == pool::NOT_READ { 0 } else { waited };
+                let waited = warm.idle_cpu.claim();
                 return Some((warm.attached, Some(waited)));
             }
             Err(err) => {
