@@ -19,6 +19,7 @@ pub(crate) mod measures;
 pub(crate) mod openapi;
 pub(crate) mod operators;
 pub(crate) mod projects;
+pub(crate) mod readiness;
 pub(crate) mod results;
 pub(crate) mod routes;
 pub(crate) mod runs;

@@ -31,7 +31,7 @@ pub struct AppState {
     /// Runs ending, as Postgres announces them, for requests that wait.
     pub finals: store::finals::Finals,
     /// `/healthz`'s last checks (made at most once a second).
-    pub health: Arc<crate::health::HealthChecks>,
+    pub health: Arc<crate::readiness::HealthChecks>,
 }
 
 /// Whole-log downloads (`/runs/{id}/log.txt`) at once; more get a 429.
