@@ -47,6 +47,9 @@ cp -a /usr/. /te-usr/
 touch /te-usr/.te-complete";
 /// How long a filler may take (it copies ~100 MB the first time).
 const FILL_WITHIN: Duration = Duration::from_secs(120);
+/// A filler older than this is a dead process's leftover (a live one waits
+/// at most `FILL_WITHIN` for its own, then removes it).
+const STALE_FILLER: Duration = Duration::from_secs(600);
 
 /// The volume holding `/usr` of the image `image_id` (`sha256:…`).
 pub fn usr_volume_name(image_id: &str) -> String {
@@ -167,7 +170,7 @@ impl Engine {
         }
     }
 
-    /// Removes stopped fillers (a process that died mid-fill leaves one)
+    /// Removes old stopped fillers (a process that died mid-fill leaves one)
     /// and the `/usr` volumes whose image is gone (pruned or rebuilt),
     /// whichever installation made them; returns how many volumes went.
     pub async fn remove_orphan_usr_volumes(&self) -> Result<usize> {
@@ -182,8 +185,14 @@ impl Engine {
             ])),
             ..Default::default()
         };
+        // Only old ones: another process may be filling now (a filler it
+        // just made is "created" until it starts), and removes its own.
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         for filler in self.docker.list_containers(Some(fillers)).await? {
-            if let Some(id) = filler.id {
+            let old = filler
+                .created
+                .is_some_and(|at| now - at > STALE_FILLER.as_secs() as i64);
+            if let (Some(id), true) = (filler.id, old) {
                 let _ = self.remove(&id).await;
             }
         }

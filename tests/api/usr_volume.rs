@@ -136,3 +136,29 @@ async fn the_usr_volume_of_an_image_that_is_gone_is_removed_at_start() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn a_filler_another_process_just_made_survives_an_executor_starting() {
+    // "created" until its process starts it: the start-up sweep of another
+    // executor (here, called directly) must leave it alone.
+    let name = format!("te-test-young-filler-{:016x}", rand::random::<u64>());
+    let (made, _) = docker(&[
+        "create",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--label",
+        "te.usr-filler=sha256:test",
+        &runner_image(),
+    ]);
+    assert!(made);
+    Engine::connect()
+        .unwrap()
+        .remove_orphan_usr_volumes()
+        .await
+        .unwrap();
+    let (still_there, _) = docker(&["inspect", &name]);
+    docker(&["rm", "-f", &name]);
+    assert!(still_there, "a young filler was removed");
+}
