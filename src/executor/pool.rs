@@ -17,10 +17,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -35,7 +32,9 @@ use super::{
 };
 use crate::limits::DEFAULT_LIMITS;
 
+mod idle_cpu;
 mod targets;
+pub use idle_cpu::IdleCpu;
 use targets::targets;
 
 /// How often the pool checks its containers and images.
@@ -55,42 +54,8 @@ pub struct Warm {
     pub idle_cpu: Arc<IdleCpu>,
 }
 
-/// The CPU time (ns) a warm container used while it started and waited,
-/// read in the background once it idles (`IDLE_AFTER`), unless a run claimed
-/// it first. Read at the claim, the engine would answer at its next stats
-/// tick (up to a second later), which the run would wait for.
-pub struct IdleCpu(AtomicU64);
-
-const NOT_READ: u64 = u64::MAX;
-const CLAIMED: u64 = u64::MAX - 1;
 /// When a warm container is idle on stdin, pytest imported.
 const IDLE_AFTER: Duration = Duration::from_secs(3);
-
-impl IdleCpu {
-    fn new() -> IdleCpu {
-        IdleCpu(AtomicU64::new(NOT_READ))
-    }
-
-    /// At the claim: what was read, or 0 when the container is claimed
-    /// before it was read (counted from zero, as a container started for
-    /// the run is, its Python's start included); no reading is taken after.
-    pub fn claim(&self) -> u64 {
-        match self.0.swap(CLAIMED, Ordering::Relaxed) {
-            NOT_READ | CLAIMED => 0,
-            ns => ns,
-        }
-    }
-
-    fn claimed(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == CLAIMED
-    }
-
-    fn record(&self, ns: u64) {
-        let _ = self
-            .0
-            .compare_exchange(NOT_READ, ns, Ordering::Relaxed, Ordering::Relaxed);
-    }
-}
 
 pub struct Pool {
     size: usize,
@@ -414,18 +379,6 @@ pub async fn empty(shared: &Shared) {
 #[cfg(test)]
 mod tests {
     use super::{targets::names, *};
-
-    #[test]
-    fn idle_cpu_read_before_the_claim_counts_and_after_it_does_not() {
-        let read = IdleCpu::new();
-        read.record(5);
-        assert_eq!(read.claim(), 5);
-        let unread = IdleCpu::new();
-        assert_eq!(unread.claim(), 0, "claimed before it was read");
-        assert!(unread.claimed(), "no reading is taken after the claim");
-        unread.record(7);
-        assert_eq!(unread.claim(), 0);
-    }
 
     #[test]
     fn a_project_used_again_moves_to_the_front_with_its_new_image() {
