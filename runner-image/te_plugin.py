@@ -11,7 +11,6 @@ collect_error, finish (and junit and usage, sent by te_runner after the
 session).
 """
 
-import hashlib
 import json
 import os
 import sys
@@ -30,6 +29,8 @@ def _nodeid(nodeid):
     data = nodeid.encode("utf-8", "replace")
     if len(data) <= NODEID_CAP:
         return nodeid
+    import hashlib  # here: loading OpenSSL costs a few ms of every start-up
+
     digest = hashlib.sha256(data).hexdigest()[:16]
     return data[:NODEID_CAP - 20].decode("utf-8", "ignore") + "\u2026#" + digest
 

@@ -29,6 +29,16 @@ import resource
 import sys
 import tarfile
 
+import te_deferred
+
+# The runner image has no third-party pytest plugins; skip scanning for
+# them, and with it importing importlib.metadata. A dependency image (a
+# venv, src/dependencies) has the project's own (pytest-mock,
+# pytest-asyncio...), which its tests expect loaded.
+if not os.environ.get("VIRTUAL_ENV"):
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    te_deferred.defer()
+
 import pytest
 
 import te_plugin
@@ -49,11 +59,6 @@ def warm_up():
 
 
 warm_up()
-# The runner image has no third-party pytest plugins; skip scanning for
-# them. A dependency image (a venv, src/dependencies) has the project's own
-# (pytest-mock, pytest-asyncio...), which its tests expect loaded.
-if not os.environ.get("VIRTUAL_ENV"):
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
 
 WORK = "/tmp/work"
 REPORT_DIR = "/tmp/te"

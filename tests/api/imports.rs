@@ -2,7 +2,8 @@
 //! te_imports.py`: paths under /usr and /tmp opened from directories opened
 //! once, not through the image's root), and find exactly what Python would
 //! find without it: the same files, new modules written during the run, and
-//! sources for tracebacks.
+//! sources for tracebacks; `importlib.metadata`, deferred (`te_deferred.py`),
+//! works once used.
 
 use std::time::Duration;
 
@@ -39,6 +40,16 @@ def test_a_module_written_during_the_run_is_found_and_reloaded():
     assert importlib.reload(late).VALUE == 2
 
 
+def test_importlib_metadata_is_loaded_when_first_used():
+    # te_deferred: nothing read it before this test, so nothing loaded it
+    assert "email" not in sys.modules
+    from importlib.metadata import version
+    import importlib.metadata as metadata
+    import pytest
+    assert version("pytest") == metadata.version("pytest") == pytest.__version__
+    assert any(d.metadata["Name"] == "pytest" for d in metadata.distributions())
+
+
 def test_a_missing_module_is_still_missing():
     try:
         import no_such_module_here  # noqa: F401
@@ -68,7 +79,7 @@ async fn imports_find_the_same_files_as_python_and_failures_show_their_source() 
     let run = app.wait_finished(id(&run), Duration::from_secs(60)).await;
     let logs = app.log_text(id(&run)).await.join("\n");
     assert_eq!(run["status"], "failed", "{run}\n{logs}");
-    assert_eq!(run["summary"]["passed"], 4, "{run}\n{logs}");
+    assert_eq!(run["summary"]["passed"], 5, "{run}\n{logs}");
     assert_eq!(run["summary"]["failed"], 1, "{run}\n{logs}");
     assert!(
         logs.contains("assert helper.answer() == 41"),
