@@ -3,22 +3,30 @@
 
 use maud::{html, Markup};
 
-use super::{Run, RunStatus};
+use time::OffsetDateTime;
+
+use super::{RunStatus, Summary};
 use crate::web::components::duration;
 
 pub fn status_badge(status: RunStatus) -> Markup {
     html! { span class={ "badge status-" (status.as_str()) } { (status.label()) } }
 }
 
-pub fn run_duration(run: &Run) -> String {
-    run.duration().map(duration).unwrap_or_else(|| "—".into())
+/// From start to finish (or to now, while running); "—" before the start.
+pub fn run_duration(
+    started_at: Option<OffsetDateTime>,
+    finished_at: Option<OffsetDateTime>,
+) -> String {
+    super::duration(started_at, finished_at)
+        .map(duration)
+        .unwrap_or_else(|| "—".into())
 }
 
 /// "38 passed · 2 failed", each count with its own class.
-pub fn counts(run: &Run) -> Markup {
+pub fn counts(summary: &Summary) -> Markup {
     html! {
         span.counts {
-            @for (i, (n, label)) in run.summary.nonzero().into_iter().enumerate() {
+            @for (i, (n, label)) in summary.nonzero().into_iter().enumerate() {
                 @if i > 0 { " · " }
                 span class={ "count-" (label) } { (n) " " (label) }
             }

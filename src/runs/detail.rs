@@ -98,7 +98,7 @@ pub fn status_panel(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
                 div { dt { "Queued" } dd { (timestamp(Some(run.created_at))) } }
                 div { dt { "Started" } dd { (timestamp(run.started_at)) } }
                 div { dt { "Finished" } dd { (timestamp(run.finished_at)) } }
-                div { dt { "Duration" } dd { (run_duration(run)) } }
+                div { dt { "Duration" } dd { (run_duration(run.started_at, run.finished_at)) } }
                 div { dt { "Exit code" } dd { @if let Some(c) = run.exit_code { (c) } @else { "—" } } }
             }
             @if !run.phases().is_empty() {
@@ -126,7 +126,7 @@ fn progress(run: &Run, done: i32, collected: i32) -> Markup {
                 @if n > 0 { span class={ "bar-" (class) } style={ "width:" (format!("{:.2}", pct(n))) "%" } {} }
             }
         }
-        p.progress-text { (done) " / " (collected) " tests · " (counts(run)) }
+        p.progress-text { (done) " / " (collected) " tests · " (counts(&run.summary)) }
     }
 }
 

@@ -10,7 +10,7 @@ use axum::{
 use maud::{html, Markup};
 
 use super::components::{counts, run_duration, status_badge};
-use super::{api::ListQuery, Run, RunStatus};
+use super::{api::ListQuery, RunRow, RunStatus};
 use crate::{
     environments::EnvironmentId,
     state::AppState,
@@ -29,7 +29,7 @@ pub async fn index(
     Query(query): Query<ListQuery>,
 ) -> PageResult<Markup> {
     let filter = query.filter(PAGE_SIZE)?;
-    let runs = super::list(&state.db, &filter).await?;
+    let runs = super::list_rows(&state.db, &filter, None).await?;
     let filters = filter_params(&query);
     let newest = if query.before.is_none() {
         runs.first().map_or(0, |r| r.id)
@@ -70,7 +70,7 @@ pub async fn index(
 }
 
 /// One row; while the run is active it polls for itself.
-pub fn row(run: &Run) -> Markup {
+pub fn row(run: &RunRow) -> Markup {
     let shown: Vec<&String> = run.files.iter().take(2).collect();
     let more = run.files.len().saturating_sub(2);
     html! {
@@ -88,12 +88,12 @@ pub fn row(run: &Run) -> Markup {
             }
             td {
                 (status_badge(run.status))
-                @if run.status == RunStatus::Running || run.summary.collected.is_some() { " " small { (counts(run)) } }
+                @if run.status == RunStatus::Running || run.summary.collected.is_some() { " " small { (counts(&run.summary)) } }
             }
             td { (short_time(run.started_at)) }
             td {
-                (run_duration(run))
-                @if let Some(peak) = run.resources.peak_memory_bytes {
+                (run_duration(run.started_at, run.finished_at))
+                @if let Some(peak) = run.peak_memory_bytes {
                     br; small.muted.peak title="peak memory" { (super::chart::mib(peak)) }
                 }
             }
@@ -112,7 +112,7 @@ pub async fn row_fragment(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> PageResult<Markup> {
-    Ok(row(&super::get(&state.db, id).await?))
+    Ok(row(&super::get(&state.db, id).await?.into()))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -136,7 +136,7 @@ pub async fn newer_fragment(
         before: None,
     };
     let filter = list.filter(PAGE_SIZE)?;
-    let runs: Vec<Run> = super::list_newer(&state.db, &filter, query.after).await?;
+    let runs = super::list_rows(&state.db, &filter, Some(query.after)).await?;
     if runs.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }

@@ -133,11 +133,14 @@ impl Run {
             .filter_map(|(name, from, to)| Some((name, to? - from?)))
             .collect()
     }
+}
 
-    /// Seconds from start to finish (or to now, while running).
-    pub fn duration(&self) -> Option<time::Duration> {
-        let start = self.started_at?;
-        let end = self.finished_at.unwrap_or_else(OffsetDateTime::now_utc);
-        Some(end - start)
-    }
+/// From start to finish, or to now while running; `None` before the start.
+pub fn duration(
+    started_at: Option<OffsetDateTime>,
+    finished_at: Option<OffsetDateTime>,
+) -> Option<time::Duration> {
+    let start = started_at?;
+    let end = finished_at.unwrap_or_else(OffsetDateTime::now_utc);
+    Some(end - start)
 }

@@ -174,7 +174,7 @@ pub async fn list(db: &PgPool, filter: &RunFilter) -> AppResult<Vec<Run>> {
     Ok(query.build_query_as().fetch_all(db).await?)
 }
 
-fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &RunFilter) {
+pub(super) fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &RunFilter) {
     if let Some(status) = filter.status {
         query.push(" and status = ").push_bind(status);
     }
@@ -184,19 +184,6 @@ fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &RunFilter) {
     if let Some(env) = filter.environment_id {
         query.push(" and environment_id = ").push_bind(env);
     }
-}
-
-/// Runs newer than `after` matching the filter, newest first (what a runs
-/// page showing up to `after` has not seen yet).
-pub async fn list_newer(db: &PgPool, filter: &RunFilter, after: i64) -> AppResult<Vec<Run>> {
-    let mut query: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("select {RUN_COLUMNS} from runs where id > "));
-    query.push_bind(after);
-    push_filters(&mut query, filter);
-    query
-        .push(" order by id desc limit ")
-        .push_bind(filter.limit.clamp(1, 500));
-    Ok(query.build_query_as().fetch_all(db).await?)
 }
 
 /// Cancels a run. A queued one has no container: it is cancelled and its
