@@ -1,4 +1,4 @@
-//! What the runs list shows of a run: a third of a run's columns, so the
+//! What the runs list shows of a run: 16 of its 37 columns, so the
 //! list's page (the most requested one) reads and decodes only those.
 
 use sqlx::{PgPool, Postgres, QueryBuilder};
