@@ -1,10 +1,10 @@
 //! What the runs list shows of a run: 16 of its 37 columns, so the
 //! list's page (the most requested one) reads and decodes only those.
 
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use super::{runs::push_filters, Run, RunFilter, RunStatus, Summary};
+use super::{runs::page_query, Run, RunFilter, RunStatus, Summary};
 use crate::{environment_id::EnvironmentId, error::AppResult};
 
 const ROW_COLUMNS: &str = "id, username, environment_id, files, status, project, collected,
@@ -50,16 +50,6 @@ pub async fn list_rows(
     filter: &RunFilter,
     newer_than: Option<i64>,
 ) -> AppResult<Vec<RunRow>> {
-    let mut query: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("select {ROW_COLUMNS} from runs where true"));
-    push_filters(&mut query, filter);
-    match (newer_than, filter.before) {
-        (Some(after), _) => query.push(" and id > ").push_bind(after),
-        (None, Some(before)) => query.push(" and id < ").push_bind(before),
-        (None, None) => &mut query,
-    };
-    query
-        .push(" order by id desc limit ")
-        .push_bind(filter.limit.clamp(1, 500));
+    let mut query = page_query(ROW_COLUMNS, filter, newer_than);
     Ok(query.build_query_as().fetch_all(db).await?)
 }

@@ -162,19 +162,19 @@ pub struct RunFilter {
 /// Runs newest first, one page. Keyset paging on the id keeps it fast however
 /// many runs there are.
 pub async fn list(db: &PgPool, filter: &RunFilter) -> AppResult<Vec<Run>> {
-    let mut query: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("select {RUN_COLUMNS} from runs where true"));
-    push_filters(&mut query, filter);
-    if let Some(before) = filter.before {
-        query.push(" and id < ").push_bind(before);
-    }
-    query
-        .push(" order by id desc limit ")
-        .push_bind(filter.limit.clamp(1, 500));
+    let mut query = page_query(RUN_COLUMNS, filter, None);
     Ok(query.build_query_as().fetch_all(db).await?)
 }
 
-pub(super) fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &RunFilter) {
+/// `columns` of the runs matching the filter, newest first, one page: after
+/// `newer_than` when given (what a page showing up to it has not seen yet),
+/// else before `filter.before`.
+pub(super) fn page_query<'a>(
+    columns: &str,
+    filter: &'a RunFilter,
+    newer_than: Option<i64>,
+) -> QueryBuilder<'a, Postgres> {
+    let mut query = QueryBuilder::new(format!("select {columns} from runs where true"));
     if let Some(status) = filter.status {
         query.push(" and status = ").push_bind(status);
     }
@@ -184,6 +184,15 @@ pub(super) fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &RunF
     if let Some(env) = filter.environment_id {
         query.push(" and environment_id = ").push_bind(env);
     }
+    match (newer_than, filter.before) {
+        (Some(after), _) => query.push(" and id > ").push_bind(after),
+        (None, Some(before)) => query.push(" and id < ").push_bind(before),
+        (None, None) => &mut query,
+    };
+    query
+        .push(" order by id desc limit ")
+        .push_bind(filter.limit.clamp(1, 500));
+    query
 }
 
 /// Cancels a run. A queued one has no container: it is cancelled and its
