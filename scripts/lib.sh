@@ -42,10 +42,24 @@ ensure_packages() {
 }
 
 # ensure_postgres — when DATABASE_URL is unset, installs and starts a local
-# PostgreSQL cluster, creates the role and database `test_executor` and
-# exports DATABASE_URL. The role may CREATE DATABASE: the test suite makes a
-# fresh database per test.
+# PostgreSQL cluster listening on 127.0.0.1 only, creates the role and
+# database `test_executor` and exports DATABASE_URL. The role may CREATE
+# DATABASE: the test suite makes a fresh database per test. Its password is
+# random, made on first provisioning and kept in PG_PASSWORD_FILE (root's,
+# mode 0600), reused afterwards: no fixed password a project could guess.
 PG_MAX_CONNECTIONS=300
+PG_PASSWORD_FILE="${PG_PASSWORD_FILE:-/etc/test-executor/postgres-password}"
+
+# postgres_password — the installation's database password (made once).
+postgres_password() {
+    if ! as_root test -s "$PG_PASSWORD_FILE"; then
+        as_root install -d -m 0700 "$(dirname "$PG_PASSWORD_FILE")"
+        head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' \
+            | as_root tee "$PG_PASSWORD_FILE" >/dev/null
+        as_root chmod 0600 "$PG_PASSWORD_FILE"
+    fi
+    as_root cat "$PG_PASSWORD_FILE"
+}
 ensure_postgres() {
     if [ -n "${DATABASE_URL:-}" ]; then
         log "using DATABASE_URL from the environment"
@@ -66,6 +80,7 @@ ensure_postgres() {
     # Many tests run at once, each with its own database and pool.
     local conf="/etc/postgresql/$version/$cluster/conf.d/test-executor.conf"
     local wanted="# Written by test-executor's scripts/lib.sh
+listen_addresses = '127.0.0.1'
 max_connections = $PG_MAX_CONNECTIONS"
     local changed=""
     if [ "$(cat "$conf" 2>/dev/null)" != "$wanted" ]; then
@@ -77,7 +92,7 @@ max_connections = $PG_MAX_CONNECTIONS"
         log "starting PostgreSQL $version/$cluster on port $port"
         as_root pg_ctlcluster "$version" "$cluster" start
     elif [ -n "$changed" ]; then
-        log "restarting PostgreSQL $version/$cluster (max_connections changed)"
+        log "restarting PostgreSQL $version/$cluster (its settings changed)"
         as_root pg_ctlcluster "$version" "$cluster" restart
     fi
 
@@ -89,21 +104,18 @@ max_connections = $PG_MAX_CONNECTIONS"
     done
 
     _pg_admin() { as_root runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$port" "$@"; }
-    _pg_admin -d postgres <<'SQL'
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'test_executor') THEN
-        CREATE ROLE test_executor LOGIN CREATEDB PASSWORD 'test_executor';
-    ELSE
-        ALTER ROLE test_executor LOGIN CREATEDB PASSWORD 'test_executor';
-    END IF;
-END
-$$;
+    local password
+    password="$(postgres_password)"
+    # The password reaches psql on its standard input, not its command line.
+    { printf '\\set pw %s\n' "$password"; cat <<'SQL'; } | _pg_admin -d postgres
+SELECT format('CREATE ROLE test_executor LOGIN CREATEDB PASSWORD %L', :'pw')
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'test_executor') \gexec
+SELECT format('ALTER ROLE test_executor LOGIN CREATEDB PASSWORD %L', :'pw') \gexec
 SQL
     if [ "$(_pg_admin -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test_executor'")" != 1 ]; then
         _pg_admin -d postgres -c 'CREATE DATABASE test_executor OWNER test_executor'
     fi
-    export DATABASE_URL="postgres://test_executor:test_executor@127.0.0.1:$port/test_executor"
+    export DATABASE_URL="postgres://test_executor:$password@127.0.0.1:$port/test_executor"
 }
 
 # runner_image_hash — sha256 over the runner-image/ folder (paths and

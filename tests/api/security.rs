@@ -269,3 +269,32 @@ async fn an_operators_cookie_cannot_create_an_environment_through_the_api() {
         "environment 45 was not created"
     );
 }
+
+/// The scripts give the database role a random password (kept in a file only
+/// root reads): the fixed one they once set, which a hostile build could
+/// guess, is refused.
+#[tokio::test]
+async fn the_database_refuses_the_old_fixed_password() {
+    let url =
+        std::env::var("DATABASE_URL").expect("DATABASE_URL must be set (scripts/test sets it)");
+    let Some((scheme_user, rest)) = url.split_once("://").and_then(|(_, r)| r.split_once('@'))
+    else {
+        panic!("DATABASE_URL names no user");
+    };
+    let user = scheme_user.split(':').next().unwrap();
+    assert_ne!(
+        scheme_user, "test_executor:test_executor",
+        "the scripts still set the fixed password"
+    );
+    let guessed = format!("postgres://{user}:{user}@{rest}");
+    let err = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&guessed)
+        .await
+        .expect_err("the guessed password was accepted");
+    assert!(
+        format!("{err}").contains("password authentication failed"),
+        "{err}"
+    );
+}
