@@ -23,7 +23,7 @@ mod images;
 mod sandbox;
 pub mod stats;
 mod usr_volume;
-pub use images::{BuilderSpec, CommitSpec};
+pub use images::{BuilderSpec, CommitSpec, ImageFacts};
 pub use sandbox::Extras;
 pub use usr_volume::{usr_volume_name, LABEL_USR_OF};
 

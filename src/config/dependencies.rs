@@ -34,14 +34,21 @@ pub struct DependencyBuildConfig {
     #[arg(long, env = "PIP_FIND_LINKS")]
     pub pip_find_links: Option<String>,
 
-    /// Network of the build containers (`host` where the engine has no
-    /// bridge); runs never have one.
-    #[arg(long, env = "DEPS_BUILD_NETWORK", default_value = "host")]
-    pub deps_build_network: String,
+    /// More `HOST:PORT` the download step may reach besides the hosts of the
+    /// index and links above (space-separated): e.g. the files host of a
+    /// private index. Nothing else is reachable from a build.
+    #[arg(long, env = "DEPS_ALLOWED_HOSTS", default_value = "")]
+    pub deps_allowed_hosts: String,
 
-    /// Named volume that keeps pip's cache across builds.
-    #[arg(long, env = "DEPS_PIP_CACHE_VOLUME", default_value = "te-pip-cache")]
+    /// Named volume of the wheels kept across builds: written only by the
+    /// download step (wheels the index served, checked against its hashes),
+    /// read-only to every step that runs a project's code.
+    #[arg(long, env = "DEPS_PIP_CACHE_VOLUME", default_value = "te-wheels")]
     pub deps_pip_cache_volume: String,
+
+    /// CPUs each step of a build may use.
+    #[arg(long, env = "DEPS_BUILD_CPUS", default_value_t = 1.0)]
+    pub deps_build_cpus: f64,
 
     /// A build taking longer is stopped and fails.
     #[arg(long, env = "DEPS_BUILD_TIMEOUT_SECS", default_value_t = 900)]

@@ -1,13 +1,28 @@
-//! One dependency build: a builder container from the base image (network
-//! for pip, pip's cache volume, no capabilities), the context uploaded, the
-//! script run with a deadline and its output kept (bounded), and the
-//! container committed as the project's image.
+//! One dependency build, in steps, each its own container from the base
+//! image with no capabilities, no new privileges, uid 1000, CPU, memory and
+//! process caps, under one deadline, and never a network:
+//!
+//! 1. **install, kept wheels only**: when every wheel is kept already, the
+//!    project installs offline at once (the common rebuild);
+//! 2. **download** (`egress.rs`): the checked requirements, wheels only, into
+//!    the kept wheels; failing that, source archives too, into this build's
+//!    own volume. No code of the project runs; only the index is reachable;
+//! 3. **metadata**: the project's own requirements, read offline from its
+//!    build backend (project code: no network, no pip settings, the wheels
+//!    read-only), checked and downloaded as in 2;
+//! 4. **install**: the venv, offline, committed as the project's image.
 
 use std::{collections::HashMap, time::Duration};
 
-use futures_util::StreamExt;
+use tokio::time::Instant;
 
-use super::{context, ProjectSource, VENV};
+use super::{
+    context::{self, DOWNLOADS_RO, KEPT_RO, KEPT_RW},
+    egress::{self, Egress},
+    requirements::{Refused, Requirements},
+    step::{self, BoundedLog, Ended},
+    ProjectSource, VENV,
+};
 use crate::{
     config::DependencyBuildConfig,
     engine::{BuilderSpec, CommitSpec, Engine},
@@ -16,17 +31,19 @@ use crate::{
 /// Labels of builder containers and of the images they make.
 pub const LABEL_KEY: &str = "te.dependency-key";
 pub const LABEL_PROJECT: &str = "te.project";
-/// Builder containers are named `te-depbuild-<database>-<key>`.
+/// Builder containers are named `te-depbuild-<database>-<key>-<step>`.
 pub const BUILDER_PREFIX: &str = "te-depbuild-";
 /// On builder containers and dependency images: the database of the
 /// installation that made them.
 pub const LABEL_DATABASE: &str = "te.dependency-db";
-/// Kept of a build's output: its head (what was resolved) and its tail
-/// (where it failed).
-const LOG_HEAD: usize = 16 * 1024;
-const LOG_TAIL: usize = 48 * 1024;
+/// On dependency images: the installation's id (checked on reuse).
+pub const LABEL_INSTALLATION: &str = "te.installation";
 const BUILDER_MEMORY: i64 = 2 * 1024 * 1024 * 1024;
 const BUILDER_PIDS: i64 = 1024;
+/// The download steps' `/tmp` (pip unpacks source archives there).
+const FETCH_TMP_MIB: u64 = 1024;
+/// Lines of a failed attempt with the kept wheels shown in the log.
+const ATTEMPT_TAIL: usize = 3;
 
 pub struct Built {
     pub size_bytes: Option<i64>,
@@ -39,6 +56,13 @@ pub struct Failed {
     pub log: String,
 }
 
+/// Who a build is for: its key, the database and id of the installation.
+pub struct Owner<'a> {
+    pub key: &'a str,
+    pub database: &'a str,
+    pub installation: &'a str,
+}
+
 /// Builds `tag` from `base` for the project; the image replaces any of the
 /// same tag.
 pub async fn run(
@@ -46,56 +70,32 @@ pub async fn run(
     settings: &DependencyBuildConfig,
     base: &str,
     project: &ProjectSource,
-    pip_args: &[String],
-    (key, database): (&str, &str),
+    owner: Owner<'_>,
     (repo, tag): (&str, &str),
 ) -> Result<Built, Failed> {
-    // Named by installation (database) and key: two installations sharing an
-    // engine never take each other's builder for a stale one.
-    let database: String = database
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .take(40)
-        .collect();
-    let name = format!("{BUILDER_PREFIX}{database}-{}", &key[..16]);
-    // A builder left by a process that died while building this key.
-    engine.remove(&name).await.map_err(infra)?;
-    let context = context::build_context(project, pip_args, settings).map_err(|e| Failed {
-        reason: format!("could not prepare the dependency build: {e:#}"),
+    let refused = |r: Refused| Failed {
+        reason: r.to_string(),
+        log: String::new(),
+    };
+    let mut reqs = Requirements::of_files(project).map_err(refused)?;
+    let build_requires = project.build_requires().map_err(|reason| Failed {
+        reason,
         log: String::new(),
     })?;
-    let (env, cmd) = engine
-        .image_env_and_cmd(base)
+    reqs.add("pyproject.toml [build-system] requires", &build_requires)
+        .map_err(refused)?;
+    let image = engine
+        .image_facts(base)
         .await
-        .map_err(infra)?
+        .map_err(|e| infra(e, ""))?
         .ok_or_else(|| Failed {
             reason: format!("the runner image {base} is missing"),
             log: String::new(),
         })?;
-    // The image carries the database too, so what built it is known (and a
-    // test can remove what it built).
-    let labels = HashMap::from([
-        (LABEL_KEY.to_owned(), key.to_owned()),
-        (LABEL_PROJECT.to_owned(), project.name.clone()),
-        (LABEL_DATABASE.to_owned(), database.clone()),
-    ]);
-    let id = engine
-        .create_builder(BuilderSpec {
-            name: &name,
-            image: base,
-            user: "1000:1000",
-            cmd: vec!["sh".into(), format!("{}/build.sh", context::BUILD_DIR)],
-            network: &settings.deps_build_network,
-            cache: Some((&settings.deps_pip_cache_volume, context::PIP_CACHE)),
-            labels: labels.clone(),
-            memory_bytes: BUILDER_MEMORY,
-            pids_limit: BUILDER_PIDS,
-        })
-        .await
-        .map_err(infra)?;
-    let result = build_in(engine, settings, &id, context).await;
-    let outcome = match result {
-        Ok((0, log)) => {
+    let mut build = Build::new(engine, settings, base, project, &owner);
+    let installed = build.steps(&mut reqs).await;
+    let outcome = match installed {
+        Ok(id) => {
             let committed = engine
                 .commit(
                     &id,
@@ -104,97 +104,364 @@ pub async fn run(
                         tag,
                         user: "1000:1000",
                         working_dir: "/tmp",
-                        env: with_venv_path(&env),
-                        cmd,
-                        labels,
+                        env: with_venv_path(&image.env),
+                        cmd: image.cmd,
+                        labels: build.labels.clone(),
                     },
                 )
                 .await;
             match committed {
                 Ok(_) => {
-                    let size = engine
-                        .image_size(&format!("{repo}:{tag}"))
-                        .await
-                        .ok()
-                        .flatten();
-                    Ok(Built {
-                        size_bytes: size,
-                        log,
-                    })
+                    let facts = engine.image_facts(&format!("{repo}:{tag}")).await;
+                    Ok(facts.ok().flatten().and_then(|f| f.size))
                 }
-                Err(err) => Err(Failed {
-                    reason: format!("could not save the dependency image: {err:#}"),
-                    log,
-                }),
+                Err(err) => Err(format!("could not save the dependency image: {err:#}")),
             }
         }
-        Ok((code, log)) => Err(Failed {
-            reason: failure_line(&log).unwrap_or_else(|| {
-                let last = log
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("");
-                format!("the dependency build failed (exit {code}): {}", last.trim())
-                    .chars()
-                    .take(500)
-                    .collect()
-            }),
-            log,
-        }),
-        Err(failed) => Err(failed),
+        Err(reason) => Err(reason),
     };
-    if let Err(err) = engine.remove(&id).await {
-        tracing::warn!("{err:#}");
-    }
-    outcome
-}
-
-/// Uploads, starts and follows the builder until it exits or the deadline.
-async fn build_in(
-    engine: &Engine,
-    settings: &DependencyBuildConfig,
-    id: &str,
-    context: Vec<u8>,
-) -> Result<(i64, String), Failed> {
-    engine.upload(id, "/", context).await.map_err(infra)?;
-    engine.start(id).await.map_err(infra)?;
-    let mut log = BoundedLog::default();
-    let limit = Duration::from_secs(settings.deps_build_timeout_secs);
-    let follow = async {
-        let mut output = engine.follow_logs(id);
-        while let Some(chunk) = output.next().await {
-            match chunk {
-                Ok(chunk) => log.push(&chunk.into_bytes()),
-                Err(err) => {
-                    tracing::warn!("reading a dependency build's output: {err}");
-                    break;
-                }
-            }
-        }
-        engine.wait(id, limit).await
-    };
-    match tokio::time::timeout(limit, follow).await {
-        Ok(Ok(code)) => Ok((code, log.text())),
-        Ok(Err(err)) => Err(Failed {
-            reason: format!("the dependency build was lost: {err:#}"),
-            log: log.text(),
-        }),
-        Err(_) => {
-            let _ = engine.kill(id).await;
-            Err(Failed {
-                reason: format!(
-                    "the dependency build took longer than {} s (DEPS_BUILD_TIMEOUT_SECS)",
-                    limit.as_secs()
-                ),
-                log: log.text(),
-            })
-        }
+    let log = build.finish().await;
+    match outcome {
+        Ok(size_bytes) => Ok(Built { size_bytes, log }),
+        Err(reason) => Err(Failed { reason, log }),
     }
 }
 
-fn infra(err: anyhow::Error) -> Failed {
-    tracing::error!("dependency build: {err:#}");
+/// The state of one build across its steps.
+struct Build<'a> {
+    engine: &'a Engine,
+    settings: &'a DependencyBuildConfig,
+    base: &'a str,
+    project: &'a ProjectSource,
+    /// `te-depbuild-<database>-<key16>`: each step's container and volume
+    /// adds its own suffix.
+    name: String,
+    labels: HashMap<String, String>,
+    deadline: Instant,
+    log: BoundedLog,
+    egress: Option<Egress>,
+    /// Whether the kept wheels' volume exists (it is not made read-only
+    /// first: its first mount gives it its owner).
+    kept: bool,
+    /// Whether this build's own downloads volume was filled.
+    downloads: bool,
+    project_args: Vec<String>,
+}
+
+impl<'a> Build<'a> {
+    fn new(
+        engine: &'a Engine,
+        settings: &'a DependencyBuildConfig,
+        base: &'a str,
+        project: &'a ProjectSource,
+        owner: &Owner<'_>,
+    ) -> Build<'a> {
+        // Named by installation (database) and key: two installations sharing an
+        // engine never take each other's builder for a stale one.
+        let database: String = owner
+            .database
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .take(40)
+            .collect();
+        let labels = HashMap::from([
+            (LABEL_KEY.to_owned(), owner.key.to_owned()),
+            (LABEL_PROJECT.to_owned(), project.name.clone()),
+            (LABEL_DATABASE.to_owned(), database.clone()),
+            (LABEL_INSTALLATION.to_owned(), owner.installation.to_owned()),
+        ]);
+        Build {
+            engine,
+            settings,
+            base,
+            project,
+            name: format!("{BUILDER_PREFIX}{database}-{}", &owner.key[..16]),
+            labels,
+            deadline: Instant::now() + Duration::from_secs(settings.deps_build_timeout_secs),
+            log: BoundedLog::default(),
+            egress: None,
+            kept: false,
+            downloads: false,
+            project_args: project.project_args().unwrap_or_default(),
+        }
+    }
+
+    /// Runs the steps; returns the container of the successful install.
+    async fn steps(&mut self, reqs: &mut Requirements) -> Result<String, String> {
+        self.kept = self
+            .engine
+            .volume_exists(&self.settings.deps_pip_cache_volume)
+            .await
+            .map_err(|e| infra(e, "looking for the kept wheels").reason)?;
+        if self.kept {
+            self.log.line("==> installing with the kept wheels alone");
+            let mut attempt = BoundedLog::default();
+            if let Some(id) = self.install(reqs, &mut attempt).await? {
+                self.log.push(attempt.text().as_bytes());
+                return Ok(id);
+            }
+            let text = attempt.text();
+            let lines: Vec<&str> = text.lines().collect();
+            for line in &lines[lines.len().saturating_sub(ATTEMPT_TAIL)..] {
+                self.log.line(line);
+            }
+            self.log.line("==> not all kept: downloading");
+        }
+        self.fetch(reqs).await?;
+        if !self.project_args.is_empty() {
+            let requires = self.metadata(reqs).await?;
+            if !requires.is_empty() {
+                reqs.add("the project's metadata (Requires-Dist)", &requires)
+                    .map_err(|r| r.to_string())?;
+                self.fetch(reqs).await?;
+            }
+        }
+        let mut log = std::mem::take(&mut self.log);
+        let installed = self.install(reqs, &mut log).await;
+        self.log = log;
+        match installed? {
+            Some(id) => Ok(id),
+            None => Err(self.failure("the dependency install failed")),
+        }
+    }
+
+    /// The install step: `Some(container)` when it succeeded (to commit),
+    /// `None` when pip failed (the container is removed).
+    async fn install(
+        &mut self,
+        reqs: &Requirements,
+        log: &mut BoundedLog,
+    ) -> Result<Option<String>, String> {
+        let (id, ended) = self.project_step("install", reqs, log).await?;
+        match ended {
+            Ended::Exited(0) => Ok(Some(id)),
+            Ended::Exited(_) => {
+                self.remove(&id).await;
+                Ok(None)
+            }
+            other => {
+                self.remove(&id).await;
+                Err(self.ended_badly(other))
+            }
+        }
+    }
+
+    /// The metadata step: the project's own requirements, as it printed them.
+    async fn metadata(&mut self, reqs: &Requirements) -> Result<Vec<String>, String> {
+        let mut log = BoundedLog::default();
+        let (id, ended) = self.project_step("metadata", reqs, &mut log).await?;
+        self.remove(&id).await;
+        let text = log.text();
+        self.log.push(text.as_bytes());
+        match ended {
+            Ended::Exited(0) => Ok(text
+                .lines()
+                .filter_map(|l| l.strip_prefix("te-requires: "))
+                .map(str::to_owned)
+                .collect()),
+            Ended::Exited(_) => Err(self.failure("reading the project's metadata failed")),
+            other => Err(self.ended_badly(other)),
+        }
+    }
+
+    /// A step that runs the project's code: no network, no pip settings,
+    /// the wheels read-only, a writable root (the install is committed).
+    async fn project_step(
+        &mut self,
+        which: &str,
+        reqs: &Requirements,
+        log: &mut BoundedLog,
+    ) -> Result<(String, Ended), String> {
+        let files = context::build_context(self.project, reqs, &self.project_args)
+            .map_err(|e| format!("could not prepare the dependency build: {e:#}"))?;
+        let name = format!("{}-{which}", self.name);
+        let downloads = format!("{}-dl", self.name);
+        let mut volumes = Vec::new();
+        if self.kept {
+            volumes.push((self.settings.deps_pip_cache_volume.as_str(), KEPT_RO, true));
+        }
+        if self.downloads {
+            volumes.push((downloads.as_str(), DOWNLOADS_RO, true));
+        }
+        let cmd = vec![
+            "sh".to_owned(),
+            format!("{}/build.sh", context::BUILD_DIR),
+            which.to_owned(),
+        ];
+        let spec = self.spec(&name, cmd, "none", volumes, None);
+        step::run(self.engine, spec, ("/", files), self.deadline, log)
+            .await
+            .map_err(|e| infra(e, "starting a build step").reason)
+    }
+
+    /// The download step: wheels into the kept wheels; failing that, source
+    /// archives too, into this build's own volume.
+    async fn fetch(&mut self, reqs: &Requirements) -> Result<(), String> {
+        if reqs.install.is_empty() {
+            return Ok(());
+        }
+        if self.egress.is_none() {
+            let targets = egress::targets(self.settings);
+            let names = (format!("{}-proxy", self.name), format!("{}-net", self.name));
+            let started = Egress::start(
+                self.engine,
+                self.base,
+                (&names.0, &names.1),
+                &targets,
+                &self.labels,
+            )
+            .await
+            .map_err(|e| infra(e, "starting the download proxy").reason)?;
+            self.egress = Some(started);
+        }
+        let files = context::fetch_context(reqs, self.settings)
+            .map_err(|e| format!("could not prepare the download: {e:#}"))?;
+        let kept = self.settings.deps_pip_cache_volume.clone();
+        let net = self
+            .egress
+            .as_ref()
+            .map(|e| e.volume.clone())
+            .unwrap_or_default();
+        let volumes = vec![
+            (kept.as_str(), KEPT_RW, false),
+            (net.as_str(), egress::NET_DIR, false),
+        ];
+        if self.fetch_step("wheels", volumes, files.clone()).await? {
+            self.kept = true;
+            return Ok(());
+        }
+        self.kept = true;
+        self.log
+            .line("==> some requirement has no wheel: downloading source archives");
+        let downloads = format!("{}-dl", self.name);
+        let volumes = vec![
+            (downloads.as_str(), KEPT_RW, false),
+            (kept.as_str(), KEPT_RO, true),
+            (net.as_str(), egress::NET_DIR, false),
+        ];
+        let fetched = self.fetch_step("sources", volumes, files).await?;
+        self.downloads = true;
+        if fetched {
+            Ok(())
+        } else {
+            Err(self.failure("the download of the dependencies failed"))
+        }
+    }
+
+    /// One download container; whether pip succeeded.
+    async fn fetch_step(
+        &mut self,
+        which: &str,
+        volumes: Vec<(&str, &str, bool)>,
+        files: Vec<u8>,
+    ) -> Result<bool, String> {
+        let name = format!("{}-fetch-{which}", self.name);
+        let cmd = vec![
+            "sh".to_owned(),
+            format!("{}/fetch.sh", egress::NET_DIR),
+            which.to_owned(),
+        ];
+        let spec = self.spec(&name, cmd, "none", volumes, Some(FETCH_TMP_MIB));
+        let (id, ended) = step::run(
+            self.engine,
+            spec,
+            (egress::NET_DIR, files),
+            self.deadline,
+            &mut self.log,
+        )
+        .await
+        .map_err(|e| infra(e, "starting a download step").reason)?;
+        self.remove(&id).await;
+        match ended {
+            Ended::Exited(code) => Ok(code == 0),
+            other => Err(self.ended_badly(other)),
+        }
+    }
+
+    fn spec<'s>(
+        &self,
+        name: &'s str,
+        cmd: Vec<String>,
+        network: &'s str,
+        volumes: Vec<(&'s str, &'s str, bool)>,
+        read_only_with_tmp_mib: Option<u64>,
+    ) -> BuilderSpec<'s>
+    where
+        'a: 's,
+    {
+        BuilderSpec {
+            name,
+            image: self.base,
+            user: "1000:1000",
+            cmd,
+            network,
+            volumes,
+            read_only_with_tmp_mib,
+            labels: self.labels.clone(),
+            memory_bytes: BUILDER_MEMORY,
+            nano_cpus: (self.settings.deps_build_cpus * 1e9) as i64,
+            pids_limit: BUILDER_PIDS,
+        }
+    }
+
+    /// pip's own line when it said why, else `fallback` with the last line.
+    fn failure(&self, fallback: &str) -> String {
+        let log = self.log.text();
+        failure_line(&log).unwrap_or_else(|| {
+            let last = log
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            format!("{fallback}: {}", last.trim())
+                .chars()
+                .take(500)
+                .collect()
+        })
+    }
+
+    fn ended_badly(&self, ended: Ended) -> String {
+        match ended {
+            Ended::TimedOut => format!(
+                "the dependency build took longer than {} s (DEPS_BUILD_TIMEOUT_SECS)",
+                self.settings.deps_build_timeout_secs
+            ),
+            Ended::Lost(why) => format!("the dependency build was lost: {why}"),
+            Ended::Exited(code) => format!("the dependency build failed (exit {code})"),
+        }
+    }
+
+    async fn remove(&self, id: &str) {
+        if let Err(err) = self.engine.remove(id).await {
+            tracing::warn!("{err:#}");
+        }
+    }
+
+    /// Stops the proxy (its refusals go into the log), removes the build's
+    /// containers and volumes; returns the log.
+    async fn finish(mut self) -> String {
+        if let Some(egress) = self.egress.take() {
+            for line in egress.refusals(self.engine).await {
+                self.log.line(&line);
+            }
+            egress.stop(self.engine).await;
+        }
+        for step in ["install", "metadata", "fetch-wheels", "fetch-sources"] {
+            self.remove(&format!("{}-{step}", self.name)).await;
+        }
+        if let Err(err) = self
+            .engine
+            .remove_volume(&format!("{}-dl", self.name))
+            .await
+        {
+            tracing::warn!("{err:#}");
+        }
+        self.log.text()
+    }
+}
+
+fn infra(err: anyhow::Error, doing: &str) -> Failed {
+    tracing::error!("dependency build, {doing}: {err:#}");
     Failed {
         reason: format!("could not build the dependency image: {err:#}"),
         log: String::new(),
@@ -245,42 +512,6 @@ pub fn failure_line(log: &str) -> Option<String> {
         .map(|line| line.chars().take(500).collect())
 }
 
-/// Keeps the first `LOG_HEAD` and the last `LOG_TAIL` bytes of the output,
-/// with a marker where it was cut.
-#[derive(Default)]
-struct BoundedLog {
-    head: Vec<u8>,
-    tail: std::collections::VecDeque<u8>,
-    dropped: u64,
-}
-
-impl BoundedLog {
-    fn push(&mut self, bytes: &[u8]) {
-        let room = LOG_HEAD.saturating_sub(self.head.len());
-        let (to_head, rest) = bytes.split_at(room.min(bytes.len()));
-        self.head.extend_from_slice(to_head);
-        self.tail.extend(rest);
-        while self.tail.len() > LOG_TAIL {
-            let over = self.tail.len() - LOG_TAIL;
-            self.tail.drain(..over);
-            self.dropped += over as u64;
-        }
-    }
-
-    fn text(&self) -> String {
-        let mut text = String::from_utf8_lossy(&self.head).into_owned();
-        if self.dropped > 0 {
-            text.push_str(&format!(
-                "\n[… {} bytes of the build's output left out …]\n",
-                self.dropped
-            ));
-        }
-        let tail: Vec<u8> = self.tail.iter().copied().collect();
-        text.push_str(&String::from_utf8_lossy(&tail));
-        text.replace('\0', "")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,21 +541,6 @@ mod tests {
             failure_line(log).unwrap(),
             "ValueError: `project` must contain ['version'] properties"
         );
-    }
-
-    #[test]
-    fn a_long_build_log_keeps_its_head_and_tail_and_says_where_it_was_cut() {
-        let mut log = BoundedLog::default();
-        log.push(b"first line\n");
-        for _ in 0..10_000 {
-            log.push(b"0123456789abcdef\n");
-        }
-        log.push(b"ERROR: the end\n");
-        let text = log.text();
-        assert!(text.starts_with("first line\n"));
-        assert!(text.ends_with("ERROR: the end\n"));
-        assert!(text.contains("bytes of the build's output left out"));
-        assert!(text.len() < LOG_HEAD + LOG_TAIL + 100);
     }
 
     #[test]

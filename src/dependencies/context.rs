@@ -1,22 +1,33 @@
-//! What a build container receives: one tar unpacked at `/` holding the
-//! project's tree at the runtime path, the build script, pip's settings and
-//! the CA bundle. pip's settings travel in a file the script reads (and
-//! removes), never in the container's environment, which a commit would
-//! keep in the image.
+//! What the steps of a build receive, each as one tar. A download step
+//! gets, in the proxy's volume, its script, the forwarder, the checked
+//! requirements and pip's settings (the index, the CA bundle, links: the
+//! only step that sees them, and it runs no code of the project's). A step
+//! that runs the project's code gets, at `/`, its script, the checked
+//! requirements and the project's tree at the runtime path, and nothing of
+//! pip's settings.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::{ProjectSource, RUNTIME_ROOT, VENV};
+use super::{egress, requirements::Requirements, ProjectSource, RUNTIME_ROOT, VENV};
 use crate::config::DependencyBuildConfig;
 
-/// Where the build's own files go (removed before the commit).
+/// Where a project step's own files go (removed before the commit).
 pub const BUILD_DIR: &str = "/tmp/te-build";
-/// Where the pip cache volume is mounted (the runner image makes it uid 1000's).
-pub const PIP_CACHE: &str = "/var/cache/te-pip";
+/// Where the kept wheels are mounted: read-write in the wheels download
+/// (the runner image makes the folder uid 1000's, so the volume's first
+/// mount is), read-only at `KEPT_RO` everywhere else.
+pub const KEPT_RW: &str = "/var/cache/te-pip";
+pub const KEPT_RO: &str = "/var/cache/te-wheels";
+/// Where a build's own downloads (sources among them) are mounted:
+/// read-write in the sources download (at `KEPT_RW`'s folder, for its
+/// owner), read-only at `DOWNLOADS_RO` in the project's steps.
+pub const DOWNLOADS_RO: &str = "/var/cache/te-dl";
 /// A tree larger than this is not built.
 pub const MAX_TREE_BYTES: u64 = 64 * 1024 * 1024;
+/// The earliest file time in a tree sent: zip (wheels) cannot hold older.
+const EARLIEST_MTIME: u64 = 315_619_200; // 1980-01-02
 
 /// Folders never sent: version control, virtualenvs, caches, build outputs.
 const SKIPPED_DIRS: &[&str] = &[
@@ -36,20 +47,18 @@ const SKIPPED_DIRS: &[&str] = &[
     "dist",
 ];
 
-/// The tar uploaded to `/` of the build container.
-pub fn build_context(
-    project: &ProjectSource,
-    pip_args: &[String],
-    settings: &DependencyBuildConfig,
-) -> Result<Vec<u8>> {
+/// The tar a download step gets in the proxy's volume.
+pub fn fetch_context(reqs: &Requirements, settings: &DependencyBuildConfig) -> Result<Vec<u8>> {
     let mut tar = Tar::new();
-    let build_dir = BUILD_DIR.trim_start_matches('/');
-    tar.dir(build_dir)?;
     let mut env = vec![
-        ("PIP_CACHE_DIR".to_owned(), PIP_CACHE.to_owned()),
+        ("PIP_NO_CACHE_DIR".to_owned(), "1".to_owned()),
         ("PIP_DISABLE_PIP_VERSION_CHECK".to_owned(), "1".to_owned()),
         ("PIP_NO_INPUT".to_owned(), "1".to_owned()),
         ("PIP_PROGRESS_BAR".to_owned(), "off".to_owned()),
+        (
+            "PIP_PROXY".to_owned(),
+            format!("http://127.0.0.1:{}", egress::FORWARD_PORT),
+        ),
     ];
     let passed = [
         ("PIP_INDEX_URL", &settings.pip_index_url),
@@ -65,45 +74,78 @@ pub fn build_context(
     if let Some(cert) = &settings.pip_cert {
         let bytes = std::fs::read(cert)
             .with_context(|| format!("reading the CA bundle PIP_CERT={}", cert.display()))?;
-        tar.file(&format!("{build_dir}/ca.pem"), &bytes, 0o644)?;
-        env.push(("PIP_CERT".to_owned(), format!("{BUILD_DIR}/ca.pem")));
+        tar.file("ca.pem", &bytes, 0o644)?;
+        env.push(("PIP_CERT".to_owned(), format!("{}/ca.pem", egress::NET_DIR)));
     }
-    if let Some(links) = settings.pip_find_links.as_deref().filter(|v| !v.is_empty()) {
-        let mut passed_links = Vec::new();
-        for link in links.split_whitespace() {
-            if link.contains("://") {
-                passed_links.push(link.to_owned());
-            } else if Path::new(link).is_dir() {
-                let target = format!("{build_dir}/find-links");
-                tar.dir(&target)?;
-                for entry in std::fs::read_dir(link).with_context(|| format!("listing {link}"))? {
-                    let entry = entry?;
-                    if entry.file_type()?.is_file() {
-                        let name = entry.file_name().to_string_lossy().into_owned();
-                        let bytes = std::fs::read(entry.path())?;
-                        tar.file(&format!("{target}/{name}"), &bytes, 0o644)?;
-                    }
-                }
-                passed_links.push(format!("{BUILD_DIR}/find-links"));
-            }
-        }
-        if !passed_links.is_empty() {
-            env.push(("PIP_FIND_LINKS".to_owned(), passed_links.join(" ")));
-        }
+    let links = find_links(&mut tar, settings)?;
+    if !links.is_empty() {
+        env.push(("PIP_FIND_LINKS".to_owned(), links.join(" ")));
     }
     let env_file: String = env
         .iter()
         .map(|(k, v)| format!("export {k}={}\n", quote(v)))
         .collect();
-    tar.file(&format!("{build_dir}/pip.env"), env_file.as_bytes(), 0o600)?;
+    tar.file("pip.env", env_file.as_bytes(), 0o600)?;
+    tar.file("fetch.sh", FETCH.as_bytes(), 0o755)?;
+    tar.file("egress.py", egress::SCRIPT.as_bytes(), 0o644)?;
+    tar.file("requirements.txt", reqs.install_file().as_bytes(), 0o644)?;
+    tar.file("constraints.txt", reqs.constraints_file().as_bytes(), 0o644)?;
+    tar.finish()
+}
+
+/// The operator's `PIP_FIND_LINKS`: URLs passed on, a local folder's files
+/// copied in.
+fn find_links(tar: &mut Tar, settings: &DependencyBuildConfig) -> Result<Vec<String>> {
+    let mut passed = Vec::new();
+    let Some(links) = settings.pip_find_links.as_deref() else {
+        return Ok(passed);
+    };
+    for link in links.split_whitespace() {
+        if link.contains("://") {
+            passed.push(link.to_owned());
+        } else if Path::new(link).is_dir() {
+            tar.dir("find-links")?;
+            for entry in std::fs::read_dir(link).with_context(|| format!("listing {link}"))? {
+                let entry = entry?;
+                if entry.file_type()?.is_file() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let bytes = std::fs::read(entry.path())?;
+                    tar.file(&format!("find-links/{name}"), &bytes, 0o644)?;
+                }
+            }
+            passed.push(format!("{}/find-links", egress::NET_DIR));
+        }
+    }
+    Ok(passed)
+}
+
+/// The tar a step running the project's code gets at `/`.
+pub fn build_context(
+    project: &ProjectSource,
+    reqs: &Requirements,
+    project_args: &[String],
+) -> Result<Vec<u8>> {
+    let mut tar = Tar::new();
+    let build_dir = BUILD_DIR.trim_start_matches('/');
+    tar.dir(build_dir)?;
     tar.file(
         &format!("{build_dir}/build.sh"),
-        script(pip_args).as_bytes(),
+        build_script(project_args).as_bytes(),
         0o755,
     )?;
     tar.file(
-        &format!("{build_dir}/missing_wheels.py"),
-        MISSING_WHEELS.as_bytes(),
+        &format!("{build_dir}/requires.py"),
+        REQUIRES.as_bytes(),
+        0o644,
+    )?;
+    tar.file(
+        &format!("{build_dir}/requirements.txt"),
+        reqs.install_file().as_bytes(),
+        0o644,
+    )?;
+    tar.file(
+        &format!("{build_dir}/constraints.txt"),
+        reqs.constraints_file().as_bytes(),
         0o644,
     )?;
     add_tree(
@@ -114,90 +156,86 @@ pub fn build_context(
     tar.finish()
 }
 
-/// The build, as the container runs it: a venv that sees the image's
-/// packages (pytest among them), made without pip (the image's pip wheel
-/// runs pip, so the image carries no pip of its own); pip with the
-/// project's arguments from the runtime path, first offline from the wheels
-/// kept in the cache volume, else from the index (pip prefers an index's
-/// link to an equal local one, so a mere `--find-links` would download
-/// again); the wheels it had to download kept for the next builds (the
-/// index's responses carry no cache headers here, so pip's own HTTP cache
-/// keeps nothing); then the build's files removed so the commit holds only
-/// the venv.
-pub fn script(pip_args: &[String]) -> String {
-    let args: Vec<String> = pip_args.iter().map(|a| quote(a)).collect();
+/// A download step: `wheels` resolves with wheels only (no code of any
+/// package runs) into the kept wheels; `sources` also takes source
+/// archives (whose metadata hooks run, third-party code with nothing but
+/// the proxy to reach) into this build's own volume. Either reaches the
+/// index only through the forwarder and the proxy.
+const FETCH: &str = r#"set -eu
+ctx=/var/cache/te-net
+. "$ctx/pip.env"
+python3 "$ctx/egress.py" forward 3128 "$ctx/proxy.sock" &
+pip="$(ls /usr/share/python-wheels/pip-*.whl | tail -n 1)/pip"
+case "$1" in
+wheels)
+    dest=/var/cache/te-pip/wheels
+    mkdir -p "$dest"
+    export PIP_FIND_LINKS="$dest${PIP_FIND_LINKS:+ $PIP_FIND_LINKS}"
+    echo "==> pip download --only-binary :all: (wheels only, kept for later builds)"
+    exec python3 "$pip" download --only-binary :all: --dest "$dest" -r "$ctx/requirements.txt" -c "$ctx/constraints.txt"
+    ;;
+sources)
+    dest=/var/cache/te-pip
+    export PIP_FIND_LINKS="/var/cache/te-wheels/wheels${PIP_FIND_LINKS:+ $PIP_FIND_LINKS}"
+    echo "==> pip download --prefer-binary (source archives too, for this build only)"
+    exec python3 "$pip" download --prefer-binary --dest "$dest" -r "$ctx/requirements.txt" -c "$ctx/constraints.txt"
+    ;;
+esac
+"#;
+
+/// A step that runs the project's code, offline: `metadata` prints the
+/// project's own requirements (`te-requires: ...`, checked by the server
+/// like any requirement line), `install` makes the venv that is committed:
+/// one that sees the image's packages (pytest among them), made without
+/// pip (the image's pip wheel runs pip, so the image carries no pip of its
+/// own), the build's files removed, and no `sitecustomize` or
+/// `usercustomize` left in it (they would run in every later run).
+fn build_script(project_args: &[String]) -> String {
+    let args: Vec<String> = project_args.iter().map(|a| quote(a)).collect();
     format!(
-        "set -eu\n\
-         . {BUILD_DIR}/pip.env\n\
-         wheels={PIP_CACHE}/wheels\n\
-         mkdir -p \"$wheels\"\n\
-         export PIP_FIND_LINKS=\"$wheels${{PIP_FIND_LINKS:+ $PIP_FIND_LINKS}}\"\n\
-         pip=\"$(ls /usr/share/python-wheels/pip-*.whl | tail -n 1)/pip\"\n\
-         echo '==> python3 -m venv --without-pip --system-site-packages {VENV}'\n\
-         python3 -m venv --without-pip --system-site-packages {VENV}\n\
-         cd {RUNTIME_ROOT}\n\
-         echo '==> pip install --no-index {shown} (from the kept wheels)'\n\
-         if {VENV}/bin/python \"$pip\" install --no-index {args} > {BUILD_DIR}/offline.log 2>&1; then\n\
-         cat {BUILD_DIR}/offline.log\n\
-         else\n\
-         tail -n 3 {BUILD_DIR}/offline.log\n\
-         echo '==> not all kept: pip install {shown}'\n\
-         {VENV}/bin/python \"$pip\" install {args}\n\
-         echo '==> keeping the wheels of this build for the next ones'\n\
-         {VENV}/bin/python {BUILD_DIR}/missing_wheels.py \"$wheels\" {BUILD_DIR}\n\
-         keep() {{ {VENV}/bin/python \"$pip\" download -q --only-binary :all: -d \"$wheels\" \"$@\"; }}\n\
-         [ ! -s {BUILD_DIR}/missing.txt ] || keep --no-deps -r {BUILD_DIR}/missing.txt \\\n\
-         || while read -r w; do keep --no-deps \"$w\" || echo \"(no wheel kept for $w)\"; done < {BUILD_DIR}/missing.txt\n\
-         [ ! -s {BUILD_DIR}/backend.txt ] || keep -r {BUILD_DIR}/backend.txt || echo '(the build backend was not kept)'\n\
-         fi\n\
-         cd /\n\
-         rm -rf {RUNTIME_ROOT} {BUILD_DIR}\n\
-         echo '==> done'\n",
-        shown = pip_args.join(" ").replace('\'', ""),
+        r#"set -eu
+b={BUILD_DIR}
+pip="$(ls /usr/share/python-wheels/pip-*.whl | tail -n 1)/pip"
+export PIP_NO_INDEX=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off
+export PIP_FIND_LINKS="{KEPT_RO}/wheels {DOWNLOADS_RO}"
+cd {RUNTIME_ROOT}
+case "$1" in
+metadata)
+    echo "==> the project's own requirements (pip install --dry-run --no-deps, offline)"
+    python3 "$pip" install --dry-run --no-deps --ignore-installed --report "$b/report.json" {args}
+    python3 "$b/requires.py" "$b/report.json"
+    ;;
+install)
+    echo '==> python3 -m venv --without-pip --system-site-packages {VENV}'
+    python3 -m venv --without-pip --system-site-packages {VENV}
+    echo '==> pip install --no-index (offline) {shown}'
+    {VENV}/bin/python "$pip" install -r "$b/requirements.txt" -c "$b/constraints.txt" {args}
+    cd /
+    rm -rf {RUNTIME_ROOT} "$b"
+    rm -f {VENV}/lib/python3*/site-packages/sitecustomize.py {VENV}/lib/python3*/site-packages/usercustomize.py
+    echo '==> done'
+    ;;
+esac
+"#,
         args = args.join(" "),
+        shown = project_args.join(" ").replace('\'', ""),
     )
 }
 
-/// Writes what to keep: `missing.txt`, the venv's own distributions the
-/// wheel cache lacks (`name==version`, not the editable project), and
-/// `backend.txt`, the build backend's requirements (kept with their
-/// dependencies, which the isolated build installs too; wheels already kept
-/// are not downloaded again).
-const MISSING_WHEELS: &str = r#"import json, os, re, sys, sysconfig
-from importlib import metadata
-
-wheels, out = sys.argv[1], sys.argv[2]
-missing = open(os.path.join(out, "missing.txt"), "w")
-backend = open(os.path.join(out, "backend.txt"), "w")
-norm = lambda n: re.sub(r"[-_.]+", "_", n).lower()
-have = set()
-for f in os.listdir(wheels):
-    if f.endswith(".whl"):
-        parts = f.split("-")
-        have.add((norm(parts[0]), parts[1]))
-site = sysconfig.get_paths()["purelib"]
-for dist in metadata.distributions(path=[site]):
-    direct = dist.read_text("direct_url.json")
-    if direct and json.loads(direct).get("dir_info", {}).get("editable"):
-        continue
-    name, version = dist.metadata["Name"], dist.version
-    if (norm(name), version) not in have:
-        print(f"{name}=={version}", file=missing)
-try:
-    import tomllib
-    with open("pyproject.toml", "rb") as f:
-        requires = tomllib.load(f).get("build-system", {}).get("requires", [])
-except (OSError, ValueError):
-    requires = []
-# What backends add for an editable build (get_requires_for_build_editable).
-EDITABLE_EXTRAS = {"hatchling": ["editables"], "setuptools": ["wheel"]}
-for req in requires:
-    print(req, file=backend)
-    name = norm(re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0])
-    for extra in EDITABLE_EXTRAS.get(name.replace("_", "-"), []):
-        print(extra, file=backend)
-if not requires and os.path.exists("setup.py"):
-    print("setuptools\nwheel", file=backend)
+/// Prints the project's requirements from pip's report, with the markers
+/// evaluated here (the test extras requested).
+const REQUIRES: &str = r#"import glob, json, sys
+sys.path.insert(0, sorted(glob.glob("/usr/share/python-wheels/pip-*.whl"))[-1])
+from pip._vendor.packaging.requirements import Requirement
+EXTRAS = ["", "test", "tests", "testing"]
+with open(sys.argv[1]) as f:
+    report = json.load(f)
+for item in report.get("install", []):
+    for line in item.get("metadata", {}).get("requires_dist", []) or []:
+        req = Requirement(line)
+        if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in EXTRAS):
+            req.marker = None
+            print("te-requires:", req)
 "#;
 
 /// A POSIX shell single-quoted word.
@@ -231,7 +269,13 @@ fn add_tree(tar: &mut Tar, root: &Path, target: &str) -> Result<()> {
         } else if entry.file_type().is_file() {
             let bytes = std::fs::read(entry.path())
                 .with_context(|| format!("reading {}", entry.path().display()))?;
-            tar.file(&name, &bytes, 0o644)?;
+            let mtime = entry
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            tar.file_at(&name, &bytes, 0o644, mtime)?;
             anyhow::ensure!(
                 tar.bytes <= MAX_TREE_BYTES,
                 "the project's tree is larger than {} MiB",
@@ -241,6 +285,12 @@ fn add_tree(tar: &mut Tar, root: &Path, target: &str) -> Result<()> {
         // Symlinks are not followed: they could point anywhere on this machine.
     }
     Ok(())
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Entries owned by uid 1000 (the builder's user), explicit folders included:
@@ -258,26 +308,32 @@ impl Tar {
         }
     }
 
-    fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+    fn header(kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -> tar::Header {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(kind);
         header.set_size(size);
         header.set_mode(mode);
         header.set_uid(1000);
         header.set_gid(1000);
-        header.set_mtime(0);
+        header.set_mtime(mtime.max(EARLIEST_MTIME));
         header
     }
 
     fn dir(&mut self, path: &str) -> Result<()> {
-        let mut header = Self::header(tar::EntryType::Directory, 0, 0o755);
+        let mut header = Self::header(tar::EntryType::Directory, 0, 0o755, now());
         self.inner
             .append_data(&mut header, format!("{path}/"), std::io::empty())
             .with_context(|| format!("adding {path} to the build context"))
     }
 
     fn file(&mut self, path: &str, bytes: &[u8], mode: u32) -> Result<()> {
-        let mut header = Self::header(tar::EntryType::Regular, bytes.len() as u64, mode);
+        self.file_at(path, bytes, mode, now())
+    }
+
+    /// A file with its own time (a tree's files keep theirs: build
+    /// backends put them into wheels).
+    fn file_at(&mut self, path: &str, bytes: &[u8], mode: u32, mtime: u64) -> Result<()> {
+        let mut header = Self::header(tar::EntryType::Regular, bytes.len() as u64, mode, mtime);
         self.bytes += bytes.len() as u64;
         self.inner
             .append_data(&mut header, path, bytes)
@@ -295,15 +351,32 @@ impl Tar {
 mod tests {
     use super::*;
 
+    fn entries(bytes: &[u8]) -> std::collections::HashMap<String, (String, u64, u64)> {
+        let mut archive = tar::Archive::new(bytes);
+        let mut files = std::collections::HashMap::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            let (uid, mtime) = (
+                entry.header().uid().unwrap(),
+                entry.header().mtime().unwrap(),
+            );
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+            files.insert(name, (text, uid, mtime));
+        }
+        files
+    }
+
     #[test]
     fn arguments_reach_the_script_quoted() {
-        let script = script(&["-r".into(), "req's.txt".into()]);
-        assert!(script.contains(r"install '-r' 'req'\''s.txt'"), "{script}");
+        let script = build_script(&["-e".into(), ".[it's]".into()]);
+        assert!(script.contains(r"'-e' '.[it'\''s]'"), "{script}");
         assert!(script.starts_with("set -eu\n"));
     }
 
     #[test]
-    fn pips_settings_travel_in_a_file_with_the_ca_bundle() {
+    fn pips_settings_reach_the_download_step_only() {
         let root = std::env::temp_dir().join(format!("te-context-{:x}", rand::random::<u64>()));
         std::fs::create_dir_all(&root).unwrap();
         std::fs::write(root.join("ca.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
@@ -311,32 +384,32 @@ mod tests {
         settings.pip_cert = Some(root.join("ca.pem"));
         settings.pip_index_url = Some("https://user:pw@index.example/simple".into());
         settings.pip_find_links = None;
-        let project = ProjectSource::discover("demo", &root).unwrap();
-        let bytes = build_context(&project, &["x".into()], &settings).unwrap();
-        let mut archive = tar::Archive::new(bytes.as_slice());
-        let mut files = std::collections::HashMap::new();
-        for entry in archive.entries().unwrap() {
-            let mut entry = entry.unwrap();
-            let name = entry.path().unwrap().to_string_lossy().into_owned();
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
-            files.insert(name, text);
-        }
-        let env = &files["tmp/te-build/pip.env"];
+        let mut reqs = Requirements::default();
+        reqs.add("test", &["six==1.16.0".into()]).unwrap();
+        let files = entries(&fetch_context(&reqs, &settings).unwrap());
+        let env = &files["pip.env"].0;
         assert!(
-            env.contains("export PIP_CERT='/tmp/te-build/ca.pem'"),
+            env.contains("export PIP_CERT='/var/cache/te-net/ca.pem'"),
             "{env}"
         );
         assert!(env.contains("export PIP_INDEX_URL='https://user:pw@index.example/simple'"));
-        assert_eq!(
-            files["tmp/te-build/ca.pem"],
-            "-----BEGIN CERTIFICATE-----\n"
+        assert!(env.contains("export PIP_PROXY='http://127.0.0.1:3128'"));
+        assert_eq!(files["ca.pem"].0, "-----BEGIN CERTIFICATE-----\n");
+        assert_eq!(files["requirements.txt"].0, "six==1.16.0\n");
+
+        let project = ProjectSource::discover("demo", &root).unwrap();
+        let built = entries(&build_context(&project, &reqs, &[]).unwrap());
+        assert!(
+            built.keys().all(|k| !k.ends_with("pip.env")),
+            "{:?}",
+            built.keys()
         );
+        assert!(built.values().all(|(text, _, _)| !text.contains("user:pw")));
         std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
-    fn the_tree_skips_caches_and_virtualenvs_and_is_owned_by_the_builder() {
+    fn the_tree_skips_caches_and_virtualenvs_is_owned_by_the_builder_and_keeps_real_times() {
         let root = std::env::temp_dir().join(format!("te-context-{:x}", rand::random::<u64>()));
         for path in [
             "src/pkg/__init__.py",
@@ -349,23 +422,14 @@ mod tests {
             std::fs::write(path, "x").unwrap();
         }
         let project = ProjectSource::discover("demo", &root).unwrap();
-        let settings = crate::config::DependencyBuildConfig::from_env();
-        let bytes = build_context(&project, &["x".into()], &settings).unwrap();
-        let mut archive = tar::Archive::new(bytes.as_slice());
-        let mut names = Vec::new();
-        for entry in archive.entries().unwrap() {
-            let entry = entry.unwrap();
-            assert_eq!(entry.header().uid().unwrap(), 1000);
-            names.push(entry.path().unwrap().to_string_lossy().into_owned());
-        }
-        assert!(
-            names.contains(&"tmp/work/src/pkg/__init__.py".to_string()),
-            "{names:?}"
-        );
-        assert!(names.contains(&"tmp/te-build/build.sh".to_string()));
-        assert!(names.contains(&"tmp/te-build/missing_wheels.py".to_string()));
-        assert!(!names
-            .iter()
+        let files = entries(&build_context(&project, &Requirements::default(), &[]).unwrap());
+        assert!(files.values().all(|(_, uid, _)| *uid == 1000));
+        let (_, _, mtime) = files["tmp/work/src/pkg/__init__.py"];
+        assert!(mtime > 1_700_000_000, "a file's own time is kept: {mtime}");
+        assert!(files.contains_key("tmp/te-build/build.sh"));
+        assert!(files.contains_key("tmp/te-build/requires.py"));
+        assert!(!files
+            .keys()
             .any(|n| n.contains(".git") || n.contains("pyvenv") || n.contains("__pycache__")));
         std::fs::remove_dir_all(root).unwrap();
     }

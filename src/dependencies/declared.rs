@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 /// Changes when the way images are built changes, so old images are not
 /// taken for new ones.
-const RECIPE_VERSION: &str = "te-deps-1";
+const RECIPE_VERSION: &str = "te-deps-2";
 
 /// Extras that hold a project's test dependencies; pip warns about the ones a
 /// project does not have and goes on.
@@ -89,30 +89,77 @@ impl ProjectSource {
             .collect()
     }
 
-    /// The arguments after `pip install`, or `None` when the project declares
-    /// nothing to install (then the base image is used as it is).
-    pub fn pip_install_args(&self) -> Option<Vec<String>> {
-        let mut args = Vec::new();
-        for file in self.requirement_files() {
-            args.push("-r".to_owned());
-            args.push(file.to_owned());
-        }
-        if self.installable() {
-            // compat: the editable install is a path `.pth` (no import hook
-            // with absolute file lists), so the tree sent with each run is the
-            // code that is imported.
-            args.push("--config-settings".to_owned());
-            args.push("editable_mode=compat".to_owned());
-            args.push("-e".to_owned());
-            args.push(format!(".[{TEST_EXTRAS}]"));
-        }
-        (!args.is_empty()).then_some(args)
+    /// Whether the project declares anything to install (else its runs use
+    /// the base image as it is).
+    pub fn declares_anything(&self) -> bool {
+        self.installable() || !self.requirement_files().is_empty()
     }
 
-    /// The image key: the base image, the project and its declaring files.
-    pub fn key(&self, base_image_id: &str) -> String {
+    /// The arguments after `pip install` that install the project itself,
+    /// or `None` when it is not installable.
+    pub fn project_args(&self) -> Option<Vec<String>> {
+        // compat: the editable install is a path `.pth` (no import hook
+        // with absolute file lists), so the tree sent with each run is the
+        // code that is imported.
+        self.installable().then(|| {
+            vec![
+                "--config-settings".to_owned(),
+                "editable_mode=compat".to_owned(),
+                "-e".to_owned(),
+                format!(".[{TEST_EXTRAS}]"),
+            ]
+        })
+    }
+
+    /// What building the project needs (`[build-system] requires`, or
+    /// setuptools for a `setup.py` alone), with what backends add for an
+    /// editable build; empty when it is not installable. An in-tree backend
+    /// (`backend-path`) needs nothing it does not list.
+    pub fn build_requires(&self) -> Result<Vec<String>, String> {
+        if !self.installable() {
+            return Ok(Vec::new());
+        }
+        let mut requires = match self.file("pyproject.toml") {
+            Some(file) => {
+                let text = String::from_utf8_lossy(&file.bytes);
+                let table: toml::Table = toml::from_str(&text)
+                    .map_err(|e| format!("pyproject.toml is not valid TOML: {e}"))?;
+                match table.get("build-system").and_then(|b| b.get("requires")) {
+                    Some(toml::Value::Array(items)) => items
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or("pyproject.toml: [build-system] requires must list strings")?,
+                    Some(_) => {
+                        return Err("pyproject.toml: [build-system] requires must be a list".into())
+                    }
+                    None => vec!["setuptools>=40.8.0".to_owned()],
+                }
+            }
+            None => vec!["setuptools>=40.8.0".to_owned()],
+        };
+        // What backends ask for besides (get_requires_for_build_editable).
+        let named = |n: &str| {
+            requires
+                .iter()
+                .any(|r| r.trim_start().to_lowercase().starts_with(n))
+        };
+        let mut extra = Vec::new();
+        if named("hatchling") {
+            extra.push("editables".to_owned());
+        }
+        if named("setuptools") {
+            extra.push("wheel".to_owned());
+        }
+        requires.extend(extra);
+        Ok(requires)
+    }
+
+    /// The image key: this installation, the base image, the project, its
+    /// declaring files and the recipe's version.
+    pub fn key(&self, installation: &str, base_image_id: &str) -> String {
         let mut hash = Sha256::new();
-        for part in [RECIPE_VERSION, base_image_id, &self.name] {
+        for part in [RECIPE_VERSION, installation, base_image_id, &self.name] {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part.as_bytes());
         }
@@ -199,7 +246,8 @@ mod tests {
     fn a_project_with_only_tool_settings_declares_nothing() {
         let p = project(&[("pyproject.toml", "[tool.pytest.ini_options]\n")]);
         assert!(!p.installable());
-        assert_eq!(p.pip_install_args(), None);
+        assert!(!p.declares_anything());
+        assert_eq!(p.project_args(), None);
     }
 
     #[test]
@@ -212,17 +260,30 @@ mod tests {
             ("requirements/test.txt", "freezegun\n"),
             ("requirements/docs.txt", "sphinx\n"),
         ]);
+        assert_eq!(p.requirement_files(), ["requirements/test.txt"]);
         assert_eq!(
-            p.pip_install_args().unwrap(),
+            p.project_args().unwrap(),
             [
-                "-r",
-                "requirements/test.txt",
                 "--config-settings",
                 "editable_mode=compat",
                 "-e",
                 ".[test,tests,testing]"
             ]
         );
+        assert_eq!(p.build_requires().unwrap(), ["hatchling", "editables"]);
+    }
+
+    #[test]
+    fn build_requirements_come_from_pyproject_or_default_to_setuptools() {
+        let p = project(&[("setup.py", "from setuptools import setup; setup()")]);
+        assert_eq!(p.build_requires().unwrap(), ["setuptools>=40.8.0", "wheel"]);
+        let p = project(&[(
+            "pyproject.toml",
+            "[build-system]\nrequires = []\nbuild-backend = 'backend'\nbackend-path = ['.']\n",
+        )]);
+        assert!(p.build_requires().unwrap().is_empty());
+        let p = project(&[("pyproject.toml", "[build-system]\nrequires = 'x'\n")]);
+        assert!(p.build_requires().is_err());
     }
 
     #[test]
@@ -247,12 +308,13 @@ mod tests {
     }
 
     #[test]
-    fn the_key_changes_with_any_declaring_byte_and_with_the_base_image() {
+    fn the_key_changes_with_any_declaring_byte_the_base_image_and_the_installation() {
         let a = project(&[("requirements.txt", "iniconfig==2.0.0\n")]);
         let b = project(&[("requirements.txt", "iniconfig==1.1.1\n")]);
-        assert_eq!(a.key("sha256:1"), a.key("sha256:1"));
-        assert_ne!(a.key("sha256:1"), b.key("sha256:1"));
-        assert_ne!(a.key("sha256:1"), a.key("sha256:2"));
+        assert_eq!(a.key("i", "sha256:1"), a.key("i", "sha256:1"));
+        assert_ne!(a.key("i", "sha256:1"), b.key("i", "sha256:1"));
+        assert_ne!(a.key("i", "sha256:1"), a.key("i", "sha256:2"));
+        assert_ne!(a.key("i", "sha256:1"), a.key("j", "sha256:1"));
     }
 
     #[test]

@@ -14,6 +14,9 @@
 mod build;
 mod context;
 mod declared;
+mod egress;
+pub mod requirements;
+mod step;
 pub mod store;
 
 use std::time::Duration;
@@ -21,7 +24,7 @@ use std::time::Duration;
 use anyhow::Result;
 use sqlx::PgPool;
 
-pub use build::{failure_line, LABEL_DATABASE, LABEL_KEY, LABEL_PROJECT};
+pub use build::{failure_line, LABEL_DATABASE, LABEL_INSTALLATION, LABEL_KEY, LABEL_PROJECT};
 pub use context::MAX_TREE_BYTES;
 pub use declared::{DeclaringFile, ProjectSource};
 pub use store::DependencyImage;
@@ -77,21 +80,24 @@ impl BuildFailure {
     }
 }
 
-/// The dependency key of the project on this base image, or `None` when
-/// the project declares nothing (its runs use the base image).
+/// The dependency key of the project on this base image for this
+/// installation, or `None` when the project declares nothing (its runs use
+/// the base image).
 pub async fn key_of(
+    db: &PgPool,
     engine: &Engine,
     base_image: &str,
     project: &ProjectSource,
 ) -> Result<Option<String>> {
-    if project.pip_install_args().is_none() {
+    if !project.declares_anything() {
         return Ok(None);
     }
     let base_id = engine
         .image_id(base_image)
         .await?
         .ok_or_else(|| anyhow::anyhow!("the runner image {base_image} is missing"))?;
-    Ok(Some(project.key(&base_id)))
+    let installation = store::installation(db).await?;
+    Ok(Some(project.key(&installation, &base_id)))
 }
 
 /// The image for a run of `project`: the base image when it declares
@@ -105,14 +111,14 @@ pub async fn ensure_image(
     base_image: &str,
     project: &ProjectSource,
 ) -> Result<ImageRef, BuildFailure> {
-    let Some(pip_args) = project.pip_install_args() else {
+    if !project.declares_anything() {
         return Ok(ImageRef {
             image: base_image.to_owned(),
             key: None,
             built: false,
         });
-    };
-    let key = key_of(engine, base_image, project)
+    }
+    let key = key_of(db, engine, base_image, project)
         .await
         .map_err(|e| BuildFailure::infra(e, None))?
         .expect("a project with pip arguments has a key");
@@ -139,7 +145,7 @@ pub async fn ensure_image(
         if let Err(err) = remove_orphan_builders(db, engine).await {
             tracing::warn!("removing dependency builders left by dead processes: {err:#}");
         }
-        let built = build_locked(db, engine, settings, base_image, project, &pip_args, &key).await;
+        let built = build_locked(db, engine, settings, base_image, project, &key).await;
         drop(conn);
         if built.is_ok() {
             if let Err(err) = prune(db, engine, &project.name, settings.deps_keep_images).await {
@@ -150,8 +156,9 @@ pub async fn ensure_image(
     }
 }
 
-/// What an existing row answers: a ready image that is still there, or a
-/// recent failure; `None` when a build is needed.
+/// What an existing row answers: a ready image that is still there and
+/// carries this key and installation in its labels, or a recent failure;
+/// `None` when a build is needed.
 async fn reuse(
     db: &PgPool,
     engine: &Engine,
@@ -161,7 +168,7 @@ async fn reuse(
         return Ok(None);
     };
     match row.state.as_str() {
-        "ready" if engine.image_exists(&row.image).await? => {
+        "ready" if ours(db, engine, &row.image, key).await? => {
             store::touch(db, key).await?;
             Ok(Some(Ok(ImageRef {
                 image: row.image,
@@ -183,13 +190,24 @@ async fn reuse(
     }
 }
 
+/// Whether `image` exists and was built for `key` by this installation: an
+/// image of the same tag made elsewhere (another installation on the same
+/// engine, or by hand) is not taken.
+async fn ours(db: &PgPool, engine: &Engine, image: &str, key: &str) -> Result<bool> {
+    let Some(facts) = engine.image_facts(image).await? else {
+        return Ok(false);
+    };
+    let installation = store::installation(db).await?;
+    let label = |name: &str| facts.labels.get(name).map(String::as_str);
+    Ok(label(LABEL_KEY) == Some(key) && label(LABEL_INSTALLATION) == Some(installation.as_str()))
+}
+
 async fn build_locked(
     db: &PgPool,
     engine: &Engine,
     settings: &DependencyBuildConfig,
     base_image: &str,
     project: &ProjectSource,
-    pip_args: &[String],
     key: &str,
 ) -> Result<ImageRef, BuildFailure> {
     let repo = format!("{REPOSITORY_PREFIX}/{}", slug(&project.name));
@@ -202,16 +220,13 @@ async fn build_locked(
     tracing::info!(%image, "building the dependency image");
     let started = std::time::Instant::now();
     let database = store::database_name(db).await.map_err(failure)?;
-    let result = build::run(
-        engine,
-        settings,
-        base_image,
-        project,
-        pip_args,
-        (key, &database),
-        (&repo, tag),
-    )
-    .await;
+    let installation = store::installation(db).await.map_err(failure)?;
+    let owner = build::Owner {
+        key,
+        database: &database,
+        installation: &installation,
+    };
+    let result = build::run(engine, settings, base_image, project, owner, (&repo, tag)).await;
     match result {
         Ok(built) => {
             store::finish(db, key, built.size_bytes, &built.log, None)

@@ -170,6 +170,16 @@ pub async fn beyond_newest(
     .with_context(|| format!("listing old dependency images of {project}"))
 }
 
+/// This installation's random id (the `installation` table): in every
+/// dependency key and image label, so two installations sharing an engine
+/// never take each other's images.
+pub async fn installation(db: &PgPool) -> Result<String> {
+    sqlx::query_scalar("select id from installation")
+        .fetch_one(db)
+        .await
+        .context("reading the installation's id")
+}
+
 /// This installation's database: builder containers are labelled with it,
 /// so one installation never removes another's builders on a shared engine.
 pub async fn database_name(db: &PgPool) -> Result<String> {

@@ -1,35 +1,55 @@
 //! Engine operations for building and removing derived images (the
-//! dependency images of `src/dependencies`): a builder container with the
-//! network the build needs and a cache volume, files put into it, and the
-//! result committed as an image.
+//! dependency images of `src/dependencies`): the containers of a build's
+//! steps (sandboxed like a run's; only the download step's proxy has a
+//! network), the volumes they share, files put into them, and the result
+//! committed as an image. Every call has a time limit.
 
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use bollard::{
-    models::{ContainerConfig, ContainerCreateBody, HostConfig, Mount, MountTypeEnum},
+    models::{
+        ContainerConfig, ContainerCreateBody, HostConfig, Mount, MountTypeEnum, VolumeCreateOptions,
+    },
     query_parameters::{
         CommitContainerOptions, CreateContainerOptions, ListImagesOptions, RemoveImageOptions,
         UploadToContainerOptions,
     },
 };
 
-use super::Engine;
+use super::{timed, Engine, CALL_TIMEOUT};
 
-/// A container that builds an image: unlike a sandbox it has a writable
-/// root and a network, but still no capabilities and no new privileges.
+/// A commit writes the whole venv layer: it may take longer than a call.
+const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A container of one step of a dependency build: no capabilities, no new
+/// privileges, a fixed uid, CPU, memory and process caps, and no network
+/// unless `network` says otherwise (only the egress proxy, which runs no
+/// code a project chose, gets the host's).
 pub struct BuilderSpec<'a> {
     pub name: &'a str,
     pub image: &'a str,
     pub user: &'a str,
     pub cmd: Vec<String>,
-    /// `host` on engines without a bridge network.
+    /// `none`, except for the egress proxy (`host`).
     pub network: &'a str,
-    /// A named volume (created on first use) and where it is mounted.
-    pub cache: Option<(&'a str, &'a str)>,
+    /// Named volumes (created on first use): volume, mount point, read-only.
+    pub volumes: Vec<(&'a str, &'a str, bool)>,
+    /// A read-only root with a tmpfs of this many MiB at `/tmp`; `None`
+    /// keeps the root writable (a step whose result is committed).
+    pub read_only_with_tmp_mib: Option<u64>,
     pub labels: HashMap<String, String>,
     pub memory_bytes: i64,
+    pub nano_cpus: i64,
     pub pids_limit: i64,
+}
+
+/// An image's configuration, as inspect tells it.
+pub struct ImageFacts {
+    pub env: Vec<String>,
+    pub cmd: Vec<String>,
+    pub labels: HashMap<String, String>,
+    pub size: Option<i64>,
 }
 
 /// The image config a commit writes (the builder's own command, user and
@@ -46,13 +66,22 @@ pub struct CommitSpec<'a> {
 
 impl Engine {
     pub async fn create_builder(&self, spec: BuilderSpec<'_>) -> Result<String> {
-        let mounts = spec.cache.map(|(volume, target)| {
-            vec![Mount {
+        let mounts = spec
+            .volumes
+            .iter()
+            .map(|(volume, target, read_only)| Mount {
                 typ: Some(MountTypeEnum::VOLUME),
-                source: Some(volume.into()),
-                target: Some(target.into()),
+                source: Some((*volume).into()),
+                target: Some((*target).into()),
+                read_only: Some(*read_only),
                 ..Default::default()
-            }]
+            })
+            .collect();
+        let tmpfs = spec.read_only_with_tmp_mib.map(|mib| {
+            HashMap::from([(
+                "/tmp".to_owned(),
+                format!("rw,exec,nosuid,nodev,size={mib}m,mode=1777"),
+            )])
         });
         let host_config = HostConfig {
             network_mode: Some(spec.network.into()),
@@ -60,8 +89,12 @@ impl Engine {
             security_opt: Some(vec!["no-new-privileges".into()]),
             memory: Some(spec.memory_bytes),
             memory_swap: Some(spec.memory_bytes),
+            nano_cpus: Some(spec.nano_cpus),
             pids_limit: Some(spec.pids_limit),
-            mounts,
+            readonly_rootfs: Some(spec.read_only_with_tmp_mib.is_some()),
+            tmpfs,
+            ipc_mode: Some("private".into()),
+            mounts: Some(mounts),
             ..Default::default()
         };
         let body = ContainerCreateBody {
@@ -70,6 +103,7 @@ impl Engine {
             cmd: Some(spec.cmd),
             labels: Some(spec.labels),
             env: Some(vec![]),
+            network_disabled: Some(spec.network == "none"),
             host_config: Some(host_config),
             ..Default::default()
         };
@@ -77,30 +111,44 @@ impl Engine {
             name: Some(spec.name.into()),
             ..Default::default()
         };
-        let created = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .with_context(|| {
-                format!(
-                    "creating builder container {} from {}",
-                    spec.name, spec.image
-                )
-            })?;
+        let what = || format!("creating build container {} from {}", spec.name, spec.image);
+        let created = timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.create_container(Some(options), body),
+        )
+        .await?
+        .with_context(what)?;
         Ok(created.id)
     }
 
     /// Unpacks a tar into a folder of a (created, not necessarily started)
-    /// container; the folder must exist.
+    /// container; the folder must exist (a mounted volume's, when the root
+    /// is read-only).
     pub async fn upload(&self, id: &str, folder: &str, tar: Vec<u8>) -> Result<()> {
         let options = UploadToContainerOptions {
             path: folder.into(),
             ..Default::default()
         };
-        self.docker
-            .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
-            .await
-            .with_context(|| format!("copying files into {folder} of container {id}"))
+        let what = || format!("copying files into {folder} of container {id}");
+        let call =
+            self.docker
+                .upload_to_container(id, Some(options), bollard::body_full(tar.into()));
+        timed(CALL_TIMEOUT, what, call).await?.with_context(what)
+    }
+
+    /// Creates a named volume carrying `labels` (an existing one is kept).
+    pub async fn create_volume(&self, name: &str, labels: HashMap<String, String>) -> Result<()> {
+        let options = VolumeCreateOptions {
+            name: Some(name.into()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        let what = || format!("creating volume {name}");
+        timed(CALL_TIMEOUT, what, self.docker.create_volume(options))
+            .await?
+            .with_context(what)?;
+        Ok(())
     }
 
     /// Makes an image of a stopped container's filesystem; returns its id.
@@ -120,43 +168,34 @@ impl Engine {
             labels: Some(spec.labels),
             ..Default::default()
         };
-        let committed = self
-            .docker
-            .commit_container(options, config)
-            .await
-            .with_context(|| format!("committing container {id} as {}:{}", spec.repo, spec.tag))?;
+        let what = || format!("committing container {id} as {}:{}", spec.repo, spec.tag);
+        let committed = timed(
+            COMMIT_TIMEOUT,
+            what,
+            self.docker.commit_container(options, config),
+        )
+        .await?
+        .with_context(what)?;
         Ok(committed.id)
     }
 
-    /// The image's environment (`KEY=value`) and command, or `None` if it is
-    /// missing.
-    pub async fn image_env_and_cmd(
-        &self,
-        image: &str,
-    ) -> Result<Option<(Vec<String>, Vec<String>)>> {
-        match self.docker.inspect_image(image).await {
+    /// What the image says of itself, or `None` if it is missing.
+    pub async fn image_facts(&self, image: &str) -> Result<Option<ImageFacts>> {
+        let what = || format!("inspecting image {image}");
+        match timed(CALL_TIMEOUT, what, self.docker.inspect_image(image)).await? {
             Ok(found) => {
                 let config = found.config.unwrap_or_default();
-                Ok(Some((
-                    config.env.unwrap_or_default(),
-                    config.cmd.unwrap_or_default(),
-                )))
+                Ok(Some(ImageFacts {
+                    env: config.env.unwrap_or_default(),
+                    cmd: config.cmd.unwrap_or_default(),
+                    labels: config.labels.unwrap_or_default(),
+                    size: found.size,
+                }))
             }
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
-            Err(err) => Err(err).with_context(|| format!("inspecting image {image}")),
-        }
-    }
-
-    /// The image's size in bytes, or `None` if it is missing.
-    pub async fn image_size(&self, image: &str) -> Result<Option<i64>> {
-        match self.docker.inspect_image(image).await {
-            Ok(found) => Ok(found.size),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(None),
-            Err(err) => Err(err).with_context(|| format!("inspecting image {image}")),
+            Err(err) => Err(err).with_context(what),
         }
     }
 
@@ -167,7 +206,9 @@ impl Engine {
             force: false,
             noprune: false,
         };
-        match self.docker.remove_image(image, Some(options), None).await {
+        let what = || format!("removing image {image}");
+        let call = self.docker.remove_image(image, Some(options), None);
+        match timed(CALL_TIMEOUT, what, call).await? {
             Ok(_) => Ok(true),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -188,11 +229,10 @@ impl Engine {
             )])),
             ..Default::default()
         };
-        let images = self
-            .docker
-            .list_images(Some(options))
-            .await
-            .with_context(|| format!("listing images labelled {label}"))?;
+        let what = || format!("listing images labelled {label}");
+        let images = timed(CALL_TIMEOUT, what, self.docker.list_images(Some(options)))
+            .await?
+            .with_context(what)?;
         Ok(images.into_iter().flat_map(|i| i.repo_tags).collect())
     }
 
@@ -206,11 +246,10 @@ impl Engine {
             ])),
             ..Default::default()
         };
-        let images = self
-            .docker
-            .list_images(Some(options))
-            .await
-            .with_context(|| format!("listing untagged images labelled {label}"))?;
+        let what = || format!("listing untagged images labelled {label}");
+        let images = timed(CALL_TIMEOUT, what, self.docker.list_images(Some(options)))
+            .await?
+            .with_context(what)?;
         Ok(images.into_iter().map(|i| i.id).collect())
     }
 }
@@ -230,11 +269,14 @@ impl Engine {
             )])),
             ..Default::default()
         };
-        let found = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .with_context(|| format!("listing containers labelled {label}"))?;
+        let what = || format!("listing containers labelled {label}");
+        let found = timed(
+            CALL_TIMEOUT,
+            what,
+            self.docker.list_containers(Some(options)),
+        )
+        .await?
+        .with_context(what)?;
         Ok(found
             .into_iter()
             .map(|c| {

@@ -154,8 +154,8 @@ impl Engine {
         }
     }
 
-    /// Removes a volume; one still in use stays.
-    async fn remove_volume(&self, volume: &str) -> Result<()> {
+    /// Removes a volume; one still in use stays, a missing one is fine.
+    pub async fn remove_volume(&self, volume: &str) -> Result<()> {
         let what = || format!("removing volume {volume}");
         let call = self
             .docker

@@ -130,7 +130,7 @@ async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String, RunError
     let source = tokio::task::spawn_blocking(move || ProjectSource::discover(&name, &root))
         .await
         .context("reading the project's dependency files")??;
-    if source.pip_install_args().is_none() {
+    if !source.declares_anything() {
         return Ok(shared.image.clone());
     }
     store::installing(&shared.db, run.id, true).await?;

@@ -192,7 +192,7 @@ async fn concurrent_callers_in_two_processes_share_one_build_and_a_changed_requi
         .await
         .unwrap();
     let project = fixture.project();
-    let key = dependencies::key_of(&fixture.engine, &fixture.base, &project)
+    let key = dependencies::key_of(&fixture.db, &fixture.engine, &fixture.base, &project)
         .await
         .unwrap()
         .unwrap();
@@ -234,12 +234,13 @@ async fn concurrent_callers_in_two_processes_share_one_build_and_a_changed_requi
     );
     assert_eq!(version_of(&fixture, &a.image, "iniconfig"), "2.0.0");
     // pip's settings (an index's credentials, say) stay out of the image.
-    let (env, _) = fixture
+    let env = fixture
         .engine
-        .image_env_and_cmd(&a.image)
+        .image_facts(&a.image)
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .env;
     assert!(!env.iter().any(|v| v.starts_with("PIP_")), "{env:?}");
     assert!(
         env.iter().any(|v| v.starts_with("PATH=/opt/venv/bin:")),

@@ -51,9 +51,11 @@ async fn a_src_layout_project_reading_its_own_version_passes_offline_as_in_a_che
     assert!(built.built, "{built:?}");
     let size = fixture
         .engine
-        .image_size(&built.image)
+        .image_facts(&built.image)
         .await
         .unwrap()
+        .unwrap()
+        .size
         .unwrap();
 
     let started = Instant::now();
