@@ -17,7 +17,7 @@ use std::{collections::HashMap, time::Duration};
 use tokio::time::Instant;
 
 use super::{
-    context::{self, DOWNLOADS_RO, KEPT_RO, KEPT_RW},
+    context::{self, DOWNLOADS_RO, FETCH_DIR, KEPT_RO, KEPT_RW},
     egress::{self, Egress},
     requirements::{Refused, Requirements},
     step::{self, BoundedLog, Ended},
@@ -289,7 +289,7 @@ impl<'a> Build<'a> {
             which.to_owned(),
         ];
         let spec = self.spec(&name, cmd, "none", volumes, None);
-        step::run(self.engine, spec, ("/", files), self.deadline, log)
+        step::run(self.engine, spec, Some(("/", files)), self.deadline, log)
             .await
             .map_err(|e| infra(e, "starting a build step").reason)
     }
@@ -322,24 +322,30 @@ impl<'a> Build<'a> {
             .as_ref()
             .map(|e| e.volume.clone())
             .unwrap_or_default();
+        let own = format!("{}-fetch", self.name);
         let volumes = vec![
             (kept.as_str(), KEPT_RW, false),
-            (net.as_str(), egress::NET_DIR, false),
+            (own.as_str(), FETCH_DIR, false),
+            (net.as_str(), egress::NET_DIR, true),
         ];
-        if self.fetch_step("wheels", volumes, files.clone()).await? {
-            self.kept = true;
+        let upload = Some((FETCH_DIR, files));
+        let fetched = self.fetch_step("wheels", volumes, upload).await?;
+        self.kept = true;
+        if fetched {
             return Ok(());
         }
-        self.kept = true;
         self.log
             .line("==> some requirement has no wheel: downloading source archives");
+        // Third-party code may run here: it writes only this build's
+        // downloads, and reads its own files and the kept wheels.
         let downloads = format!("{}-dl", self.name);
         let volumes = vec![
             (downloads.as_str(), KEPT_RW, false),
             (kept.as_str(), KEPT_RO, true),
-            (net.as_str(), egress::NET_DIR, false),
+            (own.as_str(), FETCH_DIR, true),
+            (net.as_str(), egress::NET_DIR, true),
         ];
-        let fetched = self.fetch_step("sources", volumes, files).await?;
+        let fetched = self.fetch_step("sources", volumes, None).await?;
         self.downloads = true;
         if fetched {
             Ok(())
@@ -353,24 +359,18 @@ impl<'a> Build<'a> {
         &mut self,
         which: &str,
         volumes: Vec<(&str, &str, bool)>,
-        files: Vec<u8>,
+        files: Option<(&str, Vec<u8>)>,
     ) -> Result<bool, String> {
         let name = format!("{}-fetch-{which}", self.name);
         let cmd = vec![
             "sh".to_owned(),
-            format!("{}/fetch.sh", egress::NET_DIR),
+            format!("{FETCH_DIR}/fetch.sh"),
             which.to_owned(),
         ];
         let spec = self.spec(&name, cmd, "none", volumes, Some(FETCH_TMP_MIB));
-        let (id, ended) = step::run(
-            self.engine,
-            spec,
-            (egress::NET_DIR, files),
-            self.deadline,
-            &mut self.log,
-        )
-        .await
-        .map_err(|e| infra(e, "starting a download step").reason)?;
+        let (id, ended) = step::run(self.engine, spec, files, self.deadline, &mut self.log)
+            .await
+            .map_err(|e| infra(e, "starting a download step").reason)?;
         self.remove(&id).await;
         match ended {
             Ended::Exited(code) => Ok(code == 0),

@@ -1,5 +1,5 @@
 //! What the steps of a build receive, each as one tar. A download step
-//! gets, in the proxy's volume, its script, the forwarder, the checked
+//! gets, in a volume of its own, its script, the forwarder, the checked
 //! requirements and pip's settings (the index, the CA bundle, links: the
 //! only step that sees them, and it runs no code of the project's). A step
 //! that runs the project's code gets, at `/`, its script, the checked
@@ -24,6 +24,10 @@ pub const KEPT_RO: &str = "/var/cache/te-wheels";
 /// read-write in the sources download (at `KEPT_RW`'s folder, for its
 /// owner), read-only at `DOWNLOADS_RO` in the project's steps.
 pub const DOWNLOADS_RO: &str = "/var/cache/te-dl";
+/// Where the download steps' own files are (a volume of the build's: the
+/// wheels pass receives them, the sources pass, which runs third-party
+/// code, reads them read-only).
+pub const FETCH_DIR: &str = "/var/cache/te-fetch";
 /// A tree larger than this is not built.
 pub const MAX_TREE_BYTES: u64 = 64 * 1024 * 1024;
 /// The earliest file time in a tree sent: zip (wheels) cannot hold older.
@@ -47,7 +51,7 @@ const SKIPPED_DIRS: &[&str] = &[
     "dist",
 ];
 
-/// The tar a download step gets in the proxy's volume.
+/// The tar a download step gets in `FETCH_DIR`.
 pub fn fetch_context(reqs: &Requirements, settings: &DependencyBuildConfig) -> Result<Vec<u8>> {
     let mut tar = Tar::new();
     let mut env = vec![
@@ -75,7 +79,7 @@ pub fn fetch_context(reqs: &Requirements, settings: &DependencyBuildConfig) -> R
         let bytes = std::fs::read(cert)
             .with_context(|| format!("reading the CA bundle PIP_CERT={}", cert.display()))?;
         tar.file("ca.pem", &bytes, 0o644)?;
-        env.push(("PIP_CERT".to_owned(), format!("{}/ca.pem", egress::NET_DIR)));
+        env.push(("PIP_CERT".to_owned(), format!("{FETCH_DIR}/ca.pem")));
     }
     let links = find_links(&mut tar, settings)?;
     if !links.is_empty() {
@@ -113,7 +117,7 @@ fn find_links(tar: &mut Tar, settings: &DependencyBuildConfig) -> Result<Vec<Str
                     tar.file(&format!("find-links/{name}"), &bytes, 0o644)?;
                 }
             }
-            passed.push(format!("{}/find-links", egress::NET_DIR));
+            passed.push(format!("{FETCH_DIR}/find-links"));
         }
     }
     Ok(passed)
@@ -162,9 +166,9 @@ pub fn build_context(
 /// the proxy to reach) into this build's own volume. Either reaches the
 /// index only through the forwarder and the proxy.
 const FETCH: &str = r#"set -eu
-ctx=/var/cache/te-net
+ctx=/var/cache/te-fetch
 . "$ctx/pip.env"
-python3 "$ctx/egress.py" forward 3128 "$ctx/proxy.sock" &
+python3 "$ctx/egress.py" forward 3128 /var/cache/te-net/proxy.sock &
 pip="$(ls /usr/share/python-wheels/pip-*.whl | tail -n 1)/pip"
 case "$1" in
 wheels)
@@ -389,7 +393,7 @@ mod tests {
         let files = entries(&fetch_context(&reqs, &settings).unwrap());
         let env = &files["pip.env"].0;
         assert!(
-            env.contains("export PIP_CERT='/var/cache/te-net/ca.pem'"),
+            env.contains("export PIP_CERT='/var/cache/te-fetch/ca.pem'"),
             "{env}"
         );
         assert!(env.contains("export PIP_INDEX_URL='https://user:pw@index.example/simple'"));

@@ -18,8 +18,8 @@ use crate::{
 
 /// The proxy's script.
 pub const SCRIPT: &str = include_str!("egress.py");
-/// Where download steps mount the proxy's volume (its socket beside the
-/// step's own files).
+/// Where download steps mount the proxy's volume, read-only: its socket
+/// alone.
 pub const NET_DIR: &str = "/var/cache/te-net";
 /// Where the proxy mounts it: a folder the runner image gives uid 1000, so
 /// the volume's first mount makes it the proxy's.

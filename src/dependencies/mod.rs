@@ -14,7 +14,7 @@
 mod build;
 mod context;
 mod declared;
-mod egress;
+pub mod egress;
 pub mod requirements;
 mod step;
 pub mod store;

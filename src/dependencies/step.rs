@@ -23,14 +23,14 @@ pub enum Ended {
     Lost(String),
 }
 
-/// Creates the step's container, uploads `files` (a tar) into `folder`,
+/// Creates the step's container, uploads `files` (a tar) into its folder,
 /// runs it until it exits or `deadline`, and appends what it printed to
 /// `log`. Returns the container's id (the caller removes or commits it)
 /// with how it ended; `Err` when it could not be created.
 pub async fn run(
     engine: &Engine,
     spec: BuilderSpec<'_>,
-    (folder, files): (&str, Vec<u8>),
+    files: Option<(&str, Vec<u8>)>,
     deadline: Instant,
     log: &mut BoundedLog,
 ) -> anyhow::Result<(String, Ended)> {
@@ -38,7 +38,9 @@ pub async fn run(
     engine.remove(&name).await?;
     let id = engine.create_builder(spec).await?;
     let started = async {
-        engine.upload(&id, folder, files).await?;
+        if let Some((folder, files)) = files {
+            engine.upload(&id, folder, files).await?;
+        }
         engine.start(&id).await
     };
     if let Err(err) = started.await {

@@ -17,6 +17,7 @@ use test_executor::{
 };
 
 mod cleanup;
+mod hostile;
 
 /// A database, the engine, the build settings from this machine's
 /// environment, and a project folder of its own; removes the images the
