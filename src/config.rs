@@ -85,7 +85,7 @@ pub struct Config {
     #[arg(long, env = "ASSETS_DIR", default_value = "assets")]
     pub assets_dir: PathBuf,
 
-    /// Mark the session cookie `Secure` (browsers then send it over HTTPS
+    /// Mark the session and CSRF cookies `Secure` (browsers then send them over HTTPS
     /// only): set it when the app is reached through HTTPS.
     #[arg(long, env = "SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,

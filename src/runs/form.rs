@@ -21,6 +21,7 @@ use crate::{
     error::AppError,
     state::AppState,
     web::{
+        csrf::CsrfCookie,
         extract::{Form, Query},
         html_error::PageResult,
         page::{page, Nav},
@@ -69,6 +70,7 @@ pub struct Prefill {
 pub async fn new_form(
     State(state): State<AppState>,
     session: Session,
+    cookie: CsrfCookie,
     Query(prefill): Query<Prefill>,
 ) -> PageResult<Markup> {
     let mut form = RunForm {
@@ -80,15 +82,16 @@ pub async fn new_form(
         form.environment_id = run.environment_id.to_string();
         form.files = run.files;
     }
-    render(&state, &session, &form, &FieldErrors::default()).await
+    render(&state, &session, &cookie, &form, &FieldErrors::default()).await
 }
 
 pub async fn submit(
     State(state): State<AppState>,
     session: Session,
+    cookie: CsrfCookie,
     Form(form): Form<RunForm>,
 ) -> PageResult<Response> {
-    session::verify_csrf(&session, &form._csrf).await?;
+    session::verify_csrf(&session, &cookie, &form._csrf).await?;
     let mut errors = FieldErrors::default();
     if let Err(e) = Username::parse(&form.username) {
         errors.username = Some(e.to_string());
@@ -124,16 +127,21 @@ pub async fn submit(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    Ok((status, render(&state, &session, &form, &errors).await?).into_response())
+    Ok((
+        status,
+        render(&state, &session, &cookie, &form, &errors).await?,
+    )
+        .into_response())
 }
 
 async fn render(
     state: &AppState,
     session: &Session,
+    cookie: &CsrfCookie,
     form: &RunForm,
     errors: &FieldErrors,
 ) -> PageResult<Markup> {
-    let csrf = session::csrf_token(session).await?;
+    let csrf = session::csrf_token(session, cookie).await?;
     let envs = environments::list(&state.db).await?;
     let groups = state.catalog.groups()?;
     let selected_env: Option<i32> = form.environment_id.trim().parse().ok();

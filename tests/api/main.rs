@@ -34,6 +34,7 @@ mod retention;
 mod runs_api;
 mod sandbox;
 mod security;
+mod sessions;
 mod usr_volume;
 mod waiting;
 mod workers;
