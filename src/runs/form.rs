@@ -50,6 +50,8 @@ struct FieldErrors {
     environment: Option<String>,
     files: Option<String>,
     busy: Option<(String, i64)>,
+    /// A queue cap was reached: shown on top, like the API's 429.
+    queue_full: Option<String>,
 }
 
 impl FieldErrors {
@@ -58,6 +60,17 @@ impl FieldErrors {
             || self.environment.is_some()
             || self.files.is_some()
             || self.busy.is_some()
+            || self.queue_full.is_some()
+    }
+
+    fn status(&self) -> StatusCode {
+        if self.queue_full.is_some() {
+            StatusCode::TOO_MANY_REQUESTS
+        } else if self.busy.is_some() {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
     }
 }
 
@@ -116,19 +129,15 @@ pub async fn submit(
                 return Ok(Redirect::to(&format!("/runs/{}", run.id)).into_response());
             }
             Err(AppError::Busy { message, holder }) => errors.busy = Some((message, holder)),
+            Err(AppError::TooManyRequests(message)) => errors.queue_full = Some(message),
             Err(AppError::Conflict(message)) => errors.environment = Some(message),
             // e.g. the project's tree is over its cap
             Err(AppError::Invalid(message)) => errors.files = Some(message),
             Err(other) => return Err(other.into()),
         }
     }
-    let status = if errors.busy.is_some() {
-        StatusCode::CONFLICT
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
     Ok((
-        status,
+        errors.status(),
         render(&state, &session, &cookie, &form, &errors).await?,
     )
         .into_response())
@@ -152,6 +161,9 @@ async fn render(
             h1 { "New run" }
             form.new-run method="post" action="/runs" {
                 input type="hidden" name="_csrf" value=(csrf);
+                @if let Some(message) = &errors.queue_full {
+                    article.busy role="alert" { p { (message) } }
+                }
                 @if let Some((message, holder)) = &errors.busy {
                     article.busy role="alert" {
                         p { (message) }

@@ -26,6 +26,7 @@ mod projects;
 mod projects_deps;
 mod projects_pool;
 mod projects_real;
+mod queue_caps;
 mod races;
 mod recovery;
 mod resources;
