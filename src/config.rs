@@ -8,6 +8,12 @@ mod worker;
 pub use dependencies::DependencyBuildConfig;
 pub use worker::{engine_address, WorkerConfig};
 
+/// Default of `MAX_QUEUED_PER_USER`: room for a person's suite in 20
+/// environments twice over and then some.
+pub const DEFAULT_MAX_QUEUED_PER_USER: u32 = 50;
+/// Default of `MAX_QUEUED`: ten people's worth of full queues.
+pub const DEFAULT_MAX_QUEUED: u32 = 500;
+
 #[derive(clap::Parser, Debug, Clone)]
 #[command(version, about = "Runs pytest files in sandboxed Docker containers")]
 pub struct Config {
@@ -43,6 +49,15 @@ pub struct Config {
     /// token; unset: `/metrics` is open, like `/healthz`.
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+
+    /// Runs one username may have waiting as `queued`; more are refused (429).
+    #[arg(long, env = "MAX_QUEUED_PER_USER", default_value_t = DEFAULT_MAX_QUEUED_PER_USER)]
+    pub max_queued_per_user: u32,
+
+    /// Runs all users together may have waiting as `queued`; more are
+    /// refused (429), so no one can grow the queue without bound.
+    #[arg(long, env = "MAX_QUEUED", default_value_t = DEFAULT_MAX_QUEUED)]
+    pub max_queued: u32,
 
     /// Per-run cap on stored log output, in bytes.
     #[arg(long, env = "LOG_CAP_BYTES", default_value_t = 32 * 1024 * 1024)]
@@ -85,7 +100,7 @@ pub struct Config {
     #[arg(long, env = "ASSETS_DIR", default_value = "assets")]
     pub assets_dir: PathBuf,
 
-    /// Mark the session cookie `Secure` (browsers then send it over HTTPS
+    /// Mark the session and CSRF cookies `Secure` (browsers then send them over HTTPS
     /// only): set it when the app is reached through HTTPS.
     #[arg(long, env = "SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
@@ -151,6 +166,11 @@ impl Config {
                  open, or set it to a random secret and give it to Prometheus"
             );
         }
+        if self.max_queued_per_user == 0 || self.max_queued == 0 {
+            anyhow::bail!(
+                "MAX_QUEUED_PER_USER and MAX_QUEUED must be at least 1 (0 would refuse every run)"
+            );
+        }
         if self.session_cleanup_secs == 0 {
             anyhow::bail!("SESSION_CLEANUP_SECS must be at least 1");
         }
@@ -164,6 +184,13 @@ impl Config {
         Caps {
             bytes: self.project_cap_bytes,
             files: self.project_cap_files,
+        }
+    }
+
+    pub fn queue_caps(&self) -> QueueCaps {
+        QueueCaps {
+            per_user: self.max_queued_per_user,
+            total: self.max_queued,
         }
     }
 
@@ -192,6 +219,13 @@ impl Default for Caps {
             files: 20_000,
         }
     }
+}
+
+/// How many runs may wait as `queued`: per username and in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCaps {
+    pub per_user: u32,
+    pub total: u32,
 }
 
 #[cfg(test)]
@@ -262,6 +296,18 @@ mod tests {
         let (_, hash) = name.rsplit_once('-').unwrap();
         assert_eq!(hash.len(), 6, "{name}");
         assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()), "{name}");
+    }
+
+    #[test]
+    fn queue_caps_default_to_50_per_user_and_500_in_all_and_zero_is_refused() {
+        let caps = with_args(&[]).queue_caps();
+        assert_eq!((caps.per_user, caps.total), (50, 500));
+        let set = with_args(&["--max-queued-per-user", "3", "--max-queued", "7"]);
+        assert_eq!((set.queue_caps().per_user, set.queue_caps().total), (3, 7));
+        for zero in ["--max-queued", "--max-queued-per-user"] {
+            let err = with_args(&[zero, "0"]).validate().unwrap_err().to_string();
+            assert!(err.contains("must be at least 1"), "{zero}: {err}");
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::{
     error::{AppError, AppResult},
     state::AppState,
     web::{
+        csrf::CsrfCookie,
         extract::{ClientAddr, Form},
         html_error::{HtmlError, PageResult},
         page::{page, Nav},
@@ -86,8 +87,11 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     Some(value.strip_prefix("Bearer ").unwrap_or("").trim())
 }
 
+/// Compares a secret in constant time. Both sides are hashed first: digests
+/// have one length, so the timing does not even tell the secret's length.
 pub(crate) fn secret_matches(given: &str, expected: &str) -> bool {
-    bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+    let (given, expected) = (Sha256::digest(given), Sha256::digest(expected));
+    bool::from(given.as_slice().ct_eq(expected.as_slice()))
 }
 
 /// What a signed-in session stores instead of a flag: a hash of the token it
@@ -164,12 +168,21 @@ async fn drop_stale_operator(state: &AppState, session: &Session) -> AppResult<(
     Ok(())
 }
 
-pub async fn sign_in_page(State(state): State<AppState>, session: Session) -> PageResult<Markup> {
-    render(&state, &session, None).await
+pub async fn sign_in_page(
+    State(state): State<AppState>,
+    session: Session,
+    cookie: CsrfCookie,
+) -> PageResult<Markup> {
+    render(&state, &session, &cookie, None).await
 }
 
-async fn render(state: &AppState, session: &Session, error: Option<&str>) -> PageResult<Markup> {
-    let csrf = session::csrf_token(session).await?;
+async fn render(
+    state: &AppState,
+    session: &Session,
+    cookie: &CsrfCookie,
+    error: Option<&str>,
+) -> PageResult<Markup> {
+    let csrf = session::csrf_token(session, cookie).await?;
     let signed_in = session::is_operator(session).await?;
     Ok(page(
         "Operator",
@@ -213,9 +226,10 @@ pub async fn sign_in(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     session: Session,
+    cookie: CsrfCookie,
     Form(form): Form<SignInForm>,
 ) -> PageResult<Response> {
-    session::verify_csrf(&session, &form._csrf).await?;
+    session::verify_csrf(&session, &cookie, &form._csrf).await?;
     let Some(expected) = state.config.operator_token.as_deref() else {
         return Err(AppError::Forbidden(DISABLED.into()).into());
     };
@@ -230,17 +244,27 @@ pub async fn sign_in(
     if !secret_matches(form.token.trim(), expected) {
         let failures = state.operator_limiter.failed(addr);
         tracing::warn!(%addr, failures, "failed operator sign-in");
-        let page = render(&state, &session, Some("That is not the operator token.")).await?;
+        let page = render(
+            &state,
+            &session,
+            &cookie,
+            Some("That is not the operator token."),
+        )
+        .await?;
         return Ok((axum::http::StatusCode::UNAUTHORIZED, page).into_response());
     }
     tracing::info!(%addr, "operator signed in");
-    session::set_operator(&session, Some(&fingerprint(expected))).await?;
+    session::sign_in_operator(&session, &fingerprint(expected)).await?;
     Ok(Redirect::to("/environments").into_response())
 }
 
-pub async fn sign_out(session: Session, Form(form): Form<CsrfForm>) -> PageResult<Response> {
-    session::verify_csrf(&session, &form._csrf).await?;
-    session::set_operator(&session, None).await?;
+pub async fn sign_out(
+    session: Session,
+    cookie: CsrfCookie,
+    Form(form): Form<CsrfForm>,
+) -> PageResult<Response> {
+    session::verify_csrf(&session, &cookie, &form._csrf).await?;
+    session::sign_out_operator(&session).await?;
     Ok(Redirect::to("/operator").into_response())
 }
 

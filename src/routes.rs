@@ -7,7 +7,7 @@ use tower_http::{services::ServeDir, trace::TraceLayer};
 use crate::{
     environments, health, measures, openapi, operators, projects, results, runs, scrape,
     state::AppState,
-    web::{headers, json_only, session_store},
+    web::{csrf, headers, json_only, session_store},
     workers,
 };
 
@@ -48,6 +48,13 @@ fn traced(state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             operators::bind_sessions,
+        ))
+        // The forms' CSRF token lives in a cookie, not in a stored session.
+        .layer(middleware::from_fn_with_state(
+            csrf::CookieSettings {
+                secure: state.config.secure_cookies,
+            },
+            csrf::issue,
         ));
     Router::new()
         .nest("/api/v1", api)

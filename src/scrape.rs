@@ -39,10 +39,13 @@ const OVER_LIMIT_GRACE_SECS: i32 = 60;
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(expected) = state.config.metrics_token.as_deref() {
         if !bearer(&headers).is_some_and(|given| secret_matches(given, expected)) {
-            return AppError::Unauthorized(
-                "send the METRICS_TOKEN as `Authorization: Bearer <token>`".into(),
+            return (
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+                AppError::Unauthorized(
+                    "send the METRICS_TOKEN as `Authorization: Bearer <token>`".into(),
+                ),
             )
-            .into_response();
+                .into_response();
         }
     }
     let handle = measures::install();

@@ -17,6 +17,7 @@ use crate::{
     state::AppState,
     web::{
         components::{duration, short_time},
+        csrf::CsrfCookie,
         extract::{Form, Path},
         html_error::PageResult,
         page::{page, Nav},
@@ -24,14 +25,23 @@ use crate::{
     },
 };
 
-pub async fn index(State(state): State<AppState>, session: Session) -> PageResult<Markup> {
-    render(&state, &session, None).await
+pub async fn index(
+    State(state): State<AppState>,
+    session: Session,
+    cookie: CsrfCookie,
+) -> PageResult<Markup> {
+    render(&state, &session, &cookie, None).await
 }
 
-async fn render(state: &AppState, session: &Session, flash: Option<&str>) -> PageResult<Markup> {
+async fn render(
+    state: &AppState,
+    session: &Session,
+    cookie: &CsrfCookie,
+    flash: Option<&str>,
+) -> PageResult<Markup> {
     let envs = super::list(&state.db).await?;
     let operator = session::is_operator(session).await?;
-    let csrf = session::csrf_token(session).await?;
+    let csrf = session::csrf_token(session, cookie).await?;
     let host = host::describe(state, &envs).await;
     let workers = crate::workers::views::section(state, operator, &csrf).await?;
     let storage = storage::card(&state.db, state.config.retention_days).await;
@@ -235,18 +245,18 @@ impl LimitsForm {
 /// and the problem on top when it is refused.
 async fn apply(
     state: &AppState,
-    session: &Session,
+    (session, cookie): (&Session, &CsrfCookie),
     csrf: &str,
     change: impl std::future::Future<Output = Result<(), AppError>>,
 ) -> PageResult<Response> {
-    session::verify_operator_form(session, csrf, "change environments").await?;
+    session::verify_operator_form(session, cookie, csrf, "change environments").await?;
     match change.await {
         Ok(()) => Ok(Redirect::to("/environments").into_response()),
         Err(err @ (AppError::Invalid(_) | AppError::Conflict(_) | AppError::NotFound(_))) => {
             let status = err.status();
             Ok((
                 status,
-                render(state, session, Some(&err.to_string())).await?,
+                render(state, session, cookie, Some(&err.to_string())).await?,
             )
                 .into_response())
         }
@@ -257,6 +267,7 @@ async fn apply(
 pub async fn create(
     State(state): State<AppState>,
     session: Session,
+    cookie: CsrfCookie,
     Form(form): Form<LimitsForm>,
 ) -> PageResult<Response> {
     let work = async {
@@ -269,12 +280,13 @@ pub async fn create(
         )
         .await
     };
-    apply(&state, &session, &form._csrf, work).await
+    apply(&state, (&session, &cookie), &form._csrf, work).await
 }
 
 pub async fn update(
     State(state): State<AppState>,
     session: Session,
+    cookie: CsrfCookie,
     Path(id): Path<String>,
     Form(form): Form<LimitsForm>,
 ) -> PageResult<Response> {
@@ -288,15 +300,16 @@ pub async fn update(
         )
         .await
     };
-    apply(&state, &session, &form._csrf, work).await
+    apply(&state, (&session, &cookie), &form._csrf, work).await
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     session: Session,
+    cookie: CsrfCookie,
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult<Response> {
     let work = async { changes::delete(&state.db, id.parse()?).await };
-    apply(&state, &session, &form._csrf, work).await
+    apply(&state, (&session, &cookie), &form._csrf, work).await
 }

@@ -13,6 +13,7 @@ use crate::{
     state::AppState,
     web::{
         components::timestamp,
+        csrf::CsrfCookie,
         extract::{Form, Path},
         html_error::PageResult,
         page::{page, Nav},
@@ -20,8 +21,12 @@ use crate::{
     },
 };
 
-pub async fn index(State(state): State<AppState>, session: Session) -> PageResult<Markup> {
-    render(&state, &session, None).await
+pub async fn index(
+    State(state): State<AppState>,
+    session: Session,
+    cookie: CsrfCookie,
+) -> PageResult<Markup> {
+    render(&state, &session, &cookie, None).await
 }
 
 /// The operators' rebuild button: back to the page, the problem on top when
@@ -29,25 +34,32 @@ pub async fn index(State(state): State<AppState>, session: Session) -> PageResul
 pub async fn rebuild(
     State(state): State<AppState>,
     session: Session,
+    cookie: CsrfCookie,
     Path(name): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult<Response> {
-    session::verify_operator_form(&session, &form._csrf, "rebuild dependency images").await?;
+    session::verify_operator_form(&session, &cookie, &form._csrf, "rebuild dependency images")
+        .await?;
     match super::rebuild::rebuild(&state, &name).await {
         Ok(_) => Ok(Redirect::to("/projects").into_response()),
         Err(err @ (AppError::Conflict(_) | AppError::NotFound(_))) => Ok((
             err.status(),
-            render(&state, &session, Some(&err.to_string())).await?,
+            render(&state, &session, &cookie, Some(&err.to_string())).await?,
         )
             .into_response()),
         Err(err) => Err(err.into()),
     }
 }
 
-async fn render(state: &AppState, session: &Session, flash: Option<&str>) -> PageResult<Markup> {
+async fn render(
+    state: &AppState,
+    session: &Session,
+    cookie: &CsrfCookie,
+    flash: Option<&str>,
+) -> PageResult<Markup> {
     let projects = super::api::listed(state).await?;
     let operator = session::is_operator(session).await?;
-    let csrf = session::csrf_token(session).await?;
+    let csrf = session::csrf_token(session, cookie).await?;
     let tests_dir = state.config.tests_dir.display().to_string();
     Ok(page(
         "Projects",

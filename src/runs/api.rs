@@ -121,6 +121,7 @@ impl From<Run> for RunJson {
         (status = 409, description = "the environment is busy: the holder is named", body = ErrorBody),
         (status = 415, description = "the body is not JSON", body = ErrorBody),
         (status = 422, description = "an invalid field", body = ErrorBody),
+        (status = 429, description = "a queue cap is reached (MAX_QUEUED_PER_USER or MAX_QUEUED): the cap and the runs waiting are named; nothing is written", body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,

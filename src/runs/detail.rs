@@ -17,6 +17,7 @@ use crate::{
     state::AppState,
     web::{
         components::{duration, timestamp},
+        csrf::CsrfCookie,
         extract::{Form, Path, Query},
         html_error::PageResult,
         page::{page, Nav},
@@ -27,11 +28,12 @@ use crate::{
 pub async fn show(
     State(state): State<AppState>,
     session: Session,
+    cookie: CsrfCookie,
     Path(id): Path<i64>,
     Query(view): Query<LogView>,
 ) -> PageResult<Markup> {
     let run = super::get_placed(&state, id).await?;
-    let csrf = session::csrf_token(&session).await?;
+    let csrf = session::csrf_token(&session, &cookie).await?;
     let me = session::username(&session).await?;
     let logs = super::log_view::section(&state, &run, &view).await?;
     let tests = results::views::section(&state, &run, None, 0).await?;
@@ -169,10 +171,11 @@ fn facts(run: &Run) -> Markup {
 pub async fn status_fragment(
     State(state): State<AppState>,
     session: Session,
+    cookie: CsrfCookie,
     Path(id): Path<i64>,
 ) -> PageResult<Markup> {
     let run = super::get_placed(&state, id).await?;
-    let csrf = session::csrf_token(&session).await?;
+    let csrf = session::csrf_token(&session, &cookie).await?;
     let me = session::username(&session).await?;
     Ok(status_panel(&run, &csrf, me.as_deref()))
 }
@@ -182,10 +185,11 @@ pub async fn status_fragment(
 pub async fn cancel(
     State(state): State<AppState>,
     session: Session,
+    cookie: CsrfCookie,
     Path(id): Path<i64>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult<Response> {
-    session::verify_csrf(&session, &form._csrf).await?;
+    session::verify_csrf(&session, &cookie, &form._csrf).await?;
     let run = super::get(&state.db, id).await?;
     let me = session::username(&session).await?;
     let operator = session::is_operator(&session).await?;

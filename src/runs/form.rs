@@ -21,6 +21,7 @@ use crate::{
     error::AppError,
     state::AppState,
     web::{
+        csrf::CsrfCookie,
         extract::{Form, Query},
         html_error::PageResult,
         page::{page, Nav},
@@ -49,6 +50,8 @@ struct FieldErrors {
     environment: Option<String>,
     files: Option<String>,
     busy: Option<(String, i64)>,
+    /// A queue cap was reached: shown on top, like the API's 429.
+    queue_full: Option<String>,
 }
 
 impl FieldErrors {
@@ -57,6 +60,17 @@ impl FieldErrors {
             || self.environment.is_some()
             || self.files.is_some()
             || self.busy.is_some()
+            || self.queue_full.is_some()
+    }
+
+    fn status(&self) -> StatusCode {
+        if self.queue_full.is_some() {
+            StatusCode::TOO_MANY_REQUESTS
+        } else if self.busy.is_some() {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
     }
 }
 
@@ -69,6 +83,7 @@ pub struct Prefill {
 pub async fn new_form(
     State(state): State<AppState>,
     session: Session,
+    cookie: CsrfCookie,
     Query(prefill): Query<Prefill>,
 ) -> PageResult<Markup> {
     let mut form = RunForm {
@@ -80,15 +95,16 @@ pub async fn new_form(
         form.environment_id = run.environment_id.to_string();
         form.files = run.files;
     }
-    render(&state, &session, &form, &FieldErrors::default()).await
+    render(&state, &session, &cookie, &form, &FieldErrors::default()).await
 }
 
 pub async fn submit(
     State(state): State<AppState>,
     session: Session,
+    cookie: CsrfCookie,
     Form(form): Form<RunForm>,
 ) -> PageResult<Response> {
-    session::verify_csrf(&session, &form._csrf).await?;
+    session::verify_csrf(&session, &cookie, &form._csrf).await?;
     let mut errors = FieldErrors::default();
     if let Err(e) = Username::parse(&form.username) {
         errors.username = Some(e.to_string());
@@ -113,27 +129,28 @@ pub async fn submit(
                 return Ok(Redirect::to(&format!("/runs/{}", run.id)).into_response());
             }
             Err(AppError::Busy { message, holder }) => errors.busy = Some((message, holder)),
+            Err(AppError::TooManyRequests(message)) => errors.queue_full = Some(message),
             Err(AppError::Conflict(message)) => errors.environment = Some(message),
             // e.g. the project's tree is over its cap
             Err(AppError::Invalid(message)) => errors.files = Some(message),
             Err(other) => return Err(other.into()),
         }
     }
-    let status = if errors.busy.is_some() {
-        StatusCode::CONFLICT
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    Ok((status, render(&state, &session, &form, &errors).await?).into_response())
+    Ok((
+        errors.status(),
+        render(&state, &session, &cookie, &form, &errors).await?,
+    )
+        .into_response())
 }
 
 async fn render(
     state: &AppState,
     session: &Session,
+    cookie: &CsrfCookie,
     form: &RunForm,
     errors: &FieldErrors,
 ) -> PageResult<Markup> {
-    let csrf = session::csrf_token(session).await?;
+    let csrf = session::csrf_token(session, cookie).await?;
     let envs = environments::list(&state.db).await?;
     let groups = state.catalog.groups()?;
     let selected_env: Option<i32> = form.environment_id.trim().parse().ok();
@@ -144,6 +161,9 @@ async fn render(
             h1 { "New run" }
             form.new-run method="post" action="/runs" {
                 input type="hidden" name="_csrf" value=(csrf);
+                @if let Some(message) = &errors.queue_full {
+                    article.busy role="alert" { p { (message) } }
+                }
                 @if let Some((message, holder)) = &errors.busy {
                     article.busy role="alert" {
                         p { (message) }

@@ -60,7 +60,7 @@ async fn tree_sha256(state: &AppState, project: Project) -> AppResult<String> {
 /// Validates, queues and wakes the executor.
 pub async fn submit(state: &AppState, request: &RunRequest) -> AppResult<Run> {
     let new = request.validate(state).await?;
-    let run = super::create(&state.db, &new).await?;
+    let run = super::create(&state.db, &new, state.config.queue_caps()).await?;
     if let Some(executor) = &state.executor {
         executor.wake();
     }

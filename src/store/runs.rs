@@ -8,6 +8,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use super::{Run, RunStatus, Username};
 use crate::{
     catalog::TestFile,
+    config::QueueCaps,
     environment_id::EnvironmentId,
     error::{AppError, AppResult},
     measures,
@@ -39,10 +40,12 @@ pub struct NewRun {
 /// operator deleting or disabling it (both lock the row too): a run is never
 /// created in an environment that is going away. A newcomer never jumps the
 /// line: an environment that is free while runs wait for it goes to the oldest
-/// of them first.
+/// of them first. A run beyond a queue cap is refused (429) before anything
+/// is written.
 #[tracing::instrument(skip_all, fields(environment_id = %new.environment_id))]
-pub async fn create(db: &PgPool, new: &NewRun) -> AppResult<Run> {
+pub async fn create(db: &PgPool, new: &NewRun, caps: QueueCaps) -> AppResult<Run> {
     let mut tx = db.begin().await?;
+    check_queue_caps(&mut tx, &new.username, caps).await?;
     let enabled: Option<bool> =
         sqlx::query_scalar("select enabled from environments where id = $1 for update")
             .bind(new.environment_id)
@@ -77,6 +80,57 @@ pub async fn create(db: &PgPool, new: &NewRun) -> AppResult<Run> {
     tx.commit().await?;
     measures::run_created(run.environment_id.get());
     Ok(run)
+}
+
+/// First half of the two-key advisory lock taken around the queue caps'
+/// count (ASCII "teqc"); the dependency builds use "tedp", the executors the
+/// one-key form.
+const QUEUE_LOCK_CLASS: i32 = 0x7465_7163;
+
+/// Refuses a new run when its user, or everyone, has the most runs waiting
+/// that the caps allow. Creates take one transaction-scoped advisory lock
+/// first, so two of them never both count 499 and both insert: the count
+/// and the insert are one step for every process sharing the database.
+async fn check_queue_caps(
+    tx: &mut Transaction<'_, Postgres>,
+    username: &Username,
+    caps: QueueCaps,
+) -> AppResult<()> {
+    sqlx::query("select pg_advisory_xact_lock($1, 0)")
+        .bind(QUEUE_LOCK_CLASS)
+        .execute(&mut **tx)
+        .await?;
+    let (total, mine): (i64, i64) = sqlx::query_as(
+        "select count(*), count(*) filter (where username = $1)
+           from runs where status = 'queued'",
+    )
+    .bind(username.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    if mine >= i64::from(caps.per_user) {
+        return Err(AppError::TooManyRequests(format!(
+            "{username} already has {} waiting in the queue, the most one user may \
+             (MAX_QUEUED_PER_USER is {}); wait for some to start, or cancel some",
+            runs(mine),
+            caps.per_user
+        )));
+    }
+    if total >= i64::from(caps.total) {
+        return Err(AppError::TooManyRequests(format!(
+            "the queue is full: {} waiting, the most it takes (MAX_QUEUED is {}); \
+             try again when some have started",
+            runs(total),
+            caps.total
+        )));
+    }
+    Ok(())
+}
+
+fn runs(n: i64) -> String {
+    match n {
+        1 => "1 run".to_owned(),
+        n => format!("{n} runs"),
+    }
 }
 
 async fn insert(

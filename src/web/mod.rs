@@ -3,6 +3,7 @@
 //! routes are merged in `routes.rs`.
 
 pub mod components;
+pub mod csrf;
 pub mod extract;
 pub mod headers;
 pub mod html_error;

@@ -1,10 +1,11 @@
-//! What the browser session remembers: the username, the CSRF token of its
-//! forms, and whether an operator signed in (and with which token).
+//! What the browser session remembers: the username, and whether an
+//! operator signed in (with which token, and the CSRF token of their
+//! forms). Only these writes store a session: everyone else's forms carry
+//! the CSRF cookie's token (`web::csrf`), so anonymous visits store nothing.
 
-use rand::Rng;
-use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
+use super::csrf::{new_token, tokens_match, CsrfCookie};
 use crate::error::{AppError, AppResult};
 
 const USERNAME: &str = "username";
@@ -19,45 +20,45 @@ pub async fn username(session: &Session) -> AppResult<Option<String>> {
     session.get(USERNAME).await.map_err(session_error)
 }
 
+/// Remembers the username, which stores the session. Its forms keep the
+/// cookie's token (open tabs still work).
 pub async fn remember_username(session: &Session, name: &str) -> AppResult<()> {
     session.insert(USERNAME, name).await.map_err(session_error)
 }
 
-/// The token every state-changing form of this session carries.
-pub async fn csrf_token(session: &Session) -> AppResult<String> {
-    if let Some(token) = session.get::<String>(CSRF).await.map_err(session_error)? {
-        return Ok(token);
-    }
-    let token: String = rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(32)
-        .map(char::from)
-        .collect();
-    session.insert(CSRF, &token).await.map_err(session_error)?;
-    Ok(token)
+/// The token every state-changing form of this browser carries: the one
+/// its session keeps (an operator's), or else its CSRF cookie's. Reading it
+/// writes nothing.
+pub async fn csrf_token(session: &Session, cookie: &CsrfCookie) -> AppResult<String> {
+    let bound: Option<String> = session.get(CSRF).await.map_err(session_error)?;
+    Ok(bound.unwrap_or_else(|| cookie.token().to_owned()))
 }
 
-/// Refuses a form post that does not carry this session's token: a page on
+/// Refuses a form post that does not carry this browser's token: a page on
 /// another site can make a browser post a form, but cannot read the token.
-pub async fn verify_csrf(session: &Session, submitted: &str) -> AppResult<()> {
-    let expected: Option<String> = session.get(CSRF).await.map_err(session_error)?;
-    match expected {
-        Some(expected) if bool::from(expected.as_bytes().ct_eq(submitted.as_bytes())) => Ok(()),
-        _ => Err(AppError::Forbidden(
-            "this form has expired or was sent from another site; reload the page and try again"
-                .into(),
-        )),
+pub async fn verify_csrf(session: &Session, cookie: &CsrfCookie, submitted: &str) -> AppResult<()> {
+    let bound: Option<String> = session.get(CSRF).await.map_err(session_error)?;
+    let valid = match bound {
+        Some(bound) => tokens_match(&bound, submitted),
+        None => cookie.matches(submitted),
+    };
+    if valid {
+        return Ok(());
     }
+    Err(AppError::Forbidden(
+        "this form has expired or was sent from another site; reload the page and try again".into(),
+    ))
 }
 
 /// An operator's form post: this session's CSRF token, and an operator
 /// signed in. `action` completes "only operators may …".
 pub async fn verify_operator_form(
     session: &Session,
+    cookie: &CsrfCookie,
     submitted: &str,
     action: &str,
 ) -> AppResult<()> {
-    verify_csrf(session, submitted).await?;
+    verify_csrf(session, cookie, submitted).await?;
     if !is_operator(session).await? {
         return Err(AppError::Unauthorized(format!(
             "only operators may {action}: sign in at /operator"
@@ -86,31 +87,45 @@ pub async fn operator_fingerprint(session: &Session) -> AppResult<Option<String>
     })
 }
 
-/// Signs an operator in (with the fingerprint of the token they proved) or
-/// out (`None`). The session id changes either way, so an id seen before
-/// the change is worth nothing after it.
-pub async fn set_operator(session: &Session, fingerprint: Option<&str>) -> AppResult<()> {
+/// Signs an operator in with the fingerprint of the token they proved. The
+/// session id changes, so an id seen before is worth nothing after it, and
+/// so does the CSRF token: the session keeps a new one, so a token known
+/// before (a cookie a sibling host could plant) cannot forge operator posts.
+pub async fn sign_in_operator(session: &Session, fingerprint: &str) -> AppResult<()> {
     session.cycle_id().await.map_err(session_error)?;
-    match fingerprint {
-        Some(fingerprint) => session
-            .insert(OPERATOR, fingerprint)
-            .await
-            .map_err(session_error),
-        None => forget_operator(session).await,
-    }
-}
-
-/// Drops the operator flag without changing the session id (the request
-/// that finds a stale flag may be a background poll).
-pub async fn forget_operator(session: &Session) -> AppResult<()> {
     session
-        .remove_value(OPERATOR)
+        .insert(OPERATOR, fingerprint)
         .await
-        .map(drop)
+        .map_err(session_error)?;
+    session
+        .insert(CSRF, new_token())
+        .await
         .map_err(session_error)
 }
 
-/// The body of a form that carries nothing but the session's CSRF token
+/// Signs an operator out: the session id changes too, or (no username to
+/// keep) the session is deleted.
+pub async fn sign_out_operator(session: &Session) -> AppResult<()> {
+    if username(session).await?.is_some() {
+        session.cycle_id().await.map_err(session_error)?;
+    }
+    forget_operator(session).await
+}
+
+/// Drops the operator flag and its CSRF token without changing the session
+/// id (the request that finds a stale flag may be a background poll). A
+/// session left with no username is deleted, not kept empty for 30 days.
+pub async fn forget_operator(session: &Session) -> AppResult<()> {
+    if username(session).await?.is_none() {
+        return session.flush().await.map_err(session_error);
+    }
+    for key in [OPERATOR, CSRF] {
+        session.remove_value(key).await.map_err(session_error)?;
+    }
+    Ok(())
+}
+
+/// The body of a form that carries nothing but the CSRF token
 /// (sign out, cancel a run, delete an environment).
 #[derive(Debug, serde::Deserialize)]
 pub struct CsrfForm {

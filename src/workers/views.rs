@@ -14,6 +14,7 @@ use crate::{
     store::workers,
     web::{
         components::short_time,
+        csrf::CsrfCookie,
         extract::{Form, Path},
         html_error::PageResult,
         session::{self, CsrfForm},
@@ -77,30 +78,33 @@ fn row(w: &Worker, operator: bool, csrf: &str) -> Markup {
 pub async fn drain(
     state: State<AppState>,
     session: Session,
+    cookie: CsrfCookie,
     name: Path<String>,
     form: Form<CsrfForm>,
 ) -> PageResult<Response> {
-    set_draining(state, session, name, form, true).await
+    set_draining(state, (session, cookie), name, form, true).await
 }
 
 /// The resume button of a draining worker.
 pub async fn resume(
     state: State<AppState>,
     session: Session,
+    cookie: CsrfCookie,
     name: Path<String>,
     form: Form<CsrfForm>,
 ) -> PageResult<Response> {
-    set_draining(state, session, name, form, false).await
+    set_draining(state, (session, cookie), name, form, false).await
 }
 
 async fn set_draining(
     State(state): State<AppState>,
-    session: Session,
+    (session, cookie): (Session, CsrfCookie),
     Path(name): Path<String>,
     Form(form): Form<CsrfForm>,
     draining: bool,
 ) -> PageResult<Response> {
-    session::verify_operator_form(&session, &form._csrf, "drain or resume workers").await?;
+    session::verify_operator_form(&session, &cookie, &form._csrf, "drain or resume workers")
+        .await?;
     super::api::set_draining(&state, &name, draining).await?;
     Ok(Redirect::to("/environments#workers").into_response())
 }

@@ -77,6 +77,8 @@ pub fn config(database_url: &str, tests_dir: &Path) -> Config {
         warm_pool_cpu_shares: 1024,
         operator_token: Some("operator-secret".into()),
         metrics_token: None,
+        max_queued_per_user: test_executor::config::DEFAULT_MAX_QUEUED_PER_USER,
+        max_queued: test_executor::config::DEFAULT_MAX_QUEUED,
         log_cap_bytes: 32 * 1024 * 1024,
         log_cap_lines: 1_000_000,
         sample_resources: true,

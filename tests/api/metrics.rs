@@ -163,22 +163,39 @@ async fn a_cancelled_queued_run_counts_as_finished_without_a_duration() {
 #[tokio::test]
 async fn a_metrics_token_is_required_once_set() {
     let app = TestApp::spawn_with(&[], |c| c.metrics_token = Some("scrape-secret".into())).await;
-    assert_eq!(app.get("/metrics").await.status(), 401);
-    let wrong = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth("operator-secret")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
-    let right = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth("scrape-secret")
-        .send()
-        .await
-        .unwrap();
+    let bare = app.get("/metrics").await;
+    assert_eq!(bare.status(), 401);
+    assert_eq!(
+        bare.headers()["www-authenticate"],
+        "Bearer realm=\"metrics\""
+    );
+    let body: serde_json::Value = bare.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("METRICS_TOKEN"),
+        "{body}"
+    );
+    let with = |value: &str| {
+        app.client
+            .get(app.url("/metrics"))
+            .header("authorization", value)
+            .send()
+    };
+    for refused in [
+        "Bearer operator-secret",
+        "Bearer scrape-secre",
+        "Bearer scrape-secret-and-more",
+        "Basic scrape-secret",
+        "scrape-secret",
+    ] {
+        assert_eq!(with(refused).await.unwrap().status(), 401, "{refused}");
+    }
+    let right = with("Bearer scrape-secret").await.unwrap();
     assert_eq!(right.status(), 200);
     assert!(right.text().await.unwrap().contains("te_runs_queued "));
+}
+
+#[tokio::test]
+async fn without_a_metrics_token_metrics_are_open() {
+    let app = TestApp::spawn_with(&[], |c| c.no_executor = true).await;
+    assert!(scrape(&app).await.contains("te_runs_queued "));
 }

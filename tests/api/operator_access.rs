@@ -261,8 +261,36 @@ async fn cookies_are_secure_only_when_configured() {
         })
         .await;
         let response = app.get("/operator").await;
-        let cookie = response.headers()["set-cookie"].to_str().unwrap();
-        assert!(cookie.contains("HttpOnly"), "{cookie}");
-        assert_eq!(cookie.contains("; Secure"), secure, "{cookie}");
+        let csrf_cookie = response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let name = if secure {
+            "__Host-te_csrf="
+        } else {
+            "te_csrf="
+        };
+        assert!(csrf_cookie.starts_with(name), "{csrf_cookie}");
+        // A client that sends Secure cookies over plain HTTP, as a browser
+        // would over HTTPS.
+        let pair = csrf_cookie.split(';').next().unwrap().to_owned();
+        let token = pair.split_once('=').unwrap().1.to_owned();
+        let signed_in = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(app.url("/operator/sign-in"))
+            .header("cookie", pair)
+            .form(&[("_csrf", token.as_str()), ("token", TOKEN)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), 303);
+        let session_cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+        assert!(session_cookie.starts_with("id="), "{session_cookie}");
+        for cookie in [csrf_cookie.as_str(), session_cookie] {
+            assert!(cookie.contains("HttpOnly"), "{cookie}");
+            assert_eq!(cookie.contains("; Secure"), secure, "{cookie}");
+        }
     }
 }

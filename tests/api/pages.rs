@@ -186,15 +186,35 @@ async fn form_errors_are_shown_by_their_fields_and_what_was_typed_is_kept() {
 }
 
 #[tokio::test]
-async fn the_session_cookie_is_http_only_and_same_site() {
+async fn the_csrf_and_session_cookies_are_http_only_and_same_site() {
     let app = TestApp::spawn_with(&[], |c| c.no_executor = true).await;
-    let response = browser().get(app.url("/runs/new")).send().await.unwrap();
-    let cookie = response.headers()["set-cookie"]
+    let browser = browser();
+    let response = browser.get(app.url("/runs/new")).send().await.unwrap();
+    let csrf_cookie = response.headers()["set-cookie"]
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(cookie.contains("HttpOnly"), "{cookie}");
-    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(csrf_cookie.starts_with("te_csrf="), "{csrf_cookie}");
+    let csrf = csrf_of(&app, &browser, "/runs/new").await;
+    let form = [
+        ("_csrf", csrf.as_str()),
+        ("username", "ann"),
+        ("environment_id", "5"),
+        ("files", "test_math.py"),
+    ];
+    let created = browser
+        .post(app.url("/runs"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 303);
+    let session_cookie = created.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(session_cookie.starts_with("id="), "{session_cookie}");
+    for cookie in [csrf_cookie, session_cookie] {
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+        assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    }
 }
 
 #[tokio::test]
