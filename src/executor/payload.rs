@@ -94,12 +94,12 @@ fn resolve_again(catalog: &Catalog, run: &ClaimedRun) -> Result<Selection> {
         .map_err(|e| anyhow!("refusing the run's files: {e}"))?;
     let found = selection.project.as_ref().map(|p| p.name.as_str());
     if found != run.project.as_deref() {
+        let name = |p: Option<&str>| p.map_or("no project".into(), |p| format!("project {p}"));
         bail!(
-            "refusing the run's files: they are in {}, the run names {}",
-            found.map_or("no project".into(), |p| format!("project {p}")),
-            run.project
-                .as_deref()
-                .map_or("no project".into(), |p| format!("project {p}")),
+            "refusing the run's files: {:?} is in {}, the run names {}",
+            selection.files[0].as_str(),
+            name(found),
+            name(run.project.as_deref()),
         );
     }
     Ok(selection)

@@ -29,6 +29,7 @@ mod projects_pool;
 mod projects_real;
 mod races;
 mod recovery;
+mod resolved_files;
 mod resources;
 mod results;
 mod retention;
