@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{tree, Project};
+use super::{walk, Project};
 use crate::catalog::{is_hidden_or_cache, is_test_file_name, relative_path};
 
 /// The projects under the tests folder (a project's own subfolders are
@@ -56,7 +56,7 @@ pub fn scan(root: &Path) -> anyhow::Result<(Vec<Project>, Vec<String>)> {
 pub fn test_files_of(tests_dir: &Path, project: &Project) -> anyhow::Result<Vec<String>> {
     let dir = project.dir(tests_dir);
     let mut files = Vec::new();
-    for (path, _) in tree::walk(&dir)? {
+    for (path, _) in walk::walk(&dir)? {
         let name = path.rsplit('/').next().unwrap_or(&path);
         if !is_test_file_name(std::ffi::OsStr::new(name)) {
             continue;

@@ -2,23 +2,28 @@
 //! by project. A run may name only files from it, and only of one project,
 //! so a `TestFile` can only be made by looking one up.
 
+mod cache;
 pub mod discovery;
+pub mod listing;
 pub mod project;
+pub mod safe_fs;
 pub mod tree;
+pub mod walk;
 
+pub use listing::Listing;
 pub use project::Project;
 pub use tree::{LoadedTree, TreeError};
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeSet,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
-use anyhow::Context;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::{config::Caps, error::AppError};
+use crate::config::Caps;
 
 /// Largest test file the catalog hands to a run.
 const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -39,10 +44,12 @@ impl TestFile {
     }
 }
 
+/// The tests folder; clones share one cached listing.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     root: PathBuf,
     caps: Caps,
+    cache: Arc<cache::Cache>,
 }
 
 /// A file's bytes, ready to be sent into a container.
@@ -70,6 +77,7 @@ impl Catalog {
         Catalog {
             root: root.into(),
             caps: Caps::default(),
+            cache: Arc::default(),
         }
     }
 
@@ -87,28 +95,20 @@ impl Catalog {
         self.caps
     }
 
-    /// Every test file, sorted by path.
-    pub fn files(&self) -> anyhow::Result<Vec<TestFile>> {
-        let mut files: Vec<TestFile> = self.groups()?.into_iter().flat_map(|g| g.files).collect();
-        files.sort();
-        Ok(files)
+    /// The test files grouped by project, walked off the async threads
+    /// or taken from the cache (at most [`cache::FRESH_FOR`] old).
+    pub async fn listing(&self) -> anyhow::Result<Arc<Listing>> {
+        let catalog = self.clone();
+        self.cache.get(&self.root, move || catalog.walk()).await
     }
 
-    /// The projects, sorted by name.
-    pub fn projects(&self) -> anyhow::Result<Vec<Project>> {
-        if let Some(project) = project::top_level(&self.root) {
-            return Ok(vec![project]);
-        }
-        Ok(self.scan()?.0)
+    /// The same, from a blocking thread (the executor's payload, tests).
+    pub fn listing_blocking(&self) -> anyhow::Result<Arc<Listing>> {
+        self.cache.get_blocking(&self.root, || self.walk())
     }
 
-    pub fn project(&self, name: &str) -> anyhow::Result<Option<Project>> {
-        Ok(self.projects()?.into_iter().find(|p| p.name == name))
-    }
-
-    /// The test files grouped by project (projects first, by name), then the
-    /// files outside any project, if there are some.
-    pub fn groups(&self) -> anyhow::Result<Vec<Group>> {
+    /// Walks the folder: projects first, by name, then the files outside any.
+    fn walk(&self) -> anyhow::Result<Listing> {
         let (found, outside) = match project::top_level(&self.root) {
             Some(project) => (vec![project], Vec::new()),
             None => self.scan()?,
@@ -127,7 +127,7 @@ impl Catalog {
                 files: outside,
             });
         }
-        Ok(groups)
+        Ok(Listing::new(groups))
     }
 
     fn scan(&self) -> anyhow::Result<(Vec<Project>, Vec<TestFile>)> {
@@ -150,74 +150,29 @@ impl Catalog {
         tree::hash(&project.dir(&self.root), &project.name, self.caps)
     }
 
-    /// Checks every requested path against the catalog; the first unknown one
-    /// is refused by name, and so are files of more than one project.
-    /// Duplicates are dropped, order kept.
-    pub fn resolve(&self, requested: &[String]) -> Result<Selection, AppError> {
-        if requested.is_empty() {
-            return Err(AppError::Invalid("choose at least one test file".into()));
-        }
-        if requested.len() > 1000 {
-            return Err(AppError::Invalid("choose at most 1000 test files".into()));
-        }
-        let groups = self.groups()?;
-        let group_of: BTreeMap<&TestFile, usize> = groups
-            .iter()
-            .enumerate()
-            .flat_map(|(i, g)| g.files.iter().map(move |f| (f, i)))
-            .collect();
-        let mut chosen: Vec<TestFile> = Vec::with_capacity(requested.len());
-        let mut first: Option<(usize, &str)> = None;
-        for path in requested {
-            let file = TestFile(path.clone());
-            let Some(&group) = group_of.get(&file) else {
-                return Err(AppError::Invalid(format!(
-                    "{path:?} is not a test file in the catalog; pick one listed at /api/v1/test-files"
-                )));
-            };
-            match first {
-                None => first = Some((group, path)),
-                Some((g, other)) if g != group => {
-                    let name = |i: usize| match &groups[i].project {
-                        Some(p) => format!("project {}", p.name),
-                        None => "no project".to_owned(),
-                    };
-                    return Err(AppError::Invalid(format!(
-                        "a run takes the files of one project: {other:?} is in {}, {path:?} is in {}; start one run per project",
-                        name(g),
-                        name(group)
-                    )));
-                }
-                Some(_) => {}
-            }
-            if !chosen.contains(&file) {
-                chosen.push(file);
-            }
-        }
-        let project = first.and_then(|(g, _)| groups[g].project.clone());
-        Ok(Selection {
-            project,
-            files: chosen,
-        })
-    }
-
     /// The chosen files plus the `conftest.py` and `__init__.py` files of
-    /// every folder above them, which pytest needs to collect them.
-    pub fn read_for_run(&self, files: &[String]) -> anyhow::Result<Vec<FileContent>> {
+    /// every folder above them, which pytest needs to collect them. Each is
+    /// read afresh from under the tests folder: no symlink followed, only
+    /// regular files (a support file that is not one is left out), capped.
+    pub fn read_for_run(&self, files: &[TestFile]) -> Result<Vec<FileContent>, safe_fs::ReadError> {
         let mut paths: BTreeSet<String> = BTreeSet::new();
         for file in files {
-            let mut folder = Path::new(file).parent();
-            while let Some(dir) = folder {
+            // "a/b/test_c.py" → "", "a", "a/b"
+            let above =
+                std::iter::once("").chain(file.0.match_indices('/').map(|(i, _)| &file.0[..i]));
+            for folder in above {
                 for support in ["conftest.py", "__init__.py"] {
-                    let candidate = dir.join(support);
-                    if self.root.join(&candidate).is_file() {
-                        paths.insert(candidate.to_string_lossy().into_owned());
+                    let candidate = match folder {
+                        "" => support.to_owned(),
+                        _ => format!("{folder}/{support}"),
+                    };
+                    if safe_fs::regular_beneath(&self.root, &candidate).is_ok() {
+                        paths.insert(candidate);
                     }
                 }
-                folder = dir.parent();
             }
         }
-        paths.extend(files.iter().cloned());
+        paths.extend(files.iter().map(|f| f.0.clone()));
         paths
             .into_iter()
             .map(|path| {
@@ -228,26 +183,15 @@ impl Catalog {
     }
 
     /// sha256 of each file, in order, as lowercase hex.
-    pub fn sha256(&self, files: &[TestFile]) -> anyhow::Result<Vec<String>> {
+    pub fn sha256(&self, files: &[TestFile]) -> Result<Vec<String>, safe_fs::ReadError> {
         files
             .iter()
-            .map(|f| {
-                let bytes = self.read(f.as_str())?;
-                Ok(hex(&Sha256::digest(&bytes)))
-            })
+            .map(|f| Ok(hex(&Sha256::digest(self.read(f.as_str())?))))
             .collect()
     }
 
-    fn read(&self, relative: &str) -> anyhow::Result<Vec<u8>> {
-        let path = self.root.join(relative);
-        let meta = std::fs::symlink_metadata(&path)
-            .with_context(|| format!("reading test file {relative}"))?;
-        anyhow::ensure!(meta.is_file(), "{relative} is not a regular file");
-        anyhow::ensure!(
-            meta.len() <= MAX_FILE_BYTES,
-            "{relative} is larger than {MAX_FILE_BYTES} bytes"
-        );
-        std::fs::read(&path).with_context(|| format!("reading test file {relative}"))
+    fn read(&self, relative: &str) -> Result<Vec<u8>, safe_fs::ReadError> {
+        safe_fs::read_beneath(&self.root, relative, MAX_FILE_BYTES)
     }
 }
 

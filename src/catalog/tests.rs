@@ -2,6 +2,7 @@
 //! the conftest files a run takes.
 
 use super::*;
+use crate::error::AppError;
 
 fn catalog_with(files: &[&str]) -> (tempdir::Dir, Catalog) {
     let dir = tempdir::Dir::new();
@@ -26,8 +27,9 @@ fn finds_test_files_recursively_and_skips_the_rest() {
         "__pycache__/test_cached.py",
     ]);
     let names: Vec<String> = catalog
-        .files()
+        .listing_blocking()
         .unwrap()
+        .files()
         .iter()
         .map(|f| f.0.clone())
         .collect();
@@ -37,7 +39,8 @@ fn finds_test_files_recursively_and_skips_the_rest() {
 #[test]
 fn resolves_only_catalog_files() {
     let (_dir, catalog) = catalog_with(&["test_a.py", "api/test_b.py"]);
-    let ok = catalog.resolve(&[
+    let listing = catalog.listing_blocking().unwrap();
+    let ok = listing.resolve(&[
         "api/test_b.py".into(),
         "test_a.py".into(),
         "test_a.py".into(),
@@ -50,10 +53,10 @@ fn resolves_only_catalog_files() {
         "api/../test_a.py",
         "-k",
     ] {
-        let err = catalog.resolve(&[bad.to_string()]).unwrap_err();
+        let err = listing.resolve(&[bad.to_string()]).unwrap_err();
         assert!(matches!(err, AppError::Invalid(_)), "{bad}");
     }
-    assert!(catalog.resolve(&[]).is_err());
+    assert!(listing.resolve(&[]).is_err());
 }
 
 #[test]
@@ -65,7 +68,7 @@ fn a_run_gets_the_conftest_files_above_its_tests() {
         "other/conftest.py",
     ]);
     let paths: Vec<String> = catalog
-        .read_for_run(&["api/v2/test_c.py".into()])
+        .read_for_run(&[TestFile("api/v2/test_c.py".into())])
         .unwrap()
         .into_iter()
         .map(|f| f.path)
@@ -87,7 +90,8 @@ fn files_are_grouped_by_project_and_a_run_takes_one_project() {
         "toolz/pyproject.toml",
         "toolz/toolz/tests/test_a.py",
     ]);
-    let groups = catalog.groups().unwrap();
+    let listing = catalog.listing_blocking().unwrap();
+    let groups = listing.groups();
     let summary: Vec<(Option<String>, Vec<&str>)> = groups
         .iter()
         .map(|g| {
@@ -105,9 +109,9 @@ fn files_are_grouped_by_project_and_a_run_takes_one_project() {
             (None, vec!["test_loose.py"]),
         ]
     );
-    let one = catalog.resolve(&["six/test_six.py".into()]).unwrap();
+    let one = listing.resolve(&["six/test_six.py".into()]).unwrap();
     assert_eq!(one.project.unwrap().markers, ["setup.py"]);
-    let err = catalog
+    let err = listing
         .resolve(&["six/test_six.py".into(), "test_loose.py".into()])
         .unwrap_err()
         .to_string();
@@ -120,13 +124,37 @@ fn files_are_grouped_by_project_and_a_run_takes_one_project() {
 #[test]
 fn a_tests_folder_with_a_marker_is_the_only_project() {
     let (_dir, catalog) = catalog_with(&["pytest.ini", "tests/test_a.py", "sub/setup.py"]);
-    let projects = catalog.projects().unwrap();
+    let listing = catalog.listing_blocking().unwrap();
+    let projects = listing.projects();
     assert_eq!(projects.len(), 1);
     assert_eq!(projects[0].root, ".");
+    assert_eq!(listing.files(), [TestFile("tests/test_a.py".into())]);
+}
+
+#[test]
+fn symlinks_are_never_listed_nor_sent() {
+    let (dir, catalog) = catalog_with(&["api/test_b.py", "secret/test_s.py"]);
+    let root = dir.path();
+    std::os::unix::fs::symlink(root.join("secret"), root.join("link")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", root.join("api/conftest.py")).unwrap();
+    std::os::unix::fs::symlink(root.join("api/test_b.py"), root.join("test_l.py")).unwrap();
+    let files = catalog.listing_blocking().unwrap().files();
     assert_eq!(
-        catalog.files().unwrap(),
-        [TestFile("tests/test_a.py".into())]
+        files,
+        [
+            TestFile("api/test_b.py".into()),
+            TestFile("secret/test_s.py".into())
+        ]
     );
+    let sent: Vec<String> = catalog
+        .read_for_run(&[TestFile("api/test_b.py".into())])
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(sent, ["api/test_b.py"]);
+    let refused = catalog.read_for_run(&[TestFile("link/test_s.py".into())]);
+    assert!(refused.is_err());
 }
 
 /// A throwaway folder, removed on drop (keeps the dependency tree small).

@@ -1,15 +1,16 @@
-//! A project's tree as it goes into a run's container: every regular file
-//! under its root except version-control folders, virtualenvs, caches, build
-//! outputs and what `.gitignore` excludes, within a size and a file-count cap,
-//! with one sha256 over paths and contents.
+//! A project's tree as it goes into a run's container: the files the walk
+//! lists (`walk`), within a size and a file-count cap, with one sha256 over
+//! paths and contents.
 
 use std::path::Path;
 
-use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::catalog::FileContent;
-
+use super::{
+    safe_fs::{self, ReadError},
+    walk::walk,
+    FileContent,
+};
 use crate::config::Caps;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +18,10 @@ pub enum TreeError {
     /// Over a cap: the message says which and what to do.
     #[error("{0}")]
     TooLarge(String),
+    /// A listed file that cannot be read as a regular file (swapped for a
+    /// symlink or a FIFO, made unreadable): the project's to fix.
+    #[error("{0}")]
+    Unreadable(String),
     #[error(transparent)]
     Io(#[from] anyhow::Error),
 }
@@ -26,76 +31,6 @@ pub struct LoadedTree {
     pub files: Vec<FileContent>,
     pub bytes: u64,
     pub sha256: String,
-}
-
-/// Folders never sent: version control, virtualenvs, caches, build outputs.
-fn skipped_dir(name: &str, path: &Path) -> bool {
-    matches!(
-        name,
-        ".git"
-            | ".hg"
-            | ".svn"
-            | "__pycache__"
-            | "node_modules"
-            | "build"
-            | "dist"
-            | ".eggs"
-            | ".tox"
-            | ".nox"
-            | ".venv"
-            | "venv"
-            | ".pytest_cache"
-            | ".mypy_cache"
-            | ".ruff_cache"
-    ) || name.ends_with(".egg-info")
-        // any virtualenv, whatever its name
-        || path.join("pyvenv.cfg").is_file()
-}
-
-/// The regular files of the tree under `dir`, as (path relative to `dir`
-/// with `/` separators, size), sorted by path. Symlinks and files whose name
-/// is not UTF-8 are left out.
-pub fn walk(dir: &Path) -> anyhow::Result<Vec<(String, u64)>> {
-    let mut builder = ignore::WalkBuilder::new(dir);
-    builder
-        .hidden(false)
-        .parents(false)
-        .ignore(false)
-        .git_ignore(true)
-        .git_global(false)
-        .git_exclude(false)
-        // .gitignore counts in a plain folder too, not only in a checkout
-        .require_git(false)
-        .follow_links(false)
-        .sort_by_file_name(|a, b| a.cmp(b))
-        .filter_entry(|entry| {
-            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-            let name = entry.file_name().to_string_lossy();
-            // `.te/` at the top is where the payload's own metadata goes
-            !((is_dir && skipped_dir(&name, entry.path())) || (entry.depth() == 1 && name == ".te"))
-        });
-    let mut files = Vec::new();
-    for entry in builder.build() {
-        let entry = entry.with_context(|| format!("walking {}", dir.display()))?;
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        let Ok(relative) = entry.path().strip_prefix(dir) else {
-            continue;
-        };
-        let parts: Option<Vec<&str>> = relative
-            .components()
-            .map(|c| c.as_os_str().to_str())
-            .collect();
-        let Some(parts) = parts else { continue };
-        let size = entry
-            .metadata()
-            .with_context(|| format!("reading {}", entry.path().display()))?
-            .len();
-        files.push((parts.join("/"), size));
-    }
-    files.sort();
-    Ok(files)
 }
 
 /// Lists the tree and refuses it when it is over a cap, before reading it.
@@ -146,13 +81,15 @@ fn read(dir: &Path, name: &str, caps: Caps, keep: bool) -> Result<LoadedTree, Tr
     let mut files = Vec::with_capacity(if keep { listed.len() } else { 0 });
     let mut bytes = 0u64;
     for (path, _) in listed {
-        let content =
-            std::fs::read(dir.join(&path)).with_context(|| format!("reading {name}/{path}"))?;
-        // a file may have grown since it was listed
+        // a file may have grown (or been swapped) since it was listed
+        let content = match safe_fs::read_beneath(dir, &path, caps.bytes - bytes) {
+            Ok(content) => content,
+            Err(ReadError::TooLarge(..)) => {
+                return Err(TreeError::TooLarge(too_large(name, caps.bytes + 1, caps)))
+            }
+            Err(err) => return Err(TreeError::Unreadable(format!("project {name}: {err}"))),
+        };
         bytes += content.len() as u64;
-        if bytes > caps.bytes {
-            return Err(TreeError::TooLarge(too_large(name, bytes, caps)));
-        }
         hasher.update(path.as_bytes());
         hasher.update([0]);
         hasher.update(content.len().to_string().as_bytes());
@@ -189,40 +126,6 @@ mod tests {
             std::fs::write(path, content).unwrap();
         }
         dir
-    }
-
-    #[test]
-    fn the_tree_leaves_out_vcs_caches_builds_virtualenvs_and_gitignored_files() {
-        let dir = tree_with(&[
-            ("setup.py", ""),
-            ("pkg/__init__.py", ""),
-            ("pkg/tests/test_a.py", ""),
-            (".gitignore", "*.log\nsecrets/\n"),
-            ("debug.log", "x"),
-            ("secrets/key.txt", "x"),
-            (".git/config", "x"),
-            ("pkg/__pycache__/a.pyc", "x"),
-            ("build/lib/pkg.py", "x"),
-            ("dist/pkg.tar.gz", "x"),
-            ("pkg.egg-info/PKG-INFO", "x"),
-            ("node_modules/x.js", "x"),
-            ("env/pyvenv.cfg", "x"),
-            ("env/lib/site.py", "x"),
-            (".te/meta.json", "x"),
-            (".coveragerc", ""),
-        ]);
-        let names: Vec<String> = walk(&dir).unwrap().into_iter().map(|(p, _)| p).collect();
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(
-            names,
-            [
-                ".coveragerc",
-                ".gitignore",
-                "pkg/__init__.py",
-                "pkg/tests/test_a.py",
-                "setup.py"
-            ]
-        );
     }
 
     #[test]

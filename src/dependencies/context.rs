@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::{egress, requirements::Requirements, ProjectSource, RUNTIME_ROOT, VENV};
-use crate::config::DependencyBuildConfig;
+use crate::{catalog::safe_fs, config::DependencyBuildConfig};
 
 /// Where a project step's own files go (removed before the commit).
 pub const BUILD_DIR: &str = "/tmp/te-build";
@@ -271,8 +271,15 @@ fn add_tree(tar: &mut Tar, root: &Path, target: &str) -> Result<()> {
         if entry.file_type().is_dir() {
             tar.dir(&name)?;
         } else if entry.file_type().is_file() {
-            let bytes = std::fs::read(entry.path())
-                .with_context(|| format!("reading {}", entry.path().display()))?;
+            // never more than the room left, and only if still a regular file
+            let room = MAX_TREE_BYTES.saturating_sub(tar.bytes);
+            let bytes = match safe_fs::read_regular(entry.path(), &relative, room) {
+                Err(safe_fs::ReadError::TooLarge(..)) => anyhow::bail!(
+                    "the project's tree is larger than {} MiB",
+                    MAX_TREE_BYTES >> 20
+                ),
+                read => read?,
+            };
             let mtime = entry
                 .metadata()
                 .ok()
@@ -280,11 +287,6 @@ fn add_tree(tar: &mut Tar, root: &Path, target: &str) -> Result<()> {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or(0, |d| d.as_secs());
             tar.file_at(&name, &bytes, 0o644, mtime)?;
-            anyhow::ensure!(
-                tar.bytes <= MAX_TREE_BYTES,
-                "the project's tree is larger than {} MiB",
-                MAX_TREE_BYTES >> 20
-            );
         }
         // Symlinks are not followed: they could point anywhere on this machine.
     }

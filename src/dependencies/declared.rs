@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::catalog::safe_fs;
+
 /// Changes when the way images are built changes, so old images are not
 /// taken for new ones.
 const RECIPE_VERSION: &str = "te-deps-2";
@@ -37,20 +39,13 @@ pub struct DeclaringFile {
 }
 
 impl ProjectSource {
-    /// Reads the declaring files found in `root`.
+    /// Reads the declaring files found in `root`: regular files only (a
+    /// symlink or a FIFO is not one), each at most 1 MiB.
     pub fn discover(name: &str, root: &Path) -> Result<ProjectSource> {
         let mut declaring = Vec::new();
         for path in candidate_paths(root)? {
-            let full = root.join(&path);
-            let size = std::fs::metadata(&full)
-                .with_context(|| format!("reading {}", full.display()))?
-                .len();
-            anyhow::ensure!(
-                size <= MAX_DECLARING_BYTES,
-                "{path} is larger than {MAX_DECLARING_BYTES} bytes"
-            );
-            let bytes =
-                std::fs::read(&full).with_context(|| format!("reading {}", full.display()))?;
+            // a regular file only (listed so, but it may have been swapped)
+            let bytes = safe_fs::read_beneath(root, &path, MAX_DECLARING_BYTES)?;
             declaring.push(DeclaringFile { path, bytes });
         }
         declaring.sort_by(|a, b| a.path.cmp(&b.path));
@@ -216,7 +211,12 @@ fn candidate_paths(root: &Path) -> Result<Vec<String>> {
             found.push(name);
         }
     }
-    for name in listed(&root.join("requirements"))? {
+    // a symlink named `requirements` is not a folder of the project
+    let folder = root.join("requirements");
+    if !std::fs::symlink_metadata(&folder).is_ok_and(|m| m.is_dir()) {
+        return Ok(found);
+    }
+    for name in listed(&folder)? {
         if name.ends_with(".txt") {
             found.push(format!("requirements/{name}"));
         }

@@ -4,11 +4,13 @@
 //! files relative to its root, or the chosen files and the conftest files
 //! above them. No host path is ever mounted into a sandbox.
 
-use anyhow::{Context, Result};
+use std::collections::HashSet;
+
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
 use super::store::ClaimedRun;
-use crate::catalog::{Catalog, FileContent};
+use crate::catalog::{Catalog, FileContent, Selection};
 
 #[derive(Serialize)]
 pub struct Meta<'a> {
@@ -29,17 +31,26 @@ pub struct Prepared {
 }
 
 /// Reads what the run needs from the catalog; an error here is the run's
-/// (the project vanished or outgrew its cap) and is shown as its reason.
+/// (a file or the project vanished, the tree outgrew its cap) and is shown
+/// as its reason. The run's files are resolved again, whoever wrote its row:
+/// each must be a catalog file of the run's project (or of none), and each
+/// file sent is read from under the tests folder without following a symlink.
 pub fn for_run(catalog: &Catalog, run: &ClaimedRun) -> Result<Prepared> {
-    let Some(name) = &run.project else {
+    let selection = resolve_again(catalog, run)?;
+    let files: Vec<String> = selection
+        .files
+        .iter()
+        .map(|f| f.as_str().to_owned())
+        .collect();
+    let Some(project) = selection.project else {
         let contents = catalog
-            .read_for_run(&run.files)
+            .read_for_run(&selection.files)
             .context("could not read the test files")?;
         let meta = Meta {
             run_id: run.id,
             environment_id: run.environment_id,
             token: &run.record_token,
-            files: &run.files,
+            files: &files,
             sys_path: &[],
         };
         let tar = build(&meta, &contents)?;
@@ -48,18 +59,16 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun) -> Result<Prepared> {
             tree_sha256: None,
         });
     };
-    let project = catalog
-        .project(name)?
-        .with_context(|| format!("project {name} is no longer under the tests folder"))?;
     let tree = catalog.load_tree(&project).map_err(anyhow::Error::new)?;
-    let files: Vec<String> = run
-        .files
+    let sent: HashSet<&str> = tree.files.iter().map(|f| f.path.as_str()).collect();
+    let files: Vec<String> = files
         .iter()
-        .map(|f| {
-            project
-                .relative(f)
-                .map(str::to_owned)
-                .with_context(|| format!("{f} is not in project {name}"))
+        .map(|f| match project.relative(f) {
+            Some(relative) if sent.contains(relative) => Ok(relative.to_owned()),
+            _ => Err(anyhow!(
+                "{f} is not in the tree of project {}",
+                project.name
+            )),
         })
         .collect::<Result<_>>()?;
     let sys_path = import_roots(&tree.files);
@@ -75,6 +84,25 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun) -> Result<Prepared> {
         tar,
         tree_sha256: Some(tree.sha256),
     })
+}
+
+/// The run's files checked against the catalog as it is now.
+fn resolve_again(catalog: &Catalog, run: &ClaimedRun) -> Result<Selection> {
+    let selection = catalog
+        .listing_blocking()?
+        .resolve(&run.files)
+        .map_err(|e| anyhow!("refusing the run's files: {e}"))?;
+    let found = selection.project.as_ref().map(|p| p.name.as_str());
+    if found != run.project.as_deref() {
+        let name = |p: Option<&str>| p.map_or("no project".into(), |p| format!("project {p}"));
+        bail!(
+            "refusing the run's files: {:?} is in {}, the run names {}",
+            selection.files[0].as_str(),
+            name(found),
+            name(run.project.as_deref()),
+        );
+    }
+    Ok(selection)
 }
 
 /// The root, and `src` when the tree has a src layout (a `src/` folder that

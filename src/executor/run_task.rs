@@ -124,7 +124,9 @@ async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String, RunError
     };
     let project = shared
         .catalog
-        .project(&name)?
+        .listing()
+        .await?
+        .project(&name)
         .ok_or_else(|| RunError::Setup(format!("project {name} is no longer in the catalog")))?;
     let root = project.dir(shared.catalog.root());
     let source = tokio::task::spawn_blocking(move || ProjectSource::discover(&name, &root))

@@ -57,10 +57,12 @@ pub async fn listed(state: &AppState) -> AppResult<Vec<ProjectJson>> {
     let mut images = dependencies::store::newest_per_project(&state.db).await?;
     Ok(state
         .catalog
-        .groups()?
-        .into_iter()
+        .listing()
+        .await?
+        .groups()
+        .iter()
         .filter_map(|group| {
-            let project = group.project?;
+            let project = group.project.clone()?;
             let dependency_image = images
                 .iter()
                 .position(|i| i.project == project.name)
@@ -113,13 +115,13 @@ pub struct TestFileJson {
 #[utoipa::path(get, path = "/api/v1/test-files", tag = "projects",
     responses((status = 200, body = [TestFileJson])))]
 pub async fn test_files(State(state): State<AppState>) -> AppResult<Json<Vec<TestFileJson>>> {
-    let mut files: Vec<TestFileJson> = state
-        .catalog
-        .groups()?
-        .into_iter()
+    let listing = state.catalog.listing().await?;
+    let mut files: Vec<TestFileJson> = listing
+        .groups()
+        .iter()
         .flat_map(|group| {
-            let project = group.project.map(|p| p.name);
-            group.files.into_iter().map(move |f| TestFileJson {
+            let project = group.project.as_ref().map(|p| p.name.clone());
+            group.files.iter().map(move |f| TestFileJson {
                 path: f.as_str().to_owned(),
                 project: project.clone(),
             })

@@ -21,7 +21,9 @@ pub struct Rebuilding {
 pub async fn rebuild(state: &AppState, name: &str) -> AppResult<Rebuilding> {
     let project = state
         .catalog
-        .project(name)?
+        .listing()
+        .await?
+        .project(name)
         .ok_or_else(|| AppError::NotFound(format!("no project named {name:?}")))?;
     let newest = dependencies::store::for_project(&state.db, name)
         .await?

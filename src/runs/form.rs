@@ -113,7 +113,7 @@ pub async fn submit(
     if let Err(e) = &environment_id {
         errors.environment = Some(e.to_string());
     }
-    if let Err(e) = state.catalog.resolve(&form.files) {
+    if let Err(e) = state.catalog.listing().await?.resolve(&form.files) {
         errors.files = Some(e.to_string());
     }
     if let (false, Ok(environment_id)) = (errors.any(), environment_id) {
@@ -152,7 +152,8 @@ async fn render(
 ) -> PageResult<Markup> {
     let csrf = session::csrf_token(session, cookie).await?;
     let envs = environments::list(&state.db).await?;
-    let groups = state.catalog.groups()?;
+    let listing = state.catalog.listing().await?;
+    let groups = listing.groups();
     let selected_env: Option<i32> = form.environment_id.trim().parse().ok();
     Ok(page(
         "New run",
@@ -187,7 +188,7 @@ async fn render(
                     }
                     @if let Some(e) = &errors.environment { small.error { (e) } }
                 }
-                (file_picker(&groups, &form.files, errors.files.as_deref()))
+                (file_picker(groups, &form.files, errors.files.as_deref()))
                 label {
                     input type="checkbox" name="queue_if_busy" role="switch" checked[form.queue_if_busy.is_some()];
                     "If the environment is busy, wait in line for it"

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::{NewRun, Run, Username};
 use crate::{
-    catalog::{Project, TreeError},
+    catalog::{Catalog, Project, Selection, TreeError},
     environments::EnvironmentId,
     error::{AppError, AppResult},
     state::AppState,
@@ -25,12 +25,8 @@ impl RunRequest {
     async fn validate(&self, state: &AppState) -> AppResult<NewRun> {
         let username = Username::parse(&self.username)?;
         let environment_id = EnvironmentId::try_from(self.environment_id)?;
-        let selection = state.catalog.resolve(&self.files)?;
-        let file_sha256 = state.catalog.sha256(&selection.files)?;
-        let tree_sha256 = match &selection.project {
-            Some(project) => Some(tree_sha256(state, project.clone()).await?),
-            None => None,
-        };
+        let selection = state.catalog.listing().await?.resolve(&self.files)?;
+        let (file_sha256, tree_sha256) = hashes(state, selection.clone()).await?;
         Ok(NewRun {
             username,
             environment_id,
@@ -43,16 +39,34 @@ impl RunRequest {
     }
 }
 
-/// Reads and hashes a project's tree, refusing it (422) when it is over a
-/// cap, so an oversized project is told at once rather than when it runs.
-async fn tree_sha256(state: &AppState, project: Project) -> AppResult<String> {
+/// Hashes the chosen files and the project's tree, off the async threads.
+/// A file that cannot be read, or a tree over a cap, is refused (422), so a
+/// person is told at once rather than when the run starts.
+async fn hashes(
+    state: &AppState,
+    selection: Selection,
+) -> AppResult<(Vec<String>, Option<String>)> {
     let catalog = state.catalog.clone();
-    let loaded = tokio::task::spawn_blocking(move || catalog.hash_tree(&project))
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("reading a project's tree: {e}")))?;
-    match loaded {
+    tokio::task::spawn_blocking(move || {
+        let files = catalog
+            .sha256(&selection.files)
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
+        let tree = match &selection.project {
+            Some(project) => Some(tree_sha256(&catalog, project)?),
+            None => None,
+        };
+        Ok((files, tree))
+    })
+    .await
+    .map_err(|e| AppError::Internal(anyhow::anyhow!("hashing a run's files: {e}")))?
+}
+
+fn tree_sha256(catalog: &Catalog, project: &Project) -> AppResult<String> {
+    match catalog.hash_tree(project) {
         Ok(tree) => Ok(tree.sha256),
-        Err(TreeError::TooLarge(message)) => Err(AppError::Invalid(message)),
+        Err(TreeError::TooLarge(message) | TreeError::Unreadable(message)) => {
+            Err(AppError::Invalid(message))
+        }
         Err(TreeError::Io(err)) => Err(AppError::Internal(err)),
     }
 }

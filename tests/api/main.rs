@@ -1,6 +1,7 @@
 //! Black-box tests through HTTP, against a real Postgres and the real Docker engine.
 
 mod big_logs;
+mod catalog;
 mod client;
 mod dependencies;
 mod dependencies_project;
@@ -29,6 +30,7 @@ mod projects_real;
 mod queue_caps;
 mod races;
 mod recovery;
+mod resolved_files;
 mod resources;
 mod results;
 mod retention;
