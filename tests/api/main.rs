@@ -3,6 +3,7 @@
 mod big_logs;
 mod catalog;
 mod client;
+mod deadline;
 mod dependencies;
 mod dependencies_project;
 mod engines;
@@ -36,6 +37,7 @@ mod retention;
 mod runs_api;
 mod sandbox;
 mod security;
+mod server_process;
 mod usr_volume;
 mod waiting;
 mod workers;
