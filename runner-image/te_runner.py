@@ -5,7 +5,8 @@ first (so a pre-started container is ready), then an uncompressed tar stream
 is read from stdin. Its first member is `.te/meta.json`:
 
     {"run_id": 42, "environment_id": 3, "token": "<32 hex>",
-     "files": ["test_a.py", "nested/test_b.py"], "sys_path": [".", "src"]}
+     "files": ["test_a.py", "nested/test_b.py"], "sys_path": [".", "src"],
+     "deadline_secs": 900}
 
 the other members are unpacked into /tmp/work: a project's whole tree (the
 files are then relative to its root), or the test files and the conftest.py
@@ -16,6 +17,12 @@ root, and `src` for a src layout) come first on sys.path, as a development
 install would make them importable. te_plugin reports each event on stderr
 as a record prefixed with "\\x1e" and the token. A bad stream exits with
 BAD_INPUT (70), outside pytest's own exit statuses 0-5.
+
+The run's own process is a child of this one (see `supervise`): PID 1 only
+waits for it, and once `deadline_secs` (from the moment the meta is read)
+and GRACE_SECS have passed it exits with DEADLINE_EXIT (124), which ends
+every process of the container — so a container whose executor was killed
+never outlives its run's deadline for long, whatever the tests do.
 """
 
 import te_imports
@@ -26,8 +33,10 @@ te_imports.install()
 import json
 import os
 import resource
+import signal
 import sys
 import tarfile
+import time
 
 import te_deferred
 
@@ -69,6 +78,10 @@ JUNIT_CHUNK = 32 * 1024
 # was larger, without reading a huge file to the end.
 JUNIT_CAP = 8 * 1024 * 1024 + JUNIT_CHUNK
 BAD_INPUT = 70
+# The executor kills a run at its deadline; this is for a container that no
+# executor watches any more: it ends itself this long after the deadline.
+GRACE_SECS = 30
+DEADLINE_EXIT = 124
 
 
 class ProtocolError(Exception):
@@ -106,6 +119,11 @@ def read_meta(tar):
     sys_path = meta.setdefault("sys_path", [])
     if not isinstance(sys_path, list) or len(sys_path) > 8:
         raise ProtocolError("sys_path must be a short list")
+    # None only from a server older than the deadline watch
+    deadline = meta.setdefault("deadline_secs", None)
+    valid = isinstance(deadline, int) and not isinstance(deadline, bool) and 0 < deadline < 10**7
+    if deadline is not None and not valid:
+        raise ProtocolError("deadline_secs must be a positive integer")
     return meta
 
 
@@ -169,7 +187,85 @@ def send_usage(plugin, before):
     })
 
 
-def main():
+def supervise():
+    """Forks. The child returns (with the pipe on which it tells the
+    deadline) and runs the run; this process, the container's PID 1, never
+    returns: it waits for the child and exits with its status, or with
+    DEADLINE_EXIT once the deadline plus GRACE_SECS has passed. Test code runs
+    only in the child and cannot stop the watch: from inside the container,
+    PID 1 receives only the signals it handles, and it handles none (SIGCHLD
+    is blocked and waited for)."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_end)
+        return write_end
+    os.close(write_end)
+    os.close(0)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+    deadline = read_deadline(read_end)
+    os._exit(wait_for(child, deadline))
+
+
+def read_deadline(fd):
+    """The child's deadline in seconds, or None if it ended without one."""
+    data = b""
+    while chunk := os.read(fd, 64):
+        data += chunk
+        if len(data) > 64:
+            return None
+    os.close(fd)
+    try:
+        return int(data)
+    except ValueError:
+        return None
+
+
+def reap(child):
+    """Reaps every child that has ended (orphans are PID 1's to reap too);
+    returns the run's exit status once it has ended (128 + the signal for
+    a killed one, as a shell has it), else None."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return BAD_INPUT
+        if pid == 0:
+            return None
+        if pid == child:
+            code = os.waitstatus_to_exitcode(status)
+            return code if code >= 0 else 128 - code
+
+
+def wait_for(child, deadline):
+    ends_at = None if deadline is None else time.monotonic() + deadline + GRACE_SECS
+    while (status := reap(child)) is None:
+        if ends_at is None:
+            signal.sigwait([signal.SIGCHLD])
+            continue
+        left = ends_at - time.monotonic()
+        if left <= 0:
+            print(
+                f"te_runner: the run's deadline ({deadline} s) and {GRACE_SECS} s more have passed"
+                " with the run still going; the container ends itself",
+                file=sys.stderr,
+                flush=True,
+            )
+            os.kill(child, signal.SIGKILL)
+            return DEADLINE_EXIT
+        signal.sigtimedwait([signal.SIGCHLD], left)
+    return status
+
+
+def tell_deadline(pipe, meta):
+    """Tells PID 1 the deadline, before any test code runs, and lets go of
+    the pipe so nothing the tests start can write to it."""
+    if meta["deadline_secs"] is not None:
+        os.write(pipe, f"{meta['deadline_secs']}\n".encode())
+    os.close(pipe)
+
+
+def main(deadline_pipe):
     # What the wait for the payload (and a warm container's imports) used
     # is not the run's.
     before = resource.getrusage(resource.RUSAGE_SELF)
@@ -178,6 +274,7 @@ def main():
     try:
         with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as tar:
             meta = read_meta(tar)
+            tell_deadline(deadline_pipe, meta)
             written = extract(tar)
         files = test_args(meta["files"], written)
         paths = import_paths(meta["sys_path"])
@@ -223,7 +320,7 @@ def send_junit(plugin):
 
 
 if __name__ == "__main__":
-    status = main()
+    status = main(supervise())
     # Everything is reported; skip the interpreter's teardown (tens of ms
     # a run) — the container ends with this process.
     sys.stdout.flush()

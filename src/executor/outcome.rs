@@ -10,6 +10,10 @@ use crate::{limits::Limits, store::RunStatus};
 /// meta.json); outside pytest's 0–5 so the two are never confused.
 pub const RUNNER_BAD_INPUT: i64 = 70;
 
+/// The runner's exit status when it ended its container itself, its run's
+/// deadline and a grace past (no executor was there to kill it).
+pub const RUNNER_DEADLINE: i64 = 124;
+
 /// Everything known about a run when its container has stopped.
 #[derive(Debug, Default)]
 pub struct Ending<'a> {
@@ -58,11 +62,17 @@ fn verdict(end: &Ending, limits: &Limits) -> (RunStatus, String) {
         .current_test
         .map(|t| format!(" during {t}"))
         .unwrap_or_default();
-    if end.timed_out {
+    // Before pytest finished, 124 can only be the runner ending itself.
+    let ended_itself = end.exit_code == Some(RUNNER_DEADLINE) && end.pytest_exit.is_none();
+    if end.timed_out || ended_itself {
+        let by_itself = match end.timed_out {
+            true => "",
+            false => " (the container ended itself: no executor was watching it)",
+        };
         return (
             RunStatus::TimedOut,
             format!(
-                "timed out: the environment's limit of {} s was reached{during}",
+                "timed out: the environment's limit of {} s was reached{during}{by_itself}",
                 limits.timeout_secs
             ),
         );

@@ -22,6 +22,9 @@ pub struct Meta<'a> {
     /// project's root, and its `src/` for a src layout, as a development
     /// install would make them importable.
     pub sys_path: &'a [String],
+    /// The run's time limit: the runner ends its container this long (and
+    /// a grace) after it read this, should no executor be watching by then.
+    pub deadline_secs: i64,
 }
 
 /// A run's payload and, for a project, the hash of the tree in it.
@@ -52,6 +55,7 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun) -> Result<Prepared> {
             token: &run.record_token,
             files: &files,
             sys_path: &[],
+            deadline_secs: run.limits.timeout_secs.into(),
         };
         let tar = build(&meta, &contents)?;
         return Ok(Prepared {
@@ -78,6 +82,7 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun) -> Result<Prepared> {
         token: &run.record_token,
         files: &files,
         sys_path: &sys_path,
+        deadline_secs: run.limits.timeout_secs.into(),
     };
     let tar = build(&meta, &tree.files)?;
     Ok(Prepared {
@@ -152,6 +157,7 @@ mod tests {
             token: "t",
             files: &files,
             sys_path: &[],
+            deadline_secs: 60,
         };
         let contents = vec![FileContent {
             path: "a/test_x.py".into(),

@@ -3,6 +3,7 @@
 mod big_logs;
 mod catalog;
 mod client;
+mod deadline;
 mod dependencies;
 mod dependencies_project;
 mod engines;
@@ -37,6 +38,7 @@ mod retention;
 mod runs_api;
 mod sandbox;
 mod security;
+mod server_process;
 mod sessions;
 mod usr_volume;
 mod waiting;

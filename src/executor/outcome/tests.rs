@@ -243,6 +243,27 @@ fn the_runners_bad_input_is_not_pytests_internal_error() {
 }
 
 #[test]
+fn a_container_that_ended_itself_at_its_deadline_timed_out() {
+    let ended = Ending {
+        exit_code: Some(RUNNER_DEADLINE),
+        current_test: Some("test_x.py::test_sleeps"),
+        ..Default::default()
+    };
+    let (status, reason) = decide(&ended, &LIMITS);
+    assert_eq!(status, RunStatus::TimedOut);
+    assert!(
+        reason.contains("during test_x.py::test_sleeps") && reason.contains("ended itself"),
+        "{reason}"
+    );
+    let forged = Ending {
+        exit_code: Some(RUNNER_DEADLINE),
+        pytest_exit: Some(0),
+        ..Default::default()
+    };
+    assert_ne!(decide(&forged, &LIMITS).0, RunStatus::TimedOut);
+}
+
+#[test]
 fn dying_before_collection_says_so() {
     let end = Ending {
         exit_code: Some(1),
