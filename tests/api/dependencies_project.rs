@@ -184,6 +184,38 @@ async fn a_setuptools_project_imports_the_tree_of_the_run_with_its_installed_met
     assert!(!again.built, "a change outside the declaring files rebuilt");
 }
 
+/// Zip-based backends (flit_core, hatchling) refuse files older than 1980:
+/// the tree keeps its files' own times, so a tree of files dated 1970 (as
+/// some checkouts and archives leave them) installs too.
+#[tokio::test]
+async fn a_flit_project_with_files_dated_1970_installs_and_passes() {
+    let fixture = DepsFixture::new("flit-demo").await;
+    fixture.write(
+        "pyproject.toml",
+        "[build-system]\nrequires = [\"flit_core>=3.4,<4\"]\nbuild-backend = \"flit_core.buildapi\"\n\n\
+         [project]\nname = \"te_flit_demo\"\nversion = \"0.3.0\"\ndescription = \"demo\"\n\n\
+         [project.optional-dependencies]\ntest = [\"iniconfig==2.0.0\"]\n",
+    );
+    fixture.write(
+        "te_flit_demo/__init__.py",
+        "import importlib.metadata\n__version__ = importlib.metadata.version('te_flit_demo')\n",
+    );
+    fixture.write(
+        "tests/test_flit.py",
+        "import iniconfig, te_flit_demo\n\ndef test_version():\n    assert te_flit_demo.__version__ == '0.3.0'\n",
+    );
+    run(Command::new("find")
+        .arg(&fixture.root)
+        .args(["-exec", "touch", "-h", "-d", "@0", "{}", "+"]));
+    let image = fixture
+        .ensure()
+        .await
+        .unwrap_or_else(|f| panic!("{}", f.reason));
+    assert!(image.built);
+    let output = fixture.run_by_hand(&image.image, PYTEST);
+    assert_eq!(pytest_counts(&output), "1 passed", "{output}");
+}
+
 fn run(command: &mut Command) {
     let out = command.output().unwrap();
     assert!(
