@@ -205,7 +205,12 @@ async fn twenty_concurrent_newcomers_never_jump_ahead_of_the_runs_waiting_in_lin
 
 #[tokio::test]
 async fn a_delete_racing_creates_leaves_no_run_in_a_deleted_environment() {
-    let app = TestApp::spawn_with(&[], |c| c.no_executor = true).await;
+    // 100 runs stay queued (no executor): above the default per-user cap.
+    let app = TestApp::spawn_with(&[], |c| {
+        c.no_executor = true;
+        c.max_queued_per_user = 1_000;
+    })
+    .await;
     for environment in 83..=92 {
         let delete = async {
             app.client
