@@ -6,7 +6,7 @@ is read from stdin. Its first member is `.te/meta.json`:
 
     {"run_id": 42, "environment_id": 3, "token": "<32 hex>",
      "files": ["test_a.py", "nested/test_b.py"], "sys_path": [".", "src"],
-     "deadline_secs": 900}
+     "deadline_secs": 900, "env": {"APP_MODE": "test"}}
 
 the other members are unpacked into /tmp/work: a project's whole tree (the
 files are then relative to its root), or the test files and the conftest.py
@@ -78,6 +78,8 @@ JUNIT_CHUNK = 32 * 1024
 # was larger, without reading a huge file to the end.
 JUNIT_CAP = 8 * 1024 * 1024 + JUNIT_CHUNK
 BAD_INPUT = 70
+# What the runner and the sandbox set, which a project's [env] may not.
+OWN_VARIABLES = {"PATH", "HOME", "USER", "VIRTUAL_ENV"}
 # The executor kills a run at its deadline; this is for a container that no
 # executor watches any more: it ends itself this long after the deadline.
 GRACE_SECS = 30
@@ -119,6 +121,17 @@ def read_meta(tar):
     sys_path = meta.setdefault("sys_path", [])
     if not isinstance(sys_path, list) or len(sys_path) > 8:
         raise ProtocolError("sys_path must be a short list")
+    # The project's declared variables; the server checked the names, the
+    # runner checks them again and never lets one replace its own.
+    env = meta.setdefault("env", {})
+    if not isinstance(env, dict) or len(env) > 100:
+        raise ProtocolError("env must be a small object")
+    for name, value in env.items():
+        if not (isinstance(name, str) and isinstance(value, str) and name.isidentifier()
+                and len(value) <= 4096 and "\0" not in value):
+            raise ProtocolError("env holds a bad variable")
+        if name in OWN_VARIABLES or name.startswith(("TE_", "PIP_", "PYTHON", "PYTEST_", "LD_")):
+            raise ProtocolError(f"env may not set {name}")
     # None only from a server older than the deadline watch
     deadline = meta.setdefault("deadline_secs", None)
     valid = isinstance(deadline, int) and not isinstance(deadline, bool) and 0 < deadline < 10**7
@@ -283,6 +296,7 @@ def main(deadline_pipe):
         return BAD_INPUT
 
     os.chdir(WORK)
+    os.environ.update(meta["env"])
     sys.path[:0] = paths
     if paths:
         # Subprocesses the tests start import the same way.

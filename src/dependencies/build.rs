@@ -84,6 +84,10 @@ pub async fn run(
     })?;
     reqs.add("pyproject.toml [build-system] requires", &build_requires)
         .map_err(refused)?;
+    let declared = project.declaration().map_err(|invalid| Failed {
+        reason: invalid.to_string(),
+        log: String::new(),
+    })?;
     let image = engine
         .image_facts(base)
         .await
@@ -93,6 +97,11 @@ pub async fn run(
             log: String::new(),
         })?;
     let mut build = Build::new(engine, settings, base, project, &owner);
+    build.env = declared
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     let installed = build.steps(&mut reqs).await;
     let outcome = match installed {
         Ok(id) => {
@@ -146,6 +155,8 @@ struct Build<'a> {
     /// Whether this build's own downloads volume was filled.
     downloads: bool,
     project_args: Vec<String>,
+    /// The project's declared `[env]`, for the steps that run its code.
+    env: Vec<String>,
 }
 
 impl<'a> Build<'a> {
@@ -183,6 +194,7 @@ impl<'a> Build<'a> {
             kept: false,
             downloads: false,
             project_args: project.project_args().unwrap_or_default(),
+            env: Vec::new(),
         }
     }
 
@@ -288,7 +300,8 @@ impl<'a> Build<'a> {
             format!("{}/build.sh", context::BUILD_DIR),
             which.to_owned(),
         ];
-        let spec = self.spec(&name, cmd, "none", volumes, None);
+        let mut spec = self.spec(&name, cmd, "none", volumes, None);
+        spec.env = self.env.clone();
         step::run(self.engine, spec, Some(("/", files)), self.deadline, log)
             .await
             .map_err(|e| infra(e, "starting a build step").reason)
@@ -394,6 +407,7 @@ impl<'a> Build<'a> {
             image: self.base,
             user: "1000:1000",
             cmd,
+            env: Vec::new(),
             network,
             volumes,
             read_only_with_tmp_mib,

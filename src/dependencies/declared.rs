@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+
+use super::declaration::{self, Declaration, Invalid};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::safe_fs;
@@ -12,6 +14,9 @@ use crate::catalog::safe_fs;
 /// Changes when the way images are built changes, so old images are not
 /// taken for new ones.
 const RECIPE_VERSION: &str = "te-deps-2";
+
+/// The service images this version offers: none yet.
+const SERVICE_IMAGES: &[String] = &[];
 
 /// Extras that hold a project's test dependencies; pip warns about the ones a
 /// project does not have and goes on.
@@ -82,6 +87,31 @@ impl ProjectSource {
             .map(|f| f.path.as_str())
             .filter(|p| installs_requirements(p))
             .collect()
+    }
+
+    /// What the project declares its tests need (`test-executor.toml`, or
+    /// `[tool.test-executor]` in `pyproject.toml`). Services and system
+    /// packages are refused for now: nothing would provide them.
+    pub fn declaration(&self) -> Result<Declaration, Invalid> {
+        let text = |path: &str| {
+            self.file(path)
+                .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
+        };
+        let declared = declaration::parse(
+            text(declaration::FILE).as_deref(),
+            text("pyproject.toml").as_deref(),
+            SERVICE_IMAGES,
+        )?;
+        if !declared.system_packages.is_empty() {
+            return Err(Invalid {
+                file: declaration::FILE.to_owned(),
+                key: "build.system_packages".to_owned(),
+                why: "not supported by this version yet: the dependency image gets Python \
+                      packages only"
+                    .to_owned(),
+            });
+        }
+        Ok(declared)
     }
 
     /// Whether the project declares anything to install (else its runs use
@@ -202,7 +232,10 @@ fn candidate_paths(root: &Path) -> Result<Vec<String>> {
         Ok(names)
     };
     for name in listed(root)? {
-        let packaging = matches!(name.as_str(), "pyproject.toml" | "setup.cfg" | "setup.py");
+        let packaging = matches!(
+            name.as_str(),
+            "pyproject.toml" | "setup.cfg" | "setup.py" | super::declaration::FILE
+        );
         let requirements = name.ends_with(".txt")
             && (name.starts_with("requirements")
                 || name.starts_with("constraints")

@@ -109,6 +109,7 @@ impl Egress {
                 image: base,
                 user: "1000:1000",
                 cmd,
+                env: Vec::new(),
                 network: "host",
                 volumes: vec![(volume, PROXY_DIR, false)],
                 read_only_with_tmp_mib: Some(16),

@@ -13,6 +13,7 @@
 
 mod build;
 mod context;
+pub mod declaration;
 mod declared;
 pub mod egress;
 pub mod requirements;

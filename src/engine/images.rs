@@ -31,6 +31,9 @@ pub struct BuilderSpec<'a> {
     pub image: &'a str,
     pub user: &'a str,
     pub cmd: Vec<String>,
+    /// `NAME=value`: the project's declared `[env]` in the steps that run
+    /// its code, nothing elsewhere.
+    pub env: Vec<String>,
     /// `none`, except for the egress proxy (`host`).
     pub network: &'a str,
     /// Named volumes (created on first use): volume, mount point, read-only.
@@ -102,7 +105,7 @@ impl Engine {
             user: Some(spec.user.into()),
             cmd: Some(spec.cmd),
             labels: Some(spec.labels),
-            env: Some(vec![]),
+            env: Some(spec.env),
             network_disabled: Some(spec.network == "none"),
             host_config: Some(host_config),
             ..Default::default()

@@ -4,7 +4,7 @@
 //! files relative to its root, or the chosen files and the conftest files
 //! above them. No host path is ever mounted into a sandbox.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
@@ -25,6 +25,8 @@ pub struct Meta<'a> {
     /// The run's time limit: the runner ends its container this long (and
     /// a grace) after it read this, should no executor be watching by then.
     pub deadline_secs: i64,
+    /// The project's declared `[env]` (checked: no name the runner sets).
+    pub env: &'a BTreeMap<String, String>,
 }
 
 /// A run's payload and, for a project, the hash of the tree in it.
@@ -56,6 +58,7 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun) -> Result<Prepared> {
             files: &files,
             sys_path: &[],
             deadline_secs: run.limits.timeout_secs.into(),
+            env: &BTreeMap::new(),
         };
         let tar = build(&meta, &contents)?;
         return Ok(Prepared {
@@ -76,6 +79,7 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun) -> Result<Prepared> {
         })
         .collect::<Result<_>>()?;
     let sys_path = import_roots(&tree.files);
+    let env = declared_env(&tree.files)?;
     let meta = Meta {
         run_id: run.id,
         environment_id: run.environment_id,
@@ -83,12 +87,31 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun) -> Result<Prepared> {
         files: &files,
         sys_path: &sys_path,
         deadline_secs: run.limits.timeout_secs.into(),
+        env: &env,
     };
     let tar = build(&meta, &tree.files)?;
     Ok(Prepared {
         tar,
         tree_sha256: Some(tree.sha256),
     })
+}
+
+/// The `[env]` the project's tree declares (its `test-executor.toml`, or
+/// its `pyproject.toml`'s `[tool.test-executor]`), checked again.
+fn declared_env(files: &[FileContent]) -> Result<BTreeMap<String, String>> {
+    let text = |path: &str| {
+        files
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
+    };
+    let declared = crate::dependencies::declaration::parse(
+        text(crate::dependencies::declaration::FILE).as_deref(),
+        text("pyproject.toml").as_deref(),
+        &[],
+    )
+    .map_err(|e| anyhow!("the project's declaration: {e}"))?;
+    Ok(declared.env)
 }
 
 /// The run's files checked against the catalog as it is now.
@@ -158,6 +181,7 @@ mod tests {
             files: &files,
             sys_path: &[],
             deadline_secs: 60,
+            env: &BTreeMap::new(),
         };
         let contents = vec![FileContent {
             path: "a/test_x.py".into(),

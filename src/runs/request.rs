@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::{NewRun, Run, Username};
 use crate::{
     catalog::{Catalog, Project, Selection, TreeError},
+    dependencies::ProjectSource,
     environments::EnvironmentId,
     error::{AppError, AppResult},
     state::AppState,
@@ -52,13 +53,28 @@ async fn hashes(
             .sha256(&selection.files)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         let tree = match &selection.project {
-            Some(project) => Some(tree_sha256(&catalog, project)?),
+            Some(project) => {
+                check_declaration(&catalog, project)?;
+                Some(tree_sha256(&catalog, project)?)
+            }
             None => None,
         };
         Ok((files, tree))
     })
     .await
     .map_err(|e| AppError::Internal(anyhow::anyhow!("hashing a run's files: {e}")))?
+}
+
+/// A project's `test-executor.toml` (or `[tool.test-executor]`) with an
+/// unknown key or a bad value is refused, naming the key, before the run
+/// is queued.
+fn check_declaration(catalog: &Catalog, project: &Project) -> AppResult<()> {
+    let source = ProjectSource::discover(&project.name, &project.dir(catalog.root()))
+        .map_err(|e| AppError::Invalid(format!("project {}: {e:#}", project.name)))?;
+    source
+        .declaration()
+        .map(|_| ())
+        .map_err(|invalid| AppError::Invalid(format!("project {}: {invalid}", project.name)))
 }
 
 fn tree_sha256(catalog: &Catalog, project: &Project) -> AppResult<String> {

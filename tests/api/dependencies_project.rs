@@ -216,6 +216,42 @@ async fn a_flit_project_with_files_dated_1970_installs_and_passes() {
     assert_eq!(pytest_counts(&output), "1 passed", "{output}");
 }
 
+/// The declared `[env]` reaches the project's install (its `setup.py` reads
+/// a variable), never pip's settings.
+#[tokio::test]
+async fn the_declared_env_reaches_the_projects_install() {
+    let fixture = DepsFixture::new("env-demo").await;
+    fixture.write(
+        "setup.py",
+        "import os\nfrom setuptools import setup\n\
+         assert 'PIP_INDEX_URL' not in os.environ and 'PIP_CERT' not in os.environ\n\
+         setup(name='te-env-demo', version=os.environ['DEMO_VERSION'], py_modules=['te_env_demo'])\n",
+    );
+    fixture.write("te_env_demo.py", "");
+    fixture.write("test-executor.toml", "[env]\nTE_DEMO_VERSION_X = \"bad\"\n");
+    let refused = fixture
+        .ensure()
+        .await
+        .expect_err("TE_ names are the runner's");
+    assert!(
+        refused.reason.contains("env.TE_DEMO_VERSION_X"),
+        "{}",
+        refused.reason
+    );
+    fixture.write("test-executor.toml", "[env]\nDEMO_VERSION = \"2.5.0\"\n");
+    fixture.write(
+        "tests/test_env.py",
+        "import importlib.metadata\n\ndef test_version():\n    \
+         assert importlib.metadata.version('te-env-demo') == '2.5.0'\n",
+    );
+    let image = fixture
+        .ensure()
+        .await
+        .unwrap_or_else(|f| panic!("{}", f.reason));
+    let output = fixture.run_by_hand(&image.image, PYTEST);
+    assert_eq!(pytest_counts(&output), "1 passed", "{output}");
+}
+
 fn run(command: &mut Command) {
     let out = command.output().unwrap();
     assert!(

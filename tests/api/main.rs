@@ -4,6 +4,7 @@ mod big_logs;
 mod catalog;
 mod client;
 mod deadline;
+mod declaration;
 mod dependencies;
 mod dependencies_project;
 mod engines;
