@@ -1,5 +1,5 @@
 //! The top-level module graph, read from the `crate::` paths of `src/`, has
-//! no cycle: dependencies point down (see the README's Architecture). Reads
+//! no cycle: dependencies point down (see docs/architecture.md). Reads
 //! the files the way `module_cycles.py` does, so both agree.
 
 use std::{

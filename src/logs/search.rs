@@ -1,6 +1,6 @@
 //! Finding lines of a run's log that contain a text, case-insensitively,
 //! on the server. A plain `ILIKE` over the run's rows (its primary key
-//! range): no index, so storing lines costs nothing more (see the README
+//! range): no index, so storing lines costs nothing more (see docs/architecture.md
 //! for the measurements behind that choice). An ASCII text is matched
 //! under the "C" collation, whose lower-casing is a byte loop: 2-3x faster
 //! than the database's UTF-8 one, and the same answer for ASCII.
