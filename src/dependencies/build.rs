@@ -200,6 +200,14 @@ impl<'a> Build<'a> {
 
     /// Runs the steps; returns the container of the successful install.
     async fn steps(&mut self, reqs: &mut Requirements) -> Result<String, String> {
+        // Left by a process that died building this key: start afresh.
+        for volume in ["dl", "fetch"] {
+            let volume = format!("{}-{volume}", self.name);
+            self.engine
+                .remove_volume(&volume)
+                .await
+                .map_err(|e| infra(e, "removing a stale build volume").reason)?;
+        }
         self.kept = self
             .engine
             .volume_exists(&self.settings.deps_pip_cache_volume)
