@@ -18,10 +18,6 @@ pub enum Role {
     Worker,
 }
 
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    serve_as(Role::Serve, config).await
-}
-
 pub async fn serve_as(role: Role, mut config: Config) -> anyhow::Result<()> {
     match role {
         Role::Serve => {}

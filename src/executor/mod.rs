@@ -185,11 +185,6 @@ impl Executor {
     pub fn instance(&self) -> &str {
         &self.shared.instance
     }
-
-    /// This worker's name.
-    pub fn name(&self) -> &str {
-        &self.shared.name
-    }
 }
 
 async fn installation_id(db: &PgPool) -> Result<String> {
