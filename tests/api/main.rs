@@ -34,6 +34,7 @@ mod resolved_files;
 mod resources;
 mod results;
 mod retention;
+mod run_page;
 mod runs_api;
 mod sandbox;
 mod security;

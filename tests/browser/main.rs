@@ -111,6 +111,11 @@ async fn a_person_starts_a_run_and_watches_it_finish_live() {
             browser.text("#run-status .badge").await == "success"
         })
         .await;
+    browser
+        .until("the JUnit link", Duration::from_secs(10), || async {
+            browser.count("#run-report a[href$='/junit.xml']").await == 1
+        })
+        .await;
     assert!(
         browser.page_was_not_reloaded().await,
         "the run page updated in place"
@@ -190,6 +195,15 @@ async fn a_person_cancels_a_running_run_from_its_page() {
         .await;
     let reason = browser.text("#run-status .reason").await;
     assert!(reason.contains("cancelled by bob"), "{reason}");
+    browser
+        .until(
+            "the cancel line in the log",
+            Duration::from_secs(10),
+            || async { browser.text("#log").await.contains("cancelled by bob at ") },
+        )
+        .await;
+    assert_eq!(browser.count("#run-report a").await, 0, "no report link");
+    assert!(browser.text("#run-report").await.contains("cancelled"));
     browser.close().await;
 }
 
