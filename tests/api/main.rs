@@ -6,6 +6,7 @@ mod client;
 mod dependencies;
 mod dependencies_project;
 mod engines;
+mod environment_edit;
 mod exclusivity;
 mod execution;
 mod faults_attach;

@@ -225,19 +225,15 @@ async fn an_operator_signs_in_and_changes_a_limit_and_the_labels_a_worker_needs(
         .click()
         .await
         .unwrap();
-    browser
-        .find("#env-7 details.edit summary")
-        .await
-        .click()
-        .await
-        .unwrap();
-    let field = browser.find("#env-7 input[name=timeout_secs]").await;
+    browser.find("#env-7 a.edit").await.click().await.unwrap();
+    let field = browser.find("input[name=timeout_secs]").await;
     field.clear().await.unwrap();
     field.send_keys("42").await.unwrap();
-    let labels = browser.find("#env-7 input[name=required_labels]").await;
+    let labels = browser.find("input[name=required_labels]").await;
     labels.send_keys("gpu, big").await.unwrap();
+    browser.screenshot("environment-edit").await;
     browser
-        .find("#env-7 form button[type=submit]")
+        .find(".edit-panel button[type=submit]")
         .await
         .click()
         .await
@@ -249,6 +245,10 @@ async fn an_operator_signs_in_and_changes_a_limit_and_the_labels_a_worker_needs(
             || async { browser.text("#env-7 td.timeout").await == "42 s" },
         )
         .await;
+    assert_eq!(
+        browser.text("article.flash").await,
+        "Environment 7 saved: time limit 900 s → 42 s; required labels none → big, gpu."
+    );
     let env = app.get_json("/api/v1/environments").await[6].clone();
     assert_eq!(env["timeout_secs"], 42);
     assert_eq!(
