@@ -96,30 +96,85 @@ impl LimitsChange {
     }
 }
 
-/// The environment's limits and whether it is enabled, its row locked until
-/// the transaction ends (run creation locks it too, so the two never overlap).
+/// An environment's settings as an operator sees them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub limits: Limits,
+    pub enabled: bool,
+    pub required_labels: Vec<String>,
+}
+
+impl Settings {
+    /// What differs from `before`, in words: "time limit 900 s → 42 s".
+    pub fn changes_from(&self, before: &Settings) -> Vec<String> {
+        let (a, b) = (&before.limits, &self.limits);
+        let mut out = Vec::new();
+        let mut differ = |what: &str, old: String, new: String| {
+            if old != new {
+                out.push(format!("{what} {old} → {new}"));
+            }
+        };
+        differ(
+            "CPUs",
+            format!("{:.2}", a.cpus()),
+            format!("{:.2}", b.cpus()),
+        );
+        differ(
+            "memory",
+            format!("{} MiB", a.memory_mb),
+            format!("{} MiB", b.memory_mb),
+        );
+        differ(
+            "processes",
+            a.pids_limit.to_string(),
+            b.pids_limit.to_string(),
+        );
+        differ(
+            "time limit",
+            format!("{} s", a.timeout_secs),
+            format!("{} s", b.timeout_secs),
+        );
+        let labels = |l: &[String]| {
+            if l.is_empty() {
+                "none".into()
+            } else {
+                l.join(", ")
+            }
+        };
+        differ(
+            "required labels",
+            labels(&before.required_labels),
+            labels(&self.required_labels),
+        );
+        let state = |on: bool| if on { "enabled" } else { "disabled" }.to_owned();
+        differ("state", state(before.enabled), state(self.enabled));
+        out
+    }
+}
+
+/// The environment's settings, its row locked until the transaction ends
+/// (run creation locks it too, so the two never overlap).
 async fn current_locked(
     tx: &mut Transaction<'_, Postgres>,
     id: EnvironmentId,
-) -> AppResult<Option<(Limits, bool)>> {
-    let row: Option<(i32, i32, i32, i32, bool)> = sqlx::query_as(
-        "select millicpus, memory_mb, pids_limit, timeout_secs, enabled from environments
-          where id = $1 for update",
+) -> AppResult<Option<Settings>> {
+    let row: Option<(i32, i32, i32, i32, bool, Vec<String>)> = sqlx::query_as(
+        "select millicpus, memory_mb, pids_limit, timeout_secs, enabled, required_labels
+           from environments where id = $1 for update",
     )
     .bind(id)
     .fetch_optional(&mut **tx)
     .await?;
     Ok(row.map(
-        |(millicpus, memory_mb, pids_limit, timeout_secs, enabled)| {
-            (
-                Limits {
-                    millicpus,
-                    memory_mb,
-                    pids_limit,
-                    timeout_secs,
-                },
-                enabled,
-            )
+        |(millicpus, memory_mb, pids_limit, timeout_secs, enabled, required_labels)| Settings {
+            limits: Limits {
+                millicpus,
+                memory_mb,
+                pids_limit,
+                timeout_secs,
+            },
+            enabled,
+            required_labels,
         },
     ))
 }
@@ -156,34 +211,40 @@ pub async fn create(
 
 /// Changes an environment; the next run in it gets the new limits. Its row is
 /// locked while it changes, so a run being created waits for a disable and
-/// is then refused.
+/// is then refused. Returns what changed, in words (nothing: empty).
 pub async fn update(
     db: &PgPool,
     id: EnvironmentId,
     change: &LimitsChange,
     host: HostCapacity,
-) -> AppResult<()> {
+) -> AppResult<Vec<String>> {
     let mut tx = db.begin().await?;
-    let (limits, enabled) = current_locked(&mut tx, id)
+    let before = current_locked(&mut tx, id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("environment {id} does not exist")))?;
-    let limits = change.apply(limits, host)?;
+    let after = Settings {
+        limits: change.apply(before.limits, host)?,
+        enabled: change.enabled.unwrap_or(before.enabled),
+        required_labels: change
+            .labels()
+            .unwrap_or_else(|| before.required_labels.clone()),
+    };
     sqlx::query(
         "update environments set millicpus = $2, memory_mb = $3, pids_limit = $4, timeout_secs = $5,
-                enabled = $6, required_labels = coalesce($7, required_labels), updated_at = now()
+                enabled = $6, required_labels = $7, updated_at = now()
           where id = $1",
     )
     .bind(id)
-    .bind(limits.millicpus)
-    .bind(limits.memory_mb)
-    .bind(limits.pids_limit)
-    .bind(limits.timeout_secs)
-    .bind(change.enabled.unwrap_or(enabled))
-    .bind(change.labels())
+    .bind(after.limits.millicpus)
+    .bind(after.limits.memory_mb)
+    .bind(after.limits.pids_limit)
+    .bind(after.limits.timeout_secs)
+    .bind(after.enabled)
+    .bind(&after.required_labels)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(after.changes_from(&before))
 }
 
 /// Deletes an environment nobody is using or waiting for.
@@ -287,6 +348,32 @@ mod tests {
         ] {
             assert!(change.apply(DEFAULT_LIMITS, HOST).is_err(), "{change:?}");
         }
+    }
+
+    #[test]
+    fn a_change_is_told_in_words_and_what_stayed_is_not_mentioned() {
+        let before = Settings {
+            limits: DEFAULT_LIMITS,
+            enabled: true,
+            required_labels: vec![],
+        };
+        let after = Settings {
+            limits: Limits {
+                timeout_secs: 42,
+                ..DEFAULT_LIMITS
+            },
+            enabled: false,
+            required_labels: vec!["big".into(), "gpu".into()],
+        };
+        assert_eq!(
+            after.changes_from(&before),
+            [
+                "time limit 900 s → 42 s",
+                "required labels none → big, gpu",
+                "state enabled → disabled"
+            ]
+        );
+        assert!(before.changes_from(&before).is_empty());
     }
 
     #[test]

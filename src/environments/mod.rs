@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod changes;
+pub mod edit;
 pub mod host;
 pub mod needs;
 pub mod storage;
@@ -87,8 +88,9 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
 pub fn page_routes() -> axum::Router<crate::state::AppState> {
     use axum::routing::{get, post};
     axum::Router::new()
-        .route("/environments", get(views::index).post(views::create))
+        .route("/environments", get(views::index).post(edit::create))
         .route("/environments/fragments/usage", get(views::usage_fragment))
-        .route("/environments/{id}", post(views::update))
-        .route("/environments/{id}/delete", post(views::delete))
+        .route("/environments/{id}", post(edit::update))
+        .route("/environments/{id}/edit", get(edit::edit_page))
+        .route("/environments/{id}/delete", post(edit::delete))
 }

@@ -1,27 +1,22 @@
 //! `/environments`: the operator view — every environment's limits, who
 //! holds it and since when, live usage, what the host has, and (for
-//! operators) forms to create, change, disable and delete environments.
+//! operators) a link to each one's edit page (`edit.rs`) and the form
+//! that creates one.
 
-use axum::{
-    extract::State,
-    response::{IntoResponse, Redirect, Response},
-};
+use axum::extract::State;
 use maud::{html, Markup};
-use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{changes, host, needs, storage, usage, Environment, EnvironmentId};
+use super::{host, needs, storage, usage, Environment, EnvironmentId};
 use crate::{
-    error::AppError,
     operators::DISABLED,
     state::AppState,
     web::{
         components::{duration, short_time},
         csrf::CsrfCookie,
-        extract::{Form, Path},
         html_error::PageResult,
         page::{page, Nav},
-        session::{self, CsrfForm},
+        session,
     },
 };
 
@@ -33,12 +28,15 @@ pub async fn index(
     render(&state, &session, &cookie, None).await
 }
 
-async fn render(
+/// The page, with `problem` on top when a form was refused; else with the
+/// message a form left (what an operator's change did), once.
+pub async fn render(
     state: &AppState,
     session: &Session,
     cookie: &CsrfCookie,
-    flash: Option<&str>,
+    problem: Option<&str>,
 ) -> PageResult<Markup> {
+    let flash = session::take_flash(session).await?;
     let envs = super::list(&state.db).await?;
     let operator = session::is_operator(session).await?;
     let csrf = session::csrf_token(session, cookie).await?;
@@ -58,7 +56,8 @@ async fn render(
                 }
             }
             @if state.config.operator_token.is_none() { article.warning { p { (DISABLED) "." } } }
-            @if let Some(message) = flash { article.warning role="alert" { p { (message) } } }
+            @if let Some(message) = problem { article.warning role="alert" { p { (message) } } }
+            @else if let Some(message) = &flash { article.flash role="status" { p { (message) } } }
             (host)
             (workers)
             section {
@@ -75,7 +74,7 @@ async fn render(
                         th { "Env" } th { "CPUs" } th { "Memory" } th { "Processes" } th { "Time limit" }
                         th { "State" } th { "Held by" } @if operator { th { "Change" } }
                     } }
-                    tbody { @for env in &envs { (row(env, operator, &csrf)) } }
+                    tbody { @for env in &envs { (row(env, operator)) } }
                 } }
             }
             section {
@@ -87,7 +86,7 @@ async fn render(
     ))
 }
 
-fn row(env: &Environment, operator: bool, csrf: &str) -> Markup {
+fn row(env: &Environment, operator: bool) -> Markup {
     let l = &env.limits;
     html! {
         tr #{ "env-" (env.id) } {
@@ -110,40 +109,8 @@ fn row(env: &Environment, operator: bool, csrf: &str) -> Markup {
                 } @else { span.muted { "free" } }
             }
             @if operator {
-                td { details.edit {
-                    summary { "Edit" }
-                    form method="post" action={ "/environments/" (env.id) } {
-                        input type="hidden" name="_csrf" value=(csrf);
-                        (limit_fields(Some(env)))
-                        label { input type="checkbox" name="enabled" role="switch" checked[env.enabled]; "Enabled" }
-                        button type="submit" { "Save" }
-                    }
-                    form method="post" action={ "/environments/" (env.id) "/delete" } {
-                        input type="hidden" name="_csrf" value=(csrf);
-                        button.secondary type="submit" { "Delete environment " (env.id) }
-                    }
-                } }
+                td { a.edit href={ "/environments/" (env.id) "/edit" } aria-label={ "Edit environment " (env.id) } { "Edit" } }
             }
-        }
-    }
-}
-
-fn limit_fields(env: Option<&Environment>) -> Markup {
-    let l = env.map_or(changes::DEFAULT_LIMITS, |e| e.limits);
-    let labels = env
-        .map(|e| e.required_labels.join(", "))
-        .unwrap_or_default();
-    html! {
-        div.grid {
-            label { "CPUs" input type="number" name="cpus" step="0.01" min="0.01" value=(l.cpus()) required; }
-            label { "Memory (MiB)" input type="number" name="memory_mb" min="16" value=(l.memory_mb) required; }
-            label { "Processes" input type="number" name="pids_limit" min="8" value=(l.pids_limit) required; }
-            label { "Time limit (s)" input type="number" name="timeout_secs" min="1" value=(l.timeout_secs) required; }
-        }
-        label {
-            "Required worker labels"
-            input type="text" name="required_labels" value=(labels) placeholder="none: any worker (e.g. gpu, big)";
-            small { "Only workers started with all of these (WORKER_LABELS) take this environment's runs." }
         }
     }
 }
@@ -160,7 +127,7 @@ fn create_form(envs: &[Environment], csrf: &str) -> Markup {
                 form method="post" action="/environments" {
                     input type="hidden" name="_csrf" value=(csrf);
                     label { "Number" select name="id" { @for id in &free { option value=(id) { (id) } } } }
-                    (limit_fields(None))
+                    (super::edit::default_fields())
                     input type="hidden" name="enabled" value="on";
                     button type="submit" { "Create" }
                 }
@@ -196,120 +163,4 @@ fn meter(value: f64, limit: f64) -> Markup {
         0.0
     };
     html! { span.meter { span style={ "width:" (format!("{pct:.0}")) "%" } {} } }
-}
-
-/// Limits as the operator's form sends them.
-#[derive(Debug, Deserialize)]
-pub struct LimitsForm {
-    #[serde(default)]
-    id: Option<String>,
-    cpus: String,
-    memory_mb: String,
-    pids_limit: String,
-    timeout_secs: String,
-    #[serde(default)]
-    enabled: Option<String>,
-    /// Comma-separated; empty means any worker.
-    #[serde(default)]
-    required_labels: String,
-    #[serde(default)]
-    _csrf: String,
-}
-
-impl LimitsForm {
-    fn change(&self) -> Result<changes::LimitsChange, AppError> {
-        fn number<T: std::str::FromStr>(field: &str, raw: &str) -> Result<T, AppError> {
-            raw.trim()
-                .parse()
-                .map_err(|_| AppError::Invalid(format!("{field} must be a number, not {raw:?}")))
-        }
-        Ok(changes::LimitsChange {
-            cpus: Some(number("CPUs", &self.cpus)?),
-            memory_mb: Some(number("memory", &self.memory_mb)?),
-            pids_limit: Some(number("processes", &self.pids_limit)?),
-            timeout_secs: Some(number("time limit", &self.timeout_secs)?),
-            enabled: Some(self.enabled.is_some()),
-            required_labels: Some(
-                self.required_labels
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            ),
-        })
-    }
-}
-
-/// Runs an operator's change from the page, answering with the page again
-/// and the problem on top when it is refused.
-async fn apply(
-    state: &AppState,
-    (session, cookie): (&Session, &CsrfCookie),
-    csrf: &str,
-    change: impl std::future::Future<Output = Result<(), AppError>>,
-) -> PageResult<Response> {
-    session::verify_operator_form(session, cookie, csrf, "change environments").await?;
-    match change.await {
-        Ok(()) => Ok(Redirect::to("/environments").into_response()),
-        Err(err @ (AppError::Invalid(_) | AppError::Conflict(_) | AppError::NotFound(_))) => {
-            let status = err.status();
-            Ok((
-                status,
-                render(state, session, cookie, Some(&err.to_string())).await?,
-            )
-                .into_response())
-        }
-        Err(err) => Err(err.into()),
-    }
-}
-
-pub async fn create(
-    State(state): State<AppState>,
-    session: Session,
-    cookie: CsrfCookie,
-    Form(form): Form<LimitsForm>,
-) -> PageResult<Response> {
-    let work = async {
-        let id: EnvironmentId = form.id.as_deref().unwrap_or("").parse()?;
-        changes::create(
-            &state.db,
-            id,
-            &form.change()?,
-            host::capacity(&state).await?,
-        )
-        .await
-    };
-    apply(&state, (&session, &cookie), &form._csrf, work).await
-}
-
-pub async fn update(
-    State(state): State<AppState>,
-    session: Session,
-    cookie: CsrfCookie,
-    Path(id): Path<String>,
-    Form(form): Form<LimitsForm>,
-) -> PageResult<Response> {
-    let work = async {
-        let id: EnvironmentId = id.parse()?;
-        changes::update(
-            &state.db,
-            id,
-            &form.change()?,
-            host::capacity(&state).await?,
-        )
-        .await
-    };
-    apply(&state, (&session, &cookie), &form._csrf, work).await
-}
-
-pub async fn delete(
-    State(state): State<AppState>,
-    session: Session,
-    cookie: CsrfCookie,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> PageResult<Response> {
-    let work = async { changes::delete(&state.db, id.parse()?).await };
-    apply(&state, (&session, &cookie), &form._csrf, work).await
 }

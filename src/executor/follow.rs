@@ -250,6 +250,10 @@ pub async fn follow(
     splitter.finish(&mut pieces);
     sink.accept(pieces);
     sink.note_dropped();
+    if killed == Some(Kill::Cancel) {
+        let at = OffsetDateTime::now_utc() - killed_at.map_or(Duration::ZERO, |k| k.elapsed());
+        note_cancel(shared, run.id, &mut sink, at).await;
+    }
     let state = shared.engine.inspect(name).await?;
     let oom_killed = state.is_some_and(|s| s.oom_killed);
     writer.send(Message::Output(sink.flush())).await?;
@@ -279,6 +283,23 @@ pub async fn follow(
         exited_at: stream_ended_at.into_iter().chain(exit_seen_at).min(),
         warm: None,
     })
+}
+
+/// Says at the log's end who cancelled the run and when ("cancelled by ann
+/// at 12:03:04 UTC"), and lists the test it was in with the same words. A
+/// run stopped because someone else ended it (nobody asked) gets neither.
+async fn note_cancel(shared: &Shared, run_id: i64, sink: &mut Sink, at: OffsetDateTime) {
+    let who = match crate::store::cancel_requested(&shared.db, run_id).await {
+        Ok(Some(who)) => who,
+        Ok(None) => return,
+        Err(err) => {
+            tracing::warn!(error = format!("{err:#}"), "reading who cancelled the run");
+            "cancelled".to_owned()
+        }
+    };
+    let line = crate::store::cancel_line(&who, at);
+    sink.interrupt("skipped", format!("{line}, while it ran"), false);
+    sink.note(line);
 }
 
 /// Kills on the side, so an engine slow to answer never stalls the loop;

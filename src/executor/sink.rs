@@ -63,6 +63,8 @@ pub struct Sink {
     results_bytes: u64,
     pub summary: Summary,
     pub current_test: Option<String>,
+    /// When the current test started (as its record arrived).
+    current_since: Option<OffsetDateTime>,
     pub collect_errors: Vec<(String, Option<String>)>,
     pub collect_error_count: u64,
     pub exit_status: Option<i32>,
@@ -137,6 +139,7 @@ impl Sink {
             results_bytes: 0,
             summary: Summary::default(),
             current_test: None,
+            current_since: None,
             collect_errors: Vec::new(),
             collect_error_count: 0,
             exit_status: None,
@@ -218,32 +221,16 @@ impl Sink {
     fn record(&mut self, record: Record) {
         match record {
             Record::Collected { n } => self.summary.collected = Some(n),
-            Record::Start { nodeid } => self.current_test = Some(nodeid),
+            Record::Start { nodeid } => {
+                self.current_test = Some(nodeid);
+                self.current_since = Some(OffsetDateTime::now_utc());
+            }
             Record::Result(result) => {
                 self.summary.count(&result.outcome);
                 if self.current_test.as_deref() == Some(&result.nodeid) {
                     self.current_test = None;
                 }
-                let size = result_bytes(&result);
-                if self.next_result >= MAX_RESULTS
-                    || self.results_bytes + size as u64 > MAX_RESULT_BYTES
-                {
-                    if self.dropped.results == 0 {
-                        self.note(format!(
-                            "results beyond {MAX_RESULTS} (or {} MiB) are counted but not stored one by one",
-                            MAX_RESULT_BYTES / (1024 * 1024)
-                        ));
-                    }
-                    self.dropped.results += 1;
-                    return;
-                }
-                self.results_bytes += size as u64;
-                let idx = self.next_result;
-                self.next_result += 1;
-                if idx >= self.stored_results {
-                    self.results_memory += size + RESULT_OVERHEAD;
-                    self.results.push((idx, result));
-                }
+                self.keep_result(result);
             }
             Record::CollectError { nodeid, message } => {
                 self.summary.errors = self.summary.errors.saturating_add(1);
@@ -276,6 +263,29 @@ impl Sink {
                 }
                 self.junit.push_str(&data);
             }
+        }
+    }
+
+    /// Keeps a result to store, within the caps (beyond them it is only
+    /// counted, by the caller).
+    fn keep_result(&mut self, result: TestResult) {
+        let size = result_bytes(&result);
+        if self.next_result >= MAX_RESULTS || self.results_bytes + size as u64 > MAX_RESULT_BYTES {
+            if self.dropped.results == 0 {
+                self.note(format!(
+                    "results beyond {MAX_RESULTS} (or {} MiB) are counted but not stored one by one",
+                    MAX_RESULT_BYTES / (1024 * 1024)
+                ));
+            }
+            self.dropped.results += 1;
+            return;
+        }
+        self.results_bytes += size as u64;
+        let idx = self.next_result;
+        self.next_result += 1;
+        if idx >= self.stored_results {
+            self.results_memory += size + RESULT_OVERHEAD;
+            self.results.push((idx, result));
         }
     }
 
@@ -350,6 +360,7 @@ fn result_bytes(r: &TestResult) -> usize {
 }
 
 mod flush;
+mod interrupt;
 pub use flush::Flush;
 
 #[cfg(test)]

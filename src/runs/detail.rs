@@ -58,13 +58,16 @@ fn actions(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
                 input type="hidden" name="_csrf" value=(csrf);
                 button.secondary type="submit" { "Cancel run" }
             }
-        }
-        form method="post" action="/runs" {
-            input type="hidden" name="_csrf" value=(csrf);
-            input type="hidden" name="username" value=(me.unwrap_or(&run.username));
-            input type="hidden" name="environment_id" value=(run.environment_id);
-            @for f in &run.files { input type="hidden" name="files" value=(f); }
-            button type="submit" { "Run again" }
+        } @else {
+            // Offered once the run is over: while it runs, its environment
+            // is taken and a second run would only be refused or queued.
+            form method="post" action="/runs" {
+                input type="hidden" name="_csrf" value=(csrf);
+                input type="hidden" name="username" value=(me.unwrap_or(&run.username));
+                input type="hidden" name="environment_id" value=(run.environment_id);
+                @for f in &run.files { input type="hidden" name="files" value=(f); }
+                button type="submit" { "Run again" }
+            }
         }
         a role="button" class="outline" href={ "/runs/new?from=" (run.id) } { "Edit and run" }
     }
@@ -88,7 +91,6 @@ pub fn status_panel(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
                 (status_badge(run.status)) " "
                 @if let Some(waiting) = run.waiting_for() { (waiting) }
                 @else if let Some(reason) = &run.reason { (reason) }
-                @else if run.status == RunStatus::Running { "running" }
             }
             @if let Some(collected) = run.summary.collected.filter(|c| *c > 0) {
                 (progress(run, done, collected))
@@ -102,6 +104,7 @@ pub fn status_panel(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
                 div { dt { "Finished" } dd { (timestamp(run.finished_at)) } }
                 div { dt { "Duration" } dd { (run_duration(run.started_at, run.finished_at)) } }
                 div { dt { "Exit code" } dd { @if let Some(c) = run.exit_code { (c) } @else { "—" } } }
+                div #run-report { dt { "Report" } dd { (report(run)) } }
             }
             @if !run.phases().is_empty() {
                 p.phases.muted {
@@ -128,7 +131,36 @@ fn progress(run: &Run, done: i32, collected: i32) -> Markup {
                 @if n > 0 { span class={ "bar-" (class) } style={ "width:" (format!("{:.2}", pct(n))) "%" } {} }
             }
         }
-        p.progress-text { (done) " / " (collected) " tests · " (counts(&run.summary)) }
+        p.progress-text {
+            (done) " / " (collected) " tests"
+            @if done > 0 { " · " (counts(&run.summary)) }
+        }
+    }
+}
+
+/// The JUnit link once a report is kept; until then, or without one, why.
+/// In the status panel, so the live page swaps the link in at the end.
+fn report(run: &Run) -> Markup {
+    let why = match run.status {
+        _ if run.has_junit => None,
+        RunStatus::Queued | RunStatus::Running => Some("JUnit XML when the run finishes"),
+        RunStatus::Cancelled => Some("none: the run was cancelled before pytest wrote one"),
+        RunStatus::TimedOut => Some("none: the run hit its time limit before pytest wrote one"),
+        _ if run
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("killed")) =>
+        {
+            Some("none: the run was killed before pytest wrote one")
+        }
+        RunStatus::Error => Some("none: pytest did not get to write one (the reason says why)"),
+        _ => Some("none kept (the log says why)"),
+    };
+    html! {
+        @match why {
+            None => a href={ "/runs/" (run.id) "/junit.xml" } { "JUnit XML" },
+            Some(why) => span.muted { (why) },
+        }
     }
 }
 
@@ -148,10 +180,6 @@ fn facts(run: &Run) -> Markup {
                 }
 
                 div { dt { "Limits" } dd { (l.cpus()) " CPU · " (l.memory_mb) " MiB · " (l.pids_limit) " processes · " (l.timeout_secs) " s" } }
-                div { dt { "Report" } dd {
-                    @if run.status.is_active() { "JUnit XML when finished" }
-                    @else { a href={ "/runs/" (run.id) "/junit.xml" } { "JUnit XML" } }
-                } }
             }
             details {
                 summary { (run.files.len()) " file" @if run.files.len() != 1 { "s" } }

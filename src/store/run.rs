@@ -95,6 +95,8 @@ pub struct Run {
     /// (set by `runs::get_placed`, not stored).
     #[sqlx(skip)]
     pub placement: Option<String>,
+    /// Whether pytest's JUnit report is kept (`/runs/{id}/junit.xml`).
+    pub has_junit: bool,
     /// Peak memory, CPU-seconds and peak pids, as sampled.
     #[sqlx(flatten)]
     pub resources: Resources,

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+use time::OffsetDateTime;
 
 use super::{Run, RunStatus, Username};
 use crate::{
@@ -19,7 +20,7 @@ const RUN_COLUMNS: &str = "id, username, environment_id, files, file_sha256, sta
     timeout_secs, created_at, started_at, finished_at, log_lines, collected,
     passed, failed, skipped, xfailed, xpassed, errors, current_test, ready_at, exited_at, warm,
     project, tree_sha256, image, installing_since, worker_name, peak_memory_bytes, cpu_seconds,
-    peak_pids, peak_cpu_percent";
+    peak_pids, peak_cpu_percent, junit_xml is not null as has_junit";
 
 pub struct NewRun {
     pub username: Username,
@@ -250,13 +251,15 @@ pub(super) fn page_query<'a>(
 }
 
 /// Cancels a run. A queued one has no container: it is cancelled and its
-/// environment freed at once. A running one is only marked: the executor
-/// following it kills its container, sees it dead, and then ends it as
+/// environment freed at once, and its log says who cancelled it and when. A
+/// running one is only marked: the executor following it kills its
+/// container, sees it dead, says so in the log and then ends it as
 /// `cancelled` (the reconciler does, if no executor follows it), so its
 /// environment is never given to another run while the container lives.
 /// Returns the status it had, or `None` when it had already finished.
 #[tracing::instrument(skip(db))]
 pub async fn cancel(db: &PgPool, id: i64, by: &str) -> AppResult<Option<RunStatus>> {
+    let mut tx = db.begin().await?;
     let previous: Option<(RunStatus, i32)> = sqlx::query_as(
         "with old as (select id, status from runs where id = $1 for update)
          update runs r
@@ -271,8 +274,13 @@ pub async fn cancel(db: &PgPool, id: i64, by: &str) -> AppResult<Option<RunStatu
     )
     .bind(id)
     .bind(format!("cancelled by {by}"))
-    .fetch_optional(db)
+    .fetch_optional(&mut *tx)
     .await?;
+    if let Some((RunStatus::Queued, _)) = previous {
+        let line = cancel_line(&format!("cancelled by {by}"), OffsetDateTime::now_utc());
+        append_note(&mut tx, id, &format!("{line}, before it started")).await?;
+    }
+    tx.commit().await?;
     let previous = previous.map(|(status, environment)| {
         if status == RunStatus::Queued {
             measures::run_finished(RunStatus::Cancelled.as_str(), environment, None);
@@ -283,6 +291,46 @@ pub async fn cancel(db: &PgPool, id: i64, by: &str) -> AppResult<Option<RunStatu
         promote_waiters(db).await?;
     }
     Ok(previous)
+}
+
+/// The log's line for a cancel: "cancelled by ann at 12:03:04 UTC".
+pub fn cancel_line(cancel_requested: &str, at: OffsetDateTime) -> String {
+    let time = at
+        .format(time::macros::format_description!(
+            "[hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default();
+    format!("{cancel_requested} at {time} UTC")
+}
+
+/// Who asked to cancel a run ("cancelled by ann"), if anyone did.
+pub async fn cancel_requested(db: &PgPool, id: i64) -> anyhow::Result<Option<String>> {
+    use anyhow::Context;
+    let who: Option<Option<String>> =
+        sqlx::query_scalar("select cancel_requested from runs where id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await
+            .with_context(|| format!("reading who cancelled run {id}"))?;
+    Ok(who.flatten())
+}
+
+/// Adds one line of the application's own to the end of a run that has no
+/// executor writing its log (one cancelled before it started).
+async fn append_note(tx: &mut Transaction<'_, Postgres>, id: i64, text: &str) -> AppResult<()> {
+    let line = format!("[test-executor] {text}");
+    sqlx::query(
+        "with run as (update runs set log_lines = log_lines + 1, log_bytes = log_bytes + $3
+                       where id = $1 returning log_lines - 1 as seq)
+         insert into run_logs (run_id, seq, stream, ts, line)
+         select $1, seq, 2, now(), $2 from run",
+    )
+    .bind(id)
+    .bind(&line)
+    .bind(line.len() as i64 + 1)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Waits (up to `within`) until a run is over, e.g. for the executor to see

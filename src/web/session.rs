@@ -11,6 +11,7 @@ use crate::error::{AppError, AppResult};
 const USERNAME: &str = "username";
 const CSRF: &str = "csrf";
 const OPERATOR: &str = "operator";
+const FLASH: &str = "flash";
 
 fn session_error(err: tower_sessions::session::Error) -> AppError {
     AppError::Internal(anyhow::Error::new(err).context("reading the browser session"))
@@ -123,6 +124,23 @@ pub async fn forget_operator(session: &Session) -> AppResult<()> {
         session.remove_value(key).await.map_err(session_error)?;
     }
     Ok(())
+}
+
+/// A message for the next page this browser shows ("Environment 7 saved:
+/// …"), after a form's redirect. Only operators' forms set one, and their
+/// sessions are stored anyway.
+pub async fn set_flash(session: &Session, text: &str) -> AppResult<()> {
+    session.insert(FLASH, text).await.map_err(session_error)
+}
+
+/// The message left for this page, taken so it shows once. Writes nothing
+/// when there is none: anonymous visits store no session.
+pub async fn take_flash(session: &Session) -> AppResult<Option<String>> {
+    let flash: Option<String> = session.get(FLASH).await.map_err(session_error)?;
+    if flash.is_some() {
+        session.remove_value(FLASH).await.map_err(session_error)?;
+    }
+    Ok(flash)
 }
 
 /// The body of a form that carries nothing but the CSRF token

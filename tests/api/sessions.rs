@@ -109,7 +109,7 @@ async fn an_operators_forms_take_the_token_of_their_session_not_the_cookie() {
         status_of(&operator, &app, "/environments/44/delete", &known).await,
         403
     );
-    let after = csrf_of(&app, &operator, "/environments").await;
+    let after = csrf_of(&app, &operator, "/environments/44/edit").await;
     assert_ne!(after, before, "signing in gives the session a new token");
     let own = [("_csrf", after.as_str())];
     assert_eq!(

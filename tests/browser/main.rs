@@ -111,6 +111,11 @@ async fn a_person_starts_a_run_and_watches_it_finish_live() {
             browser.text("#run-status .badge").await == "success"
         })
         .await;
+    browser
+        .until("the JUnit link", Duration::from_secs(10), || async {
+            browser.count("#run-report a[href$='/junit.xml']").await == 1
+        })
+        .await;
     assert!(
         browser.page_was_not_reloaded().await,
         "the run page updated in place"
@@ -190,6 +195,15 @@ async fn a_person_cancels_a_running_run_from_its_page() {
         .await;
     let reason = browser.text("#run-status .reason").await;
     assert!(reason.contains("cancelled by bob"), "{reason}");
+    browser
+        .until(
+            "the cancel line in the log",
+            Duration::from_secs(10),
+            || async { browser.text("#log").await.contains("cancelled by bob at ") },
+        )
+        .await;
+    assert_eq!(browser.count("#run-report a").await, 0, "no report link");
+    assert!(browser.text("#run-report").await.contains("cancelled"));
     browser.close().await;
 }
 
@@ -211,19 +225,15 @@ async fn an_operator_signs_in_and_changes_a_limit_and_the_labels_a_worker_needs(
         .click()
         .await
         .unwrap();
-    browser
-        .find("#env-7 details.edit summary")
-        .await
-        .click()
-        .await
-        .unwrap();
-    let field = browser.find("#env-7 input[name=timeout_secs]").await;
+    browser.find("#env-7 a.edit").await.click().await.unwrap();
+    let field = browser.find("input[name=timeout_secs]").await;
     field.clear().await.unwrap();
     field.send_keys("42").await.unwrap();
-    let labels = browser.find("#env-7 input[name=required_labels]").await;
+    let labels = browser.find("input[name=required_labels]").await;
     labels.send_keys("gpu, big").await.unwrap();
+    browser.screenshot("environment-edit").await;
     browser
-        .find("#env-7 form button[type=submit]")
+        .find(".edit-panel button[type=submit]")
         .await
         .click()
         .await
@@ -235,6 +245,10 @@ async fn an_operator_signs_in_and_changes_a_limit_and_the_labels_a_worker_needs(
             || async { browser.text("#env-7 td.timeout").await == "42 s" },
         )
         .await;
+    assert_eq!(
+        browser.text("article.flash").await,
+        "Environment 7 saved: time limit 900 s → 42 s; required labels none → big, gpu."
+    );
     let env = app.get_json("/api/v1/environments").await[6].clone();
     assert_eq!(env["timeout_secs"], 42);
     assert_eq!(
