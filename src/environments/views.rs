@@ -90,7 +90,9 @@ fn row(env: &Environment, operator: bool) -> Markup {
     let l = &env.limits;
     html! {
         tr #{ "env-" (env.id) } {
-            td { (env.id) }
+            // An operator's way to the edit page on a phone, where the
+            // table scrolls and its last column may be out of view.
+            td { @if operator { a href={ "/environments/" (env.id) "/edit" } { (env.id) } } @else { (env.id) } }
             td.cpus { (l.cpus()) }
             td.memory { (l.memory_mb) " MiB" }
             td { (l.pids_limit) }
@@ -99,11 +101,11 @@ fn row(env: &Environment, operator: bool) -> Markup {
                 @if env.enabled { "enabled" } @else { strong { "disabled" } }
                 @if !env.required_labels.is_empty() { br; small.muted.labels { "needs " (env.required_labels.join(", ")) } }
             }
-            td {
+            td.held {
                 @if let (Some(run), Some(user)) = (env.busy_run_id, &env.busy_username) {
                     a href={ "/runs/" (run) } { "#" (run) } " " (user)
                     @if let Some(since) = env.busy_since {
-                        " · since " (short_time(Some(since))) " (" (duration(time::OffsetDateTime::now_utc() - since)) ")"
+                        br; small.muted { "since " (short_time(Some(since))) " (" (duration(time::OffsetDateTime::now_utc() - since)) ")" }
                     }
                     @if env.waiting > 0 { br; small.muted { (env.waiting) " waiting" } }
                 } @else { span.muted { "free" } }
@@ -142,7 +144,7 @@ pub async fn usage_fragment(State(state): State<AppState>) -> PageResult<Markup>
     Ok(html! {
         @if usage.is_empty() { p.muted { "No run is executing now." } }
         @else {
-            table.usage { thead { tr { th { "Env" } th { "Run" } th { "CPU" } th { "Memory" } th { "Processes" } } }
+            div.overflow-auto { table.usage { thead { tr { th { "Env" } th { "Run" } th { "CPU" } th { "Memory" } th { "Processes" } } }
             tbody { @for u in &usage {
                 tr {
                     td { (u.environment_id) }
@@ -151,7 +153,7 @@ pub async fn usage_fragment(State(state): State<AppState>) -> PageResult<Markup>
                     td { (meter(u.memory_bytes as f64, u.memory_limit_bytes as f64)) " " (u.memory_bytes / (1024 * 1024)) " of " (u.memory_limit_bytes / (1024 * 1024)) " MiB" }
                     td { (u.pids) }
                 }
-            } } }
+            } } } }
         }
     })
 }

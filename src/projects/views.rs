@@ -78,7 +78,7 @@ async fn render(
                 p { "No projects: every test file runs with the conftest files above it." }
             } @else {
                 div.overflow-auto {
-                    table.projects {
+                    table.projects.cards {
                         thead { tr {
                             th { "Project" } th { "Root" } th { "Markers" } th { "Test files" }
                             th { "Dependencies" }
@@ -87,12 +87,12 @@ async fn render(
                             @for p in &projects {
                                 tr data-project=(p.name) {
                                     td { strong { (p.name) } }
-                                    td { code { (p.root) } }
-                                    td { @for (i, m) in p.markers.iter().enumerate() {
+                                    td data-label="Root" { code { (p.root) } }
+                                    td data-label="Markers" { @for (i, m) in p.markers.iter().enumerate() {
                                         @if i > 0 { " " } code { (m) }
                                     } }
-                                    td { a href="/runs/new" { (p.files) } }
-                                    td {
+                                    td data-label="Test files" { a href="/runs/new" { (p.files) } }
+                                    td data-label="Dependencies" {
                                         (dependency_cell(p.dependency_image.as_ref()))
                                         @if operator && p.dependency_image.as_ref().is_some_and(|i| i.state != "building") {
                                             form.rebuild method="post" action={ "/projects/" (path_segment(&p.name)) "/rebuild" } {

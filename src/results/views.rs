@@ -141,7 +141,7 @@ pub async fn history_page(
                         a class={ "cell outcome-" (h.outcome) } href={ "/runs/" (h.run_id) } title={ "run #" (h.run_id) ": " (h.outcome) } {}
                     }
                 }
-                table {
+                div.overflow-auto { table.history {
                     thead { tr { th { "Run" } th { "Outcome" } th { "Finished" } th { "File sha256" } } }
                     tbody {
                         @for h in &history {
@@ -153,7 +153,7 @@ pub async fn history_page(
                             }
                         }
                     }
-                }
+                } }
             }
         },
     ))

@@ -183,14 +183,14 @@ fn facts(run: &Run) -> Markup {
             }
             details {
                 summary { (run.files.len()) " file" @if run.files.len() != 1 { "s" } }
-                table.files-table {
+                div.overflow-auto { table.files-table {
                     thead { tr { th { "File" } th { "sha256 at creation" } } }
                     tbody {
                         @for (file, sha) in run.files.iter().zip(&run.file_sha256) {
                             tr { td { code { (file) } } td { code.sha title=(sha) { (sha.get(..12).unwrap_or(sha)) "…" } } }
                         }
                     }
-                }
+                } }
             }
         }
     }

@@ -30,7 +30,7 @@ pub async fn section(state: &AppState, operator: bool, csrf: &str) -> Result<Mar
             h2 { "Workers" }
             @if list.is_empty() { p.muted { "No worker has registered: runs wait until one starts (test-executor serve or worker)." } }
             @else {
-                div.overflow-auto { table.workers {
+                div.overflow-auto { table.workers.cards {
                     thead { tr {
                         th { "Name" } th { "State" } th { "Labels" } th { "Running" } th { "Warm" }
                         th { "Engine" } th { "CPUs" } th { "Memory" } th { "Last seen" }
@@ -46,26 +46,26 @@ pub async fn section(state: &AppState, operator: bool, csrf: &str) -> Result<Mar
 fn row(w: &Worker, operator: bool, csrf: &str) -> Markup {
     html! {
         tr #{ "worker-" (w.name) } {
-            td { (w.name) }
-            td.state { @if w.state == "online" { (w.state) } @else { strong { (w.state) } } }
-            td { @if w.labels.is_empty() { span.muted { "none" } } @else { (w.labels.join(", ")) } }
-            td.running { (w.running) " of " (w.slots) }
-            td { (w.warm_ready) }
-            td { (w.engine) @if !w.engine_version.is_empty() { br; small.muted { "Docker " (w.engine_version) } } }
-            td { (w.cpus) }
-            td { (w.memory_bytes / (1024 * 1024)) " MiB" }
-            td { (short_time(Some(w.last_seen))) }
+            td.name { (w.name) }
+            td.state data-label="State" { @if w.state == "online" { (w.state) } @else { strong { (w.state) } } }
+            td data-label="Labels" { @if w.labels.is_empty() { span.muted { "none" } } @else { (w.labels.join(", ")) } }
+            td.running data-label="Running" { (w.running) " of " (w.slots) }
+            td data-label="Warm" { (w.warm_ready) }
+            td data-label="Engine" { (w.engine) @if !w.engine_version.is_empty() { br; small.muted { "Docker " (w.engine_version) } } }
+            td data-label="CPUs" { (w.cpus) }
+            td data-label="Memory" { (w.memory_bytes / (1024 * 1024)) " MiB" }
+            td data-label="Last seen" { (short_time(Some(w.last_seen))) }
             @if operator {
                 td {
                     @if w.state == "online" {
                         form method="post" action={ "/workers/" (w.name) "/drain" } {
                             input type="hidden" name="_csrf" value=(csrf);
-                            button.secondary type="submit" { "Drain " (w.name) }
+                            button.secondary type="submit" aria-label={ "Drain " (w.name) } { "Drain" }
                         }
                     } @else if w.state == "draining" {
                         form method="post" action={ "/workers/" (w.name) "/resume" } {
                             input type="hidden" name="_csrf" value=(csrf);
-                            button.secondary type="submit" { "Resume " (w.name) }
+                            button.secondary type="submit" aria-label={ "Resume " (w.name) } { "Resume" }
                         }
                     }
                 }

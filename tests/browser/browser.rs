@@ -16,8 +16,30 @@ pub struct Browser {
     pub downloads: std::path::PathBuf,
 }
 
+/// The phone the layout tests emulate: 390×844 CSS pixels (an iPhone 12–15's
+/// screen), touch, a mobile user agent, as Chromium's device mode does.
+pub const PHONE: (u32, u32) = (390, 844);
+
 impl Browser {
+    /// A desktop window of 1280×900.
     pub async fn start() -> Browser {
+        Self::start_with(serde_json::json!({})).await
+    }
+
+    /// A mobile-emulated device of `PHONE`'s size: the page lays out at
+    /// its width (`width=device-width`), and wider content makes the
+    /// document wider than the device rather than being clipped.
+    pub async fn start_phone() -> Browser {
+        let (width, height) = PHONE;
+        Self::start_with(serde_json::json!({
+            "deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true},
+            "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+        }))
+        .await
+    }
+
+    /// `mobile`: Chromium's `mobileEmulation` options, `{}` for none.
+    async fn start_with(mobile: serde_json::Value) -> Browser {
         let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -38,6 +60,9 @@ impl Browser {
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"],
             "prefs": {"download.default_directory": downloads, "download.prompt_for_download": false}
         });
+        if mobile.as_object().is_some_and(|m| !m.is_empty()) {
+            options["mobileEmulation"] = mobile;
+        }
         if let Ok(chrome) = std::env::var("CHROME_BIN") {
             options["binary"] = chrome.into();
         }

@@ -7,6 +7,7 @@ mod browser;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+mod layouts;
 mod logs;
 mod security;
 

@@ -126,7 +126,7 @@ async fn the_pages_and_their_live_parts_run_under_the_policy_without_violations(
         c.goto(&app.url(page)).await.unwrap();
         browser.find("main").await;
     }
-    // Signed in, the environments page has the operator's forms too.
+    // Signed in, the environments page links the operator's edit page.
     browser
         .find("input[name=token]")
         .await
@@ -139,12 +139,8 @@ async fn the_pages_and_their_live_parts_run_under_the_policy_without_violations(
         .click()
         .await
         .unwrap();
-    browser
-        .find("#env-7 details.edit summary")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.find("#env-7 a.edit").await.click().await.unwrap();
+    browser.find(".edit-panel form").await;
     c.goto(&app.url("/")).await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await; // a few polls of the runs table
     let violations = browser.csp_violations().await;
