@@ -51,8 +51,13 @@ const SKIPPED_DIRS: &[&str] = &[
     "dist",
 ];
 
-/// The tar a download step gets in `FETCH_DIR`.
-pub fn fetch_context(reqs: &Requirements, settings: &DependencyBuildConfig) -> Result<Vec<u8>> {
+/// The tar a download step gets in `FETCH_DIR`. The sources pass, where
+/// third-party code runs, gets the index URLs without their credentials.
+pub fn fetch_context(
+    reqs: &Requirements,
+    settings: &DependencyBuildConfig,
+    credentials: bool,
+) -> Result<Vec<u8>> {
     let mut tar = Tar::new();
     let mut env = vec![
         ("PIP_NO_CACHE_DIR".to_owned(), "1".to_owned()),
@@ -72,7 +77,12 @@ pub fn fetch_context(reqs: &Requirements, settings: &DependencyBuildConfig) -> R
     ];
     for (name, value) in passed {
         if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
-            env.push((name.to_owned(), value.to_owned()));
+            let value = if credentials {
+                value.to_owned()
+            } else {
+                without_credentials(value)
+            };
+            env.push((name.to_owned(), value));
         }
     }
     if let Some(cert) = &settings.pip_cert {
@@ -95,6 +105,23 @@ pub fn fetch_context(reqs: &Requirements, settings: &DependencyBuildConfig) -> R
     tar.file("requirements.txt", reqs.install_file().as_bytes(), 0o644)?;
     tar.file("constraints.txt", reqs.constraints_file().as_bytes(), 0o644)?;
     tar.finish()
+}
+
+/// URLs (space-separated) without their `user:password@`.
+fn without_credentials(urls: &str) -> String {
+    urls.split_whitespace()
+        .map(|url| match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                let host = rest[..end]
+                    .rsplit_once('@')
+                    .map_or(&rest[..end], |(_, h)| h);
+                format!("{scheme}://{host}{}", &rest[end..])
+            }
+            None => url.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The operator's `PIP_FIND_LINKS`: URLs passed on, a local folder's files
@@ -227,17 +254,29 @@ esac
 }
 
 /// Prints the project's requirements from pip's report, with the markers
-/// evaluated here (the test extras requested).
+/// evaluated here (the test extras requested, and the extras of its own
+/// that they name: `myproj[tests-core]` is never asked of the index).
 const REQUIRES: &str = r#"import glob, json, sys
 sys.path.insert(0, sorted(glob.glob("/usr/share/python-wheels/pip-*.whl"))[-1])
 from pip._vendor.packaging.requirements import Requirement
-EXTRAS = ["", "test", "tests", "testing"]
+from pip._vendor.packaging.utils import canonicalize_name
 with open(sys.argv[1]) as f:
     report = json.load(f)
 for item in report.get("install", []):
-    for line in item.get("metadata", {}).get("requires_dist", []) or []:
-        req = Requirement(line)
-        if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in EXTRAS):
+    meta = item.get("metadata", {})
+    own = canonicalize_name(meta.get("name", ""))
+    reqs = [Requirement(line) for line in meta.get("requires_dist", []) or []]
+    extras = {"", "test", "tests", "testing"}
+    wanted = lambda req: req.marker is None or any(req.marker.evaluate({"extra": e}) for e in extras)
+    grew = True
+    while grew:
+        grew = False
+        for req in reqs:
+            if canonicalize_name(req.name) == own and wanted(req) and set(req.extras) - extras:
+                extras |= set(req.extras)
+                grew = True
+    for req in reqs:
+        if canonicalize_name(req.name) != own and wanted(req):
             req.marker = None
             print("te-requires:", req)
 "#;
@@ -392,7 +431,7 @@ mod tests {
         settings.pip_find_links = None;
         let mut reqs = Requirements::default();
         reqs.add("test", &["six==1.16.0".into()]).unwrap();
-        let files = entries(&fetch_context(&reqs, &settings).unwrap());
+        let files = entries(&fetch_context(&reqs, &settings, true).unwrap());
         let env = &files["pip.env"].0;
         assert!(
             env.contains("export PIP_CERT='/var/cache/te-fetch/ca.pem'"),
@@ -402,6 +441,15 @@ mod tests {
         assert!(env.contains("export PIP_PROXY='http://127.0.0.1:3128'"));
         assert_eq!(files["ca.pem"].0, "-----BEGIN CERTIFICATE-----\n");
         assert_eq!(files["requirements.txt"].0, "six==1.16.0\n");
+        let sources = entries(&fetch_context(&reqs, &settings, false).unwrap());
+        let env = &sources["pip.env"].0;
+        assert!(
+            env.contains("export PIP_INDEX_URL='https://index.example/simple'"),
+            "{env}"
+        );
+        assert!(sources
+            .values()
+            .all(|(text, _, _)| !text.contains("user:pw")));
 
         let project = ProjectSource::discover("demo", &root).unwrap();
         let built = entries(&build_context(&project, &reqs, &[]).unwrap());

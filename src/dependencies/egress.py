@@ -82,6 +82,10 @@ async def proxy(socket_path, targets):
     allowed = set()
     for target in targets:
         allowed.update(pip_default_hosts() if target == "pip-default" else [target.lower()])
+    default = pip_default_hosts()
+    if default[0] in allowed:
+        # pip's default index named by its URL: its files live on a host of their own
+        allowed.update(default)
     say("admits " + " ".join(sorted(allowed)))
     if os.path.exists(socket_path):
         os.unlink(socket_path)

@@ -47,7 +47,18 @@ pub fn targets(settings: &DependencyBuildConfig) -> Vec<String> {
         settings
             .deps_allowed_hosts
             .split_whitespace()
-            .map(str::to_lowercase),
+            .map(|target| {
+                let target = target.to_lowercase();
+                // a host alone means its TLS port
+                if target
+                    .rsplit_once(':')
+                    .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+                {
+                    target
+                } else {
+                    format!("{target}:443")
+                }
+            }),
     );
     targets.sort();
     targets.dedup();
@@ -103,7 +114,7 @@ impl Egress {
             socket,
         ];
         cmd.extend(targets.iter().cloned());
-        let id = engine
+        let created = engine
             .create_builder(BuilderSpec {
                 name,
                 image: base,
@@ -118,12 +129,19 @@ impl Egress {
                 nano_cpus: 1_000_000_000,
                 pids_limit: 64,
             })
-            .await?;
+            .await;
         let egress = Egress {
             volume: volume.to_owned(),
-            proxy: id,
+            proxy: name.to_owned(),
         };
-        engine.start(&egress.proxy).await?;
+        if let Err(err) = created {
+            egress.stop(engine).await;
+            return Err(err);
+        }
+        if let Err(err) = engine.start(&egress.proxy).await {
+            egress.stop(engine).await;
+            return Err(err);
+        }
         let mut output = engine.follow_logs(&egress.proxy);
         let ready = async {
             let mut seen = String::new();
@@ -196,7 +214,7 @@ mod tests {
         settings.pip_index_url = Some("https://user:secret@Index.Example/simple".into());
         settings.pip_extra_index_url = Some("http://extra.example:8080/simple".into());
         settings.pip_find_links = Some("/opt/wheels https://links.example/w/".into());
-        settings.deps_allowed_hosts = "files.example:443".into();
+        settings.deps_allowed_hosts = "files.example".into();
         assert_eq!(
             targets(&settings),
             [

@@ -135,10 +135,14 @@ fn read_file(
         let checked = check(&line).map_err(refuse)?;
         match kind {
             Kind::Install => out.push_install(checked, &origin)?,
-            Kind::Constraint if !out.constraints.contains(&checked) => {
-                out.constraints.push(checked)
+            Kind::Constraint => {
+                if out.install.len() + out.constraints.len() >= MAX_LINES {
+                    return Err(refuse(format!("more than {MAX_LINES} requirements")));
+                }
+                if !out.constraints.contains(&checked) {
+                    out.constraints.push(checked)
+                }
             }
-            Kind::Constraint => {}
         }
     }
     Ok(())
@@ -159,8 +163,9 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
             start = index + 1;
         }
         match raw.strip_suffix('\\') {
-            Some(head) => current.push_str(head),
-            None => {
+            // pip ends a comment line there, backslash or not
+            Some(head) if !raw.trim_start().starts_with('#') => current.push_str(head),
+            _ => {
                 current.push_str(raw);
                 let line = strip_comment(&current).trim().to_owned();
                 if !line.is_empty() {
@@ -255,16 +260,23 @@ pub fn check(line: &str) -> Result<String, String> {
     if line.contains(['$', '`', '\\']) {
         return Err("`$`, backquotes and backslashes are not accepted".into());
     }
-    for token in line.split_whitespace().filter(|t| t.starts_with('-')) {
-        if !is_hash_option(token) {
-            return Err(format!("the option `{token}` is not accepted"));
-        }
+    if line.chars().any(|c| c.is_whitespace() && c != ' ') {
+        return Err("only plain spaces may separate its parts".into());
     }
-    let requirement = line
-        .split_whitespace()
-        .filter(|t| !t.starts_with('-'))
-        .collect::<Vec<_>>()
-        .join(" ");
+    // pip splits a line at its first space-separated token that starts
+    // with `-` and reads the rest as options (unquoted as a shell would):
+    // that rest may hold `--hash=` options and nothing else.
+    let tokens: Vec<&str> = line.split(' ').filter(|t| !t.is_empty()).collect();
+    let first_option = tokens
+        .iter()
+        .position(|t| t.starts_with('-'))
+        .unwrap_or(tokens.len());
+    if let Some(token) = tokens[first_option..].iter().find(|t| !is_hash_option(t)) {
+        return Err(format!(
+            "only `--hash=` options may follow a requirement, not `{token}`"
+        ));
+    }
+    let requirement = tokens[..first_option].join(" ");
     let (spec, marker) = match requirement.split_once(';') {
         Some((spec, marker)) => (spec.trim(), Some(marker.trim())),
         None => (requirement.trim(), None),
@@ -293,7 +305,7 @@ pub fn check(line: &str) -> Result<String, String> {
             return Err("the environment marker holds characters markers do not use".into());
         }
     }
-    Ok(line.split_whitespace().collect::<Vec<_>>().join(" "))
+    Ok(tokens.join(" "))
 }
 
 fn is_hash_option(token: &str) -> bool {
@@ -366,6 +378,9 @@ mod tests {
             "pkg==${PIP_INDEX_URL}",
             "../other",
             "pkg/sub",
+            "evil==1.0 ; os_name=='posix' --hash=sha256:ab '--global-option=x'",
+            "evil==1.0 --hash=sha256:ab --config-settings=x=y",
+            "evil==1.0\t--index-url=http://127.0.0.1:9/",
         ] {
             assert!(check(line).is_err(), "{line} was accepted");
         }
@@ -409,6 +424,12 @@ mod tests {
         let p = project(&[("requirements.txt", "-r docs.txt\n")]);
         let err = Requirements::of_files(&p).unwrap_err();
         assert!(err.why.contains("not a requirements file"), "{err}");
+    }
+
+    #[test]
+    fn a_comment_ending_in_a_backslash_does_not_swallow_the_next_line() {
+        let p = project(&[("requirements.txt", "# pinned \\\nsix\n")]);
+        assert_eq!(Requirements::of_files(&p).unwrap().install, ["six"]);
     }
 
     #[test]

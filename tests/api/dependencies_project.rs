@@ -252,6 +252,34 @@ async fn the_declared_env_reaches_the_projects_install() {
     assert_eq!(pytest_counts(&output), "1 passed", "{output}");
 }
 
+/// A test extra naming the project itself with another extra (attrs does):
+/// that extra's requirements are installed, and the project's own name is
+/// never asked of the index (a private name squatted there would be).
+#[tokio::test]
+async fn a_test_extra_naming_the_project_itself_is_expanded_not_downloaded() {
+    let name = format!("te-selfref-{:08x}", rand::random::<u32>());
+    let fixture = DepsFixture::new("selfref").await;
+    fixture.write(
+        "pyproject.toml",
+        &format!(
+            "[build-system]\nrequires = [\"setuptools>=64\"]\nbuild-backend = \"setuptools.build_meta\"\n\n\
+             [project]\nname = \"{name}\"\nversion = \"1.0\"\n\n\
+             [project.optional-dependencies]\ncore = [\"iniconfig==2.0.0\"]\ntests = [\"{name}[core]\"]\n\n\
+             [tool.setuptools]\npy-modules = []\n"
+        ),
+    );
+    fixture.write(
+        "tests/test_core.py",
+        "import iniconfig\n\ndef test_the_nested_extra_is_installed():\n    assert iniconfig\n",
+    );
+    let image = fixture
+        .ensure()
+        .await
+        .unwrap_or_else(|f| panic!("{}", f.reason));
+    let output = fixture.run_by_hand(&image.image, PYTEST);
+    assert_eq!(pytest_counts(&output), "1 passed", "{output}");
+}
+
 fn run(command: &mut Command) {
     let out = command.output().unwrap();
     assert!(

@@ -93,7 +93,7 @@ impl<'a> Build<'a> {
     /// Runs the steps; returns the container of the successful install.
     pub(super) async fn steps(&mut self, reqs: &mut Requirements) -> Result<String, String> {
         // Left by a process that died building this key: start afresh.
-        for volume in ["dl", "fetch"] {
+        for volume in ["dl", "fetch", "fetch-src"] {
             let volume = format!("{}-{volume}", self.name);
             self.engine
                 .remove_volume(&volume)
@@ -227,8 +227,11 @@ impl<'a> Build<'a> {
             .map_err(|e| infra(e, "starting the download proxy").reason)?;
             self.egress = Some(started);
         }
-        let files = context::fetch_context(reqs, self.settings)
-            .map_err(|e| format!("could not prepare the download: {e:#}"))?;
+        let prepare = |credentials| {
+            context::fetch_context(reqs, self.settings, credentials)
+                .map_err(|e| format!("could not prepare the download: {e:#}"))
+        };
+        let files = prepare(true)?;
         let kept = self.settings.deps_pip_cache_volume.clone();
         let net = self
             .egress
@@ -250,15 +253,18 @@ impl<'a> Build<'a> {
         self.log
             .line("==> some requirement has no wheel: downloading source archives");
         // Third-party code may run here: it writes only this build's
-        // downloads, and reads its own files and the kept wheels.
+        // downloads and its own files (no index credentials among them),
+        // and reads the kept wheels.
         let downloads = format!("{}-dl", self.name);
+        let own_sources = format!("{}-fetch-src", self.name);
         let volumes = vec![
             (downloads.as_str(), KEPT_RW, false),
             (kept.as_str(), KEPT_RO, true),
-            (own.as_str(), FETCH_DIR, true),
+            (own_sources.as_str(), FETCH_DIR, false),
             (net.as_str(), egress::NET_DIR, true),
         ];
-        let fetched = self.fetch_step("sources", volumes, None).await?;
+        let upload = Some((FETCH_DIR, prepare(false)?));
+        let fetched = self.fetch_step("sources", volumes, upload).await?;
         self.downloads = true;
         if fetched {
             Ok(())
@@ -363,12 +369,11 @@ impl<'a> Build<'a> {
         for step in ["install", "metadata", "fetch-wheels", "fetch-sources"] {
             self.remove(&format!("{}-{step}", self.name)).await;
         }
-        if let Err(err) = self
-            .engine
-            .remove_volume(&format!("{}-dl", self.name))
-            .await
-        {
-            tracing::warn!("{err:#}");
+        for volume in ["dl", "fetch", "fetch-src"] {
+            let volume = format!("{}-{volume}", self.name);
+            if let Err(err) = self.engine.remove_volume(&volume).await {
+                tracing::warn!("{err:#}");
+            }
         }
         self.log.text()
     }

@@ -65,10 +65,10 @@ fn host_ports(app: &TcpListener) -> Vec<u16> {
     vec![5432, app.local_addr().unwrap().port(), 2375, 2376]
 }
 
-/// `own` is the folder the step may write: a download step's own volume
+/// `own` are the folders the step may write: a download step's own volumes
 /// (removed with the build), or in a project step its own root's folder
 /// (no volume is there; it ends in the project's image, nowhere else).
-fn assert_all_closed(log: &str, planted: &str, own: Option<&str>) {
+fn assert_all_closed(log: &str, planted: &str, own: &[&str]) {
     let line = log
         .lines()
         .rfind(|l| l.contains("probe done:"))
@@ -78,7 +78,7 @@ fn assert_all_closed(log: &str, planted: &str, own: Option<&str>) {
         .split_whitespace()
         .filter_map(|seen| seen.strip_suffix("=WRITTEN"))
         .collect();
-    assert_eq!(written, own.into_iter().collect::<Vec<_>>(), "{line}");
+    assert_eq!(written, own, "{line}");
     assert!(!log.contains(&format!("Successfully installed {planted}")));
 }
 
@@ -130,7 +130,13 @@ async fn an_in_tree_build_backend_finds_no_port_no_writable_cache_and_no_pip_set
     fixture.write("probe_backend.py", &backend);
     let (reason, log) = build_log(&fixture).await;
     assert!(reason.contains("probe done:"), "its own message: {reason}");
-    assert_all_closed(&log, &planted, Some("/var/cache/te-pip"));
+    // Its writable folders are this build's downloads and the sources pass's
+    // own files (no credentials among them), both removed with the build.
+    assert_all_closed(
+        &log,
+        &planted,
+        &["/var/cache/te-pip", "/var/cache/te-fetch/find-links"],
+    );
     assert!(
         log.contains("secrets=none"),
         "no pip settings in a project step"
@@ -181,7 +187,13 @@ async fn a_source_archive_run_by_the_download_step_reaches_only_the_index() {
     );
     // Its tunnels through the proxy to the host's ports were not opened
     // (`proxy:PORT=` is never OPEN); the proxy itself is tested alone below.
-    assert_all_closed(&log, &planted, Some("/var/cache/te-pip"));
+    // Its writable folders are this build's downloads and the sources pass's
+    // own files (no credentials among them), both removed with the build.
+    assert_all_closed(
+        &log,
+        &planted,
+        &["/var/cache/te-pip", "/var/cache/te-fetch/find-links"],
+    );
     assert!(!reason.is_empty());
     assert!(app.accept().is_err(), "nothing reached the host's listener");
     std::fs::remove_dir_all(&links).unwrap();
