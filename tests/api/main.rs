@@ -22,6 +22,7 @@ mod metrics;
 mod openapi;
 mod operator_access;
 mod operators;
+mod page_details;
 mod pages;
 mod pool;
 mod projects;
