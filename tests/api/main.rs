@@ -2,6 +2,7 @@
 
 mod big_logs;
 mod catalog;
+mod chart;
 mod client;
 mod dependencies;
 mod dependencies_project;
