@@ -1,7 +1,7 @@
 //! The top of the module graph: merges each domain's routes and adds the
 //! layers. Nothing below imports this module.
 
-use axum::{middleware, Router};
+use axum::{http::StatusCode, middleware, routing::get, Router};
 use tower_http::{services::ServeDir, trace::TraceLayer};
 
 use crate::{
@@ -61,6 +61,9 @@ fn traced(state: &AppState) -> Router<AppState> {
         .merge(openapi::routes())
         .merge(pages)
         .nest_service("/assets", ServeDir::new(&state.config.assets_dir))
+        // The pages name their icon (/assets/favicon.svg); what asks for
+        // the old default anyway gets "nothing here", not a 404.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         // After routing: counts by route pattern, never by raw URI.
         .route_layer(middleware::from_fn(measures::count_requests))
         .layer(TraceLayer::new_for_http())

@@ -130,10 +130,10 @@ async fn busy_message(api: &Api, environment: i64, holder: i64, message: &str) -
     let advice = "wait for it, pick another environment, or pass --wait-in-line to queue behind it";
     match api.run(holder).await {
         Ok(run) => format!(
-            "environment {environment} is busy: run #{holder} by {} ({}, since {}); {advice}",
+            "environment {environment} is busy: run #{holder} by {} ({}, since {} UTC); {advice}",
             sanitize(&cut(&run.username, 64), false),
             run.status,
-            run.created_at,
+            readable_time(&run.created_at),
         ),
         Err(_) => format!("{}; {advice}", sanitize(message, false)),
     }
@@ -166,23 +166,40 @@ pub async fn runs(args: Runs) -> Verdict {
         return Verdict::Success;
     }
     println!(
-        "{:>7}  {:<9}  {:<16}  {:>3}  {:<28}  {:<25}  files",
-        "id", "status", "user", "env", "tests", "created"
+        "{:>7}  {:<9}  {:<16}  {:>3}  {:<28}  {:<19}  files",
+        "id", "status", "user", "env", "tests", "created (UTC)"
     );
     for run in runs {
         let files = run.files.join(" ");
         println!(
-            "{:>7}  {:<9}  {:<16}  {:>3}  {:<28}  {:<25}  {}",
+            "{:>7}  {:<9}  {:<16}  {:>3}  {:<28}  {:<19}  {}",
             run.id,
             run.status,
             sanitize(&cut(&run.username, 16), false),
             run.environment_id,
             run.summary.text(),
-            run.created_at,
+            readable_time(&run.created_at),
             sanitize(&cut(&files, 80), false),
         );
     }
     Verdict::Success
+}
+
+/// "2026-03-07 12:03:04" from the API's "2026-03-07T12:03:04.123456Z" (UTC,
+/// to the second); anything else as it came, made safe to print.
+fn readable_time(iso: &str) -> String {
+    let b = iso.as_bytes();
+    let shaped = b.len() >= 19
+        && b[10] == b'T'
+        && b[..19]
+            .iter()
+            .enumerate()
+            .all(|(i, c)| matches!(i, 4 | 7 | 10 | 13 | 16) || c.is_ascii_digit());
+    if shaped {
+        format!("{} {}", &iso[..10], &iso[11..19])
+    } else {
+        sanitize(&cut(iso, 40), false).into_owned()
+    }
 }
 
 pub async fn logs(args: Logs) -> Verdict {
@@ -231,5 +248,20 @@ pub async fn cancel(args: Cancel) -> Verdict {
             eprintln!("error: {err}");
             Verdict::Error
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_time;
+
+    #[test]
+    fn times_read_to_the_second_without_the_iso_punctuation() {
+        assert_eq!(
+            readable_time("2026-03-07T12:03:04.123456Z"),
+            "2026-03-07 12:03:04"
+        );
+        assert_eq!(readable_time("2026-03-07T12:03:04Z"), "2026-03-07 12:03:04");
+        assert_eq!(readable_time("yesterday"), "yesterday");
     }
 }

@@ -86,10 +86,10 @@ impl<'a> Follower<'a> {
             match step.await {
                 Ok(run) => {
                     failures = 0;
+                    self.progress(&run);
                     if run.is_over() {
                         return self.verdict(&run);
                     }
-                    self.progress(&run);
                     // The request waited already (unless the server did
                     // not: then the rest of the pause).
                     tokio::time::sleep(wait.saturating_sub(asked.elapsed())).await;
@@ -116,31 +116,38 @@ impl<'a> Follower<'a> {
     }
 
     /// "waiting: ..." and "tests: 3/5 · 3 passed · now test_x.py::t", on
-    /// stderr, each only when it changed.
+    /// stderr, each only when it changed; the counts once more at the end,
+    /// so the last line reads "tests: 5/5".
     fn progress(&mut self, run: &Run) {
         if !self.verbose {
             return;
         }
-        if run.waiting_for != self.last_waiting {
-            if let Some(waiting) = &run.waiting_for {
-                eprintln!("waiting: {}", sanitize(waiting, false));
-            }
-            self.last_waiting = run.waiting_for.clone();
-        }
-        if run.status != "running" {
+        self.waiting(run.waiting_for.as_deref());
+        let summary = &run.summary;
+        let over_with_tests = run.is_over() && summary.collected.is_some();
+        if run.status != "running" && !over_with_tests {
             return;
         }
-        let summary = &run.summary;
         let total = summary
             .collected
             .map_or_else(|| "?".to_string(), |n| n.to_string());
         let mut line = format!("tests: {}/{total} · {}", summary.done(), summary.text());
-        if let Some(test) = &run.current_test {
+        if let Some(test) = run.current_test.as_ref().filter(|_| !run.is_over()) {
             line.push_str(&format!(" · now {}", sanitize(&cut(test, 200), false)));
         }
         if self.last_progress.as_ref() != Some(&line) {
             eprintln!("{line}");
             self.last_progress = Some(line);
+        }
+    }
+
+    /// Says why the run waits, when that changed.
+    fn waiting(&mut self, now: Option<&str>) {
+        if now != self.last_waiting.as_deref() {
+            if let Some(waiting) = now {
+                eprintln!("waiting: {}", sanitize(waiting, false));
+            }
+            self.last_waiting = now.map(str::to_owned);
         }
     }
 

@@ -30,9 +30,14 @@ fn enough_mib(peak_mib: f64) -> i64 {
     ((peak_mib * 2.0).clamp(64.0, 1e12).ceil() as u64).next_power_of_two() as i64
 }
 
-/// The hint in plain words, or `None` when the limits fit (or nothing ran).
+/// Finished runs an environment needs before it gets a hint: one run says
+/// little about the next ("64 MiB would do" after a single run misleads).
+pub const MIN_RUNS_FOR_HINT: i64 = 5;
+
+/// The hint in plain words, or `None` when the limits fit (or fewer than
+/// `MIN_RUNS_FOR_HINT` runs finished).
 pub fn hint(n: &Needs, limits: &Limits) -> Option<String> {
-    if n.runs == 0 {
+    if n.runs < MIN_RUNS_FOR_HINT {
         return None;
     }
     let limit = f64::from(limits.memory_mb);
@@ -72,7 +77,8 @@ pub fn hint(n: &Needs, limits: &Limits) -> Option<String> {
 }
 
 /// `GET /api/v1/environments/needs`: each environment's needs over its last
-/// 20 finished runs (p95 of peak memory and CPU, OOM kills, timeouts) and a hint.
+/// 20 finished runs (p95 of peak memory and CPU, OOM kills, timeouts) and a
+/// hint (from 5 finished runs on).
 #[utoipa::path(get, path = "/api/v1/environments/needs", tag = "environments",
     responses((status = 200, body = [NeedsJson])))]
 pub async fn api(State(state): State<AppState>) -> AppResult<Json<Vec<NeedsJson>>> {
@@ -126,7 +132,11 @@ pub async fn section(state: &AppState, envs: &[Environment]) -> AppResult<Markup
                                  " / " (format!("{:.0}", env.limits.cpus() * 100.0)) "%" }
                             td { (n.needs.oom_kills) }
                             td { (n.needs.timeouts) }
-                            td.hint { @if let Some(h) = &n.hint { (h) } @else { span.muted { "limits fit" } } }
+                            td.hint {
+                                @if n.needs.runs < MIN_RUNS_FOR_HINT {
+                                    span.muted { "not enough runs yet (" (n.needs.runs) " of " (MIN_RUNS_FOR_HINT) ")" }
+                                } @else if let Some(h) = &n.hint { (h) } @else { span.muted { "limits fit" } }
+                            }
                         }
                     } }
                 } }
@@ -167,6 +177,22 @@ mod tests {
             hint(&needs(480.0, 500.0, 2), &limits(512)).unwrap(),
             "runs peak at 480 of 512 MiB and 2 of the last 20 were killed for memory: raise memory"
         );
+    }
+
+    #[test]
+    fn fewer_than_five_runs_give_no_hint_even_when_killed() {
+        let few = Needs {
+            runs: 4,
+            sampled: 4,
+            ..needs(480.0, 500.0, 4)
+        };
+        assert_eq!(hint(&few, &limits(512)), None);
+        let five = Needs {
+            runs: 5,
+            sampled: 5,
+            ..needs(55.0, 60.0, 0)
+        };
+        assert!(hint(&five, &limits(512)).is_some());
     }
 
     #[test]

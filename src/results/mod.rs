@@ -61,15 +61,17 @@ pub async fn of_run(
     .await?)
 }
 
-/// How many of a run's tests match the filter (for paging).
-pub async fn count_of_run(db: &PgPool, run_id: i64, outcome: Option<&str>) -> AppResult<i64> {
-    Ok(sqlx::query_scalar(
-        "select count(*) from run_tests where run_id = $1 and ($2::text is null or outcome = $2)",
+/// How many of a run's stored tests had each outcome (the filter tabs,
+/// and the pages' count).
+pub async fn outcome_counts(db: &PgPool, run_id: i64) -> AppResult<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as(
+            "select outcome, count(*) from run_tests where run_id = $1 group by outcome",
+        )
+        .bind(run_id)
+        .fetch_all(db)
+        .await?,
     )
-    .bind(run_id)
-    .bind(outcome)
-    .fetch_one(db)
-    .await?)
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]

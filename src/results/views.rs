@@ -26,7 +26,11 @@ pub async fn section(
     outcome: Option<&'static str>,
     page_no: i64,
 ) -> AppResult<Markup> {
-    let total = super::count_of_run(&state.db, run.id, outcome).await?;
+    let counts = super::outcome_counts(&state.db, run.id).await?;
+    let total = match outcome {
+        Some(o) => counts.iter().find(|(c, _)| c == o).map_or(0, |(_, n)| *n),
+        None => counts.iter().map(|(_, n)| n).sum(),
+    };
     let tests = super::of_run(&state.db, run.id, outcome, page_no * PAGE_SIZE, PAGE_SIZE).await?;
     let nodeids: Vec<String> = tests.iter().map(|t| t.nodeid.clone()).collect();
     let flaky = super::flaky_among(&state.db, &nodeids).await?;
@@ -40,10 +44,10 @@ pub async fn section(
             hx-swap=[active.then_some("outerHTML")] {
             h2 { "Tests" }
             nav.outcome-filter {
-                @for (label, o) in std::iter::once(("all", None)).chain(OUTCOMES.iter().map(|o| (*o, Some(*o)))) {
+                @for (label, o, n) in tabs(&counts, outcome) {
                     a href={ "/runs/" (run.id) (query(o, 0)) "#run-tests" }
                         hx-get={ (base) (query(o, 0)) } hx-target="#run-tests" hx-swap="outerHTML"
-                        aria-current=[(o == outcome).then_some("true")] { (label) }
+                        aria-current=[(o == outcome).then_some("true")] { (label) " " span.n { (n) } }
                 }
             }
             @if tests.is_empty() {
@@ -69,6 +73,22 @@ pub async fn section(
             }
         }
     })
+}
+
+/// The filter tabs with their counts: "all", then each outcome some test
+/// had (and the one chosen, even when none has it).
+fn tabs(
+    counts: &[(String, i64)],
+    chosen: Option<&'static str>,
+) -> Vec<(&'static str, Option<&'static str>, i64)> {
+    let all = counts.iter().map(|(_, n)| n).sum();
+    let each = OUTCOMES.iter().map(|o| {
+        let n = counts.iter().find(|(c, _)| c == o).map_or(0, |(_, n)| *n);
+        (*o, Some(*o), n)
+    });
+    std::iter::once(("all", None, all))
+        .chain(each.filter(|(_, o, n)| *n > 0 || *o == chosen))
+        .collect()
 }
 
 fn test_row(t: &TestCase, flaky: bool) -> Markup {

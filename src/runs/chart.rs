@@ -90,6 +90,40 @@ fn y(value: f64, limit: f64) -> f64 {
     (H - value / limit * (H - LIMIT_Y)).clamp(0.0, H)
 }
 
+/// A value as the chart's axis and tooltips say it.
+fn value_text(series: Series, value: f64) -> String {
+    match series {
+        Series::Memory => mib(value as i64),
+        Series::Cpu => format!("{value:.0} %"),
+    }
+}
+
+/// A moment on the time axis: tenths of a second on a short axis.
+fn time_text(ms: i64, span_ms: i64) -> String {
+    if span_ms < 10_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        seconds(ms)
+    }
+}
+
+/// One hover target per point, a column as wide as a second (at least a
+/// unit) from the top to the bottom, whose title tells the point: the chart
+/// stretches to its box, so a dot would be drawn as an ellipse.
+fn tooltips(series: Series, samples: &[Sample], span_ms: i64) -> Markup {
+    let width = (W * 1000.0 / span_ms.max(1) as f64).max(1.0);
+    html! {
+        g.tips {
+            @for s in samples {
+                rect x=(format!("{:.1}", (x(s.t_ms, span_ms) - width / 2.0).max(0.0))) y="0"
+                    width=(format!("{width:.1}")) height=(H) {
+                    title { (time_text(i64::from(s.t_ms), span_ms)) ": " (value_text(series, series.value(s))) }
+                }
+            }
+        }
+    }
+}
+
 /// The points of one series as a polyline, in chart coordinates.
 fn polyline(series: Series, run: &Run, samples: &[Sample], span_ms: i64) -> Markup {
     let limit = series.limit(run);
@@ -110,6 +144,7 @@ fn points_layer(series: Series, run: &Run, samples: &[Sample], span_ms: i64) -> 
     html! {
         svg viewBox={ "0 0 " (W) " " (H) } width=(W) height=(H) preserveAspectRatio="none" overflow="visible" {
             (polyline(series, run, samples, span_ms))
+            (tooltips(series, samples, span_ms))
         }
     }
 }
@@ -124,10 +159,42 @@ fn oom_at(run: &Run) -> Option<i64> {
     killed.then(|| elapsed_ms(run))
 }
 
+/// The chart with its axes: values at the limit, half of it and zero on
+/// the left, the limit line named, times below. HTML beside the SVG, not
+/// text in it: the SVG stretches to its box and would stretch the text.
+fn plot(series: Series, run: &Run, samples: &[Sample], span_ms: i64) -> Markup {
+    let limit = series.limit(run);
+    let pct = |y: f64| format!("top:{:.1}%", y / H * 100.0);
+    let limit_text = match series {
+        Series::Memory => format!("limit {}", value_text(series, limit)),
+        Series::Cpu => format!(
+            "limit {} ({} CPU)",
+            value_text(series, limit),
+            run.limits.cpus()
+        ),
+    };
+    html! {
+        div.plot {
+            div.y-axis aria-hidden="true" {
+                span style=(pct(LIMIT_Y)) { (value_text(series, limit)) }
+                span style=(pct(y(0.5, 1.0))) { (value_text(series, limit / 2.0)) }
+                span style=(pct(H)) { "0" }
+            }
+            div.plot-area {
+                (chart(series, run, samples, span_ms))
+                span.limit-label style=(pct(LIMIT_Y)) { (limit_text) }
+            }
+            div.x-axis aria-hidden="true" {
+                @for i in 0..=4 { span { (time_text(span_ms * i / 4, span_ms)) } }
+            }
+        }
+    }
+}
+
 fn chart(series: Series, run: &Run, samples: &[Sample], span_ms: i64) -> Markup {
     let label = match series {
         Series::Memory => "Memory (working set) against the memory limit",
-        Series::Cpu => "CPU (share of one CPU) against the CPU limit",
+        Series::Cpu => "CPU (percent of one CPU) against the CPU limit",
     };
     let oom = oom_at(run).filter(|_| matches!(series, Series::Memory));
     html! {
@@ -177,9 +244,14 @@ fn peaks(run: &Run, oob: bool) -> Markup {
             div { dt { "CPU time" } dd {
                 @if let Some(c) = r.cpu_seconds { (format!("{c:.1}")) " CPU-s" } @else { "—" }
             } }
-            div { dt { "Peak CPU" } dd {
-                @if let Some(c) = r.peak_cpu_percent { (format!("{c:.0}")) "%" } @else { "—" }
-                " of " (format!("{:.0}", l.cpus() * 100.0)) "%"
+            div { dt { "Peak CPU (% of one CPU)" } dd {
+                @match r.peak_cpu_percent {
+                    // Busy only between two readings: used, but too briefly to show.
+                    Some(c) if c < 0.5 && r.cpu_seconds.is_some_and(|s| s > 0.0) => "under 1 %",
+                    Some(c) => (format!("{c:.0} %")),
+                    None => "—",
+                }
+                " of " (format!("{:.0}", l.cpus() * 100.0)) " %"
             } }
             div { dt { "Peak processes" } dd {
                 @if let Some(p) = r.peak_pids { (p) } @else { "—" }
@@ -216,14 +288,13 @@ pub fn section(run: &Run, samples: &[Sample]) -> Markup {
                                 span.key.mem { "Memory" } " · " span.key.limit { "limit " (run.limits.memory_mb) " MiB" }
                                 @if oom_at(run).is_some() { " · " span.key.oom { "killed for memory" } }
                             }
-                            (chart(Series::Memory, run, samples, span))
+                            (plot(Series::Memory, run, samples, span))
                         }
                         figure {
                             figcaption {
-                                span.key.cpu { "CPU" } " · " span.key.limit { "limit " (run.limits.cpus()) " CPU" }
+                                span.key.cpu { "CPU, % of one CPU" } " · " span.key.limit { "limit " (run.limits.cpus()) " CPU" }
                             }
-                            (chart(Series::Cpu, run, samples, span))
-                            div.axis { span { "0 s" } span { (seconds(span)) } }
+                            (plot(Series::Cpu, run, samples, span))
                         }
                     }
                     (peaks(run, false))

@@ -66,17 +66,15 @@ pub fn page_routes() -> axum::Router<crate::state::AppState> {
 }
 
 /// A run as its own page and JSON show it: when it waits for a worker that
-/// no online worker can be, it says why ("no online worker has label gpu").
+/// no online worker can be, it says why ("no online worker has label gpu");
+/// when a worker has a free slot for it, it waits for nothing.
 pub async fn get_placed(state: &crate::state::AppState, id: i64) -> crate::error::AppResult<Run> {
     let mut run = get(&state.db, id).await?;
     if run.status == RunStatus::Queued && run.holds_environment {
         let lost_after = state.config.worker.worker_lost_after as f64;
-        run.placement = crate::store::workers::placement_problem(
-            &state.db,
-            run.environment_id.into(),
-            lost_after,
-        )
-        .await?;
+        let placement =
+            crate::store::workers::placement(&state.db, run.environment_id.into(), lost_after);
+        run.placement = Some(placement.await?);
     }
     Ok(run)
 }

@@ -91,10 +91,10 @@ pub struct Run {
     pub installing_since: Option<OffsetDateTime>,
     /// The worker (by name) that executes or executed the run.
     pub worker_name: Option<String>,
-    /// Why no online worker can take the run, when that is why it waits
-    /// (set by `runs::get_placed`, not stored).
+    /// Where a queued run stands with the workers (set by
+    /// `runs::get_placed`, not stored).
     #[sqlx(skip)]
-    pub placement: Option<String>,
+    pub placement: Option<super::workers::Placement>,
     /// Whether pytest's JUnit report is kept (`/runs/{id}/junit.xml`).
     pub has_junit: bool,
     /// Peak memory, CPU-seconds and peak pids, as sampled.
@@ -106,10 +106,15 @@ impl Run {
     /// Why a queued run has not started yet; `None` once it has.
     pub fn waiting_for(&self) -> Option<String> {
         match (self.status, self.holds_environment) {
-            (RunStatus::Queued, true) if self.placement.is_some() => self.placement.clone(),
-            (RunStatus::Queued, true) => Some(
-                "waiting for a free executor slot (the host runs a limited number at once)".into(),
-            ),
+            (RunStatus::Queued, true) => match &self.placement {
+                Some(p) if p.problem.is_some() => p.problem.clone(),
+                // Taken in a moment (an idle host): nothing to wait for.
+                Some(p) if p.free_slot => None,
+                _ => Some(
+                    "waiting for a free executor slot (the host runs a limited number at once)"
+                        .into(),
+                ),
+            },
             (RunStatus::Queued, false) => Some(format!(
                 "waiting in line for environment {}",
                 self.environment_id

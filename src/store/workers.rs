@@ -163,38 +163,54 @@ pub async fn lost_with_runs(
         .context("looking for lost workers")
 }
 
-/// Why a run of this environment that holds it is not taken: no online
-/// worker has every label the environment requires (or no worker is online).
-pub async fn placement_problem(
+/// Where a waiting run of an environment stands with the workers.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// Why no worker takes it: none online has every label the environment
+    /// requires (or none is online at all).
+    pub problem: Option<String>,
+    /// A worker that can take it has a free slot: it starts in a moment
+    /// rather than waiting for one.
+    pub free_slot: bool,
+}
+
+/// Where a run of this environment that holds it stands (see `Placement`).
+pub async fn placement(
     db: &PgPool,
     environment_id: i32,
     lost_after_secs: f64,
-) -> Result<Option<String>> {
+) -> Result<Placement> {
+    let alive = format!("({LOCK_HELD} or w.last_seen >= now() - make_interval(secs => $2))");
     let sql = format!(
         "select e.required_labels,
                 exists (select 1 from workers w
-                         where not w.draining and w.labels @> e.required_labels
-                           and ({LOCK_HELD} or w.last_seen >= now() - make_interval(secs => $2))),
+                         where not w.draining and w.labels @> e.required_labels and {alive}),
+                exists (select 1 from workers w where not w.draining and {alive}),
                 exists (select 1 from workers w
-                         where not w.draining
-                           and ({LOCK_HELD} or w.last_seen >= now() - make_interval(secs => $2)))
+                         where not w.draining and w.labels @> e.required_labels and {alive}
+                           and w.slots > (select count(*) from runs r
+                                           where r.status = 'running' and r.worker_name = w.name))
            from environments e where e.id = $1"
     );
-    let row: Option<(Vec<String>, bool, bool)> = sqlx::query_as(&sql)
+    let row: Option<(Vec<String>, bool, bool, bool)> = sqlx::query_as(&sql)
         .bind(environment_id)
         .bind(lost_after_secs)
         .fetch_optional(db)
         .await
         .context("checking which workers can take a run")?;
-    Ok(match row {
-        Some((_, true, _)) | None => None,
-        Some((_, false, false)) => Some("no worker is online to take it".into()),
-        Some((labels, false, true)) if labels.len() == 1 => {
+    let problem = match &row {
+        Some((_, true, _, _)) | None => None,
+        Some((_, false, false, _)) => Some("no worker is online to take it".into()),
+        Some((labels, false, true, _)) if labels.len() == 1 => {
             Some(format!("no online worker has label {}", labels[0]))
         }
-        Some((labels, false, true)) => Some(format!(
+        Some((labels, false, true, _)) => Some(format!(
             "no online worker has all the labels {}",
             labels.join(", ")
         )),
+    };
+    Ok(Placement {
+        problem,
+        free_slot: row.is_some_and(|(_, _, _, free)| free),
     })
 }

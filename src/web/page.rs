@@ -28,6 +28,7 @@ pub fn page(title: &str, nav: Nav, content: Markup) -> Markup {
                 // nor run scripts that a swapped fragment might carry.
                 meta name="htmx-config" content=(HTMX_CONFIG);
                 title { (title) " · test-executor" }
+                link rel="icon" type="image/svg+xml" href="/assets/favicon.svg";
                 link rel="stylesheet" href="/assets/vendor/pico-2.1.1/pico.min.css";
                 link rel="stylesheet" href="/assets/app.css";
                 script src="/assets/vendor/htmx-2.0.11/htmx.min.js" defer {}

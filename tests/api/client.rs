@@ -80,15 +80,25 @@ async fn submit_exits_0_for_a_passing_file_and_prints_its_logs_and_counts() {
         stderr.contains("/runs/"),
         "the run's page is named: {stderr}"
     );
+    assert!(
+        !stderr.contains("waiting"),
+        "an idle host takes the run at once, nothing to wait for: {stderr}"
+    );
+    assert!(stderr.contains("tests: 2/2 · 2 passed"), "{stderr}");
 
     // `runs` lists it, `logs` prints its logs again.
     let runs = client(&app, &["runs", "--user", "ann", "--status", "success"]).await;
     let (list, _) = text(&runs);
     assert_eq!(runs.status.code(), Some(0));
     assert!(list.contains("ann") && list.contains("2 passed"), "{list}");
-    let run_id: i64 = app.get_json("/api/v1/runs?username=ann").await[0]["id"]
-        .as_i64()
-        .unwrap();
+    let run = app.get_json("/api/v1/runs?username=ann").await[0].clone();
+    let run_id = run["id"].as_i64().unwrap();
+    let created = run["created_at"].as_str().unwrap();
+    let readable = format!("{} {}", &created[..10], &created[11..19]);
+    assert!(
+        list.contains(&readable) && !list.contains(created),
+        "times to the second, not raw ISO: {list}"
+    );
     let logs = client(&app, &["logs", &run_id.to_string()]).await;
     assert_eq!(logs.status.code(), Some(0));
     assert!(text(&logs).0.contains("hello from the client test"));
@@ -202,6 +212,10 @@ async fn submit_exits_3_on_a_busy_environment_naming_the_holder_then_waits_in_li
         "it said why it waited: {stderr}"
     );
     assert!(stdout.contains("success: 4 passed of 4"), "{stdout}");
+    assert!(
+        stderr.contains("tests: 4/4 · 4 passed"),
+        "the progress reaches the end: {stderr}"
+    );
 
     // The cancelled holder's verdict, followed afterwards: exit 2.
     let follow = client(&app, &["logs", "--follow", &holder_id.to_string()]).await;

@@ -2,6 +2,7 @@
 
 mod big_logs;
 mod catalog;
+mod chart;
 mod client;
 mod deadline;
 mod declaration;
@@ -24,6 +25,7 @@ mod metrics;
 mod openapi;
 mod operator_access;
 mod operators;
+mod page_details;
 mod pages;
 mod pool;
 mod projects;

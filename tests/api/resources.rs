@@ -210,12 +210,18 @@ async fn an_oom_kill_shows_its_last_samples_near_the_limit_and_names_the_peak() 
     );
     assert!(peak_mib >= 192, "{peak_mib}");
 
-    // the operator view says what the environment needs
+    // the operator view counts the kill, and gives no hint from one run
     let page = app.get("/environments").await.text().await.unwrap();
-    assert!(
-        page.contains("1 of the last 1 were killed for memory: raise memory"),
-        "{page}"
-    );
+    assert!(page.contains("not enough runs yet (1 of 5)"), "{page}");
+    let needs = app.get_json("/api/v1/environments/needs").await;
+    let row = needs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["environment_id"] == 44)
+        .unwrap();
+    assert_eq!(row["oom_kills"], 1, "{row}");
+    assert_eq!(row["hint"], serde_json::Value::Null, "{row}");
     remove_containers(&app.instance);
 }
 
@@ -247,5 +253,37 @@ async fn a_run_shorter_than_the_engines_first_reading_still_gets_its_totals() {
         "{samples} samples; {cpu:.3} CPU-s, peak {:.1} MiB",
         peak / MIB
     );
+    remove_containers(&app.instance);
+}
+
+#[tokio::test]
+async fn the_operator_view_hints_only_from_the_fifth_finished_run() {
+    let app = TestApp::spawn_with(&[("res/test_quick.py", QUICK)], |_| {}).await;
+    let hint_of = |needs: Value| {
+        let row = needs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["environment_id"] == 46)
+            .cloned();
+        row.map(|r| r["hint"].clone())
+    };
+    for n in 1..=5 {
+        let run = app.create_run(46, &["res/test_quick.py"]).await;
+        app.wait_finished(id(&run), Duration::from_secs(60)).await;
+        let page = app.get("/environments").await.text().await.unwrap();
+        let hint = hint_of(app.get_json("/api/v1/environments/needs").await);
+        if n < 5 {
+            assert!(
+                page.contains(&format!("not enough runs yet ({n} of 5)")),
+                "{page}"
+            );
+            assert_eq!(hint, Some(Value::Null), "no hint after {n} runs");
+        } else {
+            assert!(!page.contains("not enough runs yet"));
+            let hint = hint.unwrap();
+            assert!(hint.as_str().unwrap().contains("MiB would do"), "{hint}");
+        }
+    }
     remove_containers(&app.instance);
 }
