@@ -42,7 +42,11 @@ async fn the_charts_have_axis_values_a_named_limit_and_a_tooltip_per_point() {
     assert!(page.contains("<span>0.0 s</span>"), "times below the chart");
 
     // One tooltip per point in each chart, saying when and how much.
-    assert_eq!(page.matches("</title></rect>").count(), 2 * samples, "{page}");
+    assert_eq!(
+        page.matches("</title></rect>").count(),
+        2 * samples,
+        "{page}"
+    );
     let first = &resources["samples"][0];
     let mib = first["memory_bytes"].as_f64().unwrap() / (1024.0 * 1024.0);
     let when = first["t_ms"].as_f64().unwrap() / 1000.0;
