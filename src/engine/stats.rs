@@ -74,6 +74,11 @@ pub struct Figures {
     pub online_cpus: u32,
     /// Working set: usage minus the inactive file cache.
     pub memory_bytes: u64,
+    /// The kernel's own high-water mark of the cgroup's memory since it
+    /// was made (cgroup v1 `max_usage`, page cache included): a spike
+    /// between two readings still shows in the next. The engine gives none
+    /// on cgroup v2 (its stats carry no `memory.peak`).
+    pub high_water_bytes: Option<u64>,
     pub memory_limit_bytes: Option<u64>,
     pub pids: u64,
 }
@@ -100,6 +105,7 @@ impl Figures {
             system_ns: cpu.system_cpu_usage,
             online_cpus: cpu.online_cpus.unwrap_or(1).max(1),
             memory_bytes: usage.saturating_sub(cache),
+            high_water_bytes: memory.max_usage.filter(|m| *m > 0),
             memory_limit_bytes: memory.limit.filter(|l| *l > 0),
             pids: stats
                 .pids_stats
@@ -154,6 +160,7 @@ mod tests {
             system_ns: Some(system_ns),
             online_cpus: 2,
             memory_bytes: 1,
+            high_water_bytes: None,
             memory_limit_bytes: None,
             pids: 1,
         }

@@ -256,22 +256,24 @@ pub async fn follow(
     }
     let state = shared.engine.inspect(name).await?;
     let oom_killed = state.is_some_and(|s| s.oom_killed);
-    writer.send(Message::Output(sink.flush())).await?;
     let ran_for = (OffsetDateTime::now_utc() - sampler.started_at())
         .try_into()
         .unwrap_or_default();
     sampler.merge_runner_count(sink.usage, &run.limits, ran_for);
+    if oom_killed {
+        sampler.killed_for_memory(&run.limits);
+    }
+    let (status, reason) = verdict(&sink, &sampler, exit_code, (killed, oom_killed), run);
+    if oom_killed {
+        // pytest never reports the test it was in: listed here, failed by the kill.
+        let kill = reason.split(" during ").next().unwrap_or(&reason);
+        sink.interrupt("failed", kill.to_owned(), true);
+    }
+    writer.send(Message::Output(sink.flush())).await?;
     if let Some(samples) = sampler.take() {
         writer.send(Message::Resources(samples)).await?;
     }
     writer.drain().await?;
-    let mut ending = sink.ending(Some(exit_code), oom_killed, killed == Some(Kill::Timeout));
-    ending.peak_memory_bytes = sampler.peak_memory_bytes();
-    let (status, reason) = match killed {
-        // Who asked is on the run's row; `store::finish` takes it from there.
-        Some(Kill::Cancel) => (RunStatus::Cancelled, "cancelled".to_owned()),
-        _ => outcome::decide(&ending, &run.limits),
-    };
     let junit = (!sink.junit.is_empty()).then(|| std::mem::take(&mut sink.junit));
     Ok(Outcome {
         status,
@@ -283,6 +285,23 @@ pub async fn follow(
         exited_at: stream_ended_at.into_iter().chain(exit_seen_at).min(),
         warm: None,
     })
+}
+
+/// How the run ended, from what the sink and the sampler gathered.
+fn verdict(
+    sink: &Sink,
+    sampler: &Sampler,
+    exit_code: i64,
+    (killed, oom_killed): (Option<Kill>, bool),
+    run: &ClaimedRun,
+) -> (RunStatus, String) {
+    let mut ending = sink.ending(Some(exit_code), oom_killed, killed == Some(Kill::Timeout));
+    ending.peak_memory_bytes = sampler.peak_memory_bytes();
+    match killed {
+        // Who asked is on the run's row; `store::finish` takes it from there.
+        Some(Kill::Cancel) => (RunStatus::Cancelled, "cancelled".to_owned()),
+        _ => outcome::decide(&ending, &run.limits),
+    }
 }
 
 /// Says at the log's end who cancelled the run and when ("cancelled by ann

@@ -1,7 +1,10 @@
 //! Samples a run's container while it lives: CPU (share of one CPU), memory
 //! (working set) and pids, from the engine's stats stream: one reading at
 //! each of the engine's stats ticks, about once a second, the first within
-//! a second. Samples and the run's totals go to the writer in batches;
+//! a second. The peak is the kernel's high-water mark where the engine
+//! reports it (cgroup v1 `max_usage`), so a spike between readings counts;
+//! an OOM kill means the limit was reached. Samples and the run's totals go
+//! to the writer in batches;
 //! past `MAX_POINTS` the interval doubles and older points are thinned, so a
 //! run keeps at most about 1,000 of them. The peaks are kept from every
 //! reading, thinned or not.
@@ -194,9 +197,12 @@ impl Sampler {
         self.last = Some(figures);
         let baseline = *self.cpu_baseline_ns.get_or_insert(figures.cpu_total_ns);
         let memory = i64::try_from(figures.memory_bytes).unwrap_or(i64::MAX);
+        let high_water = figures
+            .high_water_bytes
+            .map_or(0, |h| i64::try_from(h).unwrap_or(i64::MAX));
         let pids = i32::try_from(figures.pids).unwrap_or(i32::MAX);
         let t = &mut self.totals;
-        t.peak_memory_bytes = Some(t.peak_memory_bytes.unwrap_or(0).max(memory));
+        t.peak_memory_bytes = Some(t.peak_memory_bytes.unwrap_or(0).max(memory).max(high_water));
         t.peak_pids = Some(t.peak_pids.unwrap_or(0).max(pids));
         t.cpu_seconds = Some(figures.cpu_total_ns.saturating_sub(baseline) as f64 / 1e9);
         t.peak_cpu_percent = Some(t.peak_cpu_percent.unwrap_or(0.0).max(cpu_percent as f32));
@@ -233,6 +239,15 @@ impl Sampler {
         self.changed = true;
     }
 
+    /// The container was killed for memory: the kernel does that only when
+    /// the cgroup's usage reached its limit, so that is its high-water mark
+    /// (which its cgroup, gone with the container, can no longer be asked).
+    pub fn killed_for_memory(&mut self, limits: &Limits) {
+        let t = &mut self.totals;
+        t.peak_memory_bytes = Some(t.peak_memory_bytes.unwrap_or(0).max(limits.memory_bytes()));
+        self.changed = true;
+    }
+
     /// The batch to store, if anything changed since the last one.
     pub fn take(&mut self) -> Option<SampleBatch> {
         if !self.changed {
@@ -259,111 +274,4 @@ impl Sampler {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn figures(cpu_s: f64, memory_bytes: u64) -> Figures {
-        Figures {
-            cpu_total_ns: (cpu_s * 1e9) as u64,
-            system_ns: None,
-            online_cpus: 1,
-            memory_bytes,
-            memory_limit_bytes: None,
-            pids: 3,
-        }
-    }
-
-    #[test]
-    fn totals_keep_the_peak_and_count_cpu_from_the_first_reading() {
-        let mut sampler = Sampler::off(1);
-        sampler.cpu_baseline_ns = None;
-        sampler.record(0, figures(0.5, 10));
-        sampler.record(1000, figures(1.5, 300));
-        sampler.record(2000, figures(2.5, 20));
-        let batch = sampler.take().unwrap();
-        assert_eq!(batch.samples.len(), 3);
-        assert_eq!(batch.totals.peak_memory_bytes, Some(300));
-        assert_eq!(batch.totals.cpu_seconds, Some(2.0));
-        assert_eq!(batch.totals.peak_pids, Some(3));
-        assert!(sampler.take().is_none(), "nothing new");
-    }
-
-    #[test]
-    fn the_runners_count_raises_the_totals_held_to_the_limits() {
-        let limits = Limits {
-            millicpus: 500,
-            memory_mb: 64,
-            pids_limit: 64,
-            timeout_secs: 60,
-        };
-        let mut on = Sampler::off(1);
-        on.on = true;
-        on.merge_runner_count(Some((300, 20_000)), &limits, Duration::from_millis(200));
-        let batch = on.take().unwrap();
-        assert!(batch.samples.is_empty());
-        assert_eq!(batch.totals.cpu_seconds, Some(0.3));
-        assert_eq!(batch.totals.peak_memory_bytes, Some(20_000 * 1024));
-        // a forged count is held to the limits: 0.5 CPU for 1.2 s, 64 MiB
-        let mut forged = Sampler::off(1);
-        forged.on = true;
-        forged.merge_runner_count(
-            Some((900_000, 1 << 40)),
-            &limits,
-            Duration::from_millis(200),
-        );
-        let batch = forged.take().unwrap();
-        assert_eq!(batch.totals.cpu_seconds, Some(0.6));
-        assert_eq!(batch.totals.peak_memory_bytes, Some(64 * 1024 * 1024));
-        // beside readings, the larger figures count
-        let mut read = Sampler::off(1);
-        read.on = true;
-        read.cpu_baseline_ns = Some(0);
-        read.record(0, figures(0.5, 40 << 20));
-        read.take();
-        read.merge_runner_count(Some((300, 20_000)), &limits, Duration::from_millis(900));
-        let batch = read.take().unwrap();
-        assert_eq!(batch.totals.cpu_seconds, Some(0.5));
-        assert_eq!(batch.totals.peak_memory_bytes, Some(40 << 20));
-        // with sampling off, nothing
-        let mut off = Sampler::off(1);
-        off.merge_runner_count(Some((300, 20_000)), &limits, Duration::from_millis(200));
-        assert!(off.take().is_none());
-    }
-
-    #[test]
-    fn a_long_run_keeps_at_most_max_points() {
-        let mut sampler = Sampler::off(1);
-        let mut stored = std::collections::BTreeMap::new();
-        for i in 0..20_000 {
-            sampler.record(i * 1000, figures(0.0, (i % 97) as u64));
-            if i % 10 == 0 {
-                let batch = sampler.take().unwrap();
-                for s in batch.samples {
-                    stored.insert(s.t_ms, s.memory_bytes);
-                }
-                if let Some(every) = batch.thin_to_ms {
-                    // as the store thins: one per slot, the highest memory
-                    let mut best: std::collections::BTreeMap<i32, (i64, i32)> = Default::default();
-                    for (&t, &m) in &stored {
-                        let e = best.entry(t / every).or_insert((m, t));
-                        if (m, t) > *e {
-                            *e = (m, t);
-                        }
-                    }
-                    stored = best.values().map(|&(m, t)| (t, m)).collect();
-                }
-            }
-        }
-        assert!(stored.len() <= MAX_POINTS + 10, "{} points", stored.len());
-        assert!(
-            stored.len() >= MAX_POINTS / 2 - 10,
-            "{} points",
-            stored.len()
-        );
-        assert_eq!(
-            *stored.values().max().unwrap(),
-            96,
-            "the peak survives thinning"
-        );
-    }
-}
+mod tests;

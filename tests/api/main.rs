@@ -22,6 +22,7 @@ mod hostile_flood;
 mod imports;
 mod logs;
 mod metrics;
+mod oom_peak;
 mod openapi;
 mod operator_access;
 mod operators;
