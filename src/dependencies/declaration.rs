@@ -28,7 +28,7 @@ const RESERVED: &[&str] = &[
     "LD_LIBRARY_PATH",
 ];
 /// Prefixes of the runner's own variables.
-const RESERVED_PREFIXES: &[&str] = &["TE_", "PIP_"];
+const RESERVED_PREFIXES: &[&str] = &["TE_", "PIP_", "PYTHON", "PYTEST_", "LD_"];
 const MAX_VARIABLES: usize = 100;
 const MAX_VALUE: usize = 4096;
 const MAX_SERVICES: usize = 4;
@@ -341,6 +341,8 @@ system_packages = ["libpq-dev", "gcc"]
             ("[envs]\nA = '1'\n", "envs"),
             ("[env]\nPATH = '/evil'\n", "env.PATH"),
             ("[env]\nTE_RECORD = 'x'\n", "env.TE_RECORD"),
+            ("[env]\nPYTHONUSERBASE = 'x'\n", "env.PYTHONUSERBASE"),
+            ("[env]\nLD_AUDIT = 'x'\n", "env.LD_AUDIT"),
             ("[env]\n'A-B' = '1'\n", "env.A-B"),
             (
                 "[[services]]\nname = 'db'\nimage = 'mysql'\n",
