@@ -258,10 +258,11 @@ fn candidate_paths(root: &Path) -> Result<Vec<String>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn project(files: &[(&str, &str)]) -> ProjectSource {
+    /// A project of these declaring files (no folder on disk).
+    pub(in crate::dependencies) fn project(files: &[(&str, &str)]) -> ProjectSource {
         ProjectSource {
             name: "demo".into(),
             root: PathBuf::from("/nowhere"),

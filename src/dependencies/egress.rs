@@ -87,6 +87,32 @@ fn host_port(url: &str) -> Option<String> {
     })
 }
 
+/// Follows the proxy's output until it says it listens; what it said
+/// otherwise (or the timeout) is the error.
+async fn wait_ready(engine: &Engine, proxy: &str) -> Result<(), String> {
+    let mut output = engine.follow_logs(proxy);
+    let ready = async {
+        let mut seen = String::new();
+        while let Some(Ok(chunk)) = output.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            if seen.contains("te-egress: ready") {
+                return Ok(());
+            }
+            if seen.len() > 64 * 1024 {
+                break;
+            }
+        }
+        Err(seen.trim().to_owned())
+    };
+    match tokio::time::timeout(READY_WITHIN, ready).await {
+        Ok(answer) => answer,
+        Err(_) => Err(format!(
+            "it did not listen within {} s",
+            READY_WITHIN.as_secs()
+        )),
+    }
+}
+
 /// A running proxy and the volume of its socket.
 pub struct Egress {
     pub volume: String,
@@ -142,32 +168,11 @@ impl Egress {
             egress.stop(engine).await;
             return Err(err);
         }
-        let mut output = engine.follow_logs(&egress.proxy);
-        let ready = async {
-            let mut seen = String::new();
-            while let Some(Ok(chunk)) = output.next().await {
-                seen.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-                if seen.contains("te-egress: ready") {
-                    return Ok(());
-                }
-                if seen.len() > 64 * 1024 {
-                    break;
-                }
-            }
-            Err(seen)
-        };
-        match tokio::time::timeout(READY_WITHIN, ready).await {
-            Ok(Ok(())) => Ok(egress),
-            Ok(Err(said)) => {
+        match wait_ready(engine, &egress.proxy).await {
+            Ok(()) => Ok(egress),
+            Err(why) => {
                 egress.stop(engine).await;
-                anyhow::bail!("the download proxy did not start: {}", said.trim())
-            }
-            Err(_) => {
-                egress.stop(engine).await;
-                anyhow::bail!(
-                    "the download proxy did not listen within {} s",
-                    READY_WITHIN.as_secs()
-                )
+                anyhow::bail!("the download proxy did not start: {why}")
             }
         }
     }
