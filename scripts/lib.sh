@@ -111,6 +111,9 @@ max_connections = $PG_MAX_CONNECTIONS"
 SELECT format('CREATE ROLE test_executor LOGIN CREATEDB PASSWORD %L', :'pw')
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'test_executor') \gexec
 SELECT format('ALTER ROLE test_executor LOGIN CREATEDB PASSWORD %L', :'pw') \gexec
+SELECT format('CREATE ROLE %I NOLOGIN', r) FROM unnest(array['te_web', 'te_worker']) r
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) \gexec
+GRANT te_web, te_worker TO test_executor;
 SQL
     if [ "$(_pg_admin -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test_executor'")" != 1 ]; then
         _pg_admin -d postgres -c 'CREATE DATABASE test_executor OWNER test_executor'

@@ -33,5 +33,5 @@ pub(crate) mod workers;
 
 pub use config::Config;
 pub use routes::app;
-pub use server::{serve_as, Role};
-pub use state::AppState;
+pub use server::serve_as;
+pub use state::{AppState, Role};

@@ -5,30 +5,15 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use axum::serve::ListenerExt;
 
-use crate::{config::Config, routes::app, state::AppState};
+use crate::{
+    config::Config,
+    routes::app,
+    state::{AppState, Role},
+};
 
-/// What a process of the binary does; all take the same configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// The web and the executor (the default).
-    Serve,
-    /// The web only.
-    Web,
-    /// The executor only, with `/healthz` on `BIND`.
-    Worker,
-}
-
-pub async fn serve_as(role: Role, mut config: Config) -> anyhow::Result<()> {
-    match role {
-        Role::Serve => {}
-        Role::Web => config.no_executor = true,
-        Role::Worker if config.no_executor => {
-            anyhow::bail!("a worker executes runs: unset NO_EXECUTOR")
-        }
-        Role::Worker => {}
-    }
+pub async fn serve_as(role: Role, config: Config) -> anyhow::Result<()> {
     let bind = config.bind;
-    let state = AppState::start(config).await?;
+    let state = AppState::start_as(role, config).await?;
     // TCP_NODELAY: a response goes out in two writes (head, then body);
     // with Nagle's algorithm the second waits for the client's delayed ACK,
     // 40 ms per request on a kept-alive connection.

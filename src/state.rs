@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use crate::{
     catalog::Catalog,
     config::Config,
-    db,
+    db::{self, DbRole},
     executor::{self, Engine, Executor},
     store,
     web::{limiter::FailureLimiter, session_store},
@@ -34,22 +34,60 @@ pub struct AppState {
     pub health: Arc<crate::readiness::HealthChecks>,
 }
 
+/// What a process of the binary does; all take the same configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The web and the executor (the default).
+    Serve,
+    /// The web only.
+    Web,
+    /// The executor only, with `/healthz` on `BIND`.
+    Worker,
+}
+
 /// Whole-log downloads (`/runs/{id}/log.txt`) at once; more get a 429.
 pub const LOG_DOWNLOADS_AT_ONCE: usize = 4;
 
 impl AppState {
-    /// Checks the configuration, connects, migrates, starts the deletion of
-    /// expired sessions and (unless disabled) the executor.
+    /// `start_as(Role::Serve, config)`: the web and (unless disabled) the
+    /// executor.
     pub async fn start(config: Config) -> anyhow::Result<AppState> {
+        AppState::start_as(Role::Serve, config).await
+    }
+
+    /// Checks the configuration, connects, migrates, and starts what `role`
+    /// does: the web's pool (as `te_web`) and the deletion of expired
+    /// sessions; the executor's pool (as `te_worker`), the deletion of old
+    /// runs' data and the executor.
+    pub async fn start_as(role: Role, mut config: Config) -> anyhow::Result<AppState> {
+        match role {
+            Role::Serve => {}
+            Role::Web => config.no_executor = true,
+            Role::Worker if config.no_executor => {
+                anyhow::bail!("a worker executes runs: unset NO_EXECUTOR")
+            }
+            Role::Worker => {}
+        }
         config.validate()?;
         crate::measures::install();
-        let db = db::connect(&config.database_url).await?;
-        db::migrate(&db).await?;
-        session_store::delete_expired_periodically(
-            db.clone(),
-            Duration::from_secs(config.session_cleanup_secs),
-        );
-        if let Some(days) = config.retention_days {
+        let owner = db::connect(&config.database_url).await?;
+        db::migrate(&owner).await?;
+        owner.close().await;
+        let web_db = match role {
+            Role::Worker => None,
+            _ => Some(db::connect_as(&config.database_url, DbRole::Web).await?),
+        };
+        let worker_db = match config.no_executor {
+            true => None,
+            false => Some(db::connect_as(&config.database_url, DbRole::Worker).await?),
+        };
+        if let Some(db) = &web_db {
+            session_store::delete_expired_periodically(
+                db.clone(),
+                Duration::from_secs(config.session_cleanup_secs),
+            );
+        }
+        if let (Some(days), Some(db)) = (config.retention_days, &worker_db) {
             store::retention::delete_periodically(
                 db.clone(),
                 days,
@@ -74,8 +112,11 @@ impl AppState {
                 labels: config.worker.labels(),
                 lost_after: Duration::from_secs(config.worker.worker_lost_after),
             };
-            Some(Executor::start(db.clone(), catalog.clone(), settings).await?)
+            let db = worker_db.clone().expect("a pool for the executor");
+            Some(Executor::start(db, catalog.clone(), settings).await?)
         };
+        // A worker's own routes (`/healthz`) read with the executor's pool.
+        let db = web_db.or(worker_db).expect("a web or a worker pool");
         Ok(AppState {
             finals: store::finals::Finals::new(&db),
             health: Arc::default(),

@@ -58,6 +58,10 @@ impl Cluster {
         for sql in [
             "create role te_fault login password 'te_fault'",
             "create database te_fault owner te_fault",
+            // As scripts/lib.sh does: the app's roles (migrations/0020_roles.sql).
+            "create role te_web nologin",
+            "create role te_worker nologin",
+            "grant te_web, te_worker to te_fault",
         ] {
             run(Command::new("runuser").args([
                 "-u",

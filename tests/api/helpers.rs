@@ -120,7 +120,11 @@ impl TestApp {
         tweak(&mut config);
         let tests_dir = config.tests_dir.clone();
         let state = AppState::start(config).await.expect("starting the app");
-        let db = state.db.clone();
+        // The tests look underneath as the owner: the app's own pools act as
+        // te_web and te_worker (migrations/0020_roles.sql).
+        let db = test_executor::db::connect(&database_url)
+            .await
+            .expect("connecting as the owner");
         let instance = state
             .executor
             .as_ref()

@@ -4,6 +4,7 @@ mod big_logs;
 mod catalog;
 mod chart;
 mod client;
+mod db_roles;
 mod deadline;
 mod declaration;
 mod dependencies;
