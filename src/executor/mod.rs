@@ -185,6 +185,12 @@ impl Executor {
     pub fn instance(&self) -> &str {
         &self.shared.instance
     }
+
+    /// The executor's pool (as `te_worker`): what builds and runs write
+    /// goes through it, never through the web's.
+    pub fn db(&self) -> &PgPool {
+        &self.shared.db
+    }
 }
 
 async fn installation_id(db: &PgPool) -> Result<String> {

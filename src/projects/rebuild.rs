@@ -1,7 +1,8 @@
 //! The operators' rebuild of a project's dependency image: the image is
 //! forgotten (and removed, with this process's warm containers of it), and
-//! a new build starts at once in the background; runs that arrive meanwhile
-//! wait for it as for any build.
+//! a new build starts at once in the background (in a process with an
+//! executor; in a web-only one, the next run builds it); runs that arrive
+//! meanwhile wait for it as for any build.
 
 use serde::Serialize;
 
@@ -48,8 +49,16 @@ pub async fn rebuild(state: &AppState, name: &str) -> AppResult<Rebuilding> {
         )));
     }
     tracing::info!(project = name, image = %newest.image, "dependency image rebuild asked by an operator");
+    // The build writes what only workers write: it runs with the
+    // executor's pool, and in a web-only process at the next run.
+    let Some(db) = state.executor.as_ref().map(|e| e.db().clone()) else {
+        return Ok(Rebuilding {
+            project: name.to_owned(),
+            previous_image: newest.image,
+        });
+    };
     let root = project.dir(state.catalog.root());
-    let (db, engine, config) = (state.db.clone(), state.engine.clone(), state.config.clone());
+    let (engine, config) = (state.engine.clone(), state.config.clone());
     let project_name = name.to_owned();
     tokio::spawn(async move {
         let source =
