@@ -19,6 +19,7 @@ pub use steps::BUILDER_PREFIX;
 
 use super::{
     requirements::{Refused, Requirements},
+    step::Live,
     ProjectSource, VENV,
 };
 use crate::{
@@ -62,6 +63,7 @@ pub async fn run(
     project: &ProjectSource,
     owner: Owner<'_>,
     (repo, tag): (&str, &str),
+    live: Live,
 ) -> Result<Built, Failed> {
     let refused = |r: Refused| Failed {
         reason: r.to_string(),
@@ -86,7 +88,7 @@ pub async fn run(
             reason: format!("the runner image {base} is missing"),
             log: String::new(),
         })?;
-    let mut build = Build::new(engine, settings, base, project, &owner);
+    let mut build = Build::new(engine, settings, base, project, &owner, live);
     build.env = declared
         .env
         .iter()

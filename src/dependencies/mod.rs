@@ -42,6 +42,8 @@ pub const VENV: &str = "/opt/venv";
 const REPOSITORY_PREFIX: &str = "te-deps";
 /// How often a run waiting for another process's build looks again.
 const WAIT_POLL: Duration = Duration::from_millis(500);
+/// How often a build's output so far is stored for the pages that show it.
+const LIVE_EVERY: Duration = Duration::from_secs(1);
 /// A failed build is answered from its row for this long (many waiting runs
 /// get the same answer); after it the next run tries again, in case the
 /// index was unreachable.
@@ -227,7 +229,19 @@ async fn build_locked(
         database: &database,
         installation: &installation,
     };
-    let result = build::run(engine, settings, base_image, project, owner, (&repo, tag)).await;
+    let live = step::Live::default();
+    let showing = tokio::spawn(show_live(db.clone(), key.to_owned(), live.clone()));
+    let result = build::run(
+        engine,
+        settings,
+        base_image,
+        project,
+        owner,
+        (&repo, tag),
+        live,
+    )
+    .await;
+    showing.abort();
     match result {
         Ok(built) => {
             store::finish(db, key, built.size_bytes, &built.log, None)
@@ -246,6 +260,25 @@ async fn build_locked(
                 .map_err(failure)?;
             tracing::warn!(%image, reason = %failed.reason, "dependency build failed");
             Err(BuildFailure::new(failed.reason, Some(key)))
+        }
+    }
+}
+
+/// Stores the build's output so far in its row every second while it
+/// changes, for the pages of the runs waiting for it (aborted when the
+/// build ends; its end stores the whole log).
+async fn show_live(db: PgPool, key: String, live: step::Live) {
+    let mut shown = 0;
+    let mut every = tokio::time::interval(LIVE_EVERY);
+    loop {
+        every.tick().await;
+        let (version, text) = live.snapshot();
+        if version == shown {
+            continue;
+        }
+        match store::progress(&db, &key, &text).await {
+            Ok(()) => shown = version,
+            Err(err) => tracing::debug!("storing a build's output so far: {err:#}"),
         }
     }
 }

@@ -2,7 +2,11 @@
 //! files, started, its output kept (bounded) until it exits or the build's
 //! deadline passes.
 
-use std::{collections::VecDeque, time::Duration};
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures_util::StreamExt;
 use tokio::time::Instant;
@@ -13,6 +17,39 @@ use crate::engine::{BuilderSpec, Engine};
 /// (where it failed).
 const LOG_HEAD: usize = 16 * 1024;
 const LOG_TAIL: usize = 48 * 1024;
+
+/// The last bytes of a build's output as they come, shared with whoever
+/// shows them (a run waiting for the build stores them every second).
+#[derive(Clone, Default)]
+pub struct Live(Arc<Mutex<LiveTail>>);
+
+#[derive(Default)]
+struct LiveTail {
+    bytes: VecDeque<u8>,
+    /// Bumped by every push: a reader stores only what changed.
+    version: u64,
+}
+
+/// Kept of the live output (the page shows its last lines).
+const LIVE_TAIL: usize = 16 * 1024;
+
+impl Live {
+    pub fn push(&self, bytes: &[u8]) {
+        let mut tail = self.0.lock().unwrap();
+        tail.bytes.extend(bytes);
+        let over = tail.bytes.len().saturating_sub(LIVE_TAIL);
+        tail.bytes.drain(..over);
+        tail.version += 1;
+    }
+
+    /// The output so far (its last `LIVE_TAIL` bytes) and its version.
+    pub fn snapshot(&self) -> (u64, String) {
+        let tail = self.0.lock().unwrap();
+        let bytes: Vec<u8> = tail.bytes.iter().copied().collect();
+        let text = String::from_utf8_lossy(&bytes).replace('\0', "");
+        (tail.version, text)
+    }
+}
 
 /// How a step ended: its exit code, or why it has none.
 pub enum Ended {
@@ -25,7 +62,7 @@ pub enum Ended {
 
 /// Creates the step's container, uploads `files` (a tar) into its folder,
 /// runs it until it exits or `deadline`, and appends what it printed to
-/// `log`. Returns the container's id (the caller removes or commits it)
+/// `log` (and `live`). Returns the container's id (the caller removes or commits it)
 /// with how it ended; `Err` when it could not be created.
 pub async fn run(
     engine: &Engine,
@@ -33,8 +70,10 @@ pub async fn run(
     files: Option<(&str, Vec<u8>)>,
     deadline: Instant,
     log: &mut BoundedLog,
+    live: &Live,
 ) -> anyhow::Result<(String, Ended)> {
     let name = spec.name.to_owned();
+    live.push(format!("==> {name}\n").as_bytes());
     engine.remove(&name).await?;
     let id = engine.create_builder(spec).await?;
     let started = async {
@@ -51,7 +90,11 @@ pub async fn run(
         let mut output = engine.follow_logs(&id);
         while let Some(chunk) = output.next().await {
             match chunk {
-                Ok(chunk) => log.push(&chunk.into_bytes()),
+                Ok(chunk) => {
+                    let bytes = chunk.into_bytes();
+                    live.push(&bytes);
+                    log.push(&bytes);
+                }
                 Err(err) => {
                     tracing::warn!("reading the output of {name}: {err}");
                     break;

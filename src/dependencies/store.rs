@@ -69,6 +69,17 @@ pub async fn newest_per_project(db: &PgPool) -> Result<Vec<DependencyImage>> {
     .context("listing the projects' dependency images")
 }
 
+/// The output so far of a build under way (its end stores the whole log).
+pub async fn progress(db: &PgPool, key: &str, log: &str) -> Result<()> {
+    sqlx::query("update dependency_images set log = $2 where key = $1 and state = 'building'")
+        .bind(key)
+        .bind(log)
+        .execute(db)
+        .await
+        .with_context(|| format!("storing the output so far of build {key}"))?;
+    Ok(())
+}
+
 fn lock_id(key: &str) -> i32 {
     i32::from_str_radix(&key[..7], 16).unwrap_or(0)
 }

@@ -135,7 +135,8 @@ async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String, RunError
     if !source.declares_anything() {
         return Ok(shared.image.clone());
     }
-    store::installing(&shared.db, run.id, true).await?;
+    let key = dependencies::key_of(&shared.db, &shared.engine, &shared.image, &source).await?;
+    store::installing(&shared.db, run.id, key.as_deref()).await?;
     let image = dependencies::ensure_image(
         &shared.db,
         &shared.engine,
@@ -144,7 +145,7 @@ async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String, RunError
         &source,
     )
     .await;
-    store::installing(&shared.db, run.id, false).await?;
+    store::installing(&shared.db, run.id, None).await?;
     match image {
         Ok(image) => Ok(image.image),
         Err(failure) => Err(RunError::Setup(format!(

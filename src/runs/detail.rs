@@ -12,6 +12,7 @@ use tower_sessions::Session;
 use super::components::{counts, run_duration, status_badge};
 use super::{log_view::LogView, Run, RunStatus};
 use crate::{
+    dependencies::DependencyImage,
     error::AppError,
     results,
     state::AppState,
@@ -35,6 +36,7 @@ pub async fn show(
     let run = super::get_placed(&state, id).await?;
     let csrf = session::csrf_token(&session, &cookie).await?;
     let me = session::username(&session).await?;
+    let build = super::build_panel::of(&state, &run).await?;
     let logs = super::log_view::section(&state, &run, &view).await?;
     let tests = results::views::section(&state, &run, None, 0).await?;
     let samples = crate::store::resources::samples(&state.db, id, None).await?;
@@ -42,7 +44,7 @@ pub async fn show(
         &format!("Run #{id}"),
         Nav::Other,
         html! {
-            (status_panel(&run, &csrf, me.as_deref()))
+            (status_panel(&run, build.as_ref(), &csrf, me.as_deref()))
             (facts(&run))
             (super::chart::section(&run, &samples))
             (logs)
@@ -75,7 +77,12 @@ fn actions(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
 
 /// Title, actions, status, reason, progress and timings; polls itself
 /// while the run is active.
-pub fn status_panel(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
+pub fn status_panel(
+    run: &Run,
+    build: Option<&DependencyImage>,
+    csrf: &str,
+    me: Option<&str>,
+) -> Markup {
     let active = run.status.is_active();
     let done = run.summary.done();
     html! {
@@ -98,6 +105,7 @@ pub fn status_panel(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
             @if run.status == RunStatus::Running {
                 @if let Some(test) = &run.current_test { p.current { "Now running " code { (test) } } }
             }
+            @if let Some(build) = build { (super::build_panel::panel(run, build, csrf)) }
             dl.timings {
                 div { dt { "Queued" } dd { (timestamp(Some(run.created_at))) } }
                 div { dt { "Started" } dd { (timestamp(run.started_at)) } }
@@ -205,7 +213,8 @@ pub async fn status_fragment(
     let run = super::get_placed(&state, id).await?;
     let csrf = session::csrf_token(&session, &cookie).await?;
     let me = session::username(&session).await?;
-    Ok(status_panel(&run, &csrf, me.as_deref()))
+    let build = super::build_panel::of(&state, &run).await?;
+    Ok(status_panel(&run, build.as_ref(), &csrf, me.as_deref()))
 }
 
 /// Cancels from the page: the run's own user (as remembered by this

@@ -1,6 +1,7 @@
 //! Runs: what a person asked to execute, and how it went.
 
 pub mod api;
+pub mod build_panel;
 mod chart;
 mod components;
 pub mod detail;
@@ -22,6 +23,7 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs/{id}/logs", get(api::logs))
         .route("/runs/{id}/resources", get(resources::api))
         .route("/runs/{id}/cancel", post(api::cancel))
+        .route("/runs/{id}/retry-build", post(build_panel::retry_api))
 }
 
 /// The OpenAPI paths of `api_routes` (`openapi.rs` merges them; a test
@@ -34,7 +36,8 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
         api::get,
         api::logs,
         resources::api,
-        api::cancel
+        api::cancel,
+        build_panel::retry_api
     ))]
     struct Doc;
     <Doc as utoipa::OpenApi>::openapi()
@@ -53,6 +56,8 @@ pub fn page_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs/{id}/cancel", post(detail::cancel))
         .route("/runs/{id}/fragments/status", get(detail::status_fragment))
         .route("/runs/{id}/log.txt", get(log_text::log_text))
+        .route("/runs/{id}/build.log", get(build_panel::log))
+        .route("/runs/{id}/retry-build", post(build_panel::retry_page))
         .route("/runs/{id}/fragments/logs", get(log_view::logs_fragment))
         .route(
             "/runs/{id}/fragments/logs/earlier",

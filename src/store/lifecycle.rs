@@ -188,14 +188,19 @@ pub async fn record_start(
     Ok(())
 }
 
-/// Marks the run as waiting for its dependency image (or no longer).
-pub async fn installing(db: &PgPool, run_id: i64, now: bool) -> Result<()> {
-    sqlx::query("update runs set installing_since = case when $2 then now() end where id = $1")
-        .bind(run_id)
-        .bind(now)
-        .execute(db)
-        .await
-        .with_context(|| format!("marking run {run_id} as installing dependencies"))?;
+/// Marks the run as waiting for the dependency image of `key` (or, with
+/// `None`, no longer waiting; the key stays for its page).
+pub async fn installing(db: &PgPool, run_id: i64, key: Option<&str>) -> Result<()> {
+    sqlx::query(
+        "update runs set installing_since = case when $2::text is null then null else now() end,
+                         dependency_key = coalesce($2, dependency_key)
+          where id = $1",
+    )
+    .bind(run_id)
+    .bind(key)
+    .execute(db)
+    .await
+    .with_context(|| format!("marking run {run_id} as installing dependencies"))?;
     Ok(())
 }
 

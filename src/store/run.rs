@@ -89,6 +89,8 @@ pub struct Run {
     pub image: Option<String>,
     /// Set while the executor gets the project's dependency image.
     pub installing_since: Option<OffsetDateTime>,
+    /// The dependency image the run needed (`dependency_images.key`).
+    pub dependency_key: Option<String>,
     /// The worker (by name) that executes or executed the run.
     pub worker_name: Option<String>,
     /// Where a queued run stands with the workers (set by

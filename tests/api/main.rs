@@ -1,6 +1,7 @@
 //! Black-box tests through HTTP, against a real Postgres and the real Docker engine.
 
 mod big_logs;
+mod build_recovery;
 mod catalog;
 mod chart;
 mod client;

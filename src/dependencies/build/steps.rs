@@ -13,7 +13,7 @@ use crate::{
         context::{self, DOWNLOADS_RO, FETCH_DIR, KEPT_RO, KEPT_RW},
         egress::{self, Egress},
         requirements::Requirements,
-        step::{self, BoundedLog, Ended},
+        step::{self, BoundedLog, Ended, Live},
         ProjectSource,
     },
     engine::{BuilderSpec, Engine},
@@ -40,6 +40,8 @@ pub(super) struct Build<'a> {
     pub(super) labels: HashMap<String, String>,
     deadline: Instant,
     log: BoundedLog,
+    /// The output as it comes, for the runs waiting (`step::Live`).
+    live: Live,
     egress: Option<Egress>,
     /// Whether the kept wheels' volume exists (it is not made read-only
     /// first: its first mount gives it its owner).
@@ -58,6 +60,7 @@ impl<'a> Build<'a> {
         base: &'a str,
         project: &'a ProjectSource,
         owner: &Owner<'_>,
+        live: Live,
     ) -> Build<'a> {
         // Named by installation (database) and key: two installations sharing an
         // engine never take each other's builder for a stale one.
@@ -82,6 +85,7 @@ impl<'a> Build<'a> {
             labels,
             deadline: Instant::now() + Duration::from_secs(settings.deps_build_timeout_secs),
             log: BoundedLog::default(),
+            live,
             egress: None,
             kept: false,
             downloads: false,
@@ -202,9 +206,16 @@ impl<'a> Build<'a> {
         ];
         let mut spec = self.spec(&name, cmd, "none", volumes, None);
         spec.env = self.env.clone();
-        step::run(self.engine, spec, Some(("/", files)), self.deadline, log)
-            .await
-            .map_err(|e| infra(e, "starting a build step").reason)
+        step::run(
+            self.engine,
+            spec,
+            Some(("/", files)),
+            self.deadline,
+            log,
+            &self.live,
+        )
+        .await
+        .map_err(|e| infra(e, "starting a build step").reason)
     }
 
     /// The download step: wheels into the kept wheels; failing that, source
@@ -287,9 +298,16 @@ impl<'a> Build<'a> {
             which.to_owned(),
         ];
         let spec = self.spec(&name, cmd, "none", volumes, Some(FETCH_TMP_MIB));
-        let (id, ended) = step::run(self.engine, spec, files, self.deadline, &mut self.log)
-            .await
-            .map_err(|e| infra(e, "starting a download step").reason)?;
+        let (id, ended) = step::run(
+            self.engine,
+            spec,
+            files,
+            self.deadline,
+            &mut self.log,
+            &self.live,
+        )
+        .await
+        .map_err(|e| infra(e, "starting a download step").reason)?;
         self.remove(&id).await;
         match ended {
             Ended::Exited(code) => Ok(code == 0),
