@@ -73,6 +73,9 @@ WORK = "/tmp/work"
 REPORT_DIR = "/tmp/te"
 META = ".te/meta.json"
 MAX_META_BYTES = 1 << 20
+# A run names at most this many tests (node ids of at most 512 characters:
+# together well inside MAX_META_BYTES); the server holds the same caps.
+MAX_NODE_IDS = 1000
 JUNIT_CHUNK = 32 * 1024
 # The server keeps reports up to 8 MiB; one chunk more tells it this one
 # was larger, without reading a huge file to the end.
@@ -174,14 +177,24 @@ def extract(tar):
     return written
 
 
-def test_args(files, written):
+def test_args(files, written, node_ids=None):
+    """pytest's arguments: the files, or the node ids within them."""
     args = []
     for name in files:
         path = "/".join(relative_parts(name))
         if path.startswith("-") or "::" in path or path not in written:
             raise ProtocolError(f"refusing file {name!r}: not a test file in the stream")
         args.append(path)
-    return args
+    if node_ids is None:
+        return args
+    if not isinstance(node_ids, list) or not 0 < len(node_ids) <= MAX_NODE_IDS:
+        raise ProtocolError("node_ids must be a short non-empty list")
+    for node_id in node_ids:
+        if not (isinstance(node_id, str) and len(node_id) <= 512
+                and node_id.split("::")[0] in args and not node_id.startswith("-")
+                and not any(ord(c) < 32 for c in node_id)):
+            raise ProtocolError(f"refusing node id {str(node_id)[:200]!r}: not a test of the files")
+    return list(node_ids)
 
 
 def cpu_ms(usage):
@@ -289,7 +302,7 @@ def main(deadline_pipe):
             meta = read_meta(tar)
             tell_deadline(deadline_pipe, meta)
             written = extract(tar)
-        files = test_args(meta["files"], written)
+        files = test_args(meta["files"], written, meta.get("node_ids"))
         paths = import_paths(meta["sys_path"])
     except (ProtocolError, tarfile.TarError, OSError, ValueError, UnicodeDecodeError) as e:
         print(f"te_runner: bad input: {e}", file=sys.stderr, flush=True)

@@ -91,17 +91,55 @@ pub async fn submit(args: Submit) -> Verdict {
         "files": args.files,
         "queue_if_busy": args.wait_in_line,
     });
-    let run: Run = match api.post("/api/v1/runs", &body, None).await {
+    start_and_follow(&api, "/api/v1/runs", &body, args.quiet).await
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RerunFailed {
+    #[command(flatten)]
+    server: ServerArg,
+    /// The finished run whose failed and errored tests run again.
+    id: i64,
+    /// Your name: the new run is yours.
+    #[arg(long, env = "TEST_EXECUTOR_USER")]
+    user: String,
+    /// Run on the files as they are now, even if they changed since the run.
+    #[arg(long)]
+    use_current_content: bool,
+    /// Queue behind the run holding a busy environment instead of exiting 3.
+    #[arg(long)]
+    wait_in_line: bool,
+    /// Print only the verdict line (no logs, no progress).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub async fn rerun_failed(args: RerunFailed) -> Verdict {
+    let api = match connect(&args.server) {
+        Ok(api) => api,
+        Err(v) => return v,
+    };
+    let body = json!({
+        "username": args.user,
+        "use_current_content": args.use_current_content,
+        "queue_if_busy": args.wait_in_line,
+    });
+    let path = format!("/api/v1/runs/{}/rerun-failed", args.id);
+    start_and_follow(&api, &path, &body, args.quiet).await
+}
+
+/// Creates a run with `body` at `path`, then follows it: its logs, then its
+/// tests; the verdict is its outcome (3 when its environment is busy).
+async fn start_and_follow(api: &Api, path: &str, body: &serde_json::Value, quiet: bool) -> Verdict {
+    let run: Run = match api.post(path, body, None).await {
         Ok(run) => run,
         Err(ApiError::Refused {
             status: 409,
             message,
             holder: Some(holder),
         }) => {
-            eprintln!(
-                "{}",
-                busy_message(&api, args.environment, holder, &message).await
-            );
+            let environment = body["environment_id"].as_i64();
+            eprintln!("{}", busy_message(api, environment, holder, &message).await);
             return Verdict::Busy;
         }
         Err(err) => {
@@ -109,7 +147,7 @@ pub async fn submit(args: Submit) -> Verdict {
             return Verdict::Error;
         }
     };
-    if !args.quiet {
+    if !quiet {
         eprintln!(
             "run #{} {} in environment {}: {}/runs/{}",
             run.id,
@@ -119,18 +157,19 @@ pub async fn submit(args: Submit) -> Verdict {
             run.id
         );
     }
-    let mut follower = Follower::new(&api, run.id);
-    follower.verbose = !args.quiet;
+    let mut follower = Follower::new(api, run.id);
+    follower.verbose = !quiet;
     follower.follow().await
 }
 
 /// "environment 3 is busy: run #12 by ann (running). ..." — the holder
 /// named, or the server's own message when the holder cannot be read.
-async fn busy_message(api: &Api, environment: i64, holder: i64, message: &str) -> String {
+async fn busy_message(api: &Api, environment: Option<i64>, holder: i64, message: &str) -> String {
     let advice = "wait for it, pick another environment, or pass --wait-in-line to queue behind it";
     match api.run(holder).await {
         Ok(run) => format!(
-            "environment {environment} is busy: run #{holder} by {} ({}, since {} UTC); {advice}",
+            "environment {} is busy: run #{holder} by {} ({}, since {} UTC); {advice}",
+            environment.unwrap_or(run.environment_id),
             sanitize(&cut(&run.username, 64), false),
             run.status,
             readable_time(&run.created_at),

@@ -38,6 +38,8 @@ pub enum ClientCommand {
     Logs(commands::Logs),
     /// Cancel a run (your own with `--user`, anyone's with the operator token).
     Cancel(commands::Cancel),
+    /// Run again only the failed and errored tests of a finished run, and follow it.
+    RerunFailed(commands::RerunFailed),
 }
 
 /// How a client command ends.
@@ -63,6 +65,7 @@ pub async fn run(command: ClientCommand) -> ExitCode {
         ClientCommand::Runs(args) => commands::runs(args).await,
         ClientCommand::Logs(args) => commands::logs(args).await,
         ClientCommand::Cancel(args) => commands::cancel(args).await,
+        ClientCommand::RerunFailed(args) => commands::rerun_failed(args).await,
     };
     verdict.into()
 }

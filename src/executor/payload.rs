@@ -27,6 +27,10 @@ pub struct Meta<'a> {
     pub deadline_secs: i64,
     /// The project's declared `[env]` (checked: no name the runner sets).
     pub env: &'a BTreeMap<String, String>,
+    /// Only these tests (pytest node ids within `files`), when the run names
+    /// them; the runner checks each against `files` again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_ids: Option<&'a [String]>,
 }
 
 /// A run's payload and, for a project, the hash of the tree in it.
@@ -59,6 +63,7 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun) -> Result<Prepared> {
             sys_path: &[],
             deadline_secs: run.limits.timeout_secs.into(),
             env: &BTreeMap::new(),
+            node_ids: run.node_ids.as_deref(),
         };
         let tar = build(&meta, &contents)?;
         return Ok(Prepared {
@@ -88,6 +93,7 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun) -> Result<Prepared> {
         sys_path: &sys_path,
         deadline_secs: run.limits.timeout_secs.into(),
         env: &env,
+        node_ids: run.node_ids.as_deref(),
     };
     let tar = build(&meta, &tree.files)?;
     Ok(Prepared {
@@ -182,6 +188,7 @@ mod tests {
             sys_path: &[],
             deadline_secs: 60,
             env: &BTreeMap::new(),
+            node_ids: None,
         };
         let contents = vec![FileContent {
             path: "a/test_x.py".into(),

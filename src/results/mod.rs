@@ -61,6 +61,19 @@ pub async fn of_run(
     .await?)
 }
 
+/// The node ids of a run's failed and errored tests, in the order they ran
+/// (at most `limit`).
+pub async fn failed_node_ids(db: &PgPool, run_id: i64, limit: i64) -> AppResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "select nodeid from run_tests where run_id = $1 and outcome in ('failed', 'error')
+          order by idx limit $2",
+    )
+    .bind(run_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
 /// How many of a run's stored tests had each outcome (the filter tabs,
 /// and the pages' count).
 pub async fn outcome_counts(db: &PgPool, run_id: i64) -> AppResult<Vec<(String, i64)>> {

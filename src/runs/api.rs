@@ -55,6 +55,10 @@ pub struct RunJson {
     pub worker: Option<String>,
     /// Peak memory, CPU-seconds and peak pids as sampled (`null` until sampled).
     pub resources: super::Resources,
+    /// The tests it runs (pytest node ids within `files`); `null`: all.
+    pub node_ids: Option<Vec<String>>,
+    /// The run whose failed tests this one runs again.
+    pub rerun_of: Option<i64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -108,6 +112,8 @@ impl From<Run> for RunJson {
             image: run.image,
             worker: run.worker_name,
             resources: run.resources,
+            node_ids: run.node_ids,
+            rerun_of: run.rerun_of,
         }
     }
 }

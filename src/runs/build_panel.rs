@@ -112,10 +112,12 @@ async fn retry(state: &AppState, id: i64, username: String) -> AppResult<Run> {
             "failed" => {
                 dependencies::store::forget(&state.db, &key).await?;
             }
-            "building" => return Err(AppError::Conflict(format!(
+            "building" => {
+                return Err(AppError::Conflict(format!(
                 "project {}'s dependencies are being built again already: run again to wait for it",
                 build.project
-            ))),
+            )))
+            }
             _ => {
                 return Err(AppError::Conflict(format!(
                     "project {}'s dependency build did not fail (it is {}): use Run again",
@@ -129,6 +131,7 @@ async fn retry(state: &AppState, id: i64, username: String) -> AppResult<Run> {
         environment_id: i64::from(run.environment_id.get()),
         files: run.files.iter().map(|f| f.to_string()).collect(),
         queue_if_busy: true,
+        node_ids: None,
     };
     super::request::submit(state, &request).await
 }

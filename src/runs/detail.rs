@@ -40,12 +40,13 @@ pub async fn show(
     let logs = super::log_view::section(&state, &run, &view).await?;
     let tests = results::views::section(&state, &run, None, 0).await?;
     let samples = crate::store::resources::samples(&state.db, id, None).await?;
+    let reruns = crate::store::reruns_of(&state.db, id).await?;
     Ok(page(
         &format!("Run #{id}"),
         Nav::Other,
         html! {
             (status_panel(&run, build.as_ref(), &csrf, me.as_deref()))
-            (facts(&run))
+            (facts(&run, &reruns))
             (super::chart::section(&run, &samples))
             (logs)
             (tests)
@@ -69,6 +70,12 @@ fn actions(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
                 input type="hidden" name="environment_id" value=(run.environment_id);
                 @for f in &run.files { input type="hidden" name="files" value=(f); }
                 button type="submit" { "Run again" }
+            }
+            @if run.summary.failed + run.summary.errors > 0 {
+                form method="post" action={ "/runs/" (run.id) "/rerun-failed" } {
+                    input type="hidden" name="_csrf" value=(csrf);
+                    button.secondary type="submit" title="A run of only the failed and errored tests, on the same files (refused if they changed since)" { "Rerun failed tests" }
+                }
             }
         }
         a role="button" class="outline" href={ "/runs/new?from=" (run.id) } { "Edit and run" }
@@ -172,7 +179,7 @@ fn report(run: &Run) -> Markup {
     }
 }
 
-fn facts(run: &Run) -> Markup {
+fn facts(run: &Run, reruns: &[i64]) -> Markup {
     let l = &run.limits;
     html! {
         article.facts {
@@ -187,6 +194,17 @@ fn facts(run: &Run) -> Markup {
                     div { dt { "Tree sha256" } dd { code.sha title=(sha) { (sha.get(..12).unwrap_or(sha)) "…" } } }
                 }
 
+                @if let Some(of) = run.rerun_of {
+                    div { dt { "Rerun of" } dd { a href={ "/runs/" (of) } { "#" (of) } " (its failed tests)" } }
+                }
+                @if !reruns.is_empty() {
+                    div { dt { "Failed tests rerun in" } dd {
+                        @for (i, rerun) in reruns.iter().enumerate() {
+                            @if i > 0 { ", " }
+                            a href={ "/runs/" (rerun) } { "#" (rerun) }
+                        }
+                    } }
+                }
                 div { dt { "Limits" } dd { (l.cpus()) " CPU · " (l.memory_mb) " MiB · " (l.pids_limit) " processes · " (l.timeout_secs) " s" } }
             }
             details {
@@ -199,6 +217,12 @@ fn facts(run: &Run) -> Markup {
                         }
                     }
                 } }
+            }
+            @if let Some(ids) = &run.node_ids {
+                details.node-ids {
+                    summary { "Only " (ids.len()) " test" @if ids.len() != 1 { "s" } " of these files" }
+                    ul { @for id in ids { li { code { (id) } } } }
+                }
             }
         }
     }

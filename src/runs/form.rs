@@ -122,6 +122,7 @@ pub async fn submit(
             environment_id: environment_id.get().into(),
             files: form.files.clone(),
             queue_if_busy: form.queue_if_busy.is_some(),
+            node_ids: None,
         };
         match super::request::submit(&state, &request).await {
             Ok(run) => {

@@ -9,6 +9,7 @@ pub mod form;
 pub mod log_text;
 pub mod log_view;
 pub mod request;
+pub mod rerun;
 pub mod resources;
 pub mod views;
 
@@ -24,6 +25,7 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs/{id}/resources", get(resources::api))
         .route("/runs/{id}/cancel", post(api::cancel))
         .route("/runs/{id}/retry-build", post(build_panel::retry_api))
+        .route("/runs/{id}/rerun-failed", post(rerun::api))
 }
 
 /// The OpenAPI paths of `api_routes` (`openapi.rs` merges them; a test
@@ -37,7 +39,8 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
         api::logs,
         resources::api,
         api::cancel,
-        build_panel::retry_api
+        build_panel::retry_api,
+        rerun::api
     ))]
     struct Doc;
     <Doc as utoipa::OpenApi>::openapi()
@@ -58,6 +61,7 @@ pub fn page_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs/{id}/log.txt", get(log_text::log_text))
         .route("/runs/{id}/build.log", get(build_panel::log))
         .route("/runs/{id}/retry-build", post(build_panel::retry_page))
+        .route("/runs/{id}/rerun-failed", post(rerun::page))
         .route("/runs/{id}/fragments/logs", get(log_view::logs_fragment))
         .route(
             "/runs/{id}/fragments/logs/earlier",

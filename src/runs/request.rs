@@ -20,15 +20,31 @@ pub struct RunRequest {
     pub files: Vec<String>,
     #[serde(default)]
     pub queue_if_busy: bool,
+    /// Only these tests (pytest node ids, e.g. `tests/test_a.py::test_x[1]`,
+    /// their paths as pytest names them: within a project, from its root);
+    /// each must be in one of `files`. Without it, every test of the files.
+    #[serde(default)]
+    pub node_ids: Option<Vec<String>>,
 }
 
+/// Node ids a run may name (a rerun of a run's failed tests takes at most
+/// this many), and the longest one.
+pub const MAX_NODE_IDS: usize = 1000;
+const MAX_NODE_ID_BYTES: usize = 512;
+
 impl RunRequest {
-    async fn validate(&self, state: &AppState) -> AppResult<NewRun> {
+    pub(super) async fn validate(&self, state: &AppState) -> AppResult<NewRun> {
         let username = Username::parse(&self.username)?;
         let environment_id = EnvironmentId::try_from(self.environment_id)?;
         let selection = state.catalog.listing().await?.resolve(&self.files)?;
+        let node_ids = match &self.node_ids {
+            Some(ids) => Some(check_node_ids(&selection, ids)?),
+            None => None,
+        };
         let (file_sha256, tree_sha256) = hashes(state, selection.clone()).await?;
         Ok(NewRun {
+            node_ids,
+            rerun_of: None,
             username,
             environment_id,
             files: selection.files,
@@ -38,6 +54,38 @@ impl RunRequest {
             tree_sha256,
         })
     }
+}
+
+/// Each node id names a test of one of the chosen files, as pytest sees
+/// the file in the run's container (within a project, from its root).
+fn check_node_ids(selection: &Selection, ids: &[String]) -> AppResult<Vec<String>> {
+    if ids.is_empty() || ids.len() > MAX_NODE_IDS {
+        return Err(AppError::Invalid(format!(
+            "node_ids: name 1 to {MAX_NODE_IDS} tests, or leave it out to run every test of the files"
+        )));
+    }
+    let paths: Vec<&str> = selection
+        .files
+        .iter()
+        .map(|f| match &selection.project {
+            Some(project) => project.relative(f.as_str()).unwrap_or(f.as_str()),
+            None => f.as_str(),
+        })
+        .collect();
+    for id in ids {
+        let file = id.split("::").next().unwrap_or_default();
+        let clean = id.len() <= MAX_NODE_ID_BYTES
+            && !id.starts_with('-')
+            && !id.chars().any(char::is_control);
+        if !clean || !paths.contains(&file) {
+            return Err(AppError::Invalid(format!(
+                "node_ids: {:?} is not a test of the chosen files ({}): a node id is a file's path as pytest names it, then `::` and the test",
+                id.chars().take(200).collect::<String>(),
+                paths.join(", ")
+            )));
+        }
+    }
+    Ok(ids.to_vec())
 }
 
 /// Hashes the chosen files and the project's tree, off the async threads.
@@ -90,7 +138,12 @@ fn tree_sha256(catalog: &Catalog, project: &Project) -> AppResult<String> {
 /// Validates, queues and wakes the executor.
 pub async fn submit(state: &AppState, request: &RunRequest) -> AppResult<Run> {
     let new = request.validate(state).await?;
-    let run = super::create(&state.db, &new, state.config.queue_caps()).await?;
+    queue(state, &new).await
+}
+
+/// Queues a checked run and wakes the executor.
+pub(super) async fn queue(state: &AppState, new: &NewRun) -> AppResult<Run> {
+    let run = crate::store::create(&state.db, new, state.config.queue_caps()).await?;
     if let Some(executor) = &state.executor {
         executor.wake();
     }

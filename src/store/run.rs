@@ -89,6 +89,10 @@ pub struct Run {
     pub image: Option<String>,
     /// Set while the executor gets the project's dependency image.
     pub installing_since: Option<OffsetDateTime>,
+    /// The tests it runs (pytest node ids within `files`); `None`: all.
+    pub node_ids: Option<Vec<String>>,
+    /// The run whose failed tests this one runs again.
+    pub rerun_of: Option<i64>,
     /// The dependency image the run needed (`dependency_images.key`).
     pub dependency_key: Option<String>,
     /// The worker (by name) that executes or executed the run.

@@ -38,6 +38,7 @@ mod projects_real;
 mod queue_caps;
 mod races;
 mod recovery;
+mod rerun_failed;
 mod resolved_files;
 mod resources;
 mod results;
