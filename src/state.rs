@@ -10,7 +10,8 @@ use crate::{
     catalog::Catalog,
     config::Config,
     db,
-    executor::{self, Engine, Executor},
+    engine::Engine,
+    executor::{self, Executor},
     store,
     web::{limiter::FailureLimiter, session_store},
 };

@@ -1,18 +1,23 @@
-//! The top-level module graph, read from the `crate::` paths of `src/`, has
-//! no cycle: dependencies point down (see docs/architecture.md). Reads
-//! the files the way `module_cycles.py` does, so both agree.
+//! The shape of `src/`, checked: the top-level module graph, read from the
+//! `crate::` paths, has no cycle (dependencies point down, see
+//! docs/architecture.md; read the way `module_cycles.py` does, so both
+//! agree), and each item has one path (no glob or cross-module re-export).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs,
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
-/// Top-level module (`src/X.rs` or `src/X/`) → the files that make it.
-fn modules(src: &Path) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Every `.rs` file under `src`: its path relative to `src`, and its text.
+fn sources(src: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
     let mut stack = vec![src.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in fs::read_dir(&dir).expect("reading src") {
@@ -24,16 +29,26 @@ fn modules(src: &Path) -> BTreeMap<String, Vec<String>> {
             if path.extension().is_none_or(|e| e != "rs") {
                 continue;
             }
-            let rel = path.strip_prefix(src).expect("under src");
-            let first = rel.components().next().expect("a component");
-            let top = first.as_os_str().to_string_lossy();
-            let top = top.strip_suffix(".rs").unwrap_or(&top).to_owned();
-            if top == "main" || top == "lib" {
-                continue;
-            }
             let text = fs::read_to_string(&path).expect("reading a source file");
-            out.entry(top).or_default().push(text);
+            let rel = path.strip_prefix(src).expect("under src").to_path_buf();
+            out.push((rel, text));
         }
+    }
+    out.sort();
+    out
+}
+
+/// Top-level module (`src/X.rs` or `src/X/`) → the files that make it.
+fn modules(src: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (rel, text) in sources(src) {
+        let first = rel.components().next().expect("a component");
+        let top = first.as_os_str().to_string_lossy();
+        let top = top.strip_suffix(".rs").unwrap_or(&top).to_owned();
+        if top == "main" || top == "lib" {
+            continue;
+        }
+        out.entry(top).or_default().push(text);
     }
     out
 }
@@ -140,7 +155,7 @@ fn a_cycle(graph: &Graph) -> Option<Vec<String>> {
 
 #[test]
 fn the_top_level_modules_import_each_other_without_a_cycle() {
-    let graph = graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let graph = graph(&src());
     assert!(graph.len() > 10, "too few modules read: {graph:?}");
     assert!(
         graph["routes"].contains("runs") && graph["runs"].contains("store"),
@@ -156,7 +171,7 @@ fn the_top_level_modules_import_each_other_without_a_cycle() {
 
 #[test]
 fn the_web_toolkit_imports_no_domain_module() {
-    let graph = graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let graph = graph(&src());
     let allowed = ["error"];
     let stray: Vec<&String> = graph["web"]
         .iter()
@@ -172,4 +187,62 @@ fn a_group_import_names_each_first_segment() {
     );
     let expected: BTreeSet<String> = ["a", "d", "f", "h"].map(String::from).into();
     assert_eq!(names, expected);
+}
+
+/// The re-exports (`pub use`, `pub(crate) use`, ...) of a file's text, each
+/// from `use` to its `;`.
+fn re_exports(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices("pub") {
+        let starts_line = text[..at]
+            .chars()
+            .rev()
+            .take_while(|c| *c != '\n')
+            .all(char::is_whitespace);
+        let rest = &text[at + "pub".len()..];
+        let rest = match rest.strip_prefix('(') {
+            Some(r) => r.split_once(')').map_or("", |(_, after)| after),
+            None => rest,
+        };
+        if !starts_line || !rest.starts_with(" use ") {
+            continue;
+        }
+        let end = rest.find(';').unwrap_or(rest.len());
+        out.push(rest[" use ".len()..end].split_whitespace().collect());
+    }
+    out
+}
+
+/// A re-export that gives an item a second path: a glob (`pub use x::*`),
+/// or an item of another module (`pub use crate::..`, `pub use super::..`).
+/// A façade re-exports from its own private submodules only.
+fn second_path(re_export: &str) -> bool {
+    re_export.contains('*') || re_export.starts_with("crate::") || re_export.starts_with("super::")
+}
+
+#[test]
+fn each_item_has_one_path() {
+    let stray: Vec<String> = sources(&src())
+        .iter()
+        .flat_map(|(rel, text)| {
+            re_exports(text)
+                .into_iter()
+                .filter(|r| second_path(r))
+                .map(move |r| format!("{}: pub use {r}", rel.display()))
+        })
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "a second path to an item (glob or another module's item re-exported): {stray:#?}; \
+         name the defining module at the call instead"
+    );
+}
+
+#[test]
+fn a_glob_or_another_modules_item_re_exported_is_found() {
+    let text = "pub use a::*;\n    pub(crate) use crate::b::{\n    C,\n    D,\n};\npub use e::F;\n// pub use g::*;\n";
+    let found = re_exports(text);
+    assert_eq!(found, ["a::*", "crate::b::{C,D,}", "e::F"]);
+    let second: Vec<&String> = found.iter().filter(|r| second_path(r)).collect();
+    assert_eq!(second, ["a::*", "crate::b::{C,D,}"]);
 }

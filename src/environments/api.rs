@@ -6,9 +6,10 @@ use sqlx::PgPool;
 
 use super::{
     changes::{self, LimitsChange},
-    host, Environment, EnvironmentId,
+    host, Environment,
 };
 use crate::{
+    environment_id::EnvironmentId,
     error::{AppResult, ErrorBody},
     operators::Operator,
     state::AppState,

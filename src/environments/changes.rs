@@ -4,10 +4,11 @@
 use serde::Deserialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
-pub use crate::limits::DEFAULT_LIMITS;
-
-use super::{EnvironmentId, Limits};
-use crate::error::{AppError, AppResult};
+use crate::{
+    environment_id::EnvironmentId,
+    error::{AppError, AppResult},
+    limits::{Limits, DEFAULT_LIMITS},
+};
 
 /// What the host offers, to refuse limits it could never honour.
 #[derive(Debug, Clone, Copy)]

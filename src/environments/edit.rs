@@ -13,9 +13,11 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{changes, host, Environment, EnvironmentId};
+use super::{changes, host, Environment};
 use crate::{
+    environment_id::EnvironmentId,
     error::AppError,
+    limits::DEFAULT_LIMITS,
     state::AppState,
     web::{
         csrf::CsrfCookie,
@@ -47,7 +49,7 @@ pub struct LimitsForm {
 impl LimitsForm {
     /// The form filled in with an environment's settings (or the defaults).
     fn of(env: Option<&Environment>) -> LimitsForm {
-        let l = env.map_or(changes::DEFAULT_LIMITS, |e| e.limits);
+        let l = env.map_or(DEFAULT_LIMITS, |e| e.limits);
         LimitsForm {
             cpus: l.cpus().to_string(),
             memory_mb: l.memory_mb.to_string(),

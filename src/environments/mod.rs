@@ -9,13 +9,14 @@ pub mod storage;
 pub mod usage;
 pub mod views;
 
-pub use crate::environment_id::EnvironmentId;
-pub use crate::limits::Limits;
-
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::error::{AppError, AppResult};
+use crate::{
+    environment_id::EnvironmentId,
+    error::{AppError, AppResult},
+    limits::Limits,
+};
 
 /// An environment with the run that holds it, if any.
 #[derive(Debug, Clone, sqlx::FromRow)]

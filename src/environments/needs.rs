@@ -6,9 +6,10 @@ use axum::extract::State;
 use maud::{html, Markup};
 use serde::Serialize;
 
-use super::{Environment, Limits};
+use super::Environment;
 use crate::{
     error::AppResult,
+    limits::Limits,
     state::AppState,
     store::resources::{self, Needs},
     web::extract::Json,

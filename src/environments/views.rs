@@ -7,8 +7,9 @@ use axum::extract::State;
 use maud::{html, Markup};
 use tower_sessions::Session;
 
-use super::{host, needs, storage, usage, Environment, EnvironmentId};
+use super::{host, needs, storage, usage, Environment};
 use crate::{
+    environment_id::EnvironmentId,
     operators::DISABLED,
     state::AppState,
     web::{

@@ -16,16 +16,20 @@ use tokio::{task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    engine::{OutputStream, CALL_TIMEOUT},
     outcome,
     output::{Piece, Splitter, Stream},
     sampler::Sampler,
     sink::Sink,
-    store::{ClaimedRun, Outcome},
     writer::{Message, Writer},
     Shared,
 };
-use crate::store::RunStatus;
+use crate::{
+    engine::{OutputStream, CALL_TIMEOUT},
+    store::{
+        lifecycle::{ClaimedRun, Outcome},
+        RunStatus,
+    },
+};
 
 /// How often buffered output is handed to the writer: a printed line is
 /// stored within about this long (plus the write's own time).
@@ -308,7 +312,7 @@ fn verdict(
 /// at 12:03:04 UTC"), and lists the test it was in with the same words. A
 /// run stopped because someone else ended it (nobody asked) gets neither.
 async fn note_cancel(shared: &Shared, run_id: i64, sink: &mut Sink, at: OffsetDateTime) {
-    let who = match crate::store::cancel_requested(&shared.db, run_id).await {
+    let who = match crate::store::runs::cancel_requested(&shared.db, run_id).await {
         Ok(Some(who)) => who,
         Ok(None) => return,
         Err(err) => {
@@ -316,7 +320,7 @@ async fn note_cancel(shared: &Shared, run_id: i64, sink: &mut Sink, at: OffsetDa
             "cancelled".to_owned()
         }
     };
-    let line = crate::store::cancel_line(&who, at);
+    let line = crate::store::runs::cancel_line(&who, at);
     sink.interrupt("skipped", format!("{line}, while it ran"), false);
     sink.note(line);
 }

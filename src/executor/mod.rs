@@ -31,11 +31,11 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-pub use crate::engine::{self, Engine};
+use crate::engine::Engine;
 pub use run_task::container_name;
 
 use crate::catalog::Catalog;
-use crate::store::lifecycle as store;
+use crate::store::lifecycle;
 
 /// How often the executor looks for work when nobody wakes it.
 const POLL: Duration = Duration::from_millis(1000);
@@ -283,12 +283,12 @@ async fn run_loop(shared: Arc<Shared>, lock: PgConnection) {
 }
 
 async fn claim_and_spawn(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
-    crate::store::promote_waiters(&shared.db).await?;
+    crate::store::runs::promote_waiters(&shared.db).await?;
     let free = shared.slots.available_permits();
     if free == 0 || shared.draining.load(Ordering::SeqCst) {
         return Ok(());
     }
-    let claimed = store::claim(&shared.db, free, &shared.me(engine_id)).await?;
+    let claimed = lifecycle::claim(&shared.db, free, &shared.me(engine_id)).await?;
     for run in claimed {
         let permit = shared
             .slots
@@ -302,8 +302,8 @@ async fn claim_and_spawn(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
 
 impl Shared {
     /// Who claims and reconciles, as the store wants it.
-    fn me<'a>(&'a self, engine_id: &'a str) -> store::Me<'a> {
-        store::Me {
+    fn me<'a>(&'a self, engine_id: &'a str) -> lifecycle::Me<'a> {
+        lifecycle::Me {
             worker_id: self.worker_id,
             engine_id,
             name: &self.name,
@@ -315,7 +315,7 @@ impl Shared {
 /// Starts (or resumes) a run's task; the slot is given back when it ends.
 fn spawn_run(
     shared: &Arc<Shared>,
-    run: store::ClaimedRun,
+    run: lifecycle::ClaimedRun,
     permit: Option<OwnedSemaphorePermit>,
     resume: bool,
 ) {

@@ -3,8 +3,10 @@
 //! for crashing at start-up, and a test can `os._exit(0)`), so the plugin's
 //! records are the evidence and the exit code only has to agree with them.
 
-pub use crate::store::Summary;
-use crate::{limits::Limits, store::RunStatus};
+use crate::{
+    limits::Limits,
+    store::{RunStatus, Summary},
+};
 
 /// The runner's exit status for input it refused (a bad tar stream or
 /// meta.json); outside pytest's 0–5 so the two are never confused.

@@ -26,11 +26,11 @@ use bollard::container::AttachContainerResults;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use super::{
+use super::Shared;
+use crate::{
     engine::{stats::Figures, Extras, DEFAULT_CPU_SHARES, LABEL_INSTANCE, LABEL_POOL_WORKER},
-    Shared,
+    limits::DEFAULT_LIMITS,
 };
-use crate::limits::DEFAULT_LIMITS;
 
 mod idle_cpu;
 mod targets;

@@ -11,8 +11,8 @@ use std::{
 use anyhow::Result;
 use time::OffsetDateTime;
 
-use super::{store, Shared};
-use crate::store::workers;
+use super::Shared;
+use crate::store::{lifecycle, workers};
 
 /// Registers this worker with what its engine reports (if it answers).
 pub async fn register(shared: &Shared) -> Result<()> {
@@ -90,10 +90,10 @@ async fn end_lost(shared: &Shared) -> Result<()> {
             continue;
         }
         let reason = format!("worker {name} lost (last seen {})", clock(last_seen));
-        let ended = store::end_lost_worker_runs(&shared.db, &name, &reason, lost_after).await?;
+        let ended = lifecycle::end_lost_worker_runs(&shared.db, &name, &reason, lost_after).await?;
         if !ended.is_empty() {
             tracing::warn!(worker = %name, runs = ?ended, "ended the runs of a lost worker");
-            crate::store::promote_waiters(&shared.db).await?;
+            crate::store::runs::promote_waiters(&shared.db).await?;
             shared.wake.notify_one();
         }
     }

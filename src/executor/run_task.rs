@@ -14,15 +14,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     dependencies::{self, ProjectSource},
+    engine::{Extras, DEFAULT_CPU_SHARES, LABEL_INSTANCE, LABEL_RUN},
     limits::DEFAULT_LIMITS,
+    store::lifecycle::{self, ClaimedRun, Outcome},
 };
 
 use super::{
-    engine::{Extras, DEFAULT_CPU_SHARES, LABEL_INSTANCE, LABEL_RUN},
     follow::{follow, GaveUp},
-    payload,
-    store::{self, ClaimedRun, Outcome},
-    writer, Shared,
+    payload, writer, Shared,
 };
 
 /// How long a run waits for a warm container being started when none is
@@ -73,7 +72,7 @@ async fn start_and_follow(
         .context("reading the run's files")?
         .map_err(|e| RunError::Setup(format!("{e:#}")))?;
     let image = image_for(shared, run).await?;
-    store::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
+    lifecycle::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
     let payload = prepared.tar;
     if let (Some(project), true) = (&run.project, image != shared.image) {
         shared.pool.used(project, &image);
@@ -135,7 +134,7 @@ async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String, RunError
     if !source.declares_anything() {
         return Ok(shared.image.clone());
     }
-    store::installing(&shared.db, run.id, true).await?;
+    lifecycle::installing(&shared.db, run.id, true).await?;
     let image = dependencies::ensure_image(
         &shared.db,
         &shared.engine,
@@ -144,7 +143,7 @@ async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String, RunError
         &source,
     )
     .await;
-    store::installing(&shared.db, run.id, false).await?;
+    lifecycle::installing(&shared.db, run.id, false).await?;
     match image {
         Ok(image) => Ok(image.image),
         Err(failure) => Err(RunError::Setup(format!(
@@ -310,7 +309,7 @@ async fn conclude(
     };
     tracing::info!(status = finished.status.as_str(), reason = %finished.reason, "run finished");
     let recorded = writer::retry("recording the outcome", || {
-        store::finish(&shared.db, run.id, &finished)
+        lifecycle::finish(&shared.db, run.id, &finished)
     })
     .await;
     if let Err(err) = recorded {
@@ -323,7 +322,7 @@ async fn conclude(
     }
     // It has exited: removed behind the next runs (`reaper`).
     shared.reaper.later(name);
-    if let Err(err) = crate::store::promote_waiters(&shared.db).await {
+    if let Err(err) = crate::store::runs::promote_waiters(&shared.db).await {
         tracing::warn!(error = %err, "promoting waiting runs");
     }
 }

@@ -35,7 +35,7 @@ pub async fn of_run(
     Path(run_id): Path<i64>,
     Query(query): Query<TestsQuery>,
 ) -> AppResult<Json<Vec<TestCase>>> {
-    crate::store::get(&state.db, run_id).await?;
+    crate::store::runs::get(&state.db, run_id).await?;
     let outcome = super::parse_outcome(query.outcome.as_deref())?;
     let tests = super::of_run(
         &state.db,

@@ -122,7 +122,7 @@ pub async fn fragment(
     Path(id): Path<i64>,
     Query(query): Query<TestsQuery>,
 ) -> PageResult<Markup> {
-    let run = crate::store::get(&state.db, id).await?;
+    let run = crate::store::runs::get(&state.db, id).await?;
     let outcome = super::parse_outcome(query.outcome.as_deref())?;
     Ok(section(&state, &run, outcome, query.page.unwrap_or(0).max(0)).await?)
 }

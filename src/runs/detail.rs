@@ -10,7 +10,8 @@ use maud::{html, Markup};
 use tower_sessions::Session;
 
 use super::components::{counts, run_duration, status_badge};
-use super::{log_view::LogView, Run, RunStatus};
+use super::log_view::LogView;
+use crate::store::{Run, RunStatus};
 use crate::{
     error::AppError,
     results,
@@ -218,7 +219,7 @@ pub async fn cancel(
     Form(form): Form<CsrfForm>,
 ) -> PageResult<Response> {
     session::verify_csrf(&session, &cookie, &form._csrf).await?;
-    let run = super::get(&state.db, id).await?;
+    let run = crate::store::runs::get(&state.db, id).await?;
     let me = session::username(&session).await?;
     let operator = session::is_operator(&session).await?;
     if !operator && me.as_deref() != Some(run.username.as_str()) {
