@@ -1,7 +1,8 @@
 //! The shape of `src/`, checked: the top-level module graph, read from the
 //! `crate::` paths, has no cycle (dependencies point down, see
 //! docs/architecture.md; read the way `module_cycles.py` does, so both
-//! agree), and each item has one path (no glob or cross-module re-export).
+//! agree), each item has one path (no glob or cross-module re-export), and
+//! SQL lives only in its homes: `src/store/` and a domain's `store.rs`.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -245,4 +246,79 @@ fn a_glob_or_another_modules_item_re_exported_is_found() {
     assert_eq!(found, ["a::*", "crate::b::{C,D,}", "e::F"]);
     let second: Vec<&String> = found.iter().filter(|r| second_path(r)).collect();
     assert_eq!(second, ["a::*", "crate::b::{C,D,}"]);
+}
+
+/// What sends SQL to the database: sqlx's query functions and macros, a raw
+/// statement, a query builder, `COPY`, `LISTEN`.
+const SQL_CALLS: [&str; 9] = [
+    "sqlx::query",
+    "query_as(",
+    "query_as::<",
+    "query_scalar",
+    "query!(",
+    "query_as!(",
+    "raw_sql",
+    "QueryBuilder",
+    "copy_in_raw",
+];
+
+/// Where SQL may live: the runs' store (`src/store/`, the tables the
+/// executor and `runs/` share) and each domain's own `store.rs`.
+fn sql_home(rel: &Path) -> bool {
+    rel.starts_with("store") || rel.file_name().is_some_and(|n| n == "store.rs")
+}
+
+/// The SQL calls of a file's text outside its unit tests, with line numbers.
+fn sql_calls(text: &str) -> Vec<(usize, &'static str)> {
+    let text = match text.find("#[cfg(test)]\nmod tests {") {
+        Some(at) => &text[..at],
+        None => text,
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .flat_map(|(n, line)| {
+            SQL_CALLS
+                .iter()
+                .filter(move |call| line.contains(**call))
+                .map(move |call| (n + 1, *call))
+        })
+        .collect()
+}
+
+#[test]
+fn sql_lives_only_in_its_homes() {
+    let sources = sources(&src());
+    let stray: Vec<String> = sources
+        .iter()
+        .filter(|(rel, _)| !sql_home(rel) && rel.file_name().is_none_or(|n| n != "tests.rs"))
+        .flat_map(|(rel, text)| {
+            sql_calls(text)
+                .into_iter()
+                .map(move |(line, call)| format!("{}:{line}: {call}", rel.display()))
+        })
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "SQL outside src/store/ and the domains' store.rs: {stray:#?}; \
+         move the statement to its table's home and call it from there"
+    );
+    let homed = sources
+        .iter()
+        .filter(|(rel, text)| sql_home(rel) && !sql_calls(text).is_empty())
+        .count();
+    assert!(homed > 5, "too few files with SQL found: {homed}");
+}
+
+#[test]
+fn an_sql_call_is_found_but_not_in_a_comment_or_a_unit_test() {
+    let text = "fn a() { sqlx::query_scalar(\"select 1\") }\n// sqlx::query(\nfn b() { query_as::<_, (i64,)>(\"\") }\n#[cfg(test)]\nmod tests {\n    sqlx::query(\"\");\n}\n";
+    let found = sql_calls(text);
+    assert_eq!(
+        found,
+        [(1, "sqlx::query"), (1, "query_scalar"), (3, "query_as::<")]
+    );
+    assert!(sql_home(Path::new("store/runs.rs")));
+    assert!(sql_home(Path::new("results/store.rs")));
+    assert!(!sql_home(Path::new("results/mod.rs")));
 }

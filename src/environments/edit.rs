@@ -120,7 +120,7 @@ pub async fn edit_page(
         let why = "only operators may change environments: sign in at /operator";
         return Err(AppError::Unauthorized(why.into()).into());
     }
-    let env = super::get(&state.db, id.parse()?).await?;
+    let env = super::store::get(&state.db, id.parse()?).await?;
     let csrf = session::csrf_token(&session, &cookie).await?;
     Ok(edit_view(&env, &LimitsForm::of(Some(&env)), &csrf, None))
 }
@@ -193,7 +193,7 @@ pub async fn update(
             done(&session, &format!("Environment {id} saved: {what}.")).await
         }
         Err(err @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
-            let env = super::get(&state.db, id).await?;
+            let env = super::store::get(&state.db, id).await?;
             let csrf = session::csrf_token(&session, &cookie).await?;
             let view = edit_view(&env, &form, &csrf, Some(&err.to_string()));
             Ok((err.status(), view).into_response())

@@ -83,7 +83,7 @@ pub fn hint(n: &Needs, limits: &Limits) -> Option<String> {
 #[utoipa::path(get, path = "/api/v1/environments/needs", tag = "environments",
     responses((status = 200, body = [NeedsJson])))]
 pub async fn api(State(state): State<AppState>) -> AppResult<Json<Vec<NeedsJson>>> {
-    let envs = super::list(&state.db).await?;
+    let envs = super::store::list(&state.db).await?;
     let needs = resources::needs(&state.db).await?;
     Ok(Json(with_hints(&envs, needs)))
 }

@@ -38,7 +38,7 @@ pub async fn render(
     problem: Option<&str>,
 ) -> PageResult<Markup> {
     let flash = session::take_flash(session).await?;
-    let envs = super::list(&state.db).await?;
+    let envs = super::store::list(&state.db).await?;
     let operator = session::is_operator(session).await?;
     let csrf = session::csrf_token(session, cookie).await?;
     let host = host::describe(state, &envs).await;
@@ -140,7 +140,7 @@ fn create_form(envs: &[Environment], csrf: &str) -> Markup {
 }
 
 pub async fn usage_fragment(State(state): State<AppState>) -> PageResult<Markup> {
-    let envs = super::list(&state.db).await?;
+    let envs = super::store::list(&state.db).await?;
     let usage = usage::sample(&state, &envs).await;
     Ok(html! {
         @if usage.is_empty() { p.muted { "No run is executing now." } }

@@ -35,7 +35,7 @@ use crate::engine::Engine;
 pub use run_task::container_name;
 
 use crate::catalog::Catalog;
-use crate::store::lifecycle;
+use crate::store::{database, lifecycle};
 
 /// How often the executor looks for work when nobody wakes it.
 const POLL: Duration = Duration::from_millis(1000);
@@ -102,9 +102,9 @@ impl Executor {
     /// Starts the executor loop in the background.
     pub async fn start(db: PgPool, catalog: Catalog, settings: Settings) -> Result<Executor> {
         let engine = Engine::connect()?.with_tree_room(catalog.caps().bytes);
-        let instance = installation_id(&db).await?;
+        let instance = database::installation_id(&db).await?;
         let worker_id: i64 = rand::random::<i64>().abs().max(1);
-        let lock = hold_worker_lock(&db, worker_id).await?;
+        let lock = database::hold_worker_lock(&db, worker_id).await?;
         let shared = Arc::new(Shared {
             db,
             engine,
@@ -187,55 +187,18 @@ impl Executor {
     }
 }
 
-async fn installation_id(db: &PgPool) -> Result<String> {
-    sqlx::query_scalar("select id from installation")
-        .fetch_one(db)
-        .await
-        .context("reading the installation id")
-}
-
-/// Takes the advisory lock that tells other executors this one is alive. The
-/// connection is kept for the life of the process; if the process dies, so
-/// does the lock, and its runs can be taken over at once.
-async fn hold_worker_lock(db: &PgPool, worker_id: i64) -> Result<PgConnection> {
-    let mut conn = db
-        .acquire()
-        .await
-        .context("connecting for the executor's lock")?;
-    sqlx::query("select pg_advisory_lock($1)")
-        .bind(worker_id)
-        .execute(&mut *conn)
-        .await
-        .context("taking the executor's lock")?;
-    Ok(conn.detach())
-}
-
-/// Whether the lock's connection still works; a Postgres restart ends it,
-/// and with it the lock, so other executors would think this one dead.
-async fn lock_alive(lock: &mut Option<PgConnection>) -> bool {
-    match lock {
-        Some(conn) => tokio::time::timeout(
-            Duration::from_secs(5),
-            sqlx::query("select 1").execute(&mut *conn),
-        )
-        .await
-        .is_ok_and(|done| done.is_ok()),
-        None => false,
-    }
-}
-
 async fn run_loop(shared: Arc<Shared>, lock: PgConnection) {
     let mut lock = Some(lock);
     let mut engine_id: Option<String> = None;
     let mut last_reconcile: Option<tokio::time::Instant> = None;
     loop {
         if last_reconcile.is_none_or(|t| t.elapsed() >= RECONCILE_EVERY)
-            && !lock_alive(&mut lock).await
+            && !database::lock_alive(&mut lock).await
         {
             lock = None;
             let retaken = tokio::time::timeout(
                 Duration::from_secs(5),
-                hold_worker_lock(&shared.db, shared.worker_id),
+                database::hold_worker_lock(&shared.db, shared.worker_id),
             )
             .await;
             match retaken {

@@ -153,7 +153,7 @@ async fn render(
     errors: &FieldErrors,
 ) -> PageResult<Markup> {
     let csrf = session::csrf_token(session, cookie).await?;
-    let envs = environments::list(&state.db).await?;
+    let envs = environments::store::list(&state.db).await?;
     let listing = state.catalog.listing().await?;
     let groups = listing.groups();
     let selected_env: Option<i32> = form.environment_id.trim().parse().ok();

@@ -2,7 +2,9 @@
 //! executor and the handlers of `runs/` both call it; it calls neither.
 
 mod copy;
+pub mod database;
 pub mod finals;
+pub mod gauges;
 pub mod lifecycle;
 pub mod resources;
 pub mod retention;
