@@ -2,7 +2,8 @@
 //! `crate::` paths, has no cycle (dependencies point down, see
 //! docs/architecture.md; read the way `module_cycles.py` does, so both
 //! agree), each item has one path (no glob or cross-module re-export), and
-//! SQL lives only in its homes: `src/store/` and a domain's `store.rs`.
+//! SQL lives only in its homes (`src/store/` and a domain's `store.rs`), and
+//! no function of `src/executor/` is longer than 60 lines.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -321,4 +322,125 @@ fn an_sql_call_is_found_but_not_in_a_comment_or_a_unit_test() {
     assert!(sql_home(Path::new("store/runs.rs")));
     assert!(sql_home(Path::new("results/store.rs")));
     assert!(!sql_home(Path::new("results/mod.rs")));
+}
+
+/// Longest function the executor may have, in lines (signature to brace).
+const MAX_EXECUTOR_FN_LINES: usize = 60;
+
+/// A line with its string and char literals and its `//` comment blanked,
+/// so only code braces are counted (as `fn_lengths.py` does).
+fn code_of(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                while let Some(d) = chars.next() {
+                    match d {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+                out.push_str("\"\"");
+            }
+            '\'' => {
+                // A char literal ('x', '\n', '{'); a lifetime has no closing quote.
+                let rest: String = chars.clone().take(3).collect();
+                let len = match rest.chars().next() {
+                    Some('\\') => rest.find('\'').filter(|at| *at > 1).map(|at| at + 1),
+                    Some(_) if rest.chars().nth(1) == Some('\'') => Some(2),
+                    _ => None,
+                };
+                match len {
+                    Some(n) => {
+                        for _ in 0..n {
+                            chars.next();
+                        }
+                    }
+                    None => out.push(c),
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => break,
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The name of the function a line declares, if it does.
+fn declared_fn(line: &str) -> Option<&str> {
+    let mut words = line.split_whitespace().peekable();
+    while let Some(word) = words.next() {
+        let modifier = word.starts_with("pub")
+            || ["async", "const", "unsafe", "extern"].contains(&word)
+            || word.starts_with('"');
+        if word == "fn" {
+            let name = words.next()?;
+            return Some(name.split(['(', '<']).next().unwrap_or(name));
+        }
+        if !modifier {
+            return None;
+        }
+    }
+    None
+}
+
+/// Functions longer than `max` lines in a file's text: (name, first line,
+/// length).
+fn long_functions(text: &str, max: usize) -> Vec<(String, usize, usize)> {
+    let lines: Vec<String> = text.lines().map(code_of).collect();
+    let mut out = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let Some(name) = declared_fn(line) else {
+            continue;
+        };
+        let (mut depth, mut opened) = (0i64, false);
+        for (at, body) in lines.iter().enumerate().skip(start) {
+            for c in body.chars() {
+                match c {
+                    '{' => (depth, opened) = (depth + 1, true),
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            let bodiless = !opened && body.trim_end().ends_with(';');
+            if bodiless || (opened && depth <= 0) {
+                let length = at - start + 1;
+                if opened && length > max {
+                    out.push((name.to_owned(), start + 1, length));
+                }
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_executor_function_is_longer_than_60_lines() {
+    let long: Vec<String> = sources(&src())
+        .iter()
+        .filter(|(rel, _)| rel.starts_with("executor"))
+        .flat_map(|(rel, text)| {
+            long_functions(text, MAX_EXECUTOR_FN_LINES)
+                .into_iter()
+                .map(move |(name, line, n)| format!("{}:{line}: {name}, {n} lines", rel.display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "functions of src/executor/ over {MAX_EXECUTOR_FN_LINES} lines: {long:#?}; \
+         split them (a struct with one method per event, as executor/follow.rs)"
+    );
+}
+
+#[test]
+fn a_long_function_is_measured_from_its_signature_to_its_closing_brace() {
+    let body = "    let c = '{';\n    let s = \"}}\"; // }\n".repeat(30);
+    let text = format!("/// doc\npub(crate) async fn long<'a>(x: &'a str) {{\n{body}}}\nfn short() {{}}\ntrait T {{ fn f(&self); }}\n");
+    assert_eq!(long_functions(&text, 60), [("long".to_owned(), 2, 62)]);
+    assert!(long_functions(&text, 62).is_empty());
 }

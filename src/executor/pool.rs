@@ -223,6 +223,19 @@ pub async fn keep_filled(shared: Arc<Shared>) {
 /// longer kept warm (or beyond its share), then starts new ones up to the
 /// pool's size, the image furthest below its share first.
 async fn tend(shared: &Shared) -> Result<()> {
+    let current = current_images(shared).await?;
+    let targets = targets(
+        shared.pool.size,
+        &shared.image,
+        &shared.pool.recent_images(),
+    );
+    prune(shared, &targets, &current).await?;
+    fill(shared, &targets, &current).await
+}
+
+/// The images kept warm, each with its current id; an image gone from the
+/// engine is no longer kept warm.
+async fn current_images(shared: &Shared) -> Result<HashMap<String, String>> {
     let pool = &shared.pool;
     let base_id = shared
         .engine
@@ -239,7 +252,17 @@ async fn tend(shared: &Shared) -> Result<()> {
             None => pool.remove_from_recent(&image),
         }
     }
-    let targets = targets(pool.size, &shared.image, &pool.recent_images());
+    Ok(current)
+}
+
+/// Removes the ready containers that died, belong to an older image or to
+/// an image no longer kept warm (or beyond its share).
+async fn prune(
+    shared: &Shared,
+    targets: &[(String, usize)],
+    current: &HashMap<String, String>,
+) -> Result<()> {
+    let pool = &shared.pool;
     // Check the ready containers without taking them out of the pool, so a
     // run claimed meanwhile still finds them.
     let ready: Vec<(String, String, String)> = pool
@@ -281,6 +304,17 @@ async fn tend(shared: &Shared) -> Result<()> {
             shared.engine.remove(&id).await?;
         }
     }
+    Ok(())
+}
+
+/// Starts containers up to the pool's size, the image furthest below its
+/// share first.
+async fn fill(
+    shared: &Shared,
+    targets: &[(String, usize)],
+    current: &HashMap<String, String>,
+) -> Result<()> {
+    let pool = &shared.pool;
     loop {
         let next = {
             let ready = pool.ready.lock().unwrap();

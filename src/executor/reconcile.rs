@@ -11,15 +11,28 @@ use std::{collections::HashMap, sync::Arc};
 use anyhow::Result;
 
 use super::Shared;
-use crate::store::lifecycle;
+use crate::{engine::FoundContainer, store::lifecycle};
 
 pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
     let containers = shared.engine.list_ours(&shared.instance).await?;
-    let by_run: HashMap<i64, &crate::engine::FoundContainer> = containers
+    let by_run: HashMap<i64, &FoundContainer> = containers
         .iter()
         .filter_map(|c| Some((c.run_id?, c)))
         .collect();
 
+    take_over_unfollowed(shared, engine_id, &by_run).await?;
+    remove_leftovers(shared, by_run, &containers).await?;
+    crate::store::runs::promote_waiters(&shared.db).await?;
+    Ok(())
+}
+
+/// Takes over the running runs no executor follows: resumed from their
+/// container, or ended as lost when it is gone.
+async fn take_over_unfollowed(
+    shared: &Arc<Shared>,
+    engine_id: &str,
+    by_run: &HashMap<i64, &FoundContainer>,
+) -> Result<()> {
     let followed: Vec<i64> = shared.active.lock().unwrap().keys().copied().collect();
     for (run_id, worker) in
         lifecycle::unfollowed(&shared.db, &shared.me(engine_id), &followed).await?
@@ -48,7 +61,16 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
             lifecycle::finish(&shared.db, run_id, &lifecycle::Outcome::error(reason)).await?;
         }
     }
+    Ok(())
+}
 
+/// Removes the containers of runs that are over and the warm containers of
+/// executors that are gone.
+async fn remove_leftovers(
+    shared: &Shared,
+    by_run: HashMap<i64, &FoundContainer>,
+    containers: &[FoundContainer],
+) -> Result<()> {
     // Containers whose run is over (cancelled, or finished just before a
     // crash) and that no task of ours is handling.
     let ids: Vec<i64> = by_run.keys().copied().collect();
@@ -61,7 +83,7 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
         }
     }
     // Warm containers kept by an executor that is gone.
-    for container in &containers {
+    for container in containers {
         match container.pool_worker {
             Some(worker) if worker == shared.worker_id => {}
             Some(worker) if lifecycle::worker_alive(&shared.db, worker).await? => {}
@@ -73,6 +95,5 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
             None => {}
         }
     }
-    crate::store::runs::promote_waiters(&shared.db).await?;
     Ok(())
 }
