@@ -86,7 +86,7 @@ pub async fn follow(
     cancel: CancellationToken,
     cpu_baseline_ns: Option<u64>,
 ) -> Result<Outcome> {
-    let sampler = if shared.sample_resources {
+    let sampler = if shared.config.sample_resources {
         Sampler::start(
             &shared.engine,
             run.id,
@@ -155,7 +155,7 @@ impl<'a> Follower<'a> {
         sampler: Sampler,
         deadline: Instant,
     ) -> Follower<'a> {
-        let caps = (shared.log_cap_bytes, shared.log_cap_lines);
+        let caps = (shared.config.log_cap_bytes, shared.config.log_cap_lines);
         let writer = Writer::start(shared.db.clone());
         let first_wait = deadline.saturating_duration_since(Instant::now()) + WAIT_AT_MOST;
         Follower {

@@ -226,7 +226,7 @@ async fn tend(shared: &Shared) -> Result<()> {
     let current = current_images(shared).await?;
     let targets = targets(
         shared.pool.size,
-        &shared.image,
+        &shared.config.runner_image,
         &shared.pool.recent_images(),
     );
     prune(shared, &targets, &current).await?;
@@ -239,10 +239,11 @@ async fn current_images(shared: &Shared) -> Result<HashMap<String, String>> {
     let pool = &shared.pool;
     let base_id = shared
         .engine
-        .image_id(&shared.image)
+        .image_id(&shared.config.runner_image)
         .await?
-        .with_context(|| format!("the runner image {} is missing", shared.image))?;
-    let mut current: HashMap<String, String> = HashMap::from([(shared.image.clone(), base_id)]);
+        .with_context(|| format!("the runner image {} is missing", shared.config.runner_image))?;
+    let mut current: HashMap<String, String> =
+        HashMap::from([(shared.config.runner_image.clone(), base_id)]);
     for image in pool.recent_images() {
         match shared.engine.image_id(&image).await? {
             Some(id) => {
@@ -354,7 +355,7 @@ async fn start_one(shared: &Shared, image: &str, image_id: &str) -> Result<Warm>
         (LABEL_POOL_WORKER.to_string(), shared.worker_id.to_string()),
     ]);
     let engine = &shared.engine;
-    let usr_volume = if image == shared.image {
+    let usr_volume = if image == shared.config.runner_image {
         shared.usr_volumes.for_image(engine, image_id).await
     } else {
         None

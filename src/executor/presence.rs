@@ -40,7 +40,7 @@ pub fn heartbeat_every(lost_after: Duration) -> Duration {
 
 /// Sends heartbeats and looks for lost workers, for the life of the process.
 pub async fn keep_alive(shared: Arc<Shared>) {
-    let every = heartbeat_every(shared.lost_after);
+    let every = heartbeat_every(shared.config.worker.lost_after());
     loop {
         tokio::time::sleep(every).await;
         if let Err(err) = beat(&shared).await {
@@ -84,7 +84,7 @@ async fn beat(shared: &Shared) -> Result<()> {
 
 /// Ends the running runs of every lost worker as `error`, naming it.
 async fn end_lost(shared: &Shared) -> Result<()> {
-    let lost_after = shared.lost_after.as_secs_f64();
+    let lost_after = shared.config.worker.lost_after().as_secs_f64();
     for (name, last_seen) in workers::lost_with_runs(&shared.db, lost_after).await? {
         if name == shared.name {
             continue;

@@ -74,7 +74,7 @@ async fn start_and_follow(
     let image = image_for(shared, run).await?;
     lifecycle::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
     let payload = prepared.tar;
-    if let (Some(project), true) = (&run.project, image != shared.image) {
+    if let (Some(project), true) = (&run.project, image != shared.config.runner_image) {
         shared.pool.used(project, &image);
     }
     let warm = take_warm(shared, run, name, &image).await;
@@ -119,7 +119,7 @@ async fn start_and_follow(
 /// project's dependency image (built first if need be).
 async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String, RunError> {
     let Some(name) = run.project.clone() else {
-        return Ok(shared.image.clone());
+        return Ok(shared.config.runner_image.clone());
     };
     let project = shared
         .catalog
@@ -132,14 +132,14 @@ async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String, RunError
         .await
         .context("reading the project's dependency files")??;
     if !source.declares_anything() {
-        return Ok(shared.image.clone());
+        return Ok(shared.config.runner_image.clone());
     }
     lifecycle::installing(&shared.db, run.id, true).await?;
     let image = dependencies::ensure_image(
         &shared.db,
         &shared.engine,
-        &shared.dependencies,
-        &shared.image,
+        &shared.config.dependencies,
+        &shared.config.runner_image,
         &source,
     )
     .await;
@@ -166,7 +166,7 @@ async fn start_plain(
     ]);
     let engine = &shared.engine;
     let missing = || {
-        RunError::Setup(if image == shared.image {
+        RunError::Setup(if image == shared.config.runner_image {
             format!("the runner image {image} is missing; `scripts/run` builds it")
         } else {
             format!("the image {image} is missing")
@@ -174,7 +174,7 @@ async fn start_plain(
     };
     // Made from the image's id, so that its `/usr` volume is that image's.
     let image_id = engine.image_id(image).await?.ok_or_else(missing)?;
-    let usr_volume = if image == shared.image {
+    let usr_volume = if image == shared.config.runner_image {
         shared.usr_volumes.for_image(engine, &image_id).await
     } else {
         None
