@@ -1,5 +1,21 @@
-//! The one error type of the web layer. Domain cases become 4xx with a message
-//! a person can act on; anything else is logged once and shown as an opaque 500.
+//! The error policy, and `AppError`, the error of everything a request calls.
+//!
+//! - **What a request reaches returns `AppResult`**: the handlers, and the
+//!   functions they call that can refuse the request: the domains' stores
+//!   (`store/runs.rs`, `environments/store.rs`, ...), the catalog's lookups,
+//!   the validating types (`Username`, `EnvironmentId`). A case a person can
+//!   fix is a 4xx variant whose message says what to do (`Invalid`: 422,
+//!   `NotFound`, `Busy`/`Conflict`: 409, `Unauthorized`, `Forbidden`,
+//!   `TooManyRequests`: 429); a constraint that carries a rule is mapped to
+//!   its 4xx by the store that knows it (`one_run_per_environment` → `Busy`).
+//! - **What no request waits on returns `anyhow::Result`** with a
+//!   `.context(..)` per step: the executor, the engine, dependency builds,
+//!   start-up, the background passes. Their errors are logged (or end a run
+//!   as `error` with a reason), never shown as a page.
+//! - **Everything else is `Internal`**: `sqlx::Error` and `anyhow::Error`
+//!   convert into it with `?`; it is logged once, with its context chain,
+//!   where it becomes a response (`public_message`), and shown as an opaque
+//!   500. Its text never reaches a client.
 
 use axum::{
     http::StatusCode,

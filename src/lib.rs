@@ -13,7 +13,7 @@ pub mod error;
 pub mod executor;
 pub(crate) mod health;
 pub(crate) mod labels;
-pub(crate) mod limits;
+pub mod limits;
 pub(crate) mod logs;
 pub(crate) mod measures;
 pub(crate) mod openapi;
@@ -31,7 +31,6 @@ pub mod telemetry;
 pub(crate) mod web;
 pub(crate) mod workers;
 
-pub use config::Config;
 pub use routes::app;
 pub use server::serve_as;
 pub use state::{AppState, Role};

@@ -1,10 +1,13 @@
 //! A run's stored log lines: pages after or before a sequence number,
-//! searches (`search.rs`) and the whole log as text (`text.rs`).
+//! searches (`search.rs`) and the whole log as text (`text.rs`); their SQL
+//! is in `store.rs`.
 
 mod search;
+mod store;
 mod text;
 
-pub use search::{context, search, Search, MAX_QUERY_CHARS, MAX_SEARCH_HITS};
+pub use search::{search, Search, MAX_QUERY_CHARS, MAX_SEARCH_HITS};
+pub use store::{after_in, before, context};
 pub use text::text;
 
 use serde::Serialize;
@@ -72,49 +75,5 @@ pub async fn after(
     after: Option<i32>,
     limit: i64,
 ) -> AppResult<Vec<LogLine>> {
-    after_in(db, run_id, after, limit, StreamFilter::default()).await
-}
-
-/// Lines above `after`, of one stream or both, in order.
-pub async fn after_in(
-    db: &PgPool,
-    run_id: i64,
-    after: Option<i32>,
-    limit: i64,
-    stream: StreamFilter,
-) -> AppResult<Vec<LogLine>> {
-    Ok(sqlx::query_as(
-        "select seq, stream, ts, line from run_logs
-          where run_id = $1 and seq > $2 and ($3::smallint is null or stream = $3)
-          order by seq limit $4",
-    )
-    .bind(run_id)
-    .bind(after.unwrap_or(-1))
-    .bind(stream.0)
-    .bind(limit.clamp(1, MAX_PAGE))
-    .fetch_all(db)
-    .await?)
-}
-
-/// The `limit` lines just below `before`, in ascending order.
-pub async fn before(
-    db: &PgPool,
-    run_id: i64,
-    before: i32,
-    limit: i64,
-    stream: StreamFilter,
-) -> AppResult<Vec<LogLine>> {
-    let mut lines: Vec<LogLine> = sqlx::query_as(
-        "select seq, stream, ts, line from run_logs
-          where run_id = $1 and seq < $2 and ($3::smallint is null or stream = $3)
-          order by seq desc limit $4",
-    )
-    .bind(run_id)
-    .bind(before)
-    .bind(stream.0)
-    .bind(limit.clamp(1, MAX_PAGE))
-    .fetch_all(db)
-    .await?;
-    lines.reverse();
-    Ok(lines)
+    store::after_in(db, run_id, after, limit, StreamFilter::default()).await
 }

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use test_executor::{client::ClientCommand, Config, Role};
+use test_executor::{client::ClientCommand, config::Config, Role};
 
 /// One binary, several roles; without a subcommand it serves (web and executor).
 #[derive(Parser)]

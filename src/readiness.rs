@@ -40,7 +40,7 @@ impl HealthChecks {
                 return checks;
             }
         }
-        let database = sqlx::query("select 1").execute(db).await.is_ok();
+        let database = crate::store::database::answers(db).await;
         // One engine call tells both: reachable, and the image there.
         let (engine, image) = match engine.image_id(image).await {
             Ok(found) => (true, found.is_some()),

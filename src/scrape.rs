@@ -18,6 +18,7 @@ use crate::{
     measures,
     operators::{bearer, secret_matches},
     state::AppState,
+    store::gauges,
 };
 
 /// Docker's container states, each reported (0 included) so a state that
@@ -89,25 +90,12 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
 }
 
 async fn database_gauges(state: &AppState) -> sqlx::Result<()> {
-    let (queued, running, held, oldest_queued, over_limit): (i64, i64, i64, f64, i64) =
-        sqlx::query_as(
-            "select count(*) filter (where status = 'queued'),
-                    count(*) filter (where status = 'running'),
-                    count(*) filter (where holds_environment),
-                    coalesce(extract(epoch from now() - min(created_at)
-                                       filter (where status = 'queued')), 0)::float8,
-                    count(*) filter (where holds_environment and status = 'running'
-                                       and started_at < now() - make_interval(secs => timeout_secs + $1))
-               from runs where status in ('queued', 'running')",
-        )
-        .bind(OVER_LIMIT_GRACE_SECS)
-        .fetch_one(&state.db)
-        .await?;
-    gauge!("te_runs_queued").set(queued as f64);
-    gauge!("te_runs_running").set(running as f64);
-    gauge!("te_environments_held").set(held as f64);
-    gauge!("te_queue_oldest_seconds").set(oldest_queued);
-    gauge!("te_environments_over_limit").set(over_limit as f64);
+    let queue = gauges::queue(&state.db, OVER_LIMIT_GRACE_SECS).await?;
+    gauge!("te_runs_queued").set(queue.queued as f64);
+    gauge!("te_runs_running").set(queue.running as f64);
+    gauge!("te_environments_held").set(queue.held as f64);
+    gauge!("te_queue_oldest_seconds").set(queue.oldest_queued_secs);
+    gauge!("te_environments_over_limit").set(queue.over_limit as f64);
     Ok(())
 }
 

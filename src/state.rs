@@ -10,7 +10,8 @@ use crate::{
     catalog::Catalog,
     config::Config,
     db::{self, DbRole},
-    executor::{self, Engine, Executor},
+    engine::Engine,
+    executor::Executor,
     store,
     web::{limiter::FailureLimiter, session_store},
 };
@@ -96,24 +97,12 @@ impl AppState {
         }
         let catalog = Catalog::new(&config.tests_dir).with_caps(config.project_caps());
         let engine = Engine::connect()?;
+        let config = Arc::new(config);
         let executor = if config.no_executor {
             None
         } else {
-            let settings = executor::Settings {
-                image: config.runner_image.clone(),
-                max_parallel_runs: config.max_parallel_runs(),
-                log_cap_bytes: config.log_cap_bytes,
-                log_cap_lines: config.log_cap_lines,
-                warm_pool: config.warm_pool(),
-                warm_pool_cpu_shares: config.warm_pool_cpu_shares,
-                sample_resources: config.sample_resources,
-                dependencies: config.dependencies.clone(),
-                name: config.worker.name(),
-                labels: config.worker.labels(),
-                lost_after: Duration::from_secs(config.worker.worker_lost_after),
-            };
             let db = worker_db.clone().expect("a pool for the executor");
-            Some(Executor::start(db, catalog.clone(), settings).await?)
+            Some(Executor::start(db, catalog.clone(), config.clone()).await?)
         };
         // A worker's own routes (`/healthz`) read with the executor's pool.
         let db = web_db.or(worker_db).expect("a web or a worker pool");
@@ -121,7 +110,7 @@ impl AppState {
             finals: store::finals::Finals::new(&db),
             health: Arc::default(),
             db,
-            config: Arc::new(config),
+            config,
             catalog,
             engine,
             executor,

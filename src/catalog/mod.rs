@@ -4,10 +4,10 @@
 
 mod cache;
 pub mod discovery;
-pub mod listing;
-pub mod project;
+mod listing;
+mod project;
 pub mod safe_fs;
-pub mod tree;
+mod tree;
 pub mod walk;
 
 pub use listing::Listing;

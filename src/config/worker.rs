@@ -20,6 +20,11 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// When another worker whose lock is free counts as lost.
+    pub fn lost_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.worker_lost_after)
+    }
+
     /// The settings from the environment alone (for tests and tools that
     /// build a `Config` by hand).
     pub fn from_env() -> WorkerConfig {

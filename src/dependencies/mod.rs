@@ -28,7 +28,6 @@ use sqlx::PgPool;
 pub use build::{failure_line, LABEL_DATABASE, LABEL_INSTALLATION, LABEL_KEY, LABEL_PROJECT};
 pub use context::MAX_TREE_BYTES;
 pub use declared::{DeclaringFile, ProjectSource};
-pub use store::DependencyImage;
 
 use crate::{config::DependencyBuildConfig, engine::Engine};
 

@@ -6,9 +6,10 @@ use sqlx::PgPool;
 
 use super::{
     changes::{self, LimitsChange},
-    host, Environment, EnvironmentId,
+    host, Environment,
 };
 use crate::{
+    environment_id::EnvironmentId,
     error::{AppResult, ErrorBody},
     operators::Operator,
     state::AppState,
@@ -46,7 +47,7 @@ impl From<&Environment> for EnvironmentJson {
 #[utoipa::path(get, path = "/api/v1/environments", tag = "environments",
     responses((status = 200, body = [EnvironmentJson])))]
 pub async fn list(State(db): State<PgPool>) -> AppResult<Json<Vec<EnvironmentJson>>> {
-    let envs = super::list(&db).await?;
+    let envs = super::store::list(&db).await?;
     Ok(Json(envs.iter().map(EnvironmentJson::from).collect()))
 }
 
@@ -54,7 +55,7 @@ pub async fn list(State(db): State<PgPool>) -> AppResult<Json<Vec<EnvironmentJso
 #[utoipa::path(get, path = "/api/v1/environments/usage", tag = "environments",
     responses((status = 200, body = [super::usage::Usage])))]
 pub async fn usage(State(state): State<AppState>) -> AppResult<Json<Vec<super::usage::Usage>>> {
-    let envs = super::list(&state.db).await?;
+    let envs = super::store::list(&state.db).await?;
     Ok(Json(super::usage::sample(&state, &envs).await))
 }
 
@@ -87,7 +88,7 @@ pub async fn create(
     tracing::info!(environment_id = %id, "environment created by an operator");
     Ok((
         StatusCode::CREATED,
-        Json((&super::get(&state.db, id).await?).into()),
+        Json((&super::store::get(&state.db, id).await?).into()),
     ))
 }
 
@@ -111,7 +112,7 @@ pub async fn update(
     let id = parse_id(&id)?;
     changes::update(&state.db, id, &change, host::capacity(&state).await?).await?;
     tracing::info!(environment_id = %id, ?change, "environment changed by an operator");
-    Ok(Json((&super::get(&state.db, id).await?).into()))
+    Ok(Json((&super::store::get(&state.db, id).await?).into()))
 }
 
 /// Deletes an environment (operators only), never one in use.

@@ -2,12 +2,13 @@
 //! are checked against what the host can give before anything is written.
 
 use serde::Deserialize;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 
-pub use crate::limits::DEFAULT_LIMITS;
-
-use super::{EnvironmentId, Limits};
-use crate::error::{AppError, AppResult};
+use crate::{
+    environment_id::EnvironmentId,
+    error::{AppError, AppResult},
+    limits::{Limits, DEFAULT_LIMITS},
+};
 
 /// What the host offers, to refuse limits it could never honour.
 #[derive(Debug, Clone, Copy)]
@@ -152,33 +153,6 @@ impl Settings {
     }
 }
 
-/// The environment's settings, its row locked until the transaction ends
-/// (run creation locks it too, so the two never overlap).
-async fn current_locked(
-    tx: &mut Transaction<'_, Postgres>,
-    id: EnvironmentId,
-) -> AppResult<Option<Settings>> {
-    let row: Option<(i32, i32, i32, i32, bool, Vec<String>)> = sqlx::query_as(
-        "select millicpus, memory_mb, pids_limit, timeout_secs, enabled, required_labels
-           from environments where id = $1 for update",
-    )
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(row.map(
-        |(millicpus, memory_mb, pids_limit, timeout_secs, enabled, required_labels)| Settings {
-            limits: Limits {
-                millicpus,
-                memory_mb,
-                pids_limit,
-                timeout_secs,
-            },
-            enabled,
-            required_labels,
-        },
-    ))
-}
-
 /// Creates an environment that does not exist yet (defaults for what is not given).
 pub async fn create(
     db: &PgPool,
@@ -187,26 +161,8 @@ pub async fn create(
     host: HostCapacity,
 ) -> AppResult<()> {
     let limits = change.apply(DEFAULT_LIMITS, host)?;
-    let inserted = sqlx::query(
-        "insert into environments (id, millicpus, memory_mb, pids_limit, timeout_secs, enabled,
-                required_labels)
-         values ($1, $2, $3, $4, $5, $6, coalesce($7, '{}')) on conflict (id) do nothing",
-    )
-    .bind(id)
-    .bind(limits.millicpus)
-    .bind(limits.memory_mb)
-    .bind(limits.pids_limit)
-    .bind(limits.timeout_secs)
-    .bind(change.enabled.unwrap_or(true))
-    .bind(change.labels())
-    .execute(db)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Err(AppError::Conflict(format!(
-            "environment {id} exists already; change it instead"
-        )));
-    }
-    Ok(())
+    let enabled = change.enabled.unwrap_or(true);
+    super::store::insert(db, id, limits, enabled, change.labels()).await
 }
 
 /// Changes an environment; the next run in it gets the new limits. Its row is
@@ -219,7 +175,7 @@ pub async fn update(
     host: HostCapacity,
 ) -> AppResult<Vec<String>> {
     let mut tx = db.begin().await?;
-    let before = current_locked(&mut tx, id)
+    let before = super::store::settings_locked(&mut tx, id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("environment {id} does not exist")))?;
     let after = Settings {
@@ -229,56 +185,14 @@ pub async fn update(
             .labels()
             .unwrap_or_else(|| before.required_labels.clone()),
     };
-    sqlx::query(
-        "update environments set millicpus = $2, memory_mb = $3, pids_limit = $4, timeout_secs = $5,
-                enabled = $6, required_labels = $7, updated_at = now()
-          where id = $1",
-    )
-    .bind(id)
-    .bind(after.limits.millicpus)
-    .bind(after.limits.memory_mb)
-    .bind(after.limits.pids_limit)
-    .bind(after.limits.timeout_secs)
-    .bind(after.enabled)
-    .bind(&after.required_labels)
-    .execute(&mut *tx)
-    .await?;
+    super::store::set(&mut tx, id, &after).await?;
     tx.commit().await?;
     Ok(after.changes_from(&before))
 }
 
 /// Deletes an environment nobody is using or waiting for.
 pub async fn delete(db: &PgPool, id: EnvironmentId) -> AppResult<()> {
-    let mut tx = db.begin().await?;
-    // Lock the row: run creation locks it too, so no run is created in it
-    // between the check below and the delete.
-    let exists: Option<i32> =
-        sqlx::query_scalar("select id from environments where id = $1 for update")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if exists.is_none() {
-        return Err(AppError::NotFound(format!(
-            "environment {id} does not exist"
-        )));
-    }
-    let active: Option<i64> = sqlx::query_scalar(
-        "select id from runs where environment_id = $1 and status in ('queued', 'running') order by id limit 1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(run) = active {
-        return Err(AppError::Conflict(format!(
-            "environment {id} is in use by run #{run}; wait for it to finish (or cancel it) first"
-        )));
-    }
-    sqlx::query("delete from environments where id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
+    super::store::delete_unused(db, id).await
 }
 
 #[cfg(test)]

@@ -13,9 +13,11 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{changes, host, Environment, EnvironmentId};
+use super::{changes, host, Environment};
 use crate::{
+    environment_id::EnvironmentId,
     error::AppError,
+    limits::DEFAULT_LIMITS,
     state::AppState,
     web::{
         csrf::CsrfCookie,
@@ -47,7 +49,7 @@ pub struct LimitsForm {
 impl LimitsForm {
     /// The form filled in with an environment's settings (or the defaults).
     fn of(env: Option<&Environment>) -> LimitsForm {
-        let l = env.map_or(changes::DEFAULT_LIMITS, |e| e.limits);
+        let l = env.map_or(DEFAULT_LIMITS, |e| e.limits);
         LimitsForm {
             cpus: l.cpus().to_string(),
             memory_mb: l.memory_mb.to_string(),
@@ -118,7 +120,7 @@ pub async fn edit_page(
         let why = "only operators may change environments: sign in at /operator";
         return Err(AppError::Unauthorized(why.into()).into());
     }
-    let env = super::get(&state.db, id.parse()?).await?;
+    let env = super::store::get(&state.db, id.parse()?).await?;
     let csrf = session::csrf_token(&session, &cookie).await?;
     Ok(edit_view(&env, &LimitsForm::of(Some(&env)), &csrf, None))
 }
@@ -191,7 +193,7 @@ pub async fn update(
             done(&session, &format!("Environment {id} saved: {what}.")).await
         }
         Err(err @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
-            let env = super::get(&state.db, id).await?;
+            let env = super::store::get(&state.db, id).await?;
             let csrf = session::csrf_token(&session, &cookie).await?;
             let view = edit_view(&env, &form, &csrf, Some(&err.to_string()));
             Ok((err.status(), view).into_response())

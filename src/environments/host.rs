@@ -48,7 +48,7 @@ pub async fn describe(state: &AppState, envs: &[Environment]) -> Markup {
     // Warm sandboxes count too: each may use the pool's default limits
     // until a run takes it and gets its own.
     let warm = state.executor.as_ref().map_or(0, |e| e.pool_status().ready);
-    let pool_limits = super::changes::DEFAULT_LIMITS;
+    let pool_limits = crate::limits::DEFAULT_LIMITS;
     let cpus = busy.iter().map(|e| e.limits.cpus()).fold(0.0, |a, b| a + b)
         + warm as f64 * pool_limits.cpus();
     let memory: i64 = busy

@@ -6,16 +6,13 @@ pub mod edit;
 pub mod host;
 pub mod needs;
 pub mod storage;
+pub mod store;
 pub mod usage;
 pub mod views;
 
-pub use crate::environment_id::EnvironmentId;
-pub use crate::limits::Limits;
-
-use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::error::{AppError, AppResult};
+use crate::{environment_id::EnvironmentId, limits::Limits};
 
 /// An environment with the run that holds it, if any.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -29,30 +26,6 @@ pub struct Environment {
     pub busy_username: Option<String>,
     pub busy_since: Option<OffsetDateTime>,
     pub waiting: i64,
-}
-
-const SELECT_WITH_HOLDER: &str = "
-    select e.id, e.millicpus, e.memory_mb, e.pids_limit, e.timeout_secs, e.enabled, e.required_labels,
-           h.id as busy_run_id, h.username as busy_username,
-           coalesce(h.started_at, h.created_at) as busy_since,
-           (select count(*) from runs w
-             where w.environment_id = e.id and w.status = 'queued' and not w.holds_environment)
-             as waiting
-      from environments e
-      left join runs h on h.environment_id = e.id and h.holds_environment";
-
-pub async fn list(db: &PgPool) -> AppResult<Vec<Environment>> {
-    let sql = format!("{SELECT_WITH_HOLDER} order by e.id");
-    Ok(sqlx::query_as(&sql).fetch_all(db).await?)
-}
-
-pub async fn get(db: &PgPool, id: EnvironmentId) -> AppResult<Environment> {
-    let sql = format!("{SELECT_WITH_HOLDER} where e.id = $1");
-    sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(db)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("environment {id} does not exist")))
 }
 
 /// `/api/v1/environments...`.

@@ -6,9 +6,10 @@ use axum::extract::State;
 use maud::{html, Markup};
 use serde::Serialize;
 
-use super::{Environment, Limits};
+use super::Environment;
 use crate::{
     error::AppResult,
+    limits::Limits,
     state::AppState,
     store::resources::{self, Needs},
     web::extract::Json,
@@ -82,7 +83,7 @@ pub fn hint(n: &Needs, limits: &Limits) -> Option<String> {
 #[utoipa::path(get, path = "/api/v1/environments/needs", tag = "environments",
     responses((status = 200, body = [NeedsJson])))]
 pub async fn api(State(state): State<AppState>) -> AppResult<Json<Vec<NeedsJson>>> {
-    let envs = super::list(&state.db).await?;
+    let envs = super::store::list(&state.db).await?;
     let needs = resources::needs(&state.db).await?;
     Ok(Json(with_hints(&envs, needs)))
 }

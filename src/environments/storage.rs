@@ -16,14 +16,7 @@ pub struct DatabaseSize {
 }
 
 pub async fn measure(db: &PgPool) -> AppResult<DatabaseSize> {
-    let (total, logs, tests): (i64, i64, i64) = sqlx::query_as(
-        "select pg_database_size(current_database()),
-                pg_total_relation_size('run_logs'),
-                pg_total_relation_size('run_tests')",
-    )
-    .fetch_one(db)
-    .await?;
-    Ok(DatabaseSize { total, logs, tests })
+    super::store::database_size(db).await
 }
 
 /// "1.2 GiB", "340 MiB", "12 KiB".

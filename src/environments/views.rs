@@ -7,8 +7,9 @@ use axum::extract::State;
 use maud::{html, Markup};
 use tower_sessions::Session;
 
-use super::{host, needs, storage, usage, Environment, EnvironmentId};
+use super::{host, needs, storage, usage, Environment};
 use crate::{
+    environment_id::EnvironmentId,
     operators::DISABLED,
     state::AppState,
     web::{
@@ -37,7 +38,7 @@ pub async fn render(
     problem: Option<&str>,
 ) -> PageResult<Markup> {
     let flash = session::take_flash(session).await?;
-    let envs = super::list(&state.db).await?;
+    let envs = super::store::list(&state.db).await?;
     let operator = session::is_operator(session).await?;
     let csrf = session::csrf_token(session, cookie).await?;
     let host = host::describe(state, &envs).await;
@@ -139,7 +140,7 @@ fn create_form(envs: &[Environment], csrf: &str) -> Markup {
 }
 
 pub async fn usage_fragment(State(state): State<AppState>) -> PageResult<Markup> {
-    let envs = super::list(&state.db).await?;
+    let envs = super::store::list(&state.db).await?;
     let usage = usage::sample(&state, &envs).await;
     Ok(html! {
         @if usage.is_empty() { p.muted { "No run is executing now." } }

@@ -6,26 +6,34 @@
 //! stopped; if it never does, the run is left to the reconciler rather than
 //! finished while it may still be alive.
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+mod container;
+mod ending;
+
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use anyhow::Result;
-use bollard::container::LogOutput;
+use bollard::{container::LogOutput, models::ContainerStatsResponse};
 use futures_util::StreamExt;
 use time::OffsetDateTime;
-use tokio::{task::JoinHandle, time::Instant};
+use tokio::{
+    sync::watch,
+    task::{JoinError, JoinHandle},
+    time::{Instant, Interval, Sleep},
+};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    engine::{OutputStream, CALL_TIMEOUT},
-    outcome,
     output::{Piece, Splitter, Stream},
     sampler::Sampler,
     sink::Sink,
-    store::{ClaimedRun, Outcome},
     writer::{Message, Writer},
     Shared,
 };
-use crate::store::RunStatus;
+use crate::{
+    engine::OutputStream,
+    store::lifecycle::{ClaimedRun, Outcome, Progress},
+};
+use container::{send_kill, wait_for_exit, ExitWait};
 
 /// How often buffered output is handed to the writer: a printed line is
 /// stored within about this long (plus the write's own time).
@@ -67,21 +75,18 @@ pub enum GaveUp {
     TakenOver(i64),
 }
 
-/// The container's exit code once it stopped; `None` if it is gone.
-type ExitWait = Pin<Box<dyn Future<Output = Result<Option<i64>>> + Send>>;
-
 /// Streams the output into the database until the container stops, killing
 /// it at the deadline or on cancel, then decides the outcome.
 pub async fn follow(
     shared: &Arc<Shared>,
     run: &ClaimedRun,
     name: &str,
-    mut output: OutputStream,
+    output: OutputStream,
     deadline: Instant,
     cancel: CancellationToken,
     cpu_baseline_ns: Option<u64>,
 ) -> Result<Outcome> {
-    let mut sampler = if shared.sample_resources {
+    let sampler = if shared.config.sample_resources {
         Sampler::start(
             &shared.engine,
             run.id,
@@ -93,263 +98,279 @@ pub async fn follow(
     } else {
         Sampler::off(run.id)
     };
-    let mut splitter = Splitter::new(&run.record_token);
-    let mut sink = Sink::new(
-        run.id,
-        (shared.log_cap_bytes, shared.log_cap_lines),
-        run.log_lines,
-        run.results_stored,
-    );
-    let writer = Writer::start(shared.db.clone());
-    let mut progress = writer.progress.clone();
-    let mut pieces: Vec<Piece> = Vec::new();
-    let mut tick = tokio::time::interval(TICK);
-    let first_wait = deadline.saturating_duration_since(Instant::now()) + WAIT_AT_MOST;
-    let deadline = tokio::time::sleep_until(deadline);
-    tokio::pin!(deadline);
+    let follower = Follower::new(shared, run, name, output, cancel, sampler, deadline);
+    follower.run().await
+}
 
-    let mut killed: Option<Kill> = None;
-    let mut killed_at: Option<Instant> = None;
-    let mut last_kill = Instant::now();
-    let mut kill_sent: Option<JoinHandle<bool>> = None;
-    let mut stream_ended_at: Option<OffsetDateTime> = None;
-    // Waited on from the start, beside the output: the container's end is
-    // seen even if its output stream ends early or hangs.
-    let mut exit_wait: Option<ExitWait> =
-        Some(wait_for_exit(shared, name, Duration::ZERO, first_wait));
-    let mut exit_code: Option<i64> = None;
-    let mut exit_seen_at: Option<OffsetDateTime> = None;
-    let mut quiet_since = Instant::now();
-    let mut last_sent = Instant::now();
+/// What the loop does after a step.
+enum Flow {
+    Follow,
+    /// The container stopped and its output is in: decide the outcome.
+    Exited,
+    /// The writer stopped (a lasting database error): say which.
+    WriterStopped,
+}
 
-    loop {
-        let buffered = sink.buffered_bytes();
+/// One run being followed: its output on the way to the writer, its timers,
+/// and what is known of its container's end.
+struct Follower<'a> {
+    shared: &'a Arc<Shared>,
+    run: &'a ClaimedRun,
+    name: &'a str,
+    output: OutputStream,
+    cancel: CancellationToken,
+    sampler: Sampler,
+    splitter: Splitter,
+    sink: Sink,
+    writer: Writer,
+    progress: watch::Receiver<Option<Progress>>,
+    /// Pieces split off the last frame, for the sink.
+    pieces: Vec<Piece>,
+    tick: Interval,
+    deadline: Pin<Box<Sleep>>,
+    /// Waited on from the start, beside the output: the container's end is
+    /// seen even if its output stream ends early or hangs.
+    exit_wait: Option<ExitWait>,
+    exit_code: Option<i64>,
+    exit_seen_at: Option<OffsetDateTime>,
+    stream_ended_at: Option<OffsetDateTime>,
+    quiet_since: Instant,
+    last_sent: Instant,
+    killed: Option<Kill>,
+    killed_at: Option<Instant>,
+    last_kill: Instant,
+    kill_sent: Option<JoinHandle<bool>>,
+    /// This step's events, acted on after it: a kill asked for, a tick.
+    kill_now: Option<Kill>,
+    tick_due: bool,
+}
+
+impl<'a> Follower<'a> {
+    fn new(
+        shared: &'a Arc<Shared>,
+        run: &'a ClaimedRun,
+        name: &'a str,
+        output: OutputStream,
+        cancel: CancellationToken,
+        sampler: Sampler,
+        deadline: Instant,
+    ) -> Follower<'a> {
+        let caps = (shared.config.log_cap_bytes, shared.config.log_cap_lines);
+        let writer = Writer::start(shared.db.clone());
+        let first_wait = deadline.saturating_duration_since(Instant::now()) + WAIT_AT_MOST;
+        Follower {
+            shared,
+            run,
+            name,
+            output,
+            cancel,
+            sampler,
+            splitter: Splitter::new(&run.record_token),
+            sink: Sink::new(run.id, caps, run.log_lines, run.results_stored),
+            progress: writer.progress.clone(),
+            writer,
+            pieces: Vec::new(),
+            tick: tokio::time::interval(TICK),
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            exit_wait: Some(wait_for_exit(shared, name, Duration::ZERO, first_wait)),
+            exit_code: None,
+            exit_seen_at: None,
+            stream_ended_at: None,
+            quiet_since: Instant::now(),
+            last_sent: Instant::now(),
+            killed: None,
+            killed_at: None,
+            last_kill: Instant::now(),
+            kill_sent: None,
+            kill_now: None,
+            tick_due: false,
+        }
+    }
+
+    async fn run(mut self) -> Result<Outcome> {
+        loop {
+            match self.step().await? {
+                Flow::Follow => {}
+                Flow::Exited => return self.finish().await,
+                Flow::WriterStopped => {
+                    return Err(self.writer.drain().await.err().unwrap_or_else(|| {
+                        anyhow::anyhow!("the log writer stopped before the run ended")
+                    }))
+                }
+            }
+        }
+    }
+
+    /// Waits for the next event, acts on it, then hands output over and
+    /// enforces the deadline or a cancel.
+    async fn step(&mut self) -> Result<Flow> {
+        let buffered = self.sink.buffered_bytes();
         let over_bound = buffered >= BUFFER_BYTES;
-        let reading = stream_ended_at.is_none() && !over_bound;
+        let reading = self.stream_ended_at.is_none() && !over_bound;
         if !reading {
-            quiet_since = Instant::now();
+            self.quiet_since = Instant::now();
         }
-        if exit_code.is_some()
-            && (stream_ended_at.is_some() || quiet_since.elapsed() >= STREAM_GRACE)
+        if self.exit_code.is_some()
+            && (self.stream_ended_at.is_some() || self.quiet_since.elapsed() >= STREAM_GRACE)
         {
-            break;
+            return Ok(Flow::Exited);
         }
-        let mut kill = None;
-        let mut tick_due = false;
+        let (exit_wait, kill_sent) = (&mut self.exit_wait, &mut self.kill_sent);
+        let (waiting, kill_pending) = (exit_wait.is_some(), kill_sent.is_some());
+        let can_kill = self.killed.is_none();
+        let running = can_kill && self.exit_code.is_none();
         tokio::select! {
-            frame = output.next(), if reading => {
-                quiet_since = Instant::now();
-                match frame {
-                    Some(Ok(LogOutput::StdOut { message })) => splitter.push(Stream::Stdout, &message, &mut pieces),
-                    Some(Ok(LogOutput::StdErr { message })) => splitter.push(Stream::Stderr, &message, &mut pieces),
-                    Some(Ok(_)) => {}
-                    Some(Err(err)) => {
-                        tracing::warn!(error = %err, "reading the container's output");
-                        stream_ended_at = Some(OffsetDateTime::now_utc());
-                    }
-                    None => stream_ended_at = Some(OffsetDateTime::now_utc()),
-                }
-                if stream_ended_at.is_some() && exit_code.is_none() {
-                    // A test may close its stdout and stderr, a connection
-                    // may drop: the timers here still run.
-                    tracing::debug!("the output stream ended before the container stopped");
-                }
-            },
-            code = async { exit_wait.as_mut().expect("guarded").await }, if exit_wait.is_some() => {
-                exit_wait = None;
-                match code {
-                    Ok(None) => anyhow::bail!("its container {name} disappeared while it ran"),
-                    Ok(Some(code)) => {
-                        exit_code = Some(code);
-                        exit_seen_at = Some(OffsetDateTime::now_utc());
-                        quiet_since = Instant::now();
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = format!("{err:#}"), "waiting for the container to stop; waiting again");
-                        exit_wait = Some(wait_for_exit(shared, name, Duration::from_secs(1), WAIT_AT_MOST));
-                    }
-                }
-            },
+            frame = self.output.next(), if reading => self.on_frame(frame),
+            code = async { exit_wait.as_mut().expect("guarded").await }, if waiting => self.on_exit(code)?,
             // (a container that stopped on its own before it did not time out)
-            _ = &mut deadline, if killed.is_none() && exit_code.is_none() => kill = Some(Kill::Timeout),
-            _ = cancel.cancelled(), if killed.is_none() => kill = Some(Kill::Cancel),
-            changed = progress.changed(), if !writer.stopped() => {
-                let now = *progress.borrow();
-                if let (Ok(()), Some(now)) = (changed, now) {
-                    if now.worker_id != Some(shared.worker_id) {
-                        return Err(GaveUp::TakenOver(run.id).into());
-                    }
-                    if now.stop() && killed.is_none() {
-                        kill = Some(Kill::Cancel);
-                    }
-                }
-            },
-            // The engine took the kill: ask afresh whether the container
-            // stopped (a wait sent while the engine was silent may hang).
-            sent = async { kill_sent.as_mut().expect("guarded").await }, if kill_sent.is_some() => {
-                kill_sent = None;
-                if sent.unwrap_or(false) && exit_code.is_none() {
-                    exit_wait = Some(wait_for_exit(shared, name, Duration::ZERO, WAIT_AT_MOST));
-                }
-            },
-            reading = sampler.next(), if sampler.reading() => {
-                if let Some(reading) = reading {
-                    sampler.accept(reading);
-                }
-            },
-            room = writer.wait_room(buffered), if over_bound => room?,
-            _ = tick.tick() => tick_due = true,
+            _ = &mut self.deadline, if running => self.on_deadline(),
+            _ = self.cancel.cancelled(), if can_kill => self.on_cancel(),
+            changed = self.progress.changed(), if !self.writer.stopped() => self.on_progress(changed)?,
+            sent = async { kill_sent.as_mut().expect("guarded").await }, if kill_pending => self.on_kill_sent(sent),
+            reading = self.sampler.next(), if self.sampler.reading() => self.on_sample(reading),
+            room = self.writer.wait_room(buffered), if over_bound => room?,
+            _ = self.tick.tick() => self.on_tick(),
         }
-        sink.accept(std::mem::take(&mut pieces));
-        splitter.keep_text(!sink.log_full());
-        if writer.stopped() {
-            // Only a lasting database error stops it; say which.
-            return Err(writer.drain().await.err().unwrap_or_else(|| {
-                anyhow::anyhow!("the log writer stopped before the run ended")
-            }));
+        self.sink.accept(std::mem::take(&mut self.pieces));
+        self.splitter.keep_text(!self.sink.log_full());
+        if self.writer.stopped() {
+            return Ok(Flow::WriterStopped);
         }
-        let due = tick_due && (sink.buffered_bytes() > 0 || last_sent.elapsed() >= CHECK_EVERY);
-        if (due || sink.batch_full() || over_bound) && writer.has_room(sink.buffered_bytes()) {
-            writer.send(Message::Output(sink.flush())).await?;
-            last_sent = Instant::now();
-        }
-        // Samples (about one a second) never hold the output back: they go
-        // when the writer has room after it.
-        if !over_bound && writer.has_room(sink.buffered_bytes() + 4096) {
-            if let Some(samples) = sampler.take() {
-                writer.send(Message::Resources(samples)).await?;
-            }
-        }
-        if let Some(why) = kill {
-            killed = Some(why);
-            killed_at = Some(Instant::now());
-            last_kill = Instant::now();
-            if why == Kill::Timeout {
-                sink.note(format!(
-                    "time limit of {} s reached; killing the run",
-                    run.limits.timeout_secs
-                ));
-            }
-            kill_sent = Some(send_kill(shared, name));
-        } else if let (Some(at), None) = (killed_at, exit_code) {
-            if at.elapsed() >= CONFIRM_DEATH_WITHIN {
-                return Err(GaveUp::Unconfirmed(run.id).into());
-            }
-            if tick_due && last_kill.elapsed() >= KILL_AGAIN_EVERY {
-                last_kill = Instant::now();
-                kill_sent = Some(send_kill(shared, name));
-            }
-        }
+        self.hand_over(over_bound).await?;
+        self.enforce()?;
+        Ok(Flow::Follow)
     }
-    let exit_code = exit_code.expect("the loop ends once the container stopped");
-    if stream_ended_at.is_none() {
-        tracing::warn!(
-            "the output stream stayed open after the container stopped; stopped reading"
-        );
-    }
-    splitter.finish(&mut pieces);
-    sink.accept(pieces);
-    sink.note_dropped();
-    if killed == Some(Kill::Cancel) {
-        let at = OffsetDateTime::now_utc() - killed_at.map_or(Duration::ZERO, |k| k.elapsed());
-        note_cancel(shared, run.id, &mut sink, at).await;
-    }
-    let state = shared.engine.inspect(name).await?;
-    let oom_killed = state.is_some_and(|s| s.oom_killed);
-    let ran_for = (OffsetDateTime::now_utc() - sampler.started_at())
-        .try_into()
-        .unwrap_or_default();
-    sampler.merge_runner_count(sink.usage, &run.limits, ran_for);
-    if oom_killed {
-        sampler.killed_for_memory(&run.limits);
-    }
-    let (status, reason) = verdict(&sink, &sampler, exit_code, (killed, oom_killed), run);
-    if oom_killed {
-        // pytest never reports the test it was in: listed here, failed by the kill.
-        let kill = reason.split(" during ").next().unwrap_or(&reason);
-        sink.interrupt("failed", kill.to_owned(), true);
-    }
-    writer.send(Message::Output(sink.flush())).await?;
-    if let Some(samples) = sampler.take() {
-        writer.send(Message::Resources(samples)).await?;
-    }
-    writer.drain().await?;
-    let junit = (!sink.junit.is_empty()).then(|| std::mem::take(&mut sink.junit));
-    Ok(Outcome {
-        status,
-        reason,
-        exit_code: Some(exit_code),
-        junit,
-        ready_at: None,
-        // pytest's end: its output's end, or when the engine said it stopped
-        exited_at: stream_ended_at.into_iter().chain(exit_seen_at).min(),
-        warm: None,
-    })
-}
 
-/// How the run ended, from what the sink and the sampler gathered.
-fn verdict(
-    sink: &Sink,
-    sampler: &Sampler,
-    exit_code: i64,
-    (killed, oom_killed): (Option<Kill>, bool),
-    run: &ClaimedRun,
-) -> (RunStatus, String) {
-    let mut ending = sink.ending(Some(exit_code), oom_killed, killed == Some(Kill::Timeout));
-    ending.peak_memory_bytes = sampler.peak_memory_bytes();
-    match killed {
-        // Who asked is on the run's row; `store::finish` takes it from there.
-        Some(Kill::Cancel) => (RunStatus::Cancelled, "cancelled".to_owned()),
-        _ => outcome::decide(&ending, &run.limits),
-    }
-}
-
-/// Says at the log's end who cancelled the run and when ("cancelled by ann
-/// at 12:03:04 UTC"), and lists the test it was in with the same words. A
-/// run stopped because someone else ended it (nobody asked) gets neither.
-async fn note_cancel(shared: &Shared, run_id: i64, sink: &mut Sink, at: OffsetDateTime) {
-    let who = match crate::store::cancel_requested(&shared.db, run_id).await {
-        Ok(Some(who)) => who,
-        Ok(None) => return,
-        Err(err) => {
-            tracing::warn!(error = format!("{err:#}"), "reading who cancelled the run");
-            "cancelled".to_owned()
+    fn on_frame(&mut self, frame: Option<Result<LogOutput, bollard::errors::Error>>) {
+        self.quiet_since = Instant::now();
+        match frame {
+            Some(Ok(LogOutput::StdOut { message })) => {
+                self.splitter
+                    .push(Stream::Stdout, &message, &mut self.pieces)
+            }
+            Some(Ok(LogOutput::StdErr { message })) => {
+                self.splitter
+                    .push(Stream::Stderr, &message, &mut self.pieces)
+            }
+            Some(Ok(_)) => {}
+            Some(Err(err)) => {
+                tracing::warn!(error = %err, "reading the container's output");
+                self.stream_ended_at = Some(OffsetDateTime::now_utc());
+            }
+            None => self.stream_ended_at = Some(OffsetDateTime::now_utc()),
         }
-    };
-    let line = crate::store::cancel_line(&who, at);
-    sink.interrupt("skipped", format!("{line}, while it ran"), false);
-    sink.note(line);
-}
+        if self.stream_ended_at.is_some() && self.exit_code.is_none() {
+            // A test may close its stdout and stderr, a connection may
+            // drop: the timers here still run.
+            tracing::debug!("the output stream ended before the container stopped");
+        }
+    }
 
-/// Kills on the side, so an engine slow to answer never stalls the loop;
-/// the task says whether the engine took the kill.
-fn send_kill(shared: &Arc<Shared>, name: &str) -> JoinHandle<bool> {
-    let engine = shared.engine.clone();
-    let name = name.to_owned();
-    tokio::spawn(async move {
-        match engine.kill(&name).await {
-            Ok(()) => true,
+    fn on_exit(&mut self, code: Result<Option<i64>>) -> Result<()> {
+        self.exit_wait = None;
+        match code {
+            Ok(None) => anyhow::bail!("its container {} disappeared while it ran", self.name),
+            Ok(Some(code)) => {
+                self.exit_code = Some(code);
+                self.exit_seen_at = Some(OffsetDateTime::now_utc());
+                self.quiet_since = Instant::now();
+            }
             Err(err) => {
-                tracing::warn!(error = format!("{err:#}"), "killing a container");
-                false
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "waiting for the container to stop; waiting again"
+                );
+                let pause = Duration::from_secs(1);
+                let wait = wait_for_exit(self.shared, self.name, pause, WAIT_AT_MOST);
+                self.exit_wait = Some(wait);
             }
         }
-    })
-}
+        Ok(())
+    }
 
-/// Waits (after `pause`) for the container to stop, for at most `within`, so
-/// a silent engine is asked again rather than waited on forever.
-fn wait_for_exit(shared: &Arc<Shared>, name: &str, pause: Duration, within: Duration) -> ExitWait {
-    let engine = shared.engine.clone();
-    let name = name.to_owned();
-    Box::pin(async move {
-        tokio::time::sleep(pause).await;
-        match engine.wait(&name, within.max(CALL_TIMEOUT)).await {
-            Ok(code) => Ok(Some(code)),
-            Err(err) => match engine.inspect(&name).await {
-                Ok(None) => Ok(None),
-                _ => Err(err),
-            },
+    fn on_deadline(&mut self) {
+        self.kill_now = Some(Kill::Timeout);
+    }
+
+    fn on_cancel(&mut self) {
+        self.kill_now = Some(Kill::Cancel);
+    }
+
+    /// The writer stored a batch: a cancel from elsewhere shows in its
+    /// answer, and so does another executor having taken the run over.
+    fn on_progress(&mut self, changed: Result<(), watch::error::RecvError>) -> Result<()> {
+        let now = *self.progress.borrow();
+        if let (Ok(()), Some(now)) = (changed, now) {
+            if now.worker_id != Some(self.shared.worker_id) {
+                return Err(GaveUp::TakenOver(self.run.id).into());
+            }
+            if now.stop() && self.killed.is_none() {
+                self.kill_now = Some(Kill::Cancel);
+            }
         }
-    })
+        Ok(())
+    }
+
+    /// The engine took the kill: ask afresh whether the container stopped
+    /// (a wait sent while the engine was silent may hang).
+    fn on_kill_sent(&mut self, sent: Result<bool, JoinError>) {
+        self.kill_sent = None;
+        if sent.unwrap_or(false) && self.exit_code.is_none() {
+            let wait = wait_for_exit(self.shared, self.name, Duration::ZERO, WAIT_AT_MOST);
+            self.exit_wait = Some(wait);
+        }
+    }
+
+    fn on_sample(&mut self, reading: Option<Option<ContainerStatsResponse>>) {
+        if let Some(reading) = reading {
+            self.sampler.accept(reading);
+        }
+    }
+
+    fn on_tick(&mut self) {
+        self.tick_due = true;
+    }
+
+    /// Hands buffered output to the writer when due (or the batch is full);
+    /// samples (about one a second) after it, never holding it back.
+    async fn hand_over(&mut self, over_bound: bool) -> Result<()> {
+        let buffered = self.sink.buffered_bytes();
+        let due = self.tick_due && (buffered > 0 || self.last_sent.elapsed() >= CHECK_EVERY);
+        if (due || self.sink.batch_full() || over_bound) && self.writer.has_room(buffered) {
+            self.writer.send(Message::Output(self.sink.flush())).await?;
+            self.last_sent = Instant::now();
+        }
+        if !over_bound && self.writer.has_room(self.sink.buffered_bytes() + 4096) {
+            if let Some(samples) = self.sampler.take() {
+                self.writer.send(Message::Resources(samples)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills when asked to; sends an unconfirmed kill again, and gives up
+    /// on a container the engine never says stopped.
+    fn enforce(&mut self) -> Result<()> {
+        let tick_due = std::mem::take(&mut self.tick_due);
+        if let Some(why) = self.kill_now.take() {
+            self.killed = Some(why);
+            self.killed_at = Some(Instant::now());
+            self.last_kill = Instant::now();
+            if why == Kill::Timeout {
+                let limit = self.run.limits.timeout_secs;
+                self.sink
+                    .note(format!("time limit of {limit} s reached; killing the run"));
+            }
+            self.kill_sent = Some(send_kill(self.shared, self.name));
+        } else if let (Some(at), None) = (self.killed_at, self.exit_code) {
+            if at.elapsed() >= CONFIRM_DEATH_WITHIN {
+                return Err(GaveUp::Unconfirmed(self.run.id).into());
+            }
+            if tick_due && self.last_kill.elapsed() >= KILL_AGAIN_EVERY {
+                self.last_kill = Instant::now();
+                self.kill_sent = Some(send_kill(self.shared, self.name));
+            }
+        }
+        Ok(())
+    }
 }

@@ -31,46 +31,25 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-pub use crate::engine::{self, Engine};
+use crate::engine::Engine;
 pub use run_task::container_name;
 
-use crate::catalog::Catalog;
-use crate::store::lifecycle as store;
+use crate::store::{database, lifecycle};
+use crate::{catalog::Catalog, config::Config};
 
 /// How often the executor looks for work when nobody wakes it.
 const POLL: Duration = Duration::from_millis(1000);
 /// How often running runs are matched with containers.
 const RECONCILE_EVERY: Duration = Duration::from_secs(10);
 
-pub struct Settings {
-    pub image: String,
-    pub max_parallel_runs: usize,
-    pub log_cap_bytes: u64,
-    pub log_cap_lines: u64,
-    /// Warm containers kept ready; 0 turns the pool off.
-    pub warm_pool: usize,
-    /// CPU weight of a waiting warm container (2 to 1024).
-    pub warm_pool_cpu_shares: i64,
-    /// How projects' dependency images are built.
-    pub dependencies: crate::config::DependencyBuildConfig,
-    /// The worker's stable name, its labels, and when another worker is lost.
-    pub name: String,
-    pub labels: Vec<String>,
-    pub lost_after: Duration,
-    /// Whether each run's CPU, memory and pids are sampled.
-    pub sample_resources: bool,
-}
-
 /// What every run task needs.
 pub struct Shared {
     pub db: PgPool,
     pub engine: Engine,
     pub catalog: Catalog,
-    pub image: String,
-    pub log_cap_bytes: u64,
-    pub log_cap_lines: u64,
-    pub dependencies: crate::config::DependencyBuildConfig,
-    pub sample_resources: bool,
+    /// The process's configuration, the same `Arc` the web handlers read:
+    /// a setting is read where it is used, never copied here.
+    pub config: Arc<Config>,
     /// Names this database's containers on a shared engine.
     pub instance: String,
     /// This process; it holds a Postgres advisory lock on it while alive.
@@ -80,10 +59,10 @@ pub struct Shared {
     pub usr_volumes: usr_volumes::UsrVolumes,
     /// Finished runs' containers, removed behind running tests.
     pub reaper: reaper::Reaper,
-    /// The worker's stable name (`WORKER_NAME`) and labels.
+    /// The worker's stable name (`WORKER_NAME`, else from the hostname, read
+    /// once) and its labels, sorted: derived from `config` at the start.
     pub name: String,
     pub labels: Vec<String>,
-    lost_after: Duration,
     /// Set by an operator: finish the runs, take no new ones.
     draining: AtomicBool,
     slot_count: usize,
@@ -100,32 +79,27 @@ pub struct Executor {
 
 impl Executor {
     /// Starts the executor loop in the background.
-    pub async fn start(db: PgPool, catalog: Catalog, settings: Settings) -> Result<Executor> {
+    pub async fn start(db: PgPool, catalog: Catalog, config: Arc<Config>) -> Result<Executor> {
         let engine = Engine::connect()?.with_tree_room(catalog.caps().bytes);
-        let instance = installation_id(&db).await?;
+        let instance = database::installation_id(&db).await?;
         let worker_id: i64 = rand::random::<i64>().abs().max(1);
-        let lock = hold_worker_lock(&db, worker_id).await?;
+        let lock = database::hold_worker_lock(&db, worker_id).await?;
         let shared = Arc::new(Shared {
             db,
             engine,
             catalog,
-            image: settings.image,
-            log_cap_bytes: settings.log_cap_bytes,
-            log_cap_lines: settings.log_cap_lines,
-            dependencies: settings.dependencies,
-            sample_resources: settings.sample_resources,
             instance,
             worker_id,
-            pool: pool::Pool::new(settings.warm_pool, settings.warm_pool_cpu_shares),
+            pool: pool::Pool::new(config.warm_pool(), config.warm_pool_cpu_shares),
             usr_volumes: usr_volumes::UsrVolumes::default(),
             reaper: reaper::Reaper::default(),
-            name: settings.name,
-            labels: settings.labels,
-            lost_after: settings.lost_after,
+            name: config.worker.name(),
+            labels: config.worker.labels(),
             draining: AtomicBool::new(false),
-            slot_count: settings.max_parallel_runs.max(1),
+            slot_count: config.max_parallel_runs().max(1),
             active: Mutex::new(HashMap::new()),
-            slots: Arc::new(Semaphore::new(settings.max_parallel_runs.max(1))),
+            slots: Arc::new(Semaphore::new(config.max_parallel_runs().max(1))),
+            config,
             wake: Notify::new(),
         });
         presence::register(&shared).await?;
@@ -140,7 +114,7 @@ impl Executor {
         tokio::spawn(presence::keep_alive(shared.clone()));
         let reaping = shared.clone();
         tokio::spawn(async move { reaper::keep_reaping(&reaping).await });
-        if settings.warm_pool > 0 {
+        if shared.config.warm_pool() > 0 {
             tokio::spawn(pool::keep_filled(shared.clone()));
         }
         tokio::spawn(run_loop(shared.clone(), lock));
@@ -193,55 +167,18 @@ impl Executor {
     }
 }
 
-async fn installation_id(db: &PgPool) -> Result<String> {
-    sqlx::query_scalar("select id from installation")
-        .fetch_one(db)
-        .await
-        .context("reading the installation id")
-}
-
-/// Takes the advisory lock that tells other executors this one is alive. The
-/// connection is kept for the life of the process; if the process dies, so
-/// does the lock, and its runs can be taken over at once.
-async fn hold_worker_lock(db: &PgPool, worker_id: i64) -> Result<PgConnection> {
-    let mut conn = db
-        .acquire()
-        .await
-        .context("connecting for the executor's lock")?;
-    sqlx::query("select pg_advisory_lock($1)")
-        .bind(worker_id)
-        .execute(&mut *conn)
-        .await
-        .context("taking the executor's lock")?;
-    Ok(conn.detach())
-}
-
-/// Whether the lock's connection still works; a Postgres restart ends it,
-/// and with it the lock, so other executors would think this one dead.
-async fn lock_alive(lock: &mut Option<PgConnection>) -> bool {
-    match lock {
-        Some(conn) => tokio::time::timeout(
-            Duration::from_secs(5),
-            sqlx::query("select 1").execute(&mut *conn),
-        )
-        .await
-        .is_ok_and(|done| done.is_ok()),
-        None => false,
-    }
-}
-
 async fn run_loop(shared: Arc<Shared>, lock: PgConnection) {
     let mut lock = Some(lock);
     let mut engine_id: Option<String> = None;
     let mut last_reconcile: Option<tokio::time::Instant> = None;
     loop {
         if last_reconcile.is_none_or(|t| t.elapsed() >= RECONCILE_EVERY)
-            && !lock_alive(&mut lock).await
+            && !database::lock_alive(&mut lock).await
         {
             lock = None;
             let retaken = tokio::time::timeout(
                 Duration::from_secs(5),
-                hold_worker_lock(&shared.db, shared.worker_id),
+                database::hold_worker_lock(&shared.db, shared.worker_id),
             )
             .await;
             match retaken {
@@ -289,12 +226,12 @@ async fn run_loop(shared: Arc<Shared>, lock: PgConnection) {
 }
 
 async fn claim_and_spawn(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
-    crate::store::promote_waiters(&shared.db).await?;
+    crate::store::runs::promote_waiters(&shared.db).await?;
     let free = shared.slots.available_permits();
     if free == 0 || shared.draining.load(Ordering::SeqCst) {
         return Ok(());
     }
-    let claimed = store::claim(&shared.db, free, &shared.me(engine_id)).await?;
+    let claimed = lifecycle::claim(&shared.db, free, &shared.me(engine_id)).await?;
     for run in claimed {
         let permit = shared
             .slots
@@ -308,8 +245,8 @@ async fn claim_and_spawn(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
 
 impl Shared {
     /// Who claims and reconciles, as the store wants it.
-    fn me<'a>(&'a self, engine_id: &'a str) -> store::Me<'a> {
-        store::Me {
+    fn me<'a>(&'a self, engine_id: &'a str) -> lifecycle::Me<'a> {
+        lifecycle::Me {
             worker_id: self.worker_id,
             engine_id,
             name: &self.name,
@@ -321,7 +258,7 @@ impl Shared {
 /// Starts (or resumes) a run's task; the slot is given back when it ends.
 fn spawn_run(
     shared: &Arc<Shared>,
-    run: store::ClaimedRun,
+    run: lifecycle::ClaimedRun,
     permit: Option<OwnedSemaphorePermit>,
     resume: bool,
 ) {

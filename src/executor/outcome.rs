@@ -3,8 +3,10 @@
 //! for crashing at start-up, and a test can `os._exit(0)`), so the plugin's
 //! records are the evidence and the exit code only has to agree with them.
 
-pub use crate::store::Summary;
-use crate::{limits::Limits, store::RunStatus};
+use crate::{
+    limits::Limits,
+    store::{RunStatus, Summary},
+};
 
 /// The runner's exit status for input it refused (a bad tar stream or
 /// meta.json); outside pytest's 0–5 so the two are never confused.
@@ -62,6 +64,17 @@ fn verdict(end: &Ending, limits: &Limits) -> (RunStatus, String) {
         .current_test
         .map(|t| format!(" during {t}"))
         .unwrap_or_default();
+    if let Some(stopped) = stopped(end, limits, &during) {
+        return stopped;
+    }
+    match collected(end, &during) {
+        Ok(collected) => by_results(end, collected),
+        Err(not_run) => not_run,
+    }
+}
+
+/// Timed out or killed for memory, whatever the tests said.
+fn stopped(end: &Ending, limits: &Limits, during: &str) -> Option<(RunStatus, String)> {
     // Before pytest finished, 124 can only be the runner ending itself.
     let ended_itself = end.exit_code == Some(RUNNER_DEADLINE) && end.pytest_exit.is_none();
     if end.timed_out || ended_itself {
@@ -69,16 +82,16 @@ fn verdict(end: &Ending, limits: &Limits) -> (RunStatus, String) {
             true => "",
             false => " (the container ended itself: no executor was watching it)",
         };
-        return (
+        return Some((
             RunStatus::TimedOut,
             format!(
                 "timed out: the environment's limit of {} s was reached{during}{by_itself}",
                 limits.timeout_secs
             ),
-        );
+        ));
     }
     if end.oom_killed {
-        return (
+        return Some((
             RunStatus::Failed,
             match end.peak_memory_bytes {
                 Some(peak) => format!(
@@ -91,8 +104,14 @@ fn verdict(end: &Ending, limits: &Limits) -> (RunStatus, String) {
                     limits.memory_mb
                 ),
             },
-        );
+        ));
     }
+    None
+}
+
+/// How many tests pytest collected, or why the run never got that far (a
+/// collection error, killed from outside, refused input, nothing collected).
+fn collected(end: &Ending, during: &str) -> Result<i32, (RunStatus, String)> {
     if let Some((file, message)) = end.collect_errors.first() {
         let message = message.as_deref().unwrap_or("collection failed");
         let total = end.collect_error_count.max(end.collect_errors.len() as u64);
@@ -100,41 +119,49 @@ fn verdict(end: &Ending, limits: &Limits) -> (RunStatus, String) {
             0 | 1 => String::new(),
             n => format!(" (and {} more files)", n - 1),
         };
-        return (
+        return Err((
             RunStatus::Error,
             format!("could not collect {file}: {message}{more}"),
-        );
+        ));
     }
     let code = end.exit_code.unwrap_or(-1);
     if code == 137 {
-        return (
+        return Err((
             RunStatus::Error,
             format!("the container was killed from outside{during}"),
-        );
+        ));
     }
     // Before pytest collected anything, 70 can only be the runner's.
     if code == RUNNER_BAD_INPUT && end.summary.collected.is_none() && end.pytest_exit.is_none() {
-        return (
+        return Err((
             RunStatus::Error,
             format!("the runner refused its input (exit {RUNNER_BAD_INPUT}); the log says why"),
-        );
+        ));
     }
     let s = &end.summary;
-    let done = s.done();
-    let bad = s.failed.saturating_add(s.errors);
     let Some(collected) = s.collected else {
         let why = match end.pytest_exit {
             Some(px) => pytest_status(px),
             None => format!("pytest stopped before it collected the tests (exit status {code})"),
         };
-        return (RunStatus::Error, why);
+        return Err((RunStatus::Error, why));
     };
-    if done == 0 && (collected == 0 || end.pytest_exit == Some(5)) {
-        return (
+    if s.done() == 0 && (collected == 0 || end.pytest_exit == Some(5)) {
+        return Err((
             RunStatus::Error,
             "no tests were collected from the selected files".into(),
-        );
+        ));
     }
+    Ok(collected)
+}
+
+/// The verdict of a run that collected its tests: from their results, the
+/// session's end and the exit status, which must agree.
+fn by_results(end: &Ending, collected: i32) -> (RunStatus, String) {
+    let code = end.exit_code.unwrap_or(-1);
+    let s = &end.summary;
+    let done = s.done();
+    let bad = s.failed.saturating_add(s.errors);
     // Failures are a failed run whatever else went wrong; otherwise a run
     // whose story is incomplete is an error.
     let broken = if bad > 0 {
@@ -150,23 +177,10 @@ fn verdict(end: &Ending, limits: &Limits) -> (RunStatus, String) {
         }
     };
     if done < collected || end.pytest_exit.is_none() {
-        let status = match end.pytest_exit {
-            Some(px) => format!("pytest's exit status {px}"),
-            None => format!("exit status {code}"),
-        };
-        let missing = collected.saturating_sub(done);
-        let what = if missing > 0 {
-            let who = match (end.current_test, missing) {
-                (Some(t), 1) => format!("{t} never reported"),
-                (Some(t), n) => format!("{t} never reported, nor {} more", n - 1),
-                (None, 1) => "1 test never reported".into(),
-                (None, n) => format!("{n} tests never reported"),
-            };
-            format!("pytest stopped after {done} of {collected} tests ({status}): {who}")
-        } else {
-            format!("pytest ran all {collected} tests but never finished its session ({status})")
-        };
-        return (broken, with_counts(what));
+        return (
+            broken,
+            with_counts(stopped_early(end, done, collected, code)),
+        );
     }
     let px = end.pytest_exit.unwrap_or(-1);
     if done > collected {
@@ -197,6 +211,28 @@ fn verdict(end: &Ending, limits: &Limits) -> (RunStatus, String) {
         ),
         px => (RunStatus::Error, pytest_status(px)),
     }
+}
+
+/// Why a run whose tests did not all report (or whose session never
+/// finished) is not a success, naming the test it was in.
+fn stopped_early(end: &Ending<'_>, done: i32, collected: i32, code: i64) -> String {
+    let status = match end.pytest_exit {
+        Some(px) => format!("pytest's exit status {px}"),
+        None => format!("exit status {code}"),
+    };
+    let missing = collected.saturating_sub(done);
+    if missing == 0 {
+        return format!(
+            "pytest ran all {collected} tests but never finished its session ({status})"
+        );
+    }
+    let who = match (end.current_test, missing) {
+        (Some(t), 1) => format!("{t} never reported"),
+        (Some(t), n) => format!("{t} never reported, nor {} more", n - 1),
+        (None, 1) => "1 test never reported".into(),
+        (None, n) => format!("{n} tests never reported"),
+    };
+    format!("pytest stopped after {done} of {collected} tests ({status}): {who}")
 }
 
 /// What pytest's exit status means, when it is not the usual 0 or 1.

@@ -9,8 +9,10 @@ use std::collections::{BTreeMap, HashSet};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
-use super::store::ClaimedRun;
-use crate::catalog::{Catalog, FileContent, Selection};
+use crate::{
+    catalog::{Catalog, FileContent, Selection},
+    store::lifecycle::ClaimedRun,
+};
 
 #[derive(Serialize)]
 pub struct Meta<'a> {

@@ -26,11 +26,11 @@ use bollard::container::AttachContainerResults;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use super::{
+use super::Shared;
+use crate::{
     engine::{stats::Figures, Extras, DEFAULT_CPU_SHARES, LABEL_INSTANCE, LABEL_POOL_WORKER},
-    Shared,
+    limits::DEFAULT_LIMITS,
 };
-use crate::limits::DEFAULT_LIMITS;
 
 mod idle_cpu;
 mod targets;
@@ -223,13 +223,27 @@ pub async fn keep_filled(shared: Arc<Shared>) {
 /// longer kept warm (or beyond its share), then starts new ones up to the
 /// pool's size, the image furthest below its share first.
 async fn tend(shared: &Shared) -> Result<()> {
+    let current = current_images(shared).await?;
+    let targets = targets(
+        shared.pool.size,
+        &shared.config.runner_image,
+        &shared.pool.recent_images(),
+    );
+    prune(shared, &targets, &current).await?;
+    fill(shared, &targets, &current).await
+}
+
+/// The images kept warm, each with its current id; an image gone from the
+/// engine is no longer kept warm.
+async fn current_images(shared: &Shared) -> Result<HashMap<String, String>> {
     let pool = &shared.pool;
     let base_id = shared
         .engine
-        .image_id(&shared.image)
+        .image_id(&shared.config.runner_image)
         .await?
-        .with_context(|| format!("the runner image {} is missing", shared.image))?;
-    let mut current: HashMap<String, String> = HashMap::from([(shared.image.clone(), base_id)]);
+        .with_context(|| format!("the runner image {} is missing", shared.config.runner_image))?;
+    let mut current: HashMap<String, String> =
+        HashMap::from([(shared.config.runner_image.clone(), base_id)]);
     for image in pool.recent_images() {
         match shared.engine.image_id(&image).await? {
             Some(id) => {
@@ -239,7 +253,17 @@ async fn tend(shared: &Shared) -> Result<()> {
             None => pool.remove_from_recent(&image),
         }
     }
-    let targets = targets(pool.size, &shared.image, &pool.recent_images());
+    Ok(current)
+}
+
+/// Removes the ready containers that died, belong to an older image or to
+/// an image no longer kept warm (or beyond its share).
+async fn prune(
+    shared: &Shared,
+    targets: &[(String, usize)],
+    current: &HashMap<String, String>,
+) -> Result<()> {
+    let pool = &shared.pool;
     // Check the ready containers without taking them out of the pool, so a
     // run claimed meanwhile still finds them.
     let ready: Vec<(String, String, String)> = pool
@@ -281,6 +305,17 @@ async fn tend(shared: &Shared) -> Result<()> {
             shared.engine.remove(&id).await?;
         }
     }
+    Ok(())
+}
+
+/// Starts containers up to the pool's size, the image furthest below its
+/// share first.
+async fn fill(
+    shared: &Shared,
+    targets: &[(String, usize)],
+    current: &HashMap<String, String>,
+) -> Result<()> {
+    let pool = &shared.pool;
     loop {
         let next = {
             let ready = pool.ready.lock().unwrap();
@@ -320,7 +355,7 @@ async fn start_one(shared: &Shared, image: &str, image_id: &str) -> Result<Warm>
         (LABEL_POOL_WORKER.to_string(), shared.worker_id.to_string()),
     ]);
     let engine = &shared.engine;
-    let usr_volume = if image == shared.image {
+    let usr_volume = if image == shared.config.runner_image {
         shared.usr_volumes.for_image(engine, image_id).await
     } else {
         None

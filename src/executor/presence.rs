@@ -11,8 +11,8 @@ use std::{
 use anyhow::Result;
 use time::OffsetDateTime;
 
-use super::{store, Shared};
-use crate::store::workers;
+use super::Shared;
+use crate::store::{lifecycle, workers};
 
 /// Registers this worker with what its engine reports (if it answers).
 pub async fn register(shared: &Shared) -> Result<()> {
@@ -40,7 +40,7 @@ pub fn heartbeat_every(lost_after: Duration) -> Duration {
 
 /// Sends heartbeats and looks for lost workers, for the life of the process.
 pub async fn keep_alive(shared: Arc<Shared>) {
-    let every = heartbeat_every(shared.lost_after);
+    let every = heartbeat_every(shared.config.worker.lost_after());
     loop {
         tokio::time::sleep(every).await;
         if let Err(err) = beat(&shared).await {
@@ -84,16 +84,16 @@ async fn beat(shared: &Shared) -> Result<()> {
 
 /// Ends the running runs of every lost worker as `error`, naming it.
 async fn end_lost(shared: &Shared) -> Result<()> {
-    let lost_after = shared.lost_after.as_secs_f64();
+    let lost_after = shared.config.worker.lost_after().as_secs_f64();
     for (name, last_seen) in workers::lost_with_runs(&shared.db, lost_after).await? {
         if name == shared.name {
             continue;
         }
         let reason = format!("worker {name} lost (last seen {})", clock(last_seen));
-        let ended = store::end_lost_worker_runs(&shared.db, &name, &reason, lost_after).await?;
+        let ended = lifecycle::end_lost_worker_runs(&shared.db, &name, &reason, lost_after).await?;
         if !ended.is_empty() {
             tracing::warn!(worker = %name, runs = ?ended, "ended the runs of a lost worker");
-            crate::store::promote_waiters(&shared.db).await?;
+            crate::store::runs::promote_waiters(&shared.db).await?;
             shared.wake.notify_one();
         }
     }

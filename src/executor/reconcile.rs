@@ -10,22 +10,38 @@ use std::{collections::HashMap, sync::Arc};
 
 use anyhow::Result;
 
-use super::{store, Shared};
+use super::Shared;
+use crate::{engine::FoundContainer, store::lifecycle};
 
 pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
     let containers = shared.engine.list_ours(&shared.instance).await?;
-    let by_run: HashMap<i64, &super::engine::FoundContainer> = containers
+    let by_run: HashMap<i64, &FoundContainer> = containers
         .iter()
         .filter_map(|c| Some((c.run_id?, c)))
         .collect();
 
+    take_over_unfollowed(shared, engine_id, &by_run).await?;
+    remove_leftovers(shared, by_run, &containers).await?;
+    crate::store::runs::promote_waiters(&shared.db).await?;
+    Ok(())
+}
+
+/// Takes over the running runs no executor follows: resumed from their
+/// container, or ended as lost when it is gone.
+async fn take_over_unfollowed(
+    shared: &Arc<Shared>,
+    engine_id: &str,
+    by_run: &HashMap<i64, &FoundContainer>,
+) -> Result<()> {
     let followed: Vec<i64> = shared.active.lock().unwrap().keys().copied().collect();
-    for (run_id, worker) in store::unfollowed(&shared.db, &shared.me(engine_id), &followed).await? {
+    for (run_id, worker) in
+        lifecycle::unfollowed(&shared.db, &shared.me(engine_id), &followed).await?
+    {
         let ours = worker == shared.worker_id;
-        if !ours && worker != 0 && store::worker_alive(&shared.db, worker).await? {
+        if !ours && worker != 0 && lifecycle::worker_alive(&shared.db, worker).await? {
             continue;
         }
-        let Some(run) = store::take_over(&shared.db, run_id, worker, shared.worker_id).await?
+        let Some(run) = lifecycle::take_over(&shared.db, run_id, worker, shared.worker_id).await?
         else {
             continue;
         };
@@ -42,14 +58,23 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
         } else {
             tracing::warn!(run_id, "run lost: its container is gone");
             let reason = "run lost: its container disappeared while no executor was watching it";
-            store::finish(&shared.db, run_id, &store::Outcome::error(reason)).await?;
+            lifecycle::finish(&shared.db, run_id, &lifecycle::Outcome::error(reason)).await?;
         }
     }
+    Ok(())
+}
 
+/// Removes the containers of runs that are over and the warm containers of
+/// executors that are gone.
+async fn remove_leftovers(
+    shared: &Shared,
+    by_run: HashMap<i64, &FoundContainer>,
+    containers: &[FoundContainer],
+) -> Result<()> {
     // Containers whose run is over (cancelled, or finished just before a
     // crash) and that no task of ours is handling.
     let ids: Vec<i64> = by_run.keys().copied().collect();
-    let active = store::active_ids(&shared.db, &ids).await?;
+    let active = lifecycle::active_ids(&shared.db, &ids).await?;
     let handled: Vec<i64> = shared.active.lock().unwrap().keys().copied().collect();
     for (run_id, container) in by_run {
         if !active.contains(&run_id) && !handled.contains(&run_id) {
@@ -58,10 +83,10 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
         }
     }
     // Warm containers kept by an executor that is gone.
-    for container in &containers {
+    for container in containers {
         match container.pool_worker {
             Some(worker) if worker == shared.worker_id => {}
-            Some(worker) if store::worker_alive(&shared.db, worker).await? => {}
+            Some(worker) if lifecycle::worker_alive(&shared.db, worker).await? => {}
             Some(_) => {
                 tracing::info!(container = %container.name, "removing a warm container left by a stopped executor");
                 shared.engine.remove(&container.id).await?;
@@ -70,6 +95,5 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
             None => {}
         }
     }
-    crate::store::promote_waiters(&shared.db).await?;
     Ok(())
 }

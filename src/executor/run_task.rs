@@ -14,15 +14,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     dependencies::{self, ProjectSource},
+    engine::{Extras, DEFAULT_CPU_SHARES, LABEL_INSTANCE, LABEL_RUN},
     limits::DEFAULT_LIMITS,
+    store::lifecycle::{self, ClaimedRun, Outcome},
 };
 
 use super::{
-    engine::{Extras, DEFAULT_CPU_SHARES, LABEL_INSTANCE, LABEL_RUN},
     follow::{follow, GaveUp},
-    payload,
-    store::{self, ClaimedRun, Outcome},
-    writer, Shared,
+    payload, writer, Shared,
 };
 
 /// How long a run waits for a warm container being started when none is
@@ -73,9 +72,9 @@ async fn start_and_follow(
         .context("reading the run's files")?
         .map_err(|e| RunError::Setup(format!("{e:#}")))?;
     let image = image_for(shared, run).await?;
-    store::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
+    lifecycle::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
     let payload = prepared.tar;
-    if let (Some(project), true) = (&run.project, image != shared.image) {
+    if let (Some(project), true) = (&run.project, image != shared.config.runner_image) {
         shared.pool.used(project, &image);
     }
     let warm = take_warm(shared, run, name, &image).await;
@@ -120,7 +119,7 @@ async fn start_and_follow(
 /// project's dependency image (built first if need be).
 async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String, RunError> {
     let Some(name) = run.project.clone() else {
-        return Ok(shared.image.clone());
+        return Ok(shared.config.runner_image.clone());
     };
     let project = shared
         .catalog
@@ -133,19 +132,25 @@ async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String, RunError
         .await
         .context("reading the project's dependency files")??;
     if !source.declares_anything() {
-        return Ok(shared.image.clone());
+        return Ok(shared.config.runner_image.clone());
     }
-    let key = dependencies::key_of(&shared.db, &shared.engine, &shared.image, &source).await?;
-    store::installing(&shared.db, run.id, key.as_deref()).await?;
+    let key = dependencies::key_of(
+        &shared.db,
+        &shared.engine,
+        &shared.config.runner_image,
+        &source,
+    )
+    .await?;
+    lifecycle::installing(&shared.db, run.id, key.as_deref()).await?;
     let image = dependencies::ensure_image(
         &shared.db,
         &shared.engine,
-        &shared.dependencies,
-        &shared.image,
+        &shared.config.dependencies,
+        &shared.config.runner_image,
         &source,
     )
     .await;
-    store::installing(&shared.db, run.id, None).await?;
+    lifecycle::installing(&shared.db, run.id, None).await?;
     match image {
         Ok(image) => Ok(image.image),
         Err(failure) => Err(RunError::Setup(format!(
@@ -168,7 +173,7 @@ async fn start_plain(
     ]);
     let engine = &shared.engine;
     let missing = || {
-        RunError::Setup(if image == shared.image {
+        RunError::Setup(if image == shared.config.runner_image {
             format!("the runner image {image} is missing; `scripts/run` builds it")
         } else {
             format!("the image {image} is missing")
@@ -176,7 +181,7 @@ async fn start_plain(
     };
     // Made from the image's id, so that its `/usr` volume is that image's.
     let image_id = engine.image_id(image).await?.ok_or_else(missing)?;
-    let usr_volume = if image == shared.image {
+    let usr_volume = if image == shared.config.runner_image {
         shared.usr_volumes.for_image(engine, &image_id).await
     } else {
         None
@@ -311,7 +316,7 @@ async fn conclude(
     };
     tracing::info!(status = finished.status.as_str(), reason = %finished.reason, "run finished");
     let recorded = writer::retry("recording the outcome", || {
-        store::finish(&shared.db, run.id, &finished)
+        lifecycle::finish(&shared.db, run.id, &finished)
     })
     .await;
     if let Err(err) = recorded {
@@ -324,7 +329,7 @@ async fn conclude(
     }
     // It has exited: removed behind the next runs (`reaper`).
     shared.reaper.later(name);
-    if let Err(err) = crate::store::promote_waiters(&shared.db).await {
+    if let Err(err) = crate::store::runs::promote_waiters(&shared.db).await {
         tracing::warn!(error = %err, "promoting waiting runs");
     }
 }

@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 
 use std::time::Duration;
 
-use super::engine::{stats::Figures, Engine};
 use crate::{
+    engine::{stats::Figures, Engine},
     limits::Limits,
     store::resources::{Resources, Sample, MAX_POINTS},
 };

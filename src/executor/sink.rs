@@ -12,10 +12,10 @@
 use time::OffsetDateTime;
 
 use super::{
-    outcome::{Ending, Summary},
+    outcome::Ending,
     output::{Piece, Record, Stream, TestResult},
 };
-pub use crate::store::lifecycle::Progress;
+use crate::store::Summary;
 
 /// Hand over when this many lines (or bytes) are waiting, or at the next
 /// tick; the writer stores what queued up meanwhile together.

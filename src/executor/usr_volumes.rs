@@ -13,7 +13,7 @@ use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
 
 use tokio::{sync::Notify, time::Instant};
 
-use super::Engine;
+use crate::engine::Engine;
 
 /// How long after a failed preparation the next run tries again.
 const RETRY_AFTER: Duration = Duration::from_secs(60);

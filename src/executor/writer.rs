@@ -18,10 +18,8 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::{
-    sampler::SampleBatch,
-    sink::{Flush, Progress},
-};
+use super::{sampler::SampleBatch, sink::Flush};
+use crate::store::lifecycle::Progress;
 
 /// Memory of the messages queued for the writer or being stored, past which
 /// the read loop waits. With the sink's own bound, this caps the memory a

@@ -65,49 +65,7 @@ pub fn like_pattern(text: &str) -> String {
 /// The matching lines, in ascending order.
 pub async fn search(db: &PgPool, run_id: i64, search: &Search<'_>) -> AppResult<Vec<LogLine>> {
     Search::check(search.text)?;
-    let descending = search.before.is_some();
-    let sql = format!(
-        "select seq, stream, ts, line from run_logs
-          where run_id = $1 and seq > $2 and seq < $3
-            and ($4::smallint is null or stream = $4) and line {} ilike $5
-          order by seq {} limit $6",
-        if search.text.is_ascii() {
-            "collate \"C\""
-        } else {
-            ""
-        },
-        if descending { "desc" } else { "asc" }
-    );
-    let mut lines: Vec<LogLine> = sqlx::query_as(&sql)
-        .bind(run_id)
-        .bind(search.after.unwrap_or(-1))
-        .bind(search.before.unwrap_or(i32::MAX))
-        .bind(search.stream.0)
-        .bind(like_pattern(search.text))
-        .bind(search.limit.clamp(1, MAX_SEARCH_HITS))
-        .fetch_all(db)
-        .await?;
-    if descending {
-        lines.reverse();
-    }
-    Ok(lines)
-}
-
-/// The lines just before and after each of `seqs` (the hits' context), in
-/// one query.
-pub async fn context(db: &PgPool, run_id: i64, seqs: &[i32]) -> AppResult<Vec<LogLine>> {
-    let around: Vec<i32> = seqs
-        .iter()
-        .flat_map(|s| [s.saturating_sub(1), s.saturating_add(1)])
-        .collect();
-    Ok(sqlx::query_as(
-        "select seq, stream, ts, line from run_logs
-          where run_id = $1 and seq = any($2) order by seq",
-    )
-    .bind(run_id)
-    .bind(&around)
-    .fetch_all(db)
-    .await?)
+    super::store::matching(db, run_id, search).await
 }
 
 #[cfg(test)]

@@ -31,16 +31,7 @@ pub fn text(
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_AHEAD);
     tokio::spawn(async move {
         let _permit = permit;
-        let mut rows = sqlx::query_scalar::<_, String>(
-            "select line from run_logs
-              where run_id = $1
-                and ($2::smallint is null or stream = $2
-                     or (stream = 2 and line like '[test-executor] log cut here:%'))
-              order by seq",
-        )
-        .bind(run_id)
-        .bind(stream.0)
-        .fetch(&db);
+        let mut rows = super::store::lines(&db, run_id, stream);
         let mut chunk = Vec::with_capacity(CHUNK_BYTES + 1024);
         loop {
             match rows.try_next().await {

@@ -5,7 +5,7 @@ use axum::{extract::State, http::StatusCode};
 use serde::Serialize;
 
 use crate::{
-    dependencies::{self, DependencyImage},
+    dependencies::{self, store::DependencyImage},
     error::AppResult,
     operators::Operator,
     state::AppState,

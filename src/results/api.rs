@@ -35,9 +35,9 @@ pub async fn of_run(
     Path(run_id): Path<i64>,
     Query(query): Query<TestsQuery>,
 ) -> AppResult<Json<Vec<TestCase>>> {
-    crate::store::get(&state.db, run_id).await?;
+    crate::store::runs::get(&state.db, run_id).await?;
     let outcome = super::parse_outcome(query.outcome.as_deref())?;
-    let tests = super::of_run(
+    let tests = super::store::of_run(
         &state.db,
         run_id,
         outcome,
@@ -75,7 +75,7 @@ pub async fn history(
         .ok_or_else(|| {
             AppError::Invalid("give the test's node id, e.g. ?nodeid=test_math.py::test_add".into())
         })?;
-    let history = super::history(&state.db, &nodeid, 50).await?;
+    let history = super::store::history(&state.db, &nodeid, 50).await?;
     Ok(Json(HistoryJson {
         flaky: super::is_flaky(&history),
         nodeid,
@@ -92,11 +92,13 @@ pub async fn junit(
     let run_id: i64 = run_id
         .parse()
         .map_err(|_| AppError::NotFound(format!("no run {run_id:?}")))?;
-    let xml = super::junit_xml(&state.db, run_id).await?.ok_or_else(|| {
-        AppError::NotFound(format!(
-            "run #{run_id} has no JUnit report (yet): it is written when pytest finishes"
-        ))
-    })?;
+    let xml = super::store::junit_xml(&state.db, run_id)
+        .await?
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "run #{run_id} has no JUnit report (yet): it is written when pytest finishes"
+            ))
+        })?;
     // The report is written by the code under test: a download, never a page
     // of this origin (it may carry XHTML with a script in it).
     Ok((

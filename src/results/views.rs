@@ -26,14 +26,15 @@ pub async fn section(
     outcome: Option<&'static str>,
     page_no: i64,
 ) -> AppResult<Markup> {
-    let counts = super::outcome_counts(&state.db, run.id).await?;
+    let counts = super::store::outcome_counts(&state.db, run.id).await?;
     let total = match outcome {
         Some(o) => counts.iter().find(|(c, _)| c == o).map_or(0, |(_, n)| *n),
         None => counts.iter().map(|(_, n)| n).sum(),
     };
-    let tests = super::of_run(&state.db, run.id, outcome, page_no * PAGE_SIZE, PAGE_SIZE).await?;
+    let tests =
+        super::store::of_run(&state.db, run.id, outcome, page_no * PAGE_SIZE, PAGE_SIZE).await?;
     let nodeids: Vec<String> = tests.iter().map(|t| t.nodeid.clone()).collect();
-    let flaky = super::flaky_among(&state.db, &nodeids).await?;
+    let flaky = super::store::flaky_among(&state.db, &nodeids).await?;
     let active = run.status.is_active();
     let base = format!("/runs/{}/fragments/tests", run.id);
     let query = |o: Option<&str>, p: i64| format!("?outcome={}&page={p}", o.unwrap_or(""));
@@ -122,7 +123,7 @@ pub async fn fragment(
     Path(id): Path<i64>,
     Query(query): Query<TestsQuery>,
 ) -> PageResult<Markup> {
-    let run = crate::store::get(&state.db, id).await?;
+    let run = crate::store::runs::get(&state.db, id).await?;
     let outcome = super::parse_outcome(query.outcome.as_deref())?;
     Ok(section(&state, &run, outcome, query.page.unwrap_or(0).max(0)).await?)
 }
@@ -143,7 +144,7 @@ pub async fn history_page(
         .ok_or_else(|| {
             AppError::Invalid("give a test's node id: /tests?nodeid=file.py::test_name".into())
         })?;
-    let history = super::history(&state.db, &nodeid, 100).await?;
+    let history = super::store::history(&state.db, &nodeid, 100).await?;
     let flaky = super::is_flaky(&history);
     Ok(page(
         "Test history",

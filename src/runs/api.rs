@@ -9,9 +9,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{request::RunRequest, Run, RunFilter, RunStatus, Summary};
+use super::request::RunRequest;
+use crate::store::{runs::RunFilter, Run, RunStatus, Summary};
 use crate::{
-    environments::EnvironmentId,
+    environment_id::EnvironmentId,
     error::{AppError, AppResult, ErrorBody},
     logs::{self, LogLine},
     operators,
@@ -54,7 +55,7 @@ pub struct RunJson {
     /// The worker that executes (executed) the run, once claimed.
     pub worker: Option<String>,
     /// Peak memory, CPU-seconds and peak pids as sampled (`null` until sampled).
-    pub resources: super::Resources,
+    pub resources: crate::store::resources::Resources,
     /// The tests it runs (pytest node ids within `files`); `null`: all.
     pub node_ids: Option<Vec<String>>,
     /// The run whose failed tests this one runs again.
@@ -185,7 +186,7 @@ pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> AppResult<Json<Vec<RunJson>>> {
-    let runs = super::list(&state.db, &query.filter(50)?).await?;
+    let runs = crate::store::runs::list(&state.db, &query.filter(50)?).await?;
     Ok(Json(runs.into_iter().map(RunJson::from).collect()))
 }
 
@@ -272,7 +273,7 @@ pub async fn logs(
     } else {
         logs::page_size(query.limit, logs::MAX_PAGE, logs::MAX_PAGE)?
     };
-    super::get(&state.db, id).await?;
+    crate::store::runs::get(&state.db, id).await?;
     let lines = match (&query.q, query.after, query.before) {
         (Some(text), after, before) => {
             let search = logs::Search {
@@ -319,7 +320,7 @@ pub async fn cancel(
     body: axum::body::Bytes,
 ) -> AppResult<Json<RunJson>> {
     let operator = operators::is_operator(&headers, None, &state).await?;
-    let run = super::get(&state.db, id).await?;
+    let run = crate::store::runs::get(&state.db, id).await?;
     let request: CancelRequest = optional_json(&body)?;
     let by = if operator {
         "an operator".to_string()

@@ -11,9 +11,10 @@ use axum::{
 use maud::{html, Markup};
 use tower_sessions::Session;
 
-use super::{request::RunRequest, Run, RunStatus};
+use super::request::RunRequest;
+use crate::store::{Run, RunStatus};
 use crate::{
-    dependencies::{self, DependencyImage},
+    dependencies::{self, store::DependencyImage},
     error::{AppError, AppResult},
     state::AppState,
     web::{
@@ -80,7 +81,7 @@ pub fn panel(run: &Run, build: &DependencyImage, csrf: &str) -> Markup {
 
 /// `GET /runs/{id}/build.log`: the whole log of the build the run needed.
 pub async fn log(State(state): State<AppState>, Path(id): Path<i64>) -> PageResult<Response> {
-    let run = crate::store::get(&state.db, id).await?;
+    let run = crate::store::runs::get(&state.db, id).await?;
     let key = run
         .dependency_key
         .ok_or_else(|| AppError::NotFound(format!("run #{id} needed no dependency build")))?;
@@ -101,7 +102,7 @@ pub async fn log(State(state): State<AppState>, Path(id): Path<i64>) -> PageResu
 /// Forgets the failed build run `id` needed and queues its files again
 /// under `username`: the new run builds at once.
 async fn retry(state: &AppState, id: i64, username: String) -> AppResult<Run> {
-    let run = crate::store::get(&state.db, id).await?;
+    let run = crate::store::runs::get(&state.db, id).await?;
     let key = run.dependency_key.clone().ok_or_else(|| {
         AppError::Conflict(format!(
             "run #{id} needed no dependency build: use Run again"
@@ -149,7 +150,7 @@ pub async fn retry_page(
     let me = session::username(&session).await?;
     let username = match me {
         Some(me) => me,
-        None => crate::store::get(&state.db, id).await?.username,
+        None => crate::store::runs::get(&state.db, id).await?.username,
     };
     let run = retry(&state, id, username).await?;
     Ok(Redirect::to(&format!("/runs/{}", run.id)).into_response())
@@ -177,7 +178,7 @@ pub async fn retry_api(
     Path(id): Path<i64>,
     Json(request): Json<RetryRequest>,
 ) -> AppResult<(StatusCode, Json<super::api::RunJson>)> {
-    super::Username::parse(&request.username)?;
+    crate::store::Username::parse(&request.username)?;
     let run = retry(&state, id, request.username).await?;
     Ok((StatusCode::CREATED, Json(run.into())))
 }

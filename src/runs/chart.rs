@@ -10,7 +10,7 @@ use std::fmt::Write;
 use maud::{html, Markup};
 use time::OffsetDateTime;
 
-use super::{resources::Sample, Run, RunStatus};
+use crate::store::{resources::Sample, Run, RunStatus};
 
 /// Chart coordinates: x in 0..=W over the time span, y in 0..=H with the
 /// limit drawn at `LIMIT_Y` (a little headroom above it).

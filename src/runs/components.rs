@@ -5,7 +5,7 @@ use maud::{html, Markup};
 
 use time::OffsetDateTime;
 
-use super::{RunStatus, Summary};
+use crate::store::{RunStatus, Summary};
 use crate::web::components::duration;
 
 pub fn status_badge(status: RunStatus) -> Markup {
@@ -17,7 +17,7 @@ pub fn run_duration(
     started_at: Option<OffsetDateTime>,
     finished_at: Option<OffsetDateTime>,
 ) -> String {
-    super::duration(started_at, finished_at)
+    crate::store::duration(started_at, finished_at)
         .map(duration)
         .unwrap_or_else(|| "—".into())
 }

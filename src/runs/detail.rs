@@ -10,9 +10,10 @@ use maud::{html, Markup};
 use tower_sessions::Session;
 
 use super::components::{counts, run_duration, status_badge};
-use super::{log_view::LogView, Run, RunStatus};
+use super::log_view::LogView;
+use crate::store::{Run, RunStatus};
 use crate::{
-    dependencies::DependencyImage,
+    dependencies::store::DependencyImage,
     error::AppError,
     results,
     state::AppState,
@@ -40,7 +41,7 @@ pub async fn show(
     let logs = super::log_view::section(&state, &run, &view).await?;
     let tests = results::views::section(&state, &run, None, 0).await?;
     let samples = crate::store::resources::samples(&state.db, id, None).await?;
-    let reruns = crate::store::reruns_of(&state.db, id).await?;
+    let reruns = crate::store::runs::reruns_of(&state.db, id).await?;
     Ok(page(
         &format!("Run #{id}"),
         Nav::Other,
@@ -251,7 +252,7 @@ pub async fn cancel(
     Form(form): Form<CsrfForm>,
 ) -> PageResult<Response> {
     session::verify_csrf(&session, &cookie, &form._csrf).await?;
-    let run = super::get(&state.db, id).await?;
+    let run = crate::store::runs::get(&state.db, id).await?;
     let me = session::username(&session).await?;
     let operator = session::is_operator(&session).await?;
     if !operator && me.as_deref() != Some(run.username.as_str()) {

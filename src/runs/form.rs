@@ -14,10 +14,12 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{request::RunRequest, Username};
+use super::request::RunRequest;
+use crate::store::Username;
 use crate::{
     catalog::{Group, TestFile},
-    environments::{self, Environment, EnvironmentId},
+    environment_id::EnvironmentId,
+    environments::{self, Environment},
     error::AppError,
     state::AppState,
     web::{
@@ -91,7 +93,7 @@ pub async fn new_form(
         ..Default::default()
     };
     if let Some(from) = prefill.from {
-        let run = super::get(&state.db, from).await?;
+        let run = crate::store::runs::get(&state.db, from).await?;
         form.environment_id = run.environment_id.to_string();
         form.files = run.files;
     }
@@ -152,7 +154,7 @@ async fn render(
     errors: &FieldErrors,
 ) -> PageResult<Markup> {
     let csrf = session::csrf_token(session, cookie).await?;
-    let envs = environments::list(&state.db).await?;
+    let envs = environments::store::list(&state.db).await?;
     let listing = state.catalog.listing().await?;
     let groups = listing.groups();
     let selected_env: Option<i32> = form.environment_id.trim().parse().ok();

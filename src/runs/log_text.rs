@@ -31,7 +31,7 @@ pub async fn log_text(
     Query(query): Query<TextQuery>,
 ) -> PageResult<Response> {
     let stream = StreamFilter::parse(query.stream.as_deref())?;
-    super::get(&state.db, id).await?;
+    crate::store::runs::get(&state.db, id).await?;
     let permit = state.log_downloads.clone().try_acquire_owned().map_err(|_| {
         AppError::TooManyRequests(format!(
             "{LOG_DOWNLOADS_AT_ONCE} whole-log downloads are streaming already; try again in a moment \

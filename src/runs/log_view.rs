@@ -8,7 +8,7 @@ use axum::extract::State;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::Run;
+use crate::store::Run;
 use crate::{
     error::AppError,
     logs::{self, LogLine, Search, StreamFilter},
@@ -250,7 +250,7 @@ pub async fn logs_fragment(
 ) -> PageResult<Markup> {
     // The status is read first: lines stored before it turned final are
     // then all visible below.
-    let run = super::get(&state.db, id).await?;
+    let run = crate::store::runs::get(&state.db, id).await?;
     let lines = logs::after(&state.db, id, Some(query.after), logs::MAX_PAGE).await?;
     let last = lines.last().map_or(query.after, |l| l.seq);
     Ok(html! {
@@ -265,7 +265,7 @@ pub async fn later_fragment(
     Path(id): Path<i64>,
     Query(query): Query<AfterQuery>,
 ) -> PageResult<Markup> {
-    let run = super::get(&state.db, id).await?;
+    let run = crate::store::runs::get(&state.db, id).await?;
     let lines = logs::after(&state.db, id, Some(query.after), PAGE_LINES).await?;
     Ok(html! {
         (log_lines(&lines, None))
@@ -284,7 +284,7 @@ pub async fn earlier_fragment(
     Path(id): Path<i64>,
     Query(query): Query<BeforeQuery>,
 ) -> PageResult<Markup> {
-    super::get(&state.db, id).await?;
+    crate::store::runs::get(&state.db, id).await?;
     let lines = logs::before(
         &state.db,
         id,

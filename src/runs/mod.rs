@@ -13,7 +13,7 @@ pub mod rerun;
 pub mod resources;
 pub mod views;
 
-pub use crate::store::*;
+use crate::store::{Run, RunStatus};
 
 /// `/api/v1/runs...`, mounted by `routes.rs` under its API layers.
 pub fn api_routes() -> axum::Router<crate::state::AppState> {
@@ -78,7 +78,7 @@ pub fn page_routes() -> axum::Router<crate::state::AppState> {
 /// no online worker can be, it says why ("no online worker has label gpu");
 /// when a worker has a free slot for it, it waits for nothing.
 pub async fn get_placed(state: &crate::state::AppState, id: i64) -> crate::error::AppResult<Run> {
-    let mut run = get(&state.db, id).await?;
+    let mut run = crate::store::runs::get(&state.db, id).await?;
     if run.status == RunStatus::Queued && run.holds_environment {
         let lost_after = state.config.worker.worker_lost_after as f64;
         let placement =

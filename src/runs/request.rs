@@ -3,11 +3,11 @@
 
 use serde::Deserialize;
 
-use super::{NewRun, Run, Username};
+use crate::store::{runs::NewRun, Run, Username};
 use crate::{
     catalog::{Catalog, Project, Selection, TreeError},
     dependencies::ProjectSource,
-    environments::EnvironmentId,
+    environment_id::EnvironmentId,
     error::{AppError, AppResult},
     state::AppState,
 };
@@ -143,7 +143,7 @@ pub async fn submit(state: &AppState, request: &RunRequest) -> AppResult<Run> {
 
 /// Queues a checked run and wakes the executor.
 pub(super) async fn queue(state: &AppState, new: &NewRun) -> AppResult<Run> {
-    let run = crate::store::create(&state.db, new, state.config.queue_caps()).await?;
+    let run = crate::store::runs::create(&state.db, new, state.config.queue_caps()).await?;
     if let Some(executor) = &state.executor {
         executor.wake();
     }
@@ -152,14 +152,14 @@ pub(super) async fn queue(state: &AppState, new: &NewRun) -> AppResult<Run> {
 
 /// Cancels a run and kills its container if it is running here.
 pub async fn cancel(state: &AppState, run_id: i64, by: &str) -> AppResult<Run> {
-    let run = super::get(&state.db, run_id).await?;
+    let run = crate::store::runs::get(&state.db, run_id).await?;
     if !run.status.is_active() {
         return Err(AppError::Conflict(format!(
             "run #{run_id} has already finished ({})",
             run.status.label()
         )));
     }
-    let previous = crate::store::cancel(&state.db, run_id, by).await?;
+    let previous = crate::store::runs::cancel(&state.db, run_id, by).await?;
     if previous.is_some() {
         if let Some(executor) = &state.executor {
             executor.cancel(run_id);
@@ -168,8 +168,8 @@ pub async fn cancel(state: &AppState, run_id: i64, by: &str) -> AppResult<Run> {
     // A running run ends once its container is seen dead: usually well
     // within this, so the answer shows it cancelled.
     let within = match previous {
-        Some(super::RunStatus::Running) => std::time::Duration::from_secs(5),
+        Some(crate::store::RunStatus::Running) => std::time::Duration::from_secs(5),
         _ => std::time::Duration::ZERO,
     };
-    crate::store::wait_until_over(&state.db, run_id, within).await
+    crate::store::runs::wait_until_over(&state.db, run_id, within).await
 }

@@ -11,14 +11,12 @@ use axum::{
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{
-    request::{RunRequest, MAX_NODE_IDS},
-    Run,
-};
+use super::request::{RunRequest, MAX_NODE_IDS};
 use crate::{
     error::{AppError, AppResult, ErrorBody},
     results,
     state::AppState,
+    store::Run,
     web::{
         csrf::CsrfCookie,
         extract::{Form, Json, Path},
@@ -42,14 +40,14 @@ pub struct RerunRequest {
 
 /// Queues the rerun of run `id`'s failed tests.
 pub async fn rerun_failed(state: &AppState, id: i64, asked: &RerunRequest) -> AppResult<Run> {
-    let run = crate::store::get(&state.db, id).await?;
+    let run = crate::store::runs::get(&state.db, id).await?;
     if run.status.is_active() {
         return Err(AppError::Conflict(format!(
             "run #{id} has not finished: its failed tests are known once it has"
         )));
     }
     let limit = i64::try_from(MAX_NODE_IDS).unwrap_or(i64::MAX) + 1;
-    let node_ids = results::failed_node_ids(&state.db, id, limit).await?;
+    let node_ids = results::store::failed_node_ids(&state.db, id, limit).await?;
     if node_ids.is_empty() {
         return Err(AppError::Conflict(format!(
             "run #{id} has no failed or errored test to rerun"
@@ -82,7 +80,7 @@ pub async fn rerun_failed(state: &AppState, id: i64, asked: &RerunRequest) -> Ap
 
 /// What changed between the run and the same files now: the project's tree,
 /// or a file; `None` when nothing did.
-fn changed_since(run: &Run, new: &crate::store::NewRun) -> Option<String> {
+fn changed_since(run: &Run, new: &crate::store::runs::NewRun) -> Option<String> {
     if let Some(project) = &run.project {
         return (run.tree_sha256 != new.tree_sha256).then(|| format!("project {project}"));
     }
@@ -132,7 +130,7 @@ pub async fn page(
     session::verify_csrf(&session, &cookie, &form._csrf).await?;
     let username = match session::username(&session).await? {
         Some(me) => me,
-        None => crate::store::get(&state.db, id).await?.username,
+        None => crate::store::runs::get(&state.db, id).await?.username,
     };
     let asked = RerunRequest {
         username,

@@ -9,11 +9,13 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use super::chart;
-pub use crate::store::resources::Sample;
 use crate::{
     error::AppResult,
     state::AppState,
-    store::{self, resources},
+    store::{
+        self,
+        resources::{self, Sample},
+    },
     web::{
         extract::{Json, Path, Query},
         html_error::PageResult,
@@ -56,7 +58,7 @@ pub async fn api(
     Path(id): Path<i64>,
     Query(query): Query<AfterQuery>,
 ) -> AppResult<Json<ResourcesJson>> {
-    let run = store::get(&state.db, id).await?;
+    let run = store::runs::get(&state.db, id).await?;
     let mut samples = resources::samples(&state.db, id, query.after_ms).await?;
     if let Some(after) = query.after_ms {
         samples.retain(|s| s.t_ms > after);
@@ -91,7 +93,7 @@ pub async fn fragment(
     Query(query): Query<FragmentQuery>,
 ) -> PageResult<Response> {
     // The status first: points stored before it turned final are then all read.
-    let run = store::get(&state.db, id).await?;
+    let run = store::runs::get(&state.db, id).await?;
     let samples = resources::samples(&state.db, id, Some(query.after_ms)).await?;
     let fits = samples
         .last()

@@ -9,10 +9,11 @@ use axum::{
 };
 use maud::{html, Markup};
 
+use super::api::ListQuery;
 use super::components::{counts, run_duration, status_badge};
-use super::{api::ListQuery, RunRow, RunStatus};
+use crate::store::{RunRow, RunStatus};
 use crate::{
-    environments::EnvironmentId,
+    environment_id::EnvironmentId,
     state::AppState,
     web::{
         components::short_time,
@@ -29,7 +30,7 @@ pub async fn index(
     Query(query): Query<ListQuery>,
 ) -> PageResult<Markup> {
     let filter = query.filter(PAGE_SIZE)?;
-    let runs = super::list_rows(&state.db, &filter, None).await?;
+    let runs = crate::store::list_rows(&state.db, &filter, None).await?;
     let filters = filter_params(&query);
     let newest = if query.before.is_none() {
         runs.first().map_or(0, |r| r.id)
@@ -112,7 +113,7 @@ pub async fn row_fragment(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> PageResult<Markup> {
-    Ok(row(&super::get(&state.db, id).await?.into()))
+    Ok(row(&crate::store::runs::get(&state.db, id).await?.into()))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -136,7 +137,7 @@ pub async fn newer_fragment(
         before: None,
     };
     let filter = list.filter(PAGE_SIZE)?;
-    let runs = super::list_rows(&state.db, &filter, Some(query.after)).await?;
+    let runs = crate::store::list_rows(&state.db, &filter, Some(query.after)).await?;
     if runs.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }

@@ -2,20 +2,20 @@
 //! executor and the handlers of `runs/` both call it; it calls neither.
 
 mod copy;
+pub mod database;
 pub mod finals;
+pub mod gauges;
 pub mod lifecycle;
 pub mod resources;
 pub mod retention;
 mod run;
 mod run_row;
-mod runs;
+pub mod runs;
 mod summary;
 mod username;
 pub mod workers;
 
-pub use resources::Resources;
 pub use run::{duration, Run, RunStatus};
 pub use run_row::{list_rows, RunRow};
-pub use runs::*;
 pub use summary::Summary;
 pub use username::Username;

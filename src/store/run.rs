@@ -3,7 +3,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{Resources, Summary};
+use super::{resources::Resources, Summary};
 use crate::{environment_id::EnvironmentId, limits::Limits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]

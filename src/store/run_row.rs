@@ -4,7 +4,10 @@
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use super::{runs::page_query, Run, RunFilter, RunStatus, Summary};
+use super::{
+    runs::{page_query, RunFilter},
+    Run, RunStatus, Summary,
+};
 use crate::{environment_id::EnvironmentId, error::AppResult};
 
 const ROW_COLUMNS: &str = "id, username, environment_id, files, status, project, collected,

@@ -2,12 +2,12 @@
 
 use axum::extract::State;
 
-use super::Worker;
 use crate::{
     error::{AppError, AppResult},
     operators::Operator,
     state::AppState,
     store::workers,
+    store::workers::Worker,
     web::extract::{Json, Path},
 };
 

@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use crate::state::AppState;
 
-pub use crate::store::workers::Worker;
-
 /// When a worker with a free lock and no heartbeat is lost.
 pub fn lost_after(state: &AppState) -> Duration {
     Duration::from_secs(state.config.worker.worker_lost_after)

@@ -7,11 +7,11 @@ use axum::{
 use maud::{html, Markup};
 use tower_sessions::Session;
 
-use super::Worker;
 use crate::{
     error::AppError,
     state::AppState,
     store::workers,
+    store::workers::Worker,
     web::{
         components::short_time,
         csrf::CsrfCookie,

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use test_executor::{
     config::DependencyBuildConfig,
     dependencies::{self, ProjectSource},
-    executor::engine::Engine,
+    engine::Engine,
 };
 
 mod cleanup;

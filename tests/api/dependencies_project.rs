@@ -10,7 +10,7 @@ use std::{
 };
 
 use futures_util::StreamExt;
-use test_executor::{dependencies, environments::Limits, executor::engine::Engine};
+use test_executor::{dependencies, engine::Engine, limits::Limits};
 use tokio::io::AsyncWriteExt;
 
 use crate::dependencies::{pytest_counts, DepsFixture};

@@ -8,7 +8,7 @@ use std::{
 
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
-use test_executor::{AppState, Config};
+use test_executor::{config::Config, AppState};
 
 pub struct TestApp {
     pub address: String,

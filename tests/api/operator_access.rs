@@ -5,7 +5,7 @@
 use std::{net::IpAddr, time::Duration};
 
 use serde_json::json;
-use test_executor::{AppState, Config};
+use test_executor::{config::Config, AppState};
 
 use crate::helpers::{config, csrf_of, fresh_database, test_files, TestApp};
 

@@ -4,10 +4,13 @@
 use anyhow::Result;
 use sqlx::PgPool;
 
-use super::{results_memory, Batch, Progress};
+use super::{results_memory, Batch};
 use crate::{
-    executor::{outcome::Summary, output::TestResult},
-    store::lifecycle::{self, OutputBatch},
+    executor::output::TestResult,
+    store::{
+        lifecycle::{self, OutputBatch, Progress},
+        Summary,
+    },
 };
 
 /// One batch of output and the counters after it, ready to store.

@@ -1,0 +1,51 @@
+//! The container's end, asked of the engine on the side so that an engine
+//! slow to answer never stalls the follow loop: a kill, and a bounded wait
+//! for the container to stop.
+
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use anyhow::Result;
+use tokio::task::JoinHandle;
+
+use crate::{engine::CALL_TIMEOUT, executor::Shared};
+
+/// The container's exit code once it stopped; `None` if it is gone.
+pub type ExitWait = Pin<Box<dyn Future<Output = Result<Option<i64>>> + Send>>;
+
+/// Kills on the side, so an engine slow to answer never stalls the loop;
+/// the task says whether the engine took the kill.
+pub fn send_kill(shared: &Arc<Shared>, name: &str) -> JoinHandle<bool> {
+    let engine = shared.engine.clone();
+    let name = name.to_owned();
+    tokio::spawn(async move {
+        match engine.kill(&name).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(error = format!("{err:#}"), "killing a container");
+                false
+            }
+        }
+    })
+}
+
+/// Waits (after `pause`) for the container to stop, for at most `within`, so
+/// a silent engine is asked again rather than waited on forever.
+pub fn wait_for_exit(
+    shared: &Arc<Shared>,
+    name: &str,
+    pause: Duration,
+    within: Duration,
+) -> ExitWait {
+    let engine = shared.engine.clone();
+    let name = name.to_owned();
+    Box::pin(async move {
+        tokio::time::sleep(pause).await;
+        match engine.wait(&name, within.max(CALL_TIMEOUT)).await {
+            Ok(code) => Ok(Some(code)),
+            Err(err) => match engine.inspect(&name).await {
+                Ok(None) => Ok(None),
+                _ => Err(err),
+            },
+        }
+    })
+}
