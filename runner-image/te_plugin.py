@@ -8,12 +8,13 @@ The token comes from the run's meta.json (never from the environment), so a
 test printing something that looks like a record is just text. Records carry
 "i", a counter from 0, and "t", the type: collected, start, result,
 collect_error, finish (and junit and usage, sent by te_runner after the
-session).
+session, and stacks, by te_hang before the deadline).
 """
 
 import json
 import os
 import sys
+import threading
 
 import pytest
 
@@ -88,14 +89,19 @@ class Plugin:
         self._token = token.encode("ascii")
         self._i = 0
         self._reports = {}
+        # The test running now (te_hang's record names it).
+        self.current = None
+        # te_hang emits from its own thread.
+        self._lock = threading.Lock()
 
     def emit(self, record):
-        record["i"] = self._i
-        self._i += 1
-        sys.stdout.flush()
-        sys.stderr.flush()
-        body = json.dumps(record, separators=(",", ":")).encode("ascii")
-        os.write(2, b"\x1e" + self._token + b" " + body + b"\n")
+        with self._lock:
+            record["i"] = self._i
+            self._i += 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+            body = json.dumps(record, separators=(",", ":")).encode("ascii")
+            os.write(2, b"\x1e" + self._token + b" " + body + b"\n")
 
     def pytest_collection_finish(self, session):
         self.emit({"t": "collected", "n": len(session.items)})
@@ -111,6 +117,7 @@ class Plugin:
             })
 
     def pytest_runtest_logstart(self, nodeid, location):
+        self.current = _nodeid(nodeid)
         self._reports[nodeid] = []
         self.emit({"t": "start", "nodeid": _nodeid(nodeid)})
 

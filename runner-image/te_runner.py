@@ -50,6 +50,7 @@ if not os.environ.get("VIRTUAL_ENV"):
 
 import pytest
 
+import te_hang
 import te_plugin
 
 
@@ -328,6 +329,7 @@ def main(deadline_pipe):
         f"--rootdir={WORK}",
         *files,
     ]
+    te_hang.watch(plugin, meta["deadline_secs"], WORK)
     status = pytest.main(args, plugins=[plugin])
     send_junit(plugin)
     send_usage(plugin, before)

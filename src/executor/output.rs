@@ -71,6 +71,8 @@ pub enum Record {
         cpu_ms: i64,
         max_rss_kib: i64,
     },
+    /// Every thread's Python stack shortly before the deadline (te_hang).
+    Stacks(crate::store::stacks::Stacks),
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -112,6 +114,7 @@ impl Record {
                 nodeid: cap_nodeid(nodeid),
                 message: message.map(|m| cap_text(m, MAX_MESSAGE_BYTES)),
             },
+            Record::Stacks(stacks) => Record::Stacks(stacks.capped()),
             other => other,
         })
     }

@@ -71,6 +71,8 @@ pub struct Sink {
     pub junit: String,
     /// The runner's last `usage` record: (CPU ms, peak RSS KiB).
     pub usage: Option<(i64, i64)>,
+    /// Where the run was when its deadline neared (the last such record).
+    pub stacks: Option<crate::store::stacks::Stacks>,
     pub dropped: Dropped,
 }
 
@@ -144,6 +146,7 @@ impl Sink {
             collect_error_count: 0,
             exit_status: None,
             usage: None,
+            stacks: None,
             junit: String::new(),
             dropped: Dropped::default(),
         }
@@ -248,6 +251,7 @@ impl Sink {
                 cpu_ms,
                 max_rss_kib,
             } => self.usage = Some((cpu_ms, max_rss_kib)),
+            Record::Stacks(stacks) => self.stacks = Some(stacks),
             Record::Junit { data } => {
                 if self.dropped.junit_too_large {
                     return;

@@ -42,11 +42,16 @@ pub async fn show(
     let tests = results::views::section(&state, &run, None, 0).await?;
     let samples = crate::store::resources::samples(&state.db, id, None).await?;
     let reruns = crate::store::runs::reruns_of(&state.db, id).await?;
+    let stacks = match run.status {
+        RunStatus::TimedOut => crate::store::stacks::of_run(&state.db, id).await?,
+        _ => None,
+    };
     Ok(page(
         &format!("Run #{id}"),
         Nav::Other,
         html! {
             (status_panel(&run, build.as_ref(), &csrf, me.as_deref()))
+            @if let Some(stacks) = &stacks { (super::hang_view::section(stacks)) }
             (facts(&run, &reruns))
             (super::chart::section(&run, &samples))
             (logs)

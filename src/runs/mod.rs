@@ -6,6 +6,7 @@ mod chart;
 mod components;
 pub mod detail;
 pub mod form;
+pub mod hang_view;
 pub mod log_text;
 pub mod log_view;
 pub mod request;
@@ -26,6 +27,7 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs/{id}/cancel", post(api::cancel))
         .route("/runs/{id}/retry-build", post(build_panel::retry_api))
         .route("/runs/{id}/rerun-failed", post(rerun::api))
+        .route("/runs/{id}/stacks", get(hang_view::api))
 }
 
 /// The OpenAPI paths of `api_routes` (`openapi.rs` merges them; a test
@@ -40,7 +42,8 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
         resources::api,
         api::cancel,
         build_panel::retry_api,
-        rerun::api
+        rerun::api,
+        hang_view::api
     ))]
     struct Doc;
     <Doc as utoipa::OpenApi>::openapi()

@@ -213,6 +213,8 @@ pub struct Outcome {
     pub reason: String,
     pub exit_code: Option<i64>,
     pub junit: Option<String>,
+    /// Where it was when its deadline neared, if the runner said.
+    pub stacks: Option<super::stacks::Stacks>,
     /// When the container was ready for the files, and when it exited.
     pub ready_at: Option<OffsetDateTime>,
     pub exited_at: Option<OffsetDateTime>,
@@ -228,6 +230,7 @@ impl Outcome {
             reason: reason.into(),
             exit_code: None,
             junit: None,
+            stacks: None,
             ready_at: None,
             exited_at: None,
             warm: None,
@@ -243,6 +246,7 @@ pub async fn finish(db: &PgPool, run_id: i64, outcome: &Outcome) -> Result<()> {
         "update runs set status = case when cancel_requested is null then $2 else 'cancelled' end,
                 reason = coalesce(cancel_requested, $3), exit_code = $4, junit_xml = $5,
                 ready_at = coalesce($6, ready_at), exited_at = $7, warm = coalesce($8, warm),
+                hang_stacks = $9,
                 finished_at = now(), holds_environment = false, current_test = null
           where id = $1 and status = 'running'
          returning status, environment_id,
@@ -256,6 +260,7 @@ pub async fn finish(db: &PgPool, run_id: i64, outcome: &Outcome) -> Result<()> {
     .bind(outcome.ready_at)
     .bind(outcome.exited_at)
     .bind(outcome.warm)
+    .bind(outcome.stacks.clone().map(sqlx::types::Json))
     .fetch_optional(db)
     .await
     .with_context(|| format!("recording the outcome of run {run_id}"))?;

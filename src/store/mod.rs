@@ -11,6 +11,7 @@ pub mod retention;
 mod run;
 mod run_row;
 pub mod runs;
+pub mod stacks;
 mod summary;
 mod username;
 pub mod workers;

@@ -17,6 +17,7 @@ mod execution;
 mod faults_attach;
 mod faults_orphans;
 mod faults_postgres;
+mod hang_stacks;
 mod health;
 mod helpers;
 mod hostile;

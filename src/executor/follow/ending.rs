@@ -51,6 +51,7 @@ impl Follower<'_> {
             reason,
             exit_code: Some(exit_code),
             junit,
+            stacks: self.sink.stacks.take(),
             ready_at: None,
             // pytest's end: its output's end, or when the engine said it stopped
             exited_at: self
