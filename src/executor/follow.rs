@@ -90,6 +90,7 @@ pub async fn follow(
             cpu_baseline_ns,
             run.peak_memory_bytes,
         )
+        .with_services(&shared.engine, shared.services.of(run.id))
     } else {
         Sampler::off(run.id)
     };

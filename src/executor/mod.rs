@@ -13,6 +13,7 @@ mod reaper;
 mod reconcile;
 mod run_task;
 mod sampler;
+mod services;
 pub(crate) mod sink;
 mod usr_volumes;
 mod writer;
@@ -80,6 +81,8 @@ pub struct Shared {
     pub usr_volumes: usr_volumes::UsrVolumes,
     /// Finished runs' containers, removed behind running tests.
     pub reaper: reaper::Reaper,
+    /// The service containers of the runs going here.
+    pub services: services::Running,
     /// The worker's stable name (`WORKER_NAME`) and labels.
     pub name: String,
     pub labels: Vec<String>,
@@ -119,6 +122,7 @@ impl Executor {
             pool: pool::Pool::new(settings.warm_pool, settings.warm_pool_cpu_shares),
             usr_volumes: usr_volumes::UsrVolumes::default(),
             reaper: reaper::Reaper::default(),
+            services: services::Running::default(),
             name: settings.name,
             labels: settings.labels,
             lost_after: settings.lost_after,

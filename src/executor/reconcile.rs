@@ -16,6 +16,7 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
     let containers = shared.engine.list_ours(&shared.instance).await?;
     let by_run: HashMap<i64, &super::engine::FoundContainer> = containers
         .iter()
+        .filter(|c| !c.service)
         .filter_map(|c| Some((c.run_id?, c)))
         .collect();
 
@@ -48,12 +49,18 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
 
     // Containers whose run is over (cancelled, or finished just before a
     // crash) and that no task of ours is handling.
-    let ids: Vec<i64> = by_run.keys().copied().collect();
+    let mut ids: Vec<i64> = containers.iter().filter_map(|c| c.run_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
     let active = store::active_ids(&shared.db, &ids).await?;
     let handled: Vec<i64> = shared.active.lock().unwrap().keys().copied().collect();
-    for (run_id, container) in by_run {
+    // (its services too)
+    for container in &containers {
+        let Some(run_id) = container.run_id else {
+            continue;
+        };
         if !active.contains(&run_id) && !handled.contains(&run_id) {
-            tracing::info!(run_id, "removing the container of a run that is over");
+            tracing::info!(run_id, container = %container.name, "removing a container of a run that is over");
             shared.engine.remove(&container.id).await?;
         }
     }

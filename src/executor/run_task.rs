@@ -20,7 +20,7 @@ use crate::{
 use super::{
     engine::{Extras, DEFAULT_CPU_SHARES, LABEL_INSTANCE, LABEL_RUN},
     follow::{follow, GaveUp},
-    payload,
+    payload, services,
     store::{self, ClaimedRun, Outcome},
     writer, Shared,
 };
@@ -39,6 +39,7 @@ pub async fn execute(shared: Arc<Shared>, run: ClaimedRun, cancel: CancellationT
     let name = container_name(&shared.instance, run.id);
     let result = start_and_follow(&shared, &run, &name, cancel).await;
     conclude(&shared, &run, &name, result).await;
+    services::remove(&shared, run.id).await;
 }
 
 /// Picks up a run whose executor died, from its container's logs.
@@ -68,24 +69,33 @@ async fn start_and_follow(
 ) -> Result<Outcome, RunError> {
     // A project's tree may be tens of MiB: read it off the async threads.
     let (catalog, claimed) = (shared.catalog.clone(), run.clone());
-    let prepared = tokio::task::spawn_blocking(move || payload::for_run(&catalog, &claimed))
-        .await
-        .context("reading the run's files")?
-        .map_err(|e| RunError::Setup(format!("{e:#}")))?;
+    let offered = shared.dependencies.service_images.names();
+    let prepared =
+        tokio::task::spawn_blocking(move || payload::for_run(&catalog, &claimed, &offered))
+            .await
+            .context("reading the run's files")?
+            .map_err(|e| RunError::Setup(format!("{e:#}")))?;
     let image = image_for(shared, run).await?;
     store::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
     let payload = prepared.tar;
     if let (Some(project), true) = (&run.project, image != shared.image) {
         shared.pool.used(project, &image);
     }
-    let warm = take_warm(shared, run, name, &image).await;
+    // A run with services gets a fresh container they can join.
+    let warm = match prepared.services.is_empty() {
+        true => take_warm(shared, run, name, &image).await,
+        false => None,
+    };
     let (attached, warm, cpu_before) = match warm {
         Some((attached, cpu_before)) => (attached, true, cpu_before),
-        None => (
-            start_plain(shared, run, name, &image).await?,
-            false,
-            Some(0),
-        ),
+        None => {
+            let hosts = services::hosts(&prepared.services);
+            let attached = start_plain(shared, run, name, &image, hosts).await?;
+            services::start(shared, run, name, &prepared.services, &cancel)
+                .await
+                .map_err(RunError::Setup)?;
+            (attached, false, Some(0))
+        }
     };
     let deadline = Instant::now() + Duration::from_secs(run.limits.timeout_secs as u64);
     let mut input = attached.input;
@@ -160,6 +170,7 @@ async fn start_plain(
     run: &ClaimedRun,
     name: &str,
     image: &str,
+    extra_hosts: Vec<String>,
 ) -> Result<AttachContainerResults, RunError> {
     let labels = HashMap::from([
         (LABEL_INSTANCE.to_string(), shared.instance.clone()),
@@ -183,6 +194,7 @@ async fn start_plain(
     let extras = Extras {
         cpu_shares: None,
         usr_volume,
+        extra_hosts,
     };
     if let Err(err) = engine
         .create_sandbox_with(name, &image_id, labels, &run.limits, &extras)

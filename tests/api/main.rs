@@ -45,6 +45,7 @@ mod runs_api;
 mod sandbox;
 mod security;
 mod server_process;
+mod services;
 mod sessions;
 mod usr_volume;
 mod waiting;

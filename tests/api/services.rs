@@ -1,0 +1,128 @@
+//! Services declared by a project (`[[services]]` in `test-executor.toml`):
+//! the sample app's tests reach a fresh Postgres as `db:5432` through
+//! psycopg and pass; its memory and processes count in the run's samples;
+//! the service container is gone afterwards. A service whose port never
+//! opens, or that stops, ends the run `error` naming it, within its
+//! timeout. Real Docker and the offline Postgres image
+//! (`scripts/lib.sh` `ensure_service_images`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{id, TestApp};
+
+/// The service containers of this app's runs still present.
+fn service_containers(app: &TestApp) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            &format!("label=te.instance={}", app.instance),
+        ])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|n| n.contains("-svc-"))
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn until_no_services(app: &TestApp) -> Vec<String> {
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = service_containers(app);
+        if left.is_empty() || Instant::now() > until {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A query that keeps the database busy long enough for a few samples.
+const SLOW_QUERY: (&str, &str) = (
+    "notes_app/tests/test_sampled.py",
+    "def test_a_slow_query(conn):\n    \
+         conn.execute('SELECT pg_sleep(3)')\n",
+);
+
+#[tokio::test]
+async fn the_sample_app_passes_against_its_postgres_and_the_service_goes_with_the_run() {
+    let app = TestApp::spawn_with(&[SLOW_QUERY], |_| {}).await;
+    let run = app
+        .create_run(1, &["notes_app/tests/test_notes.py", SLOW_QUERY.0])
+        .await;
+    let run = app.wait_finished(id(&run), Duration::from_secs(240)).await;
+    let logs = app.log_text(id(&run)).await.join("\n");
+    assert_eq!(run["status"], "success", "{run}\n{logs}");
+    assert_eq!(run["summary"]["passed"], 4, "{run}");
+    let left = until_no_services(&app).await;
+    assert!(left.is_empty(), "service containers left: {left:?}");
+    // Postgres' own processes (postmaster, checkpointer, writers, the
+    // backend: 6 or more) count with pytest's.
+    let resources: Value = app
+        .get_json(&format!("/api/v1/runs/{}/resources", id(&run)))
+        .await;
+    let pids = resources["peak_pids"].as_i64().unwrap_or(0);
+    assert!(
+        pids >= 6,
+        "the service's processes are counted: {resources}"
+    );
+}
+
+const NEVER_READY: &[(&str, &str)] = &[
+    ("deaf/pytest.ini", "[pytest]\n"),
+    (
+        "deaf/test-executor.toml",
+        "[[services]]\nname = \"cache\"\nimage = \"postgres\"\n\
+         env = { POSTGRES_PASSWORD = \"x\" }\nready = \"tcp:6399\"\n",
+    ),
+    ("deaf/test_x.py", "def test_x():\n    pass\n"),
+    ("dies/pytest.ini", "[pytest]\n"),
+    (
+        "dies/test-executor.toml",
+        "[[services]]\nname = \"db\"\nimage = \"postgres\"\nready = \"tcp:5432\"\n",
+    ),
+    ("dies/test_x.py", "def test_x():\n    pass\n"),
+];
+
+#[tokio::test]
+async fn a_service_never_ready_or_stopped_ends_the_run_error_naming_it() {
+    let app = TestApp::spawn_with(NEVER_READY, |c| {
+        c.dependencies.service_ready_timeout_secs = 5;
+    })
+    .await;
+    let started = Instant::now();
+    let deaf = app.create_run(1, &["deaf/test_x.py"]).await;
+    let deaf = app.wait_finished(id(&deaf), Duration::from_secs(60)).await;
+    let took = started.elapsed();
+    let reason = deaf["reason"].as_str().unwrap_or_default();
+    assert_eq!(deaf["status"], "error", "{deaf}");
+    assert!(
+        reason.contains(
+            "service cache (postgres) did not accept a connection on port 6399 within 5 s"
+        ),
+        "{reason}"
+    );
+    // its last lines: Postgres says it listens (on 5432)
+    assert!(reason.contains("its last lines"), "{reason}");
+    assert!(took < Duration::from_secs(30), "ended after {took:?}");
+    assert_eq!(deaf["summary"]["passed"], 0, "no test ran: {deaf}");
+
+    // Without POSTGRES_PASSWORD the image's entrypoint refuses to start.
+    let dies = app.create_run(2, &["dies/test_x.py"]).await;
+    let dies = app.wait_finished(id(&dies), Duration::from_secs(60)).await;
+    let reason = dies["reason"].as_str().unwrap_or_default();
+    assert_eq!(dies["status"], "error", "{dies}");
+    assert!(
+        reason.contains("service db (postgres) stopped before it was ready (exit code 1)"),
+        "{reason}"
+    );
+    assert!(reason.contains("POSTGRES_PASSWORD must be set"), "{reason}");
+    let left = until_no_services(&app).await;
+    assert!(left.is_empty(), "service containers left: {left:?}");
+}
