@@ -241,7 +241,17 @@ async fn with_last_lines(
     why: String,
 ) -> String {
     let name = container_name(run_container, &service.name);
-    match shared.engine.last_lines(&name, LAST_LINES).await {
+    let mut read = shared.engine.last_lines(&name, LAST_LINES).await;
+    // A loaded engine may not have stored what a stopped container printed
+    // last yet.
+    for _ in 0..3 {
+        if !matches!(&read, Ok(text) if text.trim().is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        read = shared.engine.last_lines(&name, LAST_LINES).await;
+    }
+    match read {
         Ok(text) if !text.trim().is_empty() => {
             let lines: Vec<String> = text
                 .lines()

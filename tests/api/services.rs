@@ -108,8 +108,12 @@ async fn a_service_never_ready_or_stopped_ends_the_run_error_naming_it() {
         ),
         "{reason}"
     );
-    // its last lines: Postgres says it listens (on 5432)
-    assert!(reason.contains("its last lines"), "{reason}");
+    // its last lines (Postgres listens on 5432), or none yet on a loaded
+    // machine (initdb prints nothing)
+    assert!(
+        reason.contains("; its last lines:\n") || reason.ends_with("; it printed nothing"),
+        "{reason}"
+    );
     assert!(took < Duration::from_secs(30), "ended after {took:?}");
     assert_eq!(deaf["summary"]["passed"], 0, "no test ran: {deaf}");
 
