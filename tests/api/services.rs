@@ -43,6 +43,39 @@ async fn until_no_services(app: &TestApp) -> Vec<String> {
     }
 }
 
+/// The sandbox of the run's first service container, read while it runs:
+/// its network mode, read-only root, dropped capabilities, security
+/// options, user and networks (the run's container named, not its id).
+async fn service_sandbox(app: &TestApp) -> Option<String> {
+    let until = Instant::now() + Duration::from_secs(200);
+    while Instant::now() < until {
+        if let Some(name) = service_containers(app).first() {
+            let out = std::process::Command::new("docker")
+                .args([
+                    "inspect",
+                    "-f",
+                    "{{.HostConfig.NetworkMode}} ro={{.HostConfig.ReadonlyRootfs}} \
+                     drop={{.HostConfig.CapDrop}} add={{.HostConfig.CapAdd}} \
+                     {{.HostConfig.SecurityOpt}} user={{.Config.User}} \
+                     networks={{len .NetworkSettings.Networks}}",
+                    name,
+                ])
+                .output()
+                .expect("docker inspect");
+            let run = name.split("-svc-").next().unwrap_or_default();
+            let run_id = std::process::Command::new("docker")
+                .args(["inspect", "-f", "{{.Id}}", run])
+                .output()
+                .expect("docker inspect");
+            let run_id = String::from_utf8_lossy(&run_id.stdout).trim().to_owned();
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            return Some(text.replace(&format!("container:{run_id}"), &format!("container:{run}")));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
 /// A query that keeps the database busy long enough for a few samples.
 const SLOW_QUERY: (&str, &str) = (
     "notes_app/tests/test_sampled.py",
@@ -56,10 +89,21 @@ async fn the_sample_app_passes_against_its_postgres_and_the_service_goes_with_th
     let run = app
         .create_run(1, &["notes_app/tests/test_notes.py", SLOW_QUERY.0])
         .await;
-    let run = app.wait_finished(id(&run), Duration::from_secs(240)).await;
+    let (run, sandbox) = tokio::join!(
+        app.wait_finished(id(&run), Duration::from_secs(240)),
+        service_sandbox(&app)
+    );
     let logs = app.log_text(id(&run)).await.join("\n");
     assert_eq!(run["status"], "success", "{run}\n{logs}");
     assert_eq!(run["summary"]["passed"], 4, "{run}");
+    // In the run's namespace only (no network of its own), sandboxed as a run.
+    let sandbox = sandbox.expect("the service container was seen");
+    let run_container = format!("te-{}-run-{}", app.instance, id(&run));
+    let expected = format!(
+        "container:{run_container} ro=true drop=[ALL] add=[] [no-new-privileges] \
+         user=postgres networks=0"
+    );
+    assert_eq!(sandbox, expected);
     let left = until_no_services(&app).await;
     assert!(left.is_empty(), "service containers left: {left:?}");
     // Postgres' own processes (postmaster, checkpointer, writers, the
