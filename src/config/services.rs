@@ -3,9 +3,11 @@
 
 use std::{collections::BTreeMap, str::FromStr};
 
-/// The default: the Postgres image `scripts/lib.sh` (`ensure_service_images`)
-/// builds offline from Debian's packages and tags `:latest`.
-pub const DEFAULT_SERVICE_IMAGES: &str = "postgres=test-executor-postgres:latest";
+/// The default: the Postgres and Redis images `scripts/lib.sh`
+/// (`ensure_service_images`) builds offline from Debian's packages and tags
+/// `:latest`.
+pub const DEFAULT_SERVICE_IMAGES: &str =
+    "postgres=test-executor-postgres:latest,redis=test-executor-redis:latest";
 
 /// Short name → engine image (`postgres` → `postgres:16`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,7 +69,7 @@ mod tests {
         assert_eq!(images.image("mysql"), None);
         assert!("".parse::<ServiceImages>().unwrap().names().is_empty());
         let default: ServiceImages = DEFAULT_SERVICE_IMAGES.parse().unwrap();
-        assert_eq!(default.names(), ["postgres"]);
+        assert_eq!(default.names(), ["postgres", "redis"]);
         for bad in ["postgres", "Pg=x", "pg=", "pg=a b", "pg=x,pg=y"] {
             assert!(bad.parse::<ServiceImages>().is_err(), "{bad}");
         }

@@ -46,6 +46,7 @@ mod sandbox;
 mod security;
 mod server_process;
 mod services;
+mod services_django;
 mod sessions;
 mod usr_volume;
 mod waiting;

@@ -3,8 +3,8 @@
 //! psycopg and pass; its memory and processes count in the run's samples;
 //! the service container is gone afterwards. A service whose port never
 //! opens, or that stops, ends the run `error` naming it, within its
-//! timeout. Real Docker and the offline Postgres image
-//! (`scripts/lib.sh` `ensure_service_images`).
+//! timeout. A Redis service answers by its name. Real Docker and the
+//! offline images (`scripts/lib.sh` `ensure_service_images`).
 
 use std::time::{Duration, Instant};
 
@@ -173,4 +173,35 @@ async fn a_service_never_ready_or_stopped_ends_the_run_error_naming_it() {
     assert!(reason.contains("POSTGRES_PASSWORD must be set"), "{reason}");
     let left = until_no_services(&app).await;
     assert!(left.is_empty(), "service containers left: {left:?}");
+}
+
+const REDIS: &[(&str, &str)] = &[
+    ("cached/pytest.ini", "[pytest]\n"),
+    (
+        "cached/test-executor.toml",
+        "[env]\nCACHE_HOST = \"cache\"\n\n\
+         [[services]]\nname = \"cache\"\nimage = \"redis\"\nready = \"tcp:6379\"\n",
+    ),
+    (
+        "cached/test_cache.py",
+        "import os, socket\n\n\
+         def ask(*words):\n    \
+             with socket.create_connection((os.environ['CACHE_HOST'], 6379), 5) as s:\n        \
+                 s.sendall(b' '.join(w.encode() for w in words) + b'\\r\\n')\n        \
+                 return s.recv(100)\n\n\
+         def test_redis_answers_by_its_service_name():\n    \
+             assert ask('PING') == b'+PONG\\r\\n'\n    \
+             assert ask('SET', 'k', 'v') == b'+OK\\r\\n'\n    \
+             assert ask('GET', 'k') == b'$1\\r\\nv\\r\\n'\n",
+    ),
+];
+
+#[tokio::test]
+async fn a_redis_service_answers_by_its_name() {
+    let app = TestApp::spawn_with(REDIS, |_| {}).await;
+    let run = app.create_run(1, &["cached/test_cache.py"]).await;
+    let run = app.wait_finished(id(&run), Duration::from_secs(60)).await;
+    let logs = app.log_text(id(&run)).await.join("\n");
+    assert_eq!(run["status"], "success", "{run}\n{logs}");
+    assert_eq!(run["summary"]["passed"], 1, "{run}");
 }
