@@ -189,6 +189,11 @@ impl Executor {
     pub fn instance(&self) -> &str {
         &self.shared.instance
     }
+
+    /// The service containers of a run this process executes.
+    pub fn services_of(&self, run_id: i64) -> Vec<String> {
+        self.shared.services.of(run_id)
+    }
 }
 
 async fn installation_id(db: &PgPool) -> Result<String> {

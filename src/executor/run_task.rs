@@ -78,8 +78,11 @@ async fn start_and_follow(
     let image = image_for(shared, run).await?;
     store::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
     let payload = prepared.tar;
+    // (a run with services never takes a warm container: none is kept for it)
     if let (Some(project), true) = (&run.project, image != shared.image) {
-        shared.pool.used(project, &image);
+        if prepared.services.is_empty() {
+            shared.pool.used(project, &image);
+        }
     }
     // A run with services gets a fresh container they can join.
     let warm = match prepared.services.is_empty() {

@@ -69,7 +69,12 @@ async fn service_sandbox(app: &TestApp) -> Option<String> {
                 .expect("docker inspect");
             let run_id = String::from_utf8_lossy(&run_id.stdout).trim().to_owned();
             let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            return Some(text.replace(&format!("container:{run_id}"), &format!("container:{run}")));
+            // (a container not started yet has no network settings to read)
+            if !text.is_empty() && !run_id.is_empty() {
+                return Some(
+                    text.replace(&format!("container:{run_id}"), &format!("container:{run}")),
+                );
+            }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
