@@ -13,7 +13,7 @@ use tokio::{io::AsyncWriteExt, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    dependencies::{self, ProjectSource},
+    dependencies::{self, declaration::Service, ProjectSource},
     limits::DEFAULT_LIMITS,
 };
 
@@ -78,28 +78,8 @@ async fn start_and_follow(
     let image = image_for(shared, run).await?;
     store::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
     let payload = prepared.tar;
-    // (a run with services never takes a warm container: none is kept for it)
-    if let (Some(project), true) = (&run.project, image != shared.image) {
-        if prepared.services.is_empty() {
-            shared.pool.used(project, &image);
-        }
-    }
-    // A run with services gets a fresh container they can join.
-    let warm = match prepared.services.is_empty() {
-        true => take_warm(shared, run, name, &image).await,
-        false => None,
-    };
-    let (attached, warm, cpu_before) = match warm {
-        Some((attached, cpu_before)) => (attached, true, cpu_before),
-        None => {
-            let hosts = services::hosts(&prepared.services);
-            let attached = start_plain(shared, run, name, &image, hosts).await?;
-            services::start(shared, run, name, &prepared.services, &cancel)
-                .await
-                .map_err(RunError::Setup)?;
-            (attached, false, Some(0))
-        }
-    };
+    let (attached, warm, cpu_before) =
+        sandbox(shared, run, (name, &image), &prepared.services, &cancel).await?;
     let deadline = Instant::now() + Duration::from_secs(run.limits.timeout_secs as u64);
     let mut input = attached.input;
     // The runner reads the whole tar before it prints much, but write on the
@@ -127,6 +107,38 @@ async fn start_and_follow(
         tracing::debug!(error = %err, "writing the files to the container's stdin");
     }
     finished.map_err(RunError::Executor)
+}
+
+/// The run's container, attached: a warm one when there is one of its image
+/// (and whether it was, and the CPU it used while waiting), else a fresh one;
+/// always a fresh one for a run with services, which then join it and are
+/// waited for.
+async fn sandbox(
+    shared: &Shared,
+    run: &ClaimedRun,
+    (name, image): (&str, &str),
+    services: &[Service],
+    cancel: &CancellationToken,
+) -> Result<(AttachContainerResults, bool, Option<u64>), RunError> {
+    if !services.is_empty() {
+        let hosts = services::hosts(services);
+        let attached = start_plain(shared, run, name, image, hosts).await?;
+        services::start(shared, run, name, services, cancel)
+            .await
+            .map_err(RunError::Setup)?;
+        return Ok((attached, false, Some(0)));
+    }
+    if let (Some(project), true) = (&run.project, image != shared.image) {
+        shared.pool.used(project, image);
+    }
+    match take_warm(shared, run, name, image).await {
+        Some((attached, cpu_before)) => Ok((attached, true, cpu_before)),
+        None => Ok((
+            start_plain(shared, run, name, image, Vec::new()).await?,
+            false,
+            Some(0),
+        )),
+    }
 }
 
 /// The image a run's container is created from: the runner image, or the
