@@ -86,12 +86,19 @@ impl Engine {
     /// `/run` and the image's volumes, and the run's memory, CPU and
     /// process limits.
     pub async fn create_service(&self, spec: ServiceSpec<'_>) -> Result<String> {
+        // An image that runs as root runs as uid 1000 here, which then owns
+        // its volumes' tmpfs (its start may chmod them: the well-known
+        // Postgres image's does); another user gets them at mode 1777.
+        let owner = match spec.image.user {
+            Some(_) => "",
+            None => ",uid=1000,gid=1000",
+        };
         let mut tmpfs = HashMap::from([
-            ("/tmp".to_owned(), tmpfs_options(SCRATCH_TMPFS_MIB)),
-            ("/run".to_owned(), tmpfs_options(SCRATCH_TMPFS_MIB)),
+            ("/tmp".to_owned(), tmpfs_options(SCRATCH_TMPFS_MIB, "")),
+            ("/run".to_owned(), tmpfs_options(SCRATCH_TMPFS_MIB, "")),
         ]);
         for volume in &spec.image.volumes {
-            tmpfs.insert(volume.clone(), tmpfs_options(DATA_TMPFS_MIB));
+            tmpfs.insert(volume.clone(), tmpfs_options(DATA_TMPFS_MIB, owner));
         }
         let limits = spec.limits;
         let host_config = HostConfig {
@@ -213,8 +220,8 @@ impl Engine {
     }
 }
 
-fn tmpfs_options(mib: u64) -> String {
-    format!("rw,noexec,nosuid,nodev,size={mib}m,mode=1777")
+fn tmpfs_options(mib: u64, owner: &str) -> String {
+    format!("rw,noexec,nosuid,nodev,size={mib}m,mode=1777{owner}")
 }
 
 /// Appends a piece of output, keeping the last `max` bytes (on a character

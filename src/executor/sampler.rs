@@ -159,7 +159,10 @@ impl Sampler {
     /// Also reads these service containers, whose figures are added to
     /// the run's.
     pub fn with_services(mut self, engine: &Engine, names: Vec<String>) -> Sampler {
-        let Some(own) = self.readings.take().filter(|_| !names.is_empty()) else {
+        if names.is_empty() {
+            return self;
+        }
+        let Some(own) = self.readings.take() else {
             return self;
         };
         self.services = services::ServiceFigures::new(names.len());
