@@ -169,3 +169,30 @@ remove_stale_sandboxes() {
         --filter status=created --filter status=exited \
         | xargs -r docker rm -f >/dev/null 2>&1 || true
 }
+
+# service_image_tag NAME — the tag of a service image built offline by
+# scripts/compose/build-images, named by a hash of its recipe (postgres, redis).
+service_image_tag() {
+    local recipe
+    recipe="$(cat "$REPO_ROOT/scripts/compose/build-images" "$REPO_ROOT/scripts/compose/postgres-entrypoint.sh" | sha256sum | cut -c1-12)"
+    printf 'test-executor-%s:offline-%s\n' "$1" "$recipe"
+}
+
+# ensure_service_images — builds the service images a project may declare
+# (`[[services]] image = "postgres"` or `"redis"`) offline from Debian's
+# packages when their recipe changed (~2 min each), points
+# test-executor-<name>:latest (the server's default) at each, and exports SERVICE_IMAGES naming it (unless
+# already set: an operator may map `postgres=postgres:16`).
+ensure_service_images() {
+    local name tag offered=()
+    for name in postgres redis; do
+        tag="$(service_image_tag "$name")"
+        if ! docker image inspect "$tag" >/dev/null 2>&1; then
+            log "building service image $tag (offline, from Debian's packages)"
+            bash "$REPO_ROOT/scripts/compose/build-images" "$name" "$tag"
+        fi
+        docker tag "$tag" "test-executor-$name:latest"
+        offered+=("$name=$tag")
+    done
+    export SERVICE_IMAGES="${SERVICE_IMAGES:-$(IFS=,; echo "${offered[*]}")}"
+}

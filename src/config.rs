@@ -4,8 +4,10 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 mod dependencies;
+mod services;
 mod worker;
 pub use dependencies::DependencyBuildConfig;
+pub use services::{ServiceImages, DEFAULT_SERVICE_IMAGES};
 pub use worker::{engine_address, WorkerConfig};
 
 /// Default of `MAX_QUEUED_PER_USER`: room for a person's suite in 20

@@ -21,10 +21,12 @@ use crate::limits::Limits;
 
 mod images;
 mod sandbox;
+mod services;
 pub mod stats;
 mod usr_volume;
 pub use images::{BuilderSpec, CommitSpec, ImageFacts};
 pub use sandbox::Extras;
+pub use services::{ServiceImage, ServiceSpec};
 pub use usr_volume::{usr_volume_name, LABEL_USR_OF};
 
 /// Labels every container of ours carries.
@@ -99,6 +101,8 @@ pub struct FoundContainer {
     pub running: bool,
     /// Docker's word for it: `created`, `running`, `exited`, …
     pub state: String,
+    /// A service of its run (`te-<instance>-run-<id>-svc-<name>`).
+    pub service: bool,
 }
 
 pub type OutputStream =
@@ -343,8 +347,10 @@ impl Engine {
                     .unwrap_or_default()
                     .trim_start_matches('/')
                     .to_owned();
-                let run_id = name
-                    .strip_prefix(&run_prefix)
+                let run_part = name.strip_prefix(&run_prefix);
+                let service = run_part.is_some_and(|p| p.contains("-svc-"));
+                let run_id = run_part
+                    .map(|p| p.split("-svc-").next().unwrap_or(p))
                     .and_then(|id| id.parse().ok());
                 FoundContainer {
                     id: c.id.unwrap_or_default(),
@@ -355,6 +361,7 @@ impl Engine {
                     run_id,
                     name,
                     running: c.state.as_ref().map(|s| s.to_string()) == Some("running".into()),
+                    service,
                     state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                 }
             })

@@ -3,9 +3,17 @@
 # the official image's contract that docker-compose.yml relies on —
 # POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB create the superuser and
 # the database on first start, in PGDATA (a volume) — then runs the command.
+# As a service of a test run (src/executor/services.rs) it runs as the image's
+# non-root user with a read-only root, PGDATA on a root-owned tmpfs (mode
+# 1777) it cannot chmod: the cluster then goes into a folder of its own there.
 set -eu
 : "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
 : "${PGDATA:=/var/lib/postgresql/data}"
+if [ -d "$PGDATA" ] && [ ! -O "$PGDATA" ]; then
+    PGDATA="$PGDATA/pgdata"
+fi
+mkdir -p "$PGDATA"
+chmod 0700 "$PGDATA"
 export PGDATA
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     [ -n "${POSTGRES_PASSWORD:-}" ] || { echo "POSTGRES_PASSWORD must be set" >&2; exit 1; }

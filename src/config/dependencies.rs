@@ -1,4 +1,5 @@
-//! How dependency images are built: pip's settings among them.
+//! How dependency images are built (pip's settings among them), and the
+//! service images a project's declared services run from.
 
 use std::path::PathBuf;
 
@@ -57,6 +58,17 @@ pub struct DependencyBuildConfig {
     /// Dependency images kept per project (the most recently used).
     #[arg(long, env = "DEPS_KEEP_IMAGES", default_value_t = 3)]
     pub deps_keep_images: usize,
+
+    /// Service images a project may declare (`[[services]] image =
+    /// "postgres"`), as `NAME=IMAGE,...`: e.g. `postgres=postgres:16` on a
+    /// machine with a registry; empty offers none.
+    #[arg(long, env = "SERVICE_IMAGES", default_value = super::services::DEFAULT_SERVICE_IMAGES)]
+    pub service_images: super::services::ServiceImages,
+
+    /// How long a run waits for its services' `ready` ports before it ends
+    /// `error` naming the service (not counted in its time limit).
+    #[arg(long, env = "SERVICE_READY_TIMEOUT_SECS", default_value_t = 60)]
+    pub service_ready_timeout_secs: u64,
 }
 
 impl DependencyBuildConfig {

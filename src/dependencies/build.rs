@@ -76,7 +76,8 @@ pub async fn run(
     })?;
     reqs.add("pyproject.toml [build-system] requires", &build_requires)
         .map_err(refused)?;
-    let declared = project.declaration().map_err(|invalid| Failed {
+    let offered = settings.service_images.names();
+    let declared = project.declaration(&offered).map_err(|invalid| Failed {
         reason: invalid.to_string(),
         log: String::new(),
     })?;

@@ -15,9 +15,6 @@ use crate::catalog::safe_fs;
 /// taken for new ones.
 const RECIPE_VERSION: &str = "te-deps-2";
 
-/// The service images this version offers: none yet.
-const SERVICE_IMAGES: &[String] = &[];
-
 /// Extras that hold a project's test dependencies; pip warns about the ones a
 /// project does not have and goes on.
 pub const TEST_EXTRAS: &str = "test,tests,testing";
@@ -90,9 +87,10 @@ impl ProjectSource {
     }
 
     /// What the project declares its tests need (`test-executor.toml`, or
-    /// `[tool.test-executor]` in `pyproject.toml`). Services and system
-    /// packages are refused for now: nothing would provide them.
-    pub fn declaration(&self) -> Result<Declaration, Invalid> {
+    /// `[tool.test-executor]` in `pyproject.toml`); `offered` are the
+    /// service images this server offers (`SERVICE_IMAGES`). System
+    /// packages are refused for now: nothing would install them.
+    pub fn declaration(&self, offered: &[String]) -> Result<Declaration, Invalid> {
         let text = |path: &str| {
             self.file(path)
                 .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
@@ -100,7 +98,7 @@ impl ProjectSource {
         let declared = declaration::parse(
             text(declaration::FILE).as_deref(),
             text("pyproject.toml").as_deref(),
-            SERVICE_IMAGES,
+            offered,
         )?;
         if !declared.system_packages.is_empty() {
             return Err(Invalid {

@@ -22,6 +22,11 @@ pub struct Extras {
     /// The image's `/usr` volume (`usr_volume.rs`), mounted read-only; it
     /// must be the volume of the very image the container is made from.
     pub usr_volume: Option<String>,
+    /// `host:127.0.0.1` lines for `/etc/hosts`: a run with services reaches
+    /// each by its name on the loopback its services share. The container
+    /// then has a network namespace of its own (still no network) that
+    /// they join.
+    pub extra_hosts: Vec<String>,
 }
 
 impl Engine {
@@ -51,6 +56,7 @@ impl Engine {
         let Extras {
             cpu_shares,
             usr_volume,
+            extra_hosts,
         } = extras;
         let host_config = HostConfig {
             cpu_shares: *cpu_shares,
@@ -68,6 +74,7 @@ impl Engine {
             )])),
             ipc_mode: Some("private".into()),
             mounts: usr_volume.as_ref().map(|v| vec![usr_mount(v)]),
+            extra_hosts: (!extra_hosts.is_empty()).then(|| extra_hosts.clone()),
             // The engine's default log rotation drops lines; keep one file big
             // enough that a run can be replayed after an executor crash.
             log_config: Some(HostConfigLogConfig {
@@ -89,7 +96,8 @@ impl Engine {
             attach_stdin: Some(true),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
-            network_disabled: Some(true),
+            // Disabled, the engine gives it no `/etc/hosts` to name services in.
+            network_disabled: Some(extra_hosts.is_empty()),
             host_config: Some(host_config),
             ..Default::default()
         };

@@ -1,5 +1,6 @@
-//! Live resource use of the runs holding environments, from the engine's
-//! stats, against their limits; and what the host has.
+//! Live resource use of the runs holding environments (with their
+//! services), from the engine's stats, against their limits; and what the
+//! host has.
 
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -33,7 +34,7 @@ pub async fn sample(state: &AppState, envs: &[Environment]) -> Vec<Usage> {
         let name = container_name(executor.instance(), run_id);
         let stats = state.engine.stats_once(&name).await.ok().flatten()?;
         let figures = Figures::of(&stats)?;
-        Some(Usage {
+        let mut usage = Usage {
             environment_id: env.id.get(),
             run_id,
             cpu_percent: stats::cpu_percent(&stats),
@@ -43,7 +44,26 @@ pub async fn sample(state: &AppState, envs: &[Environment]) -> Vec<Usage> {
                 .memory_limit_bytes
                 .unwrap_or(env.limits.memory_bytes() as u64),
             pids: figures.pids,
-        })
+        };
+        add_services(state, &mut usage, executor.services_of(run_id)).await;
+        Some(usage)
     });
     join_all(samples).await.into_iter().flatten().collect()
+}
+
+/// A run's services (`[[services]]`) count with it: each has the run's
+/// limits, so the limits shown grow with them.
+async fn add_services(state: &AppState, usage: &mut Usage, services: Vec<String>) {
+    let (cpu_limit, memory_limit) = (usage.cpu_limit_percent, usage.memory_limit_bytes);
+    let readings = join_all(services.iter().map(|name| state.engine.stats_once(name))).await;
+    for stats in readings.into_iter().filter_map(|r| r.ok().flatten()) {
+        let Some(figures) = Figures::of(&stats) else {
+            continue;
+        };
+        usage.cpu_percent += stats::cpu_percent(&stats);
+        usage.cpu_limit_percent += cpu_limit;
+        usage.memory_bytes += figures.memory_bytes;
+        usage.memory_limit_bytes += memory_limit;
+        usage.pids += figures.pids;
+    }
 }

@@ -95,6 +95,7 @@ pub async fn follow(
             cpu_baseline_ns,
             run.peak_memory_bytes,
         )
+        .with_services(&shared.engine, shared.services.of(run.id))
     } else {
         Sampler::off(run.id)
     };
@@ -321,7 +322,7 @@ impl<'a> Follower<'a> {
         }
     }
 
-    fn on_sample(&mut self, reading: Option<Option<ContainerStatsResponse>>) {
+    fn on_sample(&mut self, reading: Option<(usize, Option<ContainerStatsResponse>)>) {
         if let Some(reading) = reading {
             self.sampler.accept(reading);
         }

@@ -13,6 +13,7 @@ mod reaper;
 mod reconcile;
 mod run_task;
 mod sampler;
+mod services;
 pub(crate) mod sink;
 mod usr_volumes;
 mod writer;
@@ -59,6 +60,8 @@ pub struct Shared {
     pub usr_volumes: usr_volumes::UsrVolumes,
     /// Finished runs' containers, removed behind running tests.
     pub reaper: reaper::Reaper,
+    /// The service containers of the runs going here.
+    pub services: services::Running,
     /// The worker's stable name (`WORKER_NAME`, else from the hostname, read
     /// once) and its labels, sorted: derived from `config` at the start.
     pub name: String,
@@ -93,6 +96,7 @@ impl Executor {
             pool: pool::Pool::new(config.warm_pool(), config.warm_pool_cpu_shares),
             usr_volumes: usr_volumes::UsrVolumes::default(),
             reaper: reaper::Reaper::default(),
+            services: services::Running::default(),
             name: config.worker.name(),
             labels: config.worker.labels(),
             draining: AtomicBool::new(false),
@@ -158,6 +162,11 @@ impl Executor {
 
     pub fn instance(&self) -> &str {
         &self.shared.instance
+    }
+
+    /// The service containers of a run this process executes.
+    pub fn services_of(&self, run_id: i64) -> Vec<String> {
+        self.shared.services.of(run_id)
     }
 
     /// The executor's pool (as `te_worker`): what builds and runs write

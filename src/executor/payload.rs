@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::{
     catalog::{Catalog, FileContent, Selection},
+    dependencies::declaration::{Declaration, Service},
     store::lifecycle::ClaimedRun,
 };
 
@@ -35,10 +36,12 @@ pub struct Meta<'a> {
     pub node_ids: Option<&'a [String]>,
 }
 
-/// A run's payload and, for a project, the hash of the tree in it.
+/// A run's payload and, for a project, the hash of the tree in it and the
+/// services it declares.
 pub struct Prepared {
     pub tar: Vec<u8>,
     pub tree_sha256: Option<String>,
+    pub services: Vec<Service>,
 }
 
 /// Reads what the run needs from the catalog; an error here is the run's
@@ -46,7 +49,8 @@ pub struct Prepared {
 /// as its reason. The run's files are resolved again, whoever wrote its row:
 /// each must be a catalog file of the run's project (or of none), and each
 /// file sent is read from under the tests folder without following a symlink.
-pub fn for_run(catalog: &Catalog, run: &ClaimedRun) -> Result<Prepared> {
+/// `offered` are the service images this server offers.
+pub fn for_run(catalog: &Catalog, run: &ClaimedRun, offered: &[String]) -> Result<Prepared> {
     let selection = resolve_again(catalog, run)?;
     let files: Vec<String> = selection
         .files
@@ -71,6 +75,7 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun) -> Result<Prepared> {
         return Ok(Prepared {
             tar,
             tree_sha256: None,
+            services: Vec::new(),
         });
     };
     let tree = catalog.load_tree(&project).map_err(anyhow::Error::new)?;
@@ -86,7 +91,7 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun) -> Result<Prepared> {
         })
         .collect::<Result<_>>()?;
     let sys_path = import_roots(&tree.files);
-    let env = declared_env(&tree.files)?;
+    let declared = declared(&tree.files, offered)?;
     let meta = Meta {
         run_id: run.id,
         environment_id: run.environment_id,
@@ -94,19 +99,20 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun) -> Result<Prepared> {
         files: &files,
         sys_path: &sys_path,
         deadline_secs: run.limits.timeout_secs.into(),
-        env: &env,
+        env: &declared.env,
         node_ids: run.node_ids.as_deref(),
     };
     let tar = build(&meta, &tree.files)?;
     Ok(Prepared {
         tar,
         tree_sha256: Some(tree.sha256),
+        services: declared.services,
     })
 }
 
-/// The `[env]` the project's tree declares (its `test-executor.toml`, or
-/// its `pyproject.toml`'s `[tool.test-executor]`), checked again.
-fn declared_env(files: &[FileContent]) -> Result<BTreeMap<String, String>> {
+/// What the project's tree declares (its `test-executor.toml`, or its
+/// `pyproject.toml`'s `[tool.test-executor]`), checked again.
+fn declared(files: &[FileContent], offered: &[String]) -> Result<Declaration> {
     let text = |path: &str| {
         files
             .iter()
@@ -116,10 +122,10 @@ fn declared_env(files: &[FileContent]) -> Result<BTreeMap<String, String>> {
     let declared = crate::dependencies::declaration::parse(
         text(crate::dependencies::declaration::FILE).as_deref(),
         text("pyproject.toml").as_deref(),
-        &[],
+        offered,
     )
     .map_err(|e| anyhow!("the project's declaration: {e}"))?;
-    Ok(declared.env)
+    Ok(declared)
 }
 
 /// The run's files checked against the catalog as it is now.

@@ -363,6 +363,7 @@ async fn start_one(shared: &Shared, image: &str, image_id: &str) -> Result<Warm>
     let extras = Extras {
         cpu_shares: Some(shared.pool.cpu_shares),
         usr_volume,
+        ..Extras::default()
     };
     let id = engine
         .create_sandbox_with(&name, image_id, labels, &DEFAULT_LIMITS, &extras)

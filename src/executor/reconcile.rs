@@ -17,11 +17,12 @@ pub async fn reconcile(shared: &Arc<Shared>, engine_id: &str) -> Result<()> {
     let containers = shared.engine.list_ours(&shared.instance).await?;
     let by_run: HashMap<i64, &FoundContainer> = containers
         .iter()
+        .filter(|c| !c.service)
         .filter_map(|c| Some((c.run_id?, c)))
         .collect();
 
     take_over_unfollowed(shared, engine_id, &by_run).await?;
-    remove_leftovers(shared, by_run, &containers).await?;
+    remove_leftovers(shared, &containers).await?;
     crate::store::runs::promote_waiters(&shared.db).await?;
     Ok(())
 }
@@ -66,19 +67,21 @@ async fn take_over_unfollowed(
 
 /// Removes the containers of runs that are over and the warm containers of
 /// executors that are gone.
-async fn remove_leftovers(
-    shared: &Shared,
-    by_run: HashMap<i64, &FoundContainer>,
-    containers: &[FoundContainer],
-) -> Result<()> {
+async fn remove_leftovers(shared: &Shared, containers: &[FoundContainer]) -> Result<()> {
     // Containers whose run is over (cancelled, or finished just before a
     // crash) and that no task of ours is handling.
-    let ids: Vec<i64> = by_run.keys().copied().collect();
+    let mut ids: Vec<i64> = containers.iter().filter_map(|c| c.run_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
     let active = lifecycle::active_ids(&shared.db, &ids).await?;
     let handled: Vec<i64> = shared.active.lock().unwrap().keys().copied().collect();
-    for (run_id, container) in by_run {
+    // (its services too)
+    for container in containers {
+        let Some(run_id) = container.run_id else {
+            continue;
+        };
         if !active.contains(&run_id) && !handled.contains(&run_id) {
-            tracing::info!(run_id, "removing the container of a run that is over");
+            tracing::info!(run_id, container = %container.name, "removing a container of a run that is over");
             shared.engine.remove(&container.id).await?;
         }
     }

@@ -13,7 +13,7 @@ use tokio::{io::AsyncWriteExt, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    dependencies::{self, ProjectSource},
+    dependencies::{self, declaration::Service, ProjectSource},
     engine::{Extras, DEFAULT_CPU_SHARES, LABEL_INSTANCE, LABEL_RUN},
     limits::DEFAULT_LIMITS,
     store::lifecycle::{self, ClaimedRun, Outcome},
@@ -21,7 +21,7 @@ use crate::{
 
 use super::{
     follow::{follow, GaveUp},
-    payload, writer, Shared,
+    payload, services, writer, Shared,
 };
 
 /// How long a run waits for a warm container being started when none is
@@ -38,6 +38,7 @@ pub async fn execute(shared: Arc<Shared>, run: ClaimedRun, cancel: CancellationT
     let name = container_name(&shared.instance, run.id);
     let result = start_and_follow(&shared, &run, &name, cancel).await;
     conclude(&shared, &run, &name, result).await;
+    services::remove(&shared, run.id).await;
 }
 
 /// Picks up a run whose executor died, from its container's logs.
@@ -67,25 +68,17 @@ async fn start_and_follow(
 ) -> Result<Outcome, RunError> {
     // A project's tree may be tens of MiB: read it off the async threads.
     let (catalog, claimed) = (shared.catalog.clone(), run.clone());
-    let prepared = tokio::task::spawn_blocking(move || payload::for_run(&catalog, &claimed))
-        .await
-        .context("reading the run's files")?
-        .map_err(|e| RunError::Setup(format!("{e:#}")))?;
+    let offered = shared.config.dependencies.service_images.names();
+    let prepared =
+        tokio::task::spawn_blocking(move || payload::for_run(&catalog, &claimed, &offered))
+            .await
+            .context("reading the run's files")?
+            .map_err(|e| RunError::Setup(format!("{e:#}")))?;
     let image = image_for(shared, run).await?;
     lifecycle::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
     let payload = prepared.tar;
-    if let (Some(project), true) = (&run.project, image != shared.config.runner_image) {
-        shared.pool.used(project, &image);
-    }
-    let warm = take_warm(shared, run, name, &image).await;
-    let (attached, warm, cpu_before) = match warm {
-        Some((attached, cpu_before)) => (attached, true, cpu_before),
-        None => (
-            start_plain(shared, run, name, &image).await?,
-            false,
-            Some(0),
-        ),
-    };
+    let (attached, warm, cpu_before) =
+        sandbox(shared, run, (name, &image), &prepared.services, &cancel).await?;
     let deadline = Instant::now() + Duration::from_secs(run.limits.timeout_secs as u64);
     let mut input = attached.input;
     // The runner reads the whole tar before it prints much, but write on the
@@ -113,6 +106,38 @@ async fn start_and_follow(
         tracing::debug!(error = %err, "writing the files to the container's stdin");
     }
     finished.map_err(RunError::Executor)
+}
+
+/// The run's container, attached: a warm one when there is one of its image
+/// (and whether it was, and the CPU it used while waiting), else a fresh one;
+/// always a fresh one for a run with services, which then join it and are
+/// waited for.
+async fn sandbox(
+    shared: &Shared,
+    run: &ClaimedRun,
+    (name, image): (&str, &str),
+    services: &[Service],
+    cancel: &CancellationToken,
+) -> Result<(AttachContainerResults, bool, Option<u64>), RunError> {
+    if !services.is_empty() {
+        let hosts = services::hosts(services);
+        let attached = start_plain(shared, run, name, image, hosts).await?;
+        services::start(shared, run, name, services, cancel)
+            .await
+            .map_err(RunError::Setup)?;
+        return Ok((attached, false, Some(0)));
+    }
+    if let (Some(project), true) = (&run.project, image != shared.config.runner_image) {
+        shared.pool.used(project, image);
+    }
+    match take_warm(shared, run, name, image).await {
+        Some((attached, cpu_before)) => Ok((attached, true, cpu_before)),
+        None => Ok((
+            start_plain(shared, run, name, image, Vec::new()).await?,
+            false,
+            Some(0),
+        )),
+    }
 }
 
 /// The image a run's container is created from: the runner image, or the
@@ -166,6 +191,7 @@ async fn start_plain(
     run: &ClaimedRun,
     name: &str,
     image: &str,
+    extra_hosts: Vec<String>,
 ) -> Result<AttachContainerResults, RunError> {
     let labels = HashMap::from([
         (LABEL_INSTANCE.to_string(), shared.instance.clone()),
@@ -189,6 +215,7 @@ async fn start_plain(
     let extras = Extras {
         cpu_shares: None,
         usr_volume,
+        extra_hosts,
     };
     if let Err(err) = engine
         .create_sandbox_with(name, &image_id, labels, &run.limits, &extras)

@@ -7,7 +7,10 @@
 //! to the writer in batches;
 //! past `MAX_POINTS` the interval doubles and older points are thinned, so a
 //! run keeps at most about 1,000 of them. The peaks are kept from every
-//! reading, thinned or not.
+//! reading, thinned or not. A run's services are read beside its container
+//! and added to each of its points (`sampler/services.rs`).
+
+mod services;
 
 use std::pin::Pin;
 
@@ -23,7 +26,8 @@ use crate::{
     store::resources::{Resources, Sample, MAX_POINTS},
 };
 
-type Readings = Pin<Box<dyn Stream<Item = Option<ContainerStatsResponse>> + Send>>;
+/// Readings of the run's container (0) and of its services (1, 2, …).
+type Readings = Pin<Box<dyn Stream<Item = (usize, Option<ContainerStatsResponse>)> + Send>>;
 
 /// What goes to the writer: new points, the totals after them, and whether
 /// the stored points must be thinned to one per so many milliseconds.
@@ -61,6 +65,7 @@ pub struct Sampler {
     points: Points,
     totals: Resources,
     changed: bool,
+    services: services::ServiceFigures,
 }
 
 /// The points not yet stored, and how the stored ones are thinned.
@@ -133,7 +138,7 @@ impl Sampler {
         // The stream's first reading comes at the engine's next stats tick
         // (within a second), as a one-shot reading asked for now would: one
         // request to the engine per run, not two.
-        let readings = engine.stats_stream(name).map(|r| r.ok());
+        let readings = engine.stats_stream(name).map(|r| (0, r.ok()));
         Sampler {
             run_id,
             on: true,
@@ -147,7 +152,27 @@ impl Sampler {
                 ..Resources::default()
             },
             changed: false,
+            services: services::ServiceFigures::default(),
         }
+    }
+
+    /// Also reads these service containers, whose figures are added to
+    /// the run's.
+    pub fn with_services(mut self, engine: &Engine, names: Vec<String>) -> Sampler {
+        if names.is_empty() {
+            return self;
+        }
+        let Some(own) = self.readings.take() else {
+            return self;
+        };
+        self.services = services::ServiceFigures::new(names.len());
+        let mut all = vec![own];
+        for (i, name) in names.iter().enumerate() {
+            let stream = engine.stats_stream(name).map(move |r| (i + 1, r.ok()));
+            all.push(Box::pin(stream));
+        }
+        self.readings = Some(Box::pin(futures_util::stream::select_all(all)));
+        self
     }
 
     /// Sampling off: nothing is read or stored.
@@ -162,6 +187,7 @@ impl Sampler {
             points: Points::default(),
             totals: Resources::default(),
             changed: false,
+            services: services::ServiceFigures::default(),
         }
     }
 
@@ -170,7 +196,7 @@ impl Sampler {
     }
 
     /// The next reading; `None` once the stream ended (the container stopped).
-    pub async fn next(&mut self) -> Option<Option<ContainerStatsResponse>> {
+    pub async fn next(&mut self) -> Option<(usize, Option<ContainerStatsResponse>)> {
         let next = self.readings.as_mut()?.next().await;
         if next.is_none() {
             self.readings = None;
@@ -178,11 +204,16 @@ impl Sampler {
         next
     }
 
-    /// Takes a reading in: a point, and the totals.
-    pub fn accept(&mut self, reading: Option<ContainerStatsResponse>) {
+    /// Takes a reading in: the run container's is a point, and the totals;
+    /// a service's is added to the next.
+    pub fn accept(&mut self, (from, reading): (usize, Option<ContainerStatsResponse>)) {
         let Some(figures) = reading.as_ref().and_then(Figures::of) else {
             return;
         };
+        if from > 0 {
+            self.services.update(from - 1, figures);
+            return;
+        }
         let t_ms = (OffsetDateTime::now_utc() - self.started_at)
             .whole_milliseconds()
             .clamp(0, i32::MAX as i128) as i32;
@@ -196,15 +227,19 @@ impl Sampler {
             .unwrap_or(0.0);
         self.last = Some(figures);
         let baseline = *self.cpu_baseline_ns.get_or_insert(figures.cpu_total_ns);
-        let memory = i64::try_from(figures.memory_bytes).unwrap_or(i64::MAX);
+        let added = self.services.added();
+        let cpu_percent = cpu_percent + added.cpu_percent;
+        let cpu_ns = figures.cpu_total_ns.saturating_sub(baseline) + added.cpu_ns;
+        let memory = figures.memory_bytes.saturating_add(added.memory_bytes);
+        let memory = i64::try_from(memory).unwrap_or(i64::MAX);
         let high_water = figures
             .high_water_bytes
             .map_or(0, |h| i64::try_from(h).unwrap_or(i64::MAX));
-        let pids = i32::try_from(figures.pids).unwrap_or(i32::MAX);
+        let pids = i32::try_from(figures.pids + added.pids).unwrap_or(i32::MAX);
         let t = &mut self.totals;
         t.peak_memory_bytes = Some(t.peak_memory_bytes.unwrap_or(0).max(memory).max(high_water));
         t.peak_pids = Some(t.peak_pids.unwrap_or(0).max(pids));
-        t.cpu_seconds = Some(figures.cpu_total_ns.saturating_sub(baseline) as f64 / 1e9);
+        t.cpu_seconds = Some(cpu_ns as f64 / 1e9);
         t.peak_cpu_percent = Some(t.peak_cpu_percent.unwrap_or(0.0).max(cpu_percent as f32));
         self.changed = true;
         self.points.push(Sample {

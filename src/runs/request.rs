@@ -96,13 +96,14 @@ async fn hashes(
     selection: Selection,
 ) -> AppResult<(Vec<String>, Option<String>)> {
     let catalog = state.catalog.clone();
+    let offered = state.config.dependencies.service_images.names();
     tokio::task::spawn_blocking(move || {
         let files = catalog
             .sha256(&selection.files)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         let tree = match &selection.project {
             Some(project) => {
-                check_declaration(&catalog, project)?;
+                check_declaration(&catalog, project, &offered)?;
                 Some(tree_sha256(&catalog, project)?)
             }
             None => None,
@@ -115,12 +116,12 @@ async fn hashes(
 
 /// A project's `test-executor.toml` (or `[tool.test-executor]`) with an
 /// unknown key or a bad value is refused, naming the key, before the run
-/// is queued.
-fn check_declaration(catalog: &Catalog, project: &Project) -> AppResult<()> {
+/// is queued; so is a service whose image this server does not offer.
+fn check_declaration(catalog: &Catalog, project: &Project, offered: &[String]) -> AppResult<()> {
     let source = ProjectSource::discover(&project.name, &project.dir(catalog.root()))
         .map_err(|e| AppError::Invalid(format!("project {}: {e:#}", project.name)))?;
     source
-        .declaration()
+        .declaration(offered)
         .map(|_| ())
         .map_err(|invalid| AppError::Invalid(format!("project {}: {invalid}", project.name)))
 }

@@ -1,6 +1,6 @@
 //! A project's `test-executor.toml` (or `[tool.test-executor]`): its `[env]`
-//! reaches the tests; an unknown key, a reserved variable or a service this
-//! server does not offer is a 422 naming the key, and nothing is queued.
+//! reaches the tests; an unknown key, a reserved variable or a service image
+//! this server does not offer is a 422 naming the key, and nothing is queued.
 
 use std::time::Duration;
 
@@ -48,8 +48,9 @@ async fn a_bad_declaration_is_a_422_naming_the_key_and_queues_nothing() {
             "test-executor.toml: env.PATH: reserved",
         ),
         (
-            "[[services]]\nname = 'db'\nimage = 'postgres'\nready = 'tcp:5432'\n",
-            "test-executor.toml: services[0].image:",
+            "[[services]]\nname = 'db'\nimage = 'mysql'\nready = 'tcp:3306'\n",
+            "test-executor.toml: services[0].image: \"mysql\" is not a service image this \
+             server offers: it offers postgres",
         ),
         (
             "[build]\nsystem_packages = ['libpq-dev']\n",

@@ -49,6 +49,8 @@ mod runs_api;
 mod sandbox;
 mod security;
 mod server_process;
+mod services;
+mod services_django;
 mod sessions;
 mod usr_volume;
 mod waiting;

@@ -265,6 +265,9 @@ async fn projects_are_listed_by_the_api_and_the_projects_page() {
              "dependency_image": null},
             {"name": "libs/six", "root": "libs/six", "markers": ["setup.cfg", "setup.py"], "files": 2,
              "dependency_image": null},
+            // the sample application (sample-tests/notes_app)
+            {"name": "notes_app", "root": "notes_app", "markers": ["pytest.ini", "requirements.txt"],
+             "files": 1, "dependency_image": null},
         ])
     );
     let files = app.get_json("/api/v1/test-files").await;

@@ -132,3 +132,43 @@ fn a_long_run_keeps_at_most_max_points() {
         "the peak survives thinning"
     );
 }
+
+#[tokio::test]
+async fn the_runs_own_readings_stay_with_or_without_services() {
+    // (streams are lazy: nothing is asked of the engine here)
+    let engine = Engine::connect().unwrap();
+    let alone = Sampler::start(&engine, 1, "te-x-run-1", None, Some(0), None)
+        .with_services(&engine, Vec::new());
+    assert!(alone.reading(), "a run without services is still read");
+    let with = Sampler::start(&engine, 1, "te-x-run-1", None, Some(0), None)
+        .with_services(&engine, vec!["te-x-run-1-svc-db".into()]);
+    assert!(with.reading());
+}
+
+#[test]
+fn a_services_reading_adds_to_the_runs_next_point() {
+    let mut sampler = Sampler::off(1);
+    sampler.services = services::ServiceFigures::new(1);
+    sampler.cpu_baseline_ns = Some(0);
+    let db = ContainerStatsResponse {
+        cpu_stats: Some(bollard::models::ContainerCpuStats {
+            cpu_usage: Some(bollard::models::ContainerCpuUsage {
+                total_usage: Some(2_000_000_000),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        memory_stats: Some(bollard::models::ContainerMemoryStats {
+            usage: Some(40),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    sampler.accept((1, Some(db)));
+    assert!(sampler.take().is_none(), "a service's reading is no point");
+    sampler.record(0, figures(1.0, 10));
+    let batch = sampler.take().unwrap();
+    assert_eq!(batch.samples[0].memory_bytes, 50);
+    assert_eq!(batch.totals.cpu_seconds, Some(3.0));
+    assert_eq!(batch.samples[0].pids, 3);
+}

@@ -1,0 +1,1 @@
+"""A tiny notes store on Postgres: the sample application whose tests need a database."""
