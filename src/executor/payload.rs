@@ -12,13 +12,14 @@ use serde::Serialize;
 use crate::{
     catalog::{Catalog, FileContent, Selection},
     dependencies::declaration::{Declaration, Service},
+    environment_id::EnvironmentId,
     store::lifecycle::ClaimedRun,
 };
 
 #[derive(Serialize)]
 pub struct Meta<'a> {
     pub run_id: i64,
-    pub environment_id: i32,
+    pub environment_id: EnvironmentId,
     pub token: &'a str,
     pub files: &'a [String],
     /// Folders (relative to the work folder) put first on `sys.path`: a
@@ -190,7 +191,7 @@ mod tests {
         let files = vec!["a/test_x.py".to_string()];
         let meta = Meta {
             run_id: 7,
-            environment_id: 3,
+            environment_id: EnvironmentId::try_from(3).unwrap(),
             token: "t",
             files: &files,
             sys_path: &[],

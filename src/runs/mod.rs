@@ -84,8 +84,7 @@ pub async fn get_placed(state: &crate::state::AppState, id: i64) -> crate::error
     let mut run = crate::store::runs::get(&state.db, id).await?;
     if run.status == RunStatus::Queued && run.holds_environment {
         let lost_after = state.config.worker.worker_lost_after as f64;
-        let placement =
-            crate::store::workers::placement(&state.db, run.environment_id.into(), lost_after);
+        let placement = crate::store::workers::placement(&state.db, run.environment_id, lost_after);
         run.placement = Some(placement.await?);
     }
     Ok(run)

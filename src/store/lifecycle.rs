@@ -8,13 +8,13 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::{copy::CopyRows, RunStatus, Summary};
-use crate::{limits::Limits, measures};
+use crate::{environment_id::EnvironmentId, limits::Limits, measures};
 
 /// A run this executor is responsible for.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedRun {
     pub id: i64,
-    pub environment_id: i32,
+    pub environment_id: EnvironmentId,
     pub files: Vec<String>,
     #[sqlx(flatten)]
     pub limits: Limits,

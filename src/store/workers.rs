@@ -7,6 +7,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+use crate::environment_id::EnvironmentId;
+
 /// What a worker tells about itself when it starts.
 #[derive(Debug, Clone)]
 pub struct Registration {
@@ -177,7 +179,7 @@ pub struct Placement {
 /// Where a run of this environment that holds it stands (see `Placement`).
 pub async fn placement(
     db: &PgPool,
-    environment_id: i32,
+    environment_id: EnvironmentId,
     lost_after_secs: f64,
 ) -> Result<Placement> {
     let alive = format!("({LOCK_HELD} or w.last_seen >= now() - make_interval(secs => $2))");
