@@ -25,19 +25,15 @@ pub fn app(state: AppState) -> Router {
 
 /// The JSON API under `/api/v1`, the pages and the assets, traced.
 fn traced(state: &AppState) -> Router<AppState> {
-    let api = Router::new()
-        .merge(projects::api_routes())
-        .merge(environments::api_routes())
-        .merge(runs::api_routes())
-        .merge(results::api_routes())
-        .merge(workers::api_routes())
+    let (api, document) = openapi::api()
         // The outer layer runs first: a form post is refused before its
         // token is even looked at.
         .layer(middleware::from_fn_with_state(
             state.clone(),
             operators::limit_bearer_guesses,
         ))
-        .layer(middleware::from_fn(json_only::require_json));
+        .layer(middleware::from_fn(json_only::require_json))
+        .split_for_parts();
     let pages = Router::new()
         .merge(runs::page_routes())
         .merge(results::page_routes())
@@ -57,8 +53,8 @@ fn traced(state: &AppState) -> Router<AppState> {
             csrf::issue,
         ));
     Router::new()
-        .nest("/api/v1", api)
-        .merge(openapi::routes())
+        .merge(api)
+        .merge(openapi::routes(document))
         .merge(pages)
         .nest_service("/assets", ServeDir::new(&state.config.assets_dir))
         // The pages name their icon (/assets/favicon.svg); what asks for

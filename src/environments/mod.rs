@@ -11,6 +11,7 @@ pub mod usage;
 pub mod views;
 
 use time::OffsetDateTime;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{environment_id::EnvironmentId, limits::Limits};
 
@@ -28,33 +29,13 @@ pub struct Environment {
     pub waiting: i64,
 }
 
-/// `/api/v1/environments...`.
-pub fn api_routes() -> axum::Router<crate::state::AppState> {
-    use axum::routing::{get, post};
-    axum::Router::new()
-        .route("/environments", get(api::list))
-        .route("/environments/usage", get(api::usage))
-        .route("/environments/needs", get(needs::api))
-        .route(
-            "/environments/{id}",
-            post(api::create).patch(api::update).delete(api::delete),
-        )
-}
-
-/// The OpenAPI paths of `api_routes` (`openapi.rs` merges them; a test
-/// checks that every route above is there).
-pub fn api_doc() -> utoipa::openapi::OpenApi {
-    #[derive(utoipa::OpenApi)]
-    #[openapi(paths(
-        api::list,
-        api::usage,
-        needs::api,
-        api::create,
-        api::update,
-        api::delete
-    ))]
-    struct Doc;
-    <Doc as utoipa::OpenApi>::openapi()
+/// `/api/v1/environments...`, each route with its OpenAPI operation.
+pub fn api_routes() -> OpenApiRouter<crate::state::AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(api::list))
+        .routes(routes!(api::usage))
+        .routes(routes!(needs::api))
+        .routes(routes!(api::create, api::update, api::delete))
 }
 
 /// The environments page, its usage fragment and its forms.

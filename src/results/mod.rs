@@ -6,6 +6,7 @@ pub mod views;
 
 use serde::Serialize;
 use time::OffsetDateTime;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::{AppError, AppResult};
 
@@ -62,21 +63,12 @@ pub fn is_flaky(history: &[HistoryEntry]) -> bool {
     })
 }
 
-/// `/api/v1/runs/{id}/tests` and `/api/v1/tests/history`.
-pub fn api_routes() -> axum::Router<crate::state::AppState> {
-    use axum::routing::get;
-    axum::Router::new()
-        .route("/runs/{id}/tests", get(api::of_run))
-        .route("/tests/history", get(api::history))
-}
-
-/// The OpenAPI paths of `api_routes` (`openapi.rs` merges them; a test
-/// checks that every route above is there).
-pub fn api_doc() -> utoipa::openapi::OpenApi {
-    #[derive(utoipa::OpenApi)]
-    #[openapi(paths(api::of_run, api::history))]
-    struct Doc;
-    <Doc as utoipa::OpenApi>::openapi()
+/// `/api/v1/runs/{id}/tests` and `/api/v1/tests/history`, each route with
+/// its OpenAPI operation.
+pub fn api_routes() -> OpenApiRouter<crate::state::AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(api::of_run))
+        .routes(routes!(api::history))
 }
 
 /// The tests fragment of a run, its JUnit XML and the history page.

@@ -14,39 +14,22 @@ pub mod rerun;
 pub mod resources;
 pub mod views;
 
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::store::{Run, RunStatus};
 
-/// `/api/v1/runs...`, mounted by `routes.rs` under its API layers.
-pub fn api_routes() -> axum::Router<crate::state::AppState> {
-    use axum::routing::{get, post};
-    axum::Router::new()
-        .route("/runs", get(api::list).post(api::create))
-        .route("/runs/{id}", get(api::get))
-        .route("/runs/{id}/logs", get(api::logs))
-        .route("/runs/{id}/resources", get(resources::api))
-        .route("/runs/{id}/cancel", post(api::cancel))
-        .route("/runs/{id}/retry-build", post(build_panel::retry_api))
-        .route("/runs/{id}/rerun-failed", post(rerun::api))
-        .route("/runs/{id}/stacks", get(hang_view::api))
-}
-
-/// The OpenAPI paths of `api_routes` (`openapi.rs` merges them; a test
-/// checks that every route above is there).
-pub fn api_doc() -> utoipa::openapi::OpenApi {
-    #[derive(utoipa::OpenApi)]
-    #[openapi(paths(
-        api::list,
-        api::create,
-        api::get,
-        api::logs,
-        resources::api,
-        api::cancel,
-        build_panel::retry_api,
-        rerun::api,
-        hang_view::api
-    ))]
-    struct Doc;
-    <Doc as utoipa::OpenApi>::openapi()
+/// `/api/v1/runs...`: each route with its OpenAPI operation (the path is
+/// the handler's `#[utoipa::path]`), mounted by `openapi.rs`.
+pub fn api_routes() -> OpenApiRouter<crate::state::AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(api::list, api::create))
+        .routes(routes!(api::get))
+        .routes(routes!(api::logs))
+        .routes(routes!(resources::api))
+        .routes(routes!(api::cancel))
+        .routes(routes!(build_panel::retry_api))
+        .routes(routes!(rerun::api))
+        .routes(routes!(hang_view::api))
 }
 
 /// The run pages and their htmx fragments.

@@ -6,6 +6,8 @@ pub mod views;
 
 use std::time::Duration;
 
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::state::AppState;
 
 /// When a worker with a free lock and no heartbeat is lost.
@@ -13,21 +15,12 @@ pub fn lost_after(state: &AppState) -> Duration {
     Duration::from_secs(state.config.worker.worker_lost_after)
 }
 
-/// `/api/v1/workers...`.
-pub fn api_routes() -> axum::Router<AppState> {
-    use axum::routing::{get, post};
-    axum::Router::new()
-        .route("/workers", get(api::list))
-        .route("/workers/{name}/drain", post(api::drain))
-        .route("/workers/{name}/resume", post(api::resume))
-}
-
-/// The OpenAPI paths of `api_routes` (`openapi.rs` merges them).
-pub fn api_doc() -> utoipa::openapi::OpenApi {
-    #[derive(utoipa::OpenApi)]
-    #[openapi(paths(api::list, api::drain, api::resume))]
-    struct Doc;
-    <Doc as utoipa::OpenApi>::openapi()
+/// `/api/v1/workers...`, each route with its OpenAPI operation.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(api::list))
+        .routes(routes!(api::drain))
+        .routes(routes!(api::resume))
 }
 
 /// The drain and resume buttons' forms.
