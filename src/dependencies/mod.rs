@@ -46,7 +46,7 @@ const LIVE_EVERY: Duration = Duration::from_secs(1);
 /// A failed build is answered from its row for this long (many waiting runs
 /// get the same answer); after it the next run tries again, in case the
 /// index was unreachable.
-const FAILURE_REUSED_FOR: time::Duration = time::Duration::minutes(5);
+const FAILURE_REUSED_FOR: time::Duration = time::Duration::minutes(10);
 
 /// The image a run of the project uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

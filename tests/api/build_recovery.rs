@@ -115,6 +115,23 @@ async fn a_failed_build_is_shown_answered_again_and_retried_at_once() {
         "the retry did not build again"
     );
 
+    // Once the 10-minute back-off is over, the next run builds again.
+    let retried_at = started_at(&app).await;
+    sqlx::query(
+        "update dependency_images set finished_at = finished_at - interval '10 minutes 1 second' \
+         where project = 'broken'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let later = id(&app.create_run(1, &["broken/tests/test_x.py"]).await);
+    let later = app.wait_finished(later, Duration::from_secs(300)).await;
+    assert_eq!(later["status"], "error", "{later}");
+    assert!(
+        started_at(&app).await > retried_at,
+        "the run after the back-off did not build again"
+    );
+
     // A run that needed no build has nothing to retry.
     let plain = id(&app.create_run(2, &["test_math.py"]).await);
     app.wait_finished(plain, Duration::from_secs(60)).await;
