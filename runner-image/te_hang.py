@@ -1,19 +1,24 @@
-"""Where a run hangs: shortly before its deadline, every thread's Python
-stack, sent as one "stacks" record tagged with the test running then.
+"""Where a run hangs, or is now: when the executor asks, every thread's
+Python stack, sent as one "stacks" record tagged with the test running then.
 
-A daemon thread sleeps until the deadline less a lead (3 s, or a quarter of
-a short limit), then reads sys._current_frames(): a test asleep, waiting on
-a lock or in a loop of Python code lets it run (a C call that holds the GIL
-for seconds would not; faulthandler could, but gives text, not records).
-Bounded: 16 threads, the innermost 40 frames of each, short strings.
+The executor asks with a signal that PID 1 passes on: SIGUSR2 shortly
+before the deadline (by the executor's clock, the one that kills the run),
+SIGUSR1 when someone asked "Where is it now?" (the record says `asked`).
+The handler only notes it, in the main thread between two bytecodes (a
+sleep or a lock wait is interrupted for it); a daemon thread then reads
+sys._current_frames(): a test asleep, waiting on a lock or in a loop of
+Python code lets it run (a C call that holds the GIL for seconds would
+not; faulthandler could, but gives text, not records). Bounded: 16
+threads, the innermost 40 frames of each, short strings, one deadline
+record and at most 20 asked-for ones a run (a test may signal itself).
 """
 
+import signal
 import sys
 import threading
-import time
 import traceback
 
-LEAD_SECS = 3.0
+MAX_ASKED = 20
 MAX_THREADS = 16
 MAX_FRAMES = 40
 TEXT_CAP = 300
@@ -46,19 +51,35 @@ def stacks(work, skip_ident):
     return threads[:MAX_THREADS]
 
 
-def watch(plugin, deadline_secs, work):
-    """Starts the watch; the record goes out once, if the run lasts."""
-    if not deadline_secs or deadline_secs <= 0:
-        return
-    lead = min(LEAD_SECS, deadline_secs / 4)
-    at = time.monotonic() + deadline_secs - lead
+def watch(plugin, work):
+    """Answers the executor's asks from a thread of its own."""
+    wake = threading.Event()
+    pending = {signal.SIGUSR1: 0, signal.SIGUSR2: 0}
 
-    def run():
-        time.sleep(max(0.0, at - time.monotonic()))
+    def note(signo, _frame):
+        pending[signo] += 1
+        wake.set()
+
+    for signo in pending:
+        signal.signal(signo, note)
+
+    def send(asked):
         plugin.emit({
             "t": "stacks",
             "test": plugin.current,
+            "asked": asked,
             "threads": stacks(work, threading.get_ident()),
         })
+
+    def run():
+        answered = {signal.SIGUSR1: 0, signal.SIGUSR2: 0}
+        caps = {signal.SIGUSR1: MAX_ASKED, signal.SIGUSR2: 1}
+        while True:
+            wake.wait()
+            wake.clear()
+            for signo, cap in caps.items():
+                if pending[signo] > answered[signo] and answered[signo] < cap:
+                    answered[signo] = pending[signo]
+                    send(signo == signal.SIGUSR1)
 
     threading.Thread(target=run, name="te-hang-watch", daemon=True).start()

@@ -8,7 +8,7 @@ The token comes from the run's meta.json (never from the environment), so a
 test printing something that looks like a record is just text. Records carry
 "i", a counter from 0, and "t", the type: collected, start, result,
 collect_error, finish (and junit and usage, sent by te_runner after the
-session, and stacks, by te_hang before the deadline).
+session, and stacks, by te_hang when the executor asks).
 """
 
 import json

@@ -88,6 +88,10 @@ OWN_VARIABLES = {"PATH", "HOME", "USER", "VIRTUAL_ENV"}
 # executor watches any more: it ends itself this long after the deadline.
 GRACE_SECS = 30
 DEADLINE_EXIT = 124
+# What PID 1 waits for: a child's end, and the executor asking for stacks
+# (SIGUSR1: someone asked; SIGUSR2: the deadline is near), passed on.
+ASKS = [signal.SIGUSR1, signal.SIGUSR2]
+WAITED = [signal.SIGCHLD, *ASKS]
 
 
 class ProtocolError(Exception):
@@ -220,16 +224,20 @@ def supervise():
     returns: it waits for the child and exits with its status, or with
     DEADLINE_EXIT once the deadline plus GRACE_SECS has passed. Test code runs
     only in the child and cannot stop the watch: from inside the container,
-    PID 1 receives only the signals it handles, and it handles none (SIGCHLD
-    is blocked and waited for)."""
+    PID 1 receives only the signals it handles, and it handles none (SIGCHLD,
+    SIGUSR1 and SIGUSR2 are blocked and waited for; the last two, the
+    executor asking for stacks, go on to the child, whose te_hang answers)."""
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:
         os.close(read_end)
+        # Until te_hang answers them, an early ask must not end the run.
+        for signo in ASKS:
+            signal.signal(signo, signal.SIG_IGN)
         return write_end
     os.close(write_end)
     os.close(0)
-    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+    signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)
     deadline = read_deadline(read_end)
     os._exit(wait_for(child, deadline))
 
@@ -268,7 +276,7 @@ def wait_for(child, deadline):
     ends_at = None if deadline is None else time.monotonic() + deadline + GRACE_SECS
     while (status := reap(child)) is None:
         if ends_at is None:
-            signal.sigwait([signal.SIGCHLD])
+            pass_on(child, signal.sigwait(WAITED))
             continue
         left = ends_at - time.monotonic()
         if left <= 0:
@@ -280,8 +288,18 @@ def wait_for(child, deadline):
             )
             os.kill(child, signal.SIGKILL)
             return DEADLINE_EXIT
-        signal.sigtimedwait([signal.SIGCHLD], left)
+        info = signal.sigtimedwait(WAITED, left)
+        pass_on(child, info and info.si_signo)
     return status
+
+
+def pass_on(child, signo):
+    """An ask for stacks goes on to the run (te_hang answers it)."""
+    if signo in ASKS:
+        try:
+            os.kill(child, signo)
+        except ProcessLookupError:
+            pass
 
 
 def tell_deadline(pipe, meta):
@@ -329,7 +347,7 @@ def main(deadline_pipe):
         f"--rootdir={WORK}",
         *files,
     ]
-    te_hang.watch(plugin, meta["deadline_secs"], WORK)
+    te_hang.watch(plugin, WORK)
     status = pytest.main(args, plugins=[plugin])
     send_junit(plugin)
     send_usage(plugin, before)

@@ -252,10 +252,16 @@ impl Engine {
 
     /// Sends SIGKILL; a container that already stopped or is gone is fine.
     pub async fn kill(&self, id: &str) -> Result<()> {
+        self.signal(id, "KILL").await
+    }
+
+    /// Sends `signal` (`KILL`, `USR1`) to the container's PID 1; a container
+    /// that already stopped or is gone is fine.
+    pub async fn signal(&self, id: &str, signal: &str) -> Result<()> {
         let options = KillContainerOptions {
-            signal: "KILL".into(),
+            signal: signal.to_owned(),
         };
-        let what = || format!("killing container {id}");
+        let what = || format!("sending SIG{signal} to container {id}");
         match timed(
             CALL_TIMEOUT,
             what,
@@ -268,7 +274,7 @@ impl Engine {
                 status_code: 404 | 409,
                 ..
             }) => Ok(()),
-            Err(err) => Err(err).with_context(|| format!("killing container {id}")),
+            Err(err) => Err(err).with_context(what),
         }
     }
 

@@ -52,9 +52,21 @@ const CONFIRM_DEATH_WITHIN: Duration = Duration::from_secs(90);
 /// One wait for the container to stop lasts until the deadline and this
 /// long after it; then it is asked again (an engine may drop a request).
 const WAIT_AT_MOST: Duration = Duration::from_secs(60);
+/// The runner is asked for every thread's stack this long before the
+/// deadline (or a quarter of a shorter limit before it): where a run that
+/// times out hung, by this loop's clock, the one that kills it.
+const STACKS_LEAD: Duration = Duration::from_secs(3);
 /// Once the container stopped, output still in transit gets this long to
 /// arrive while the stream stays silent (an attach connection can hang).
 const STREAM_GRACE: Duration = Duration::from_secs(2);
+
+/// `STACKS_LEAD` before `deadline`, or a quarter of a shorter limit.
+fn stacks_due(run: &ClaimedRun, deadline: Instant) -> Instant {
+    let limit = Duration::from_secs(run.limits.timeout_secs.max(0) as u64);
+    deadline
+        .checked_sub(STACKS_LEAD.min(limit / 4))
+        .unwrap_or(deadline)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kill {
@@ -129,6 +141,8 @@ struct Follower<'a> {
     pieces: Vec<Piece>,
     tick: Interval,
     deadline: Pin<Box<Sleep>>,
+    /// When to ask for the stacks, once (`STACKS_LEAD`).
+    stacks_due: Option<Pin<Box<Sleep>>>,
     /// Waited on from the start, beside the output: the container's end is
     /// seen even if its output stream ends early or hangs.
     exit_wait: Option<ExitWait>,
@@ -144,6 +158,9 @@ struct Follower<'a> {
     /// This step's events, acted on after it: a kill asked for, a tick.
     kill_now: Option<Kill>,
     tick_due: bool,
+    /// The run's `stacks_asked` last acted on: when it moves, the runner is
+    /// asked for its stacks ("Where is it now?").
+    stacks_asked: i32,
 }
 
 impl<'a> Follower<'a> {
@@ -173,6 +190,9 @@ impl<'a> Follower<'a> {
             pieces: Vec::new(),
             tick: tokio::time::interval(TICK),
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            stacks_due: Some(Box::pin(tokio::time::sleep_until(stacks_due(
+                run, deadline,
+            )))),
             exit_wait: Some(wait_for_exit(shared, name, Duration::ZERO, first_wait)),
             exit_code: None,
             exit_seen_at: None,
@@ -185,6 +205,7 @@ impl<'a> Follower<'a> {
             kill_sent: None,
             kill_now: None,
             tick_due: false,
+            stacks_asked: 0,
         }
     }
 
@@ -225,6 +246,7 @@ impl<'a> Follower<'a> {
             code = async { exit_wait.as_mut().expect("guarded").await }, if waiting => self.on_exit(code)?,
             // (a container that stopped on its own before it did not time out)
             _ = &mut self.deadline, if running => self.on_deadline(),
+            _ = async { self.stacks_due.as_mut().expect("guarded").await }, if running && self.stacks_due.is_some() => self.on_stacks_due(),
             _ = self.cancel.cancelled(), if can_kill => self.on_cancel(),
             changed = self.progress.changed(), if !self.writer.stopped() => self.on_progress(changed)?,
             sent = async { kill_sent.as_mut().expect("guarded").await }, if kill_pending => self.on_kill_sent(sent),
@@ -293,6 +315,11 @@ impl<'a> Follower<'a> {
         self.kill_now = Some(Kill::Timeout);
     }
 
+    fn on_stacks_due(&mut self) {
+        self.stacks_due = None;
+        container::signal(self.shared, self.name, container::DEADLINE_NEAR);
+    }
+
     fn on_cancel(&mut self) {
         self.kill_now = Some(Kill::Cancel);
     }
@@ -307,6 +334,10 @@ impl<'a> Follower<'a> {
             }
             if now.stop() && self.killed.is_none() {
                 self.kill_now = Some(Kill::Cancel);
+            }
+            if now.stacks_asked > self.stacks_asked && self.killed.is_none() {
+                self.stacks_asked = now.stacks_asked;
+                container::signal(self.shared, self.name, container::ASKED);
             }
         }
         Ok(())

@@ -71,8 +71,11 @@ pub struct Sink {
     pub junit: String,
     /// The runner's last `usage` record: (CPU ms, peak RSS KiB).
     pub usage: Option<(i64, i64)>,
-    /// Where the run was when its deadline neared (the last such record).
+    /// Where the run was when its deadline neared or someone asked (the
+    /// last such record)…
     pub stacks: Option<crate::store::stacks::Stacks>,
+    /// …and whether it came after the last flush (it goes with the next).
+    stacks_new: bool,
     pub dropped: Dropped,
 }
 
@@ -147,6 +150,7 @@ impl Sink {
             exit_status: None,
             usage: None,
             stacks: None,
+            stacks_new: false,
             junit: String::new(),
             dropped: Dropped::default(),
         }
@@ -251,7 +255,10 @@ impl Sink {
                 cpu_ms,
                 max_rss_kib,
             } => self.usage = Some((cpu_ms, max_rss_kib)),
-            Record::Stacks(stacks) => self.stacks = Some(stacks),
+            Record::Stacks(stacks) => {
+                self.stacks = Some(stacks);
+                self.stacks_new = true;
+            }
             Record::Junit { data } => {
                 if self.dropped.junit_too_large {
                     return;
@@ -352,6 +359,9 @@ impl Sink {
             truncated: self.truncated,
             summary: self.summary.clone(),
             current_test: self.current_test.clone(),
+            stacks: std::mem::take(&mut self.stacks_new)
+                .then(|| self.stacks.clone())
+                .flatten(),
         }
     }
 }

@@ -11,7 +11,7 @@ use tower_sessions::Session;
 
 use super::components::{counts, run_duration, status_badge};
 use super::log_view::LogView;
-use crate::store::{Run, RunStatus};
+use crate::store::{stacks::Stacks, Run, RunStatus};
 use crate::{
     dependencies::store::DependencyImage,
     error::AppError,
@@ -42,16 +42,18 @@ pub async fn show(
     let tests = results::views::section(&state, &run, None, 0).await?;
     let samples = crate::store::resources::samples(&state.db, id, None).await?;
     let reruns = crate::store::runs::reruns_of(&state.db, id).await?;
-    let stacks = match run.status {
-        RunStatus::TimedOut => crate::store::stacks::of_run(&state.db, id).await?,
-        _ => None,
+    let stacks = super::hang_view::of(&state, &run).await?;
+    let panel = Panel {
+        build: build.as_ref(),
+        stacks: stacks.as_ref(),
+        csrf: &csrf,
+        me: me.as_deref(),
     };
     Ok(page(
         &format!("Run #{id}"),
         Nav::Other,
         html! {
-            (status_panel(&run, build.as_ref(), &csrf, me.as_deref()))
-            @if let Some(stacks) = &stacks { (super::hang_view::section(stacks)) }
+            (status_panel(&run, &panel))
             (facts(&run, &reruns))
             (super::chart::section(&run, &samples))
             (logs)
@@ -67,6 +69,7 @@ fn actions(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
                 input type="hidden" name="_csrf" value=(csrf);
                 button.secondary type="submit" { "Cancel run" }
             }
+            @if run.status == RunStatus::Running { (super::hang_view::ask_button(run, csrf)) }
         } @else {
             // Offered once the run is over: while it runs, its environment
             // is taken and a second run would only be refused or queued.
@@ -88,14 +91,24 @@ fn actions(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
     }
 }
 
-/// Title, actions, status, reason, progress and timings; polls itself
-/// while the run is active.
-pub fn status_panel(
-    run: &Run,
-    build: Option<&DependencyImage>,
-    csrf: &str,
-    me: Option<&str>,
-) -> Markup {
+/// What the status panel shows beside the run itself.
+pub struct Panel<'a> {
+    pub build: Option<&'a DependencyImage>,
+    /// Where it hung, or was when asked (`hang_view::of`).
+    pub stacks: Option<&'a Stacks>,
+    pub csrf: &'a str,
+    pub me: Option<&'a str>,
+}
+
+/// Title, actions, status, reason, progress, where it is (when asked or
+/// timed out) and timings; polls itself while the run is active.
+pub fn status_panel(run: &Run, panel: &Panel) -> Markup {
+    let Panel {
+        build,
+        stacks,
+        csrf,
+        me,
+    } = *panel;
     let active = run.status.is_active();
     let done = run.summary.done();
     html! {
@@ -119,6 +132,7 @@ pub fn status_panel(
                 @if let Some(test) = &run.current_test { p.current { "Now running " code { (test) } } }
             }
             @if let Some(build) = build { (super::build_panel::panel(run, build, csrf)) }
+            @if let Some(stacks) = stacks { (super::hang_view::section(stacks)) }
             dl.timings {
                 div { dt { "Queued" } dd { (timestamp(Some(run.created_at))) } }
                 div { dt { "Started" } dd { (timestamp(run.started_at)) } }
@@ -244,7 +258,14 @@ pub async fn status_fragment(
     let csrf = session::csrf_token(&session, &cookie).await?;
     let me = session::username(&session).await?;
     let build = super::build_panel::of(&state, &run).await?;
-    Ok(status_panel(&run, build.as_ref(), &csrf, me.as_deref()))
+    let stacks = super::hang_view::of(&state, &run).await?;
+    let panel = Panel {
+        build: build.as_ref(),
+        stacks: stacks.as_ref(),
+        csrf: &csrf,
+        me: me.as_deref(),
+    };
+    Ok(status_panel(&run, &panel))
 }
 
 /// Cancels from the page: the run's own user (as remembered by this

@@ -29,7 +29,7 @@ pub fn api_routes() -> OpenApiRouter<crate::state::AppState> {
         .routes(routes!(api::cancel))
         .routes(routes!(build_panel::retry_api))
         .routes(routes!(rerun::api))
-        .routes(routes!(hang_view::api))
+        .routes(routes!(hang_view::api, hang_view::ask_api))
 }
 
 /// The run pages and their htmx fragments.
@@ -48,6 +48,7 @@ pub fn page_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs/{id}/build.log", get(build_panel::log))
         .route("/runs/{id}/retry-build", post(build_panel::retry_page))
         .route("/runs/{id}/rerun-failed", post(rerun::page))
+        .route("/runs/{id}/stacks", post(hang_view::ask_page))
         .route("/runs/{id}/fragments/logs", get(log_view::logs_fragment))
         .route(
             "/runs/{id}/fragments/logs/earlier",

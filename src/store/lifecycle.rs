@@ -287,6 +287,8 @@ pub struct Progress {
     pub status: RunStatus,
     pub cancel_requested: bool,
     pub worker_id: Option<i64>,
+    /// How often someone asked where the run is (`store::stacks::ask`).
+    pub stacks_asked: i32,
 }
 
 impl Progress {
@@ -315,6 +317,8 @@ pub struct OutputBatch<'a> {
     pub truncated: bool,
     pub summary: &'a Summary,
     pub current_test: Option<&'a str>,
+    /// New stacks, kept in `hang_stacks` (else it stays as it is).
+    pub stacks: Option<&'a crate::store::stacks::Stacks>,
 }
 
 /// Writes the batch and the counters in one transaction and returns the
@@ -365,16 +369,17 @@ pub async fn progress(db: &PgPool, b: &OutputBatch<'_>) -> Result<Progress> {
 /// Stores the batch's test results and the run's counters; the run's status.
 async fn counters<'e>(db: impl sqlx::PgExecutor<'e>, b: &OutputBatch<'_>) -> Result<Progress> {
     let s = b.summary;
-    let (status, cancel_requested, worker_id): (RunStatus, bool, Option<i64>) = sqlx::query_as(
+    let (status, cancel_requested, worker_id, stacks_asked): (RunStatus, bool, Option<i64>, i32) = sqlx::query_as(
         "with tests as (
             insert into run_tests (run_id, idx, nodeid, outcome, duration_ms, message, longrepr)
             select $1, * from unnest($2::int4[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[])
             on conflict do nothing)
          update runs set log_lines = greatest(log_lines, $8), log_bytes = greatest(log_bytes, $9),
                 log_truncated = $10, collected = $11, passed = $12, failed = $13,
-                skipped = $14, xfailed = $15, xpassed = $16, errors = $17, current_test = $18
+                skipped = $14, xfailed = $15, xpassed = $16, errors = $17, current_test = $18,
+                hang_stacks = coalesce($19, hang_stacks)
           where id = $1
-         returning status, cancel_requested is not null, worker_id",
+         returning status, cancel_requested is not null, worker_id, stacks_asked",
     )
     .bind(b.run_id)
     .bind(b.idx)
@@ -394,11 +399,13 @@ async fn counters<'e>(db: impl sqlx::PgExecutor<'e>, b: &OutputBatch<'_>) -> Res
     .bind(s.xpassed)
     .bind(s.errors)
     .bind(b.current_test)
+    .bind(b.stacks.map(sqlx::types::Json))
     .fetch_one(db)
     .await?;
     Ok(Progress {
         status,
         cancel_requested,
         worker_id,
+        stacks_asked,
     })
 }

@@ -97,6 +97,8 @@ pub struct Run {
     pub dependency_key: Option<String>,
     /// The worker (by name) that executes or executed the run.
     pub worker_name: Option<String>,
+    /// How often someone asked where it is ("Where is it now?").
+    pub stacks_asked: i32,
     /// Where a queued run stands with the workers (set by
     /// `runs::get_placed`, not stored).
     #[sqlx(skip)]

@@ -20,7 +20,7 @@ const RUN_COLUMNS: &str = "id, username, environment_id, files, file_sha256, sta
     timeout_secs, created_at, started_at, finished_at, log_lines, collected,
     passed, failed, skipped, xfailed, xpassed, errors, current_test, ready_at, exited_at, warm,
     project, tree_sha256, node_ids, rerun_of, image, installing_since, dependency_key, worker_name, peak_memory_bytes, cpu_seconds,
-    peak_pids, peak_cpu_percent, junit_xml is not null as has_junit";
+    peak_pids, peak_cpu_percent, stacks_asked, junit_xml is not null as has_junit";
 
 pub struct NewRun {
     pub username: Username,

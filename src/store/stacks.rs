@@ -1,11 +1,15 @@
-//! Where a run hung: every thread's Python stack shortly before its
-//! deadline, as the runner sent them (`runner-image/te_hang.py`), bounded,
-//! kept with the run (`runs.hang_stacks`) and shown on its page.
+//! Where a run hung, or is now: every thread's Python stack shortly before
+//! its deadline, or when someone asked ("Where is it now?", `ask`), as the
+//! runner sent them (`runner-image/te_hang.py`), bounded, kept with the run
+//! (`runs.hang_stacks`, the latest wins) and shown on its page.
 
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::error::AppResult;
+use crate::{
+    error::{AppError, AppResult},
+    store::RunStatus,
+};
 
 const MAX_THREADS: usize = 16;
 const MAX_FRAMES: usize = 40;
@@ -15,6 +19,9 @@ const MAX_TEXT: usize = 300;
 pub struct Stacks {
     /// The test running when they were taken.
     pub test: Option<String>,
+    /// Taken because someone asked, not before the deadline.
+    #[serde(default)]
+    pub asked: bool,
     /// The main thread first.
     pub threads: Vec<ThreadStack>,
 }
@@ -47,6 +54,7 @@ impl Stacks {
     pub fn capped(self) -> Stacks {
         Stacks {
             test: self.test.map(cap),
+            asked: self.asked,
             threads: self
                 .threads
                 .into_iter()
@@ -92,4 +100,31 @@ pub async fn of_run(db: &PgPool, id: i64) -> AppResult<Option<Stacks>> {
             .fetch_optional(db)
             .await?;
     Ok(stacks.flatten().map(|json| json.0))
+}
+
+/// Asks a running run where it is: raises its `stacks_asked`, which the
+/// executor following it turns into a signal to its runner. Refused unless
+/// the run is running (a queued one has no stack yet, a finished one none).
+pub async fn ask(db: &PgPool, id: i64) -> AppResult<()> {
+    let asked: Option<i64> = sqlx::query_scalar(
+        "update runs set stacks_asked = stacks_asked + 1
+          where id = $1 and status = 'running' returning id",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    if asked.is_some() {
+        return Ok(());
+    }
+    let status: Option<RunStatus> = sqlx::query_scalar("select status from runs where id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    match status {
+        None => Err(AppError::NotFound(format!("run #{id} does not exist"))),
+        Some(status) => Err(AppError::Conflict(format!(
+            "run #{id} is {}: only a running run can say where it is",
+            status.label()
+        ))),
+    }
 }

@@ -1,12 +1,13 @@
-//! Where a run hung: shortly before its deadline the runner sends every
-//! thread's Python stack, tagged with the running test; the page names the
-//! test and the file and line it is stuck at, the API serves the stacks.
+//! Where a run hung, or is now: shortly before its deadline, and when
+//! someone asks ("Where is it now?"), the runner sends every thread's Python
+//! stack, tagged with the running test; the page names the test and the file
+//! and line it is at, the API serves the stacks.
 
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{id, TestApp};
+use crate::helpers::{browser, csrf_of, id, TestApp};
 
 const HANGS: &str = "import threading, time\n\n\
 def wait_for():\n    time.sleep(60)\n\n\
@@ -51,4 +52,115 @@ async fn a_timed_out_run_names_the_test_and_the_line_it_is_stuck_at() {
     app.wait_finished(quick, Duration::from_secs(60)).await;
     let none = app.get(&format!("/api/v1/runs/{quick}/stacks")).await;
     assert_eq!(none.status(), 404);
+}
+
+const WAITS: &str = "import time\n\n\
+def poll_forever():\n    while True:\n        time.sleep(0.05)\n\n\
+def test_waits():\n    poll_forever()\n";
+
+async fn asked_stacks(app: &TestApp, run: i64) -> Value {
+    for _ in 0..100 {
+        let response = app.get(&format!("/api/v1/runs/{run}/stacks")).await;
+        if response.status() == 200 {
+            let stacks: Value = response.json().await.unwrap();
+            if stacks["asked"] == true {
+                return stacks;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("run {run} sent no stacks within 10 s of being asked");
+}
+
+#[tokio::test]
+async fn a_running_run_asked_where_it_is_names_the_test_and_the_line_live() {
+    let app = TestApp::spawn_with(&[("test_waits.py", WAITS)], |_| {}).await;
+    let run = id(&app.create_run(1, &["test_waits.py"]).await);
+    // Asked as soon as it runs (its runner may not listen yet): the run
+    // goes on, and asking again once the test runs gets the answer.
+    app.wait_for(run, Duration::from_secs(60), |r| r["status"] != "queued")
+        .await;
+    let early = app
+        .post_json(&format!("/api/v1/runs/{run}/stacks"), &Value::Null)
+        .await;
+    assert_eq!(early.status(), 202);
+    let running = app
+        .wait_for(run, Duration::from_secs(60), |r| {
+            r["current_test"] == "test_waits.py::test_waits"
+        })
+        .await;
+    assert_eq!(running["status"], "running", "{running}");
+
+    // From the page, as a person would.
+    let browser = browser();
+    let page = format!("/runs/{run}");
+    let csrf = csrf_of(&app, &browser, &page).await;
+    let html = browser
+        .get(app.url(&page))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Where is it now?"), "{html}");
+    let asked = browser
+        .post(app.url(&format!("/runs/{run}/stacks")))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 303);
+    let stacks = asked_stacks(&app, run).await;
+    assert_eq!(stacks["test"], "test_waits.py::test_waits", "{stacks}");
+    let frames = stacks["threads"][0]["frames"].as_array().unwrap();
+    assert!(
+        frames
+            .iter()
+            .any(|f| f[0] == "test_waits.py" && f[1] == 5 && f[2] == "poll_forever"),
+        "{stacks}"
+    );
+    let fragment = app
+        .get(&format!("/runs/{run}/fragments/status"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        fragment.contains("When asked, it was</strong> in <code>test_waits.py::test_waits</code>")
+            && fragment.contains("at <code>test_waits.py:5</code> in <code>poll_forever()</code>"),
+        "{fragment}"
+    );
+
+    // Asking changed nothing about the run; once over, it cannot be asked.
+    let still = app.get_json(&format!("/api/v1/runs/{run}")).await;
+    assert_eq!(still["status"], "running", "{still}");
+    let cancel = app
+        .post_json(
+            &format!("/api/v1/runs/{run}/cancel"),
+            &serde_json::json!({"username": "ann"}),
+        )
+        .await;
+    assert_eq!(cancel.status(), 200);
+    let done = app.wait_finished(run, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "cancelled", "{done}");
+    let late = app
+        .post_json(&format!("/api/v1/runs/{run}/stacks"), &Value::Null)
+        .await;
+    assert_eq!(late.status(), 409);
+    let body: Value = late.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("only a running run"),
+        "{body}"
+    );
+    let unknown = app
+        .client
+        .post(app.url("/api/v1/runs/999999/stacks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
 }

@@ -1,6 +1,6 @@
-//! The container's end, asked of the engine on the side so that an engine
-//! slow to answer never stalls the follow loop: a kill, and a bounded wait
-//! for the container to stop.
+//! What the follow loop asks of the engine, on the side so that an engine
+//! slow to answer never stalls it: a kill, a bounded wait for the container
+//! to stop, and a signal asking the runner for its stacks.
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -26,6 +26,24 @@ pub fn send_kill(shared: &Arc<Shared>, name: &str) -> JoinHandle<bool> {
             }
         }
     })
+}
+
+/// The signals that ask the runner (PID 1, which passes them on to the
+/// run's process) for every thread's stack: someone asked where it is…
+pub const ASKED: &str = "USR1";
+/// …or its deadline is near (`runner-image/te_hang.py`).
+pub const DEADLINE_NEAR: &str = "USR2";
+
+/// Sends a signal asking for the stacks, which come back as a record in
+/// the output. Nothing waits for it: a failure is logged.
+pub fn signal(shared: &Arc<Shared>, name: &str, signal: &'static str) {
+    let engine = shared.engine.clone();
+    let name = name.to_owned();
+    tokio::spawn(async move {
+        if let Err(err) = engine.signal(&name, signal).await {
+            tracing::warn!(error = format!("{err:#}"), "asking a run for its stacks");
+        }
+    });
 }
 
 /// Waits (after `pause`) for the container to stop, for at most `within`, so

@@ -9,6 +9,7 @@ use crate::{
     executor::output::TestResult,
     store::{
         lifecycle::{self, OutputBatch, Progress},
+        stacks::Stacks,
         Summary,
     },
 };
@@ -23,6 +24,9 @@ pub struct Flush {
     pub(super) truncated: bool,
     pub(super) summary: Summary,
     pub(super) current_test: Option<String>,
+    /// Stacks the runner sent since the last batch (asked for, or near the
+    /// deadline): stored with the counters, so the page shows them live.
+    pub(super) stacks: Option<Stacks>,
 }
 
 impl Flush {
@@ -47,6 +51,9 @@ impl Flush {
         self.truncated = later.truncated;
         self.summary = later.summary;
         self.current_test = later.current_test;
+        if later.stacks.is_some() {
+            self.stacks = later.stacks;
+        }
     }
 
     /// Writes the batch and the counters (`lifecycle::progress`) and returns
@@ -77,6 +84,7 @@ impl Flush {
             truncated: self.truncated,
             summary: &self.summary,
             current_test: self.current_test.as_deref(),
+            stacks: self.stacks.as_ref(),
         };
         lifecycle::progress(db, &batch).await
     }
