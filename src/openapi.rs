@@ -14,7 +14,7 @@ use utoipa::openapi::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{environments, projects, results, runs, web::headers::DOCS_POLICY, workers};
+use crate::{checks, environments, projects, results, runs, web::headers::DOCS_POLICY, workers};
 
 pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
 pub const DOCS_PATH: &str = "/api/docs";
@@ -37,6 +37,7 @@ pub fn document() -> OpenApi {
         environments::api_doc(),
         runs::api_doc(),
         results::api_doc(),
+        checks::api_doc(),
         workers::api_doc(),
     ] {
         doc.merge(part);

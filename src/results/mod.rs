@@ -86,6 +86,7 @@ pub fn page_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs/{id}/fragments/tests", get(views::fragment))
         .route("/runs/{id}/junit.xml", get(api::junit))
         .route("/tests", get(views::history_page))
+        .route("/tests/fragments/checks", get(views::checks_fragment))
 }
 
 #[cfg(test)]

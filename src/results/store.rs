@@ -103,3 +103,33 @@ pub async fn failed_node_ids(db: &PgPool, run_id: i64, limit: i64) -> AppResult<
     .fetch_all(db)
     .await?)
 }
+
+/// A test's outcome and position in a run (`None`: it did not report there).
+pub async fn outcome_in(
+    db: &PgPool,
+    run_id: i64,
+    nodeid: &str,
+) -> AppResult<Option<(String, i32)>> {
+    Ok(sqlx::query_as(
+        "select outcome, idx from run_tests where run_id = $1 and nodeid = $2 order by idx limit 1",
+    )
+    .bind(run_id)
+    .bind(nodeid)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// The distinct tests that ran before position `idx` in a run, in their
+/// order (at most `limit`).
+pub async fn ran_before(db: &PgPool, run_id: i64, idx: i32, limit: i64) -> AppResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "select nodeid from (select nodeid, min(idx) as first from run_tests
+                               where run_id = $1 and idx < $2 group by nodeid) t
+          order by first limit $3",
+    )
+    .bind(run_id)
+    .bind(idx)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
