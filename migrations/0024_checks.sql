@@ -35,7 +35,11 @@ alter table runs add column check_id bigint references checks (id),
 create unique index one_run_per_check_step on runs (check_id, check_step)
     where check_id is not null;
 
+-- The web creates checks and their runs (queued runs are the web's), and
+-- its driver ends them; a check's verdict is read off runs that the
+-- workers ended. Workers only read checks.
 grant select, insert on checks to te_web;
+grant update (status, verdict, reason, finished_at) on checks to te_web;
 grant insert (check_id, check_step) on runs to te_web;
-grant select, update on checks to te_worker;
+grant select on checks to te_worker;
 grant usage on sequence checks_id_seq to te_web, te_worker;

@@ -1,5 +1,6 @@
 //! The check driver: when a check's run ends, it queues the next one, or
-//! records the verdict. One task per process with an executor; it reacts
+//! records the verdict. One task per process serving the web (it creates
+//! queued runs, as the web does, with the web's database role); it reacts
 //! to runs ending (`run_final`) and looks at every running check each
 //! `EVERY` anyway, so a missed notice, a restart or a run ended by another
 //! process only delays a step. Each check is advanced in a transaction
@@ -77,9 +78,14 @@ impl Driver {
     /// Advances every running check that has a step to take.
     async fn pass(&self) -> anyhow::Result<()> {
         for id in checks::running(&self.db).await.context("listing checks")? {
-            self.advance(id)
-                .await
-                .with_context(|| format!("advancing check #{id}"))?;
+            // One check's trouble (tried again next pass) holds up no other.
+            if let Err(err) = self.advance(id).await {
+                tracing::warn!(
+                    check_id = id,
+                    error = format!("{err:#}"),
+                    "advancing a check"
+                );
+            }
         }
         Ok(())
     }
@@ -100,6 +106,8 @@ impl Driver {
                     .unwrap_or(check.source_run_id);
                 match self.queue_step(&mut tx, &check, last, step, node_ids).await {
                     Ok(()) => true,
+                    // The database or the catalog failing: try again next pass.
+                    Err(AppError::Internal(err)) => return Err(err),
                     Err(refused) => {
                         let reason = format!("could not queue run {}: {refused}", step + 1);
                         checks::finish(&mut tx, id, CheckStatus::Error, None, Some(&reason))
