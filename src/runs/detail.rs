@@ -200,6 +200,9 @@ fn facts(run: &Run, reruns: &[i64]) -> Markup {
                     div { dt { "Tree sha256" } dd { code.sha title=(sha) { (sha.get(..12).unwrap_or(sha)) "…" } } }
                 }
 
+                @if let Some(check) = run.check_id {
+                    div { dt { "Part of" } dd { a href={ "/checks/" (check) } { "check #" (check) } } }
+                }
                 @if let Some(of) = run.rerun_of {
                     div { dt { "Rerun of" } dd { a href={ "/runs/" (of) } { "#" (of) } " (its failed tests)" } }
                 }
