@@ -4,7 +4,7 @@ use axum::extract::State;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{TestCase, OUTCOMES};
+use super::{TestCase, TestOrder, OUTCOMES};
 use crate::{
     error::{AppError, AppResult},
     state::AppState,
@@ -27,6 +27,7 @@ pub async fn section(
     state: &AppState,
     run: &Run,
     outcome: Option<&'static str>,
+    order: TestOrder,
     page_no: i64,
     csrf: &str,
 ) -> AppResult<Markup> {
@@ -35,13 +36,38 @@ pub async fn section(
         Some(o) => counts.iter().find(|(c, _)| c == o).map_or(0, |(_, n)| *n),
         None => counts.iter().map(|(_, n)| n).sum(),
     };
-    let tests =
-        super::store::of_run(&state.db, run.id, outcome, page_no * PAGE_SIZE, PAGE_SIZE).await?;
+    let tests = super::store::of_run(
+        &state.db,
+        run.id,
+        outcome,
+        order,
+        page_no * PAGE_SIZE,
+        PAGE_SIZE,
+    )
+    .await?;
     let nodeids: Vec<String> = tests.iter().map(|t| t.nodeid.clone()).collect();
     let flaky = super::store::flaky_among(&state.db, &nodeids).await?;
     let active = run.status.is_active();
     let base = format!("/runs/{}/fragments/tests", run.id);
-    let query = |o: Option<&str>, p: i64| format!("?outcome={}&page={p}", o.unwrap_or(""));
+    let query = |o: Option<&str>, p: i64| {
+        format!(
+            "?outcome={}&sort={}&page={p}",
+            o.unwrap_or(""),
+            order.as_str()
+        )
+    };
+    let sorted = |by: TestOrder, label: &str| {
+        let href = format!(
+            "?outcome={}&sort={}&page=0",
+            outcome.unwrap_or(""),
+            by.as_str()
+        );
+        html! {
+            a href={ "/runs/" (run.id) (href) "#run-tests" } hx-get={ (base) (href) }
+              hx-target="#run-tests" hx-swap="outerHTML" title="Heaviest first"
+              aria-current=[(by == order).then_some("true")] { (label) }
+        }
+    };
     Ok(html! {
         section #run-tests
             hx-get=[active.then(|| format!("{base}{}", query(outcome, page_no)))]
@@ -59,7 +85,13 @@ pub async fn section(
                 p.muted { @if active { "No results yet." } @else { "No test results." } }
             } @else {
                 div.overflow-auto { table.tests {
-                    thead { tr { th { "Test" } th { "Outcome" } th { "Time" } } }
+                    thead { tr {
+                        th { @if order == TestOrder::Failures { "Test" } @else { (sorted(TestOrder::Failures, "Test")) } }
+                        th { "Outcome" }
+                        th { (sorted(TestOrder::Duration, "Time")) }
+                        th { (sorted(TestOrder::Cpu, "CPU")) }
+                        th { (sorted(TestOrder::Memory, "Peak memory")) }
+                    } }
                     tbody { @for t in &tests { (test_row(run, t, flaky.contains(&t.nodeid), csrf)) } }
                 } }
                 @if total > PAGE_SIZE {
@@ -115,8 +147,14 @@ fn test_row(run: &Run, t: &TestCase, flaky: bool, csrf: &str) -> Markup {
             }
             td { (outcome_badge(&t.outcome)) }
             td.num { (t.duration_ms) " ms" }
+            td.num { @if let Some(ms) = t.cpu_ms { (ms) " ms" } @else { "—" } }
+            td.num { @if let Some(bytes) = t.peak_rss_bytes { (mib(bytes)) } @else { "—" } }
         }
     }
+}
+
+fn mib(bytes: i64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// "Check for flakiness" and "Find the polluting test" on a test that
@@ -142,6 +180,7 @@ fn check_forms(run_id: i64, nodeid: &str, csrf: &str) -> Markup {
 #[derive(Debug, Deserialize)]
 pub struct TestsQuery {
     pub outcome: Option<String>,
+    pub sort: Option<String>,
     pub page: Option<i64>,
 }
 
@@ -154,9 +193,10 @@ pub async fn fragment(
 ) -> PageResult<Markup> {
     let run = crate::store::runs::get(&state.db, id).await?;
     let outcome = super::parse_outcome(query.outcome.as_deref())?;
+    let order = TestOrder::parse(query.sort.as_deref())?;
     let csrf = session::csrf_token(&session, &cookie).await?;
     let page_no = query.page.unwrap_or(0).max(0);
-    Ok(section(&state, &run, outcome, page_no, &csrf).await?)
+    Ok(section(&state, &run, outcome, order, page_no, &csrf).await?)
 }
 
 #[derive(Debug, Deserialize)]

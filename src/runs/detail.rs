@@ -39,7 +39,8 @@ pub async fn show(
     let me = session::username(&session).await?;
     let build = super::build_panel::of(&state, &run).await?;
     let logs = super::log_view::section(&state, &run, &view).await?;
-    let tests = results::views::section(&state, &run, None, 0, &csrf).await?;
+    let tests =
+        results::views::section(&state, &run, None, results::TestOrder::Failures, 0, &csrf).await?;
     let samples = crate::store::resources::samples(&state.db, id, None).await?;
     let reruns = crate::store::runs::reruns_of(&state.db, id).await?;
     let stacks = match run.status {

@@ -310,6 +310,8 @@ pub struct OutputBatch<'a> {
     pub duration_ms: &'a [i32],
     pub message: &'a [Option<&'a str>],
     pub longrepr: &'a [Option<&'a str>],
+    pub cpu_ms: &'a [Option<i32>],
+    pub peak_rss_bytes: &'a [Option<i64>],
     pub next_seq: i32,
     pub bytes: i64,
     pub truncated: bool,
@@ -367,8 +369,10 @@ async fn counters<'e>(db: impl sqlx::PgExecutor<'e>, b: &OutputBatch<'_>) -> Res
     let s = b.summary;
     let (status, cancel_requested, worker_id): (RunStatus, bool, Option<i64>) = sqlx::query_as(
         "with tests as (
-            insert into run_tests (run_id, idx, nodeid, outcome, duration_ms, message, longrepr)
-            select $1, * from unnest($2::int4[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[])
+            insert into run_tests (run_id, idx, nodeid, outcome, duration_ms, message, longrepr,
+                                   cpu_ms, peak_rss_bytes)
+            select $1, * from unnest($2::int4[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[],
+                                     $19::int4[], $20::int8[])
             on conflict do nothing)
          update runs set log_lines = greatest(log_lines, $8), log_bytes = greatest(log_bytes, $9),
                 log_truncated = $10, collected = $11, passed = $12, failed = $13,
@@ -394,6 +398,8 @@ async fn counters<'e>(db: impl sqlx::PgExecutor<'e>, b: &OutputBatch<'_>) -> Res
     .bind(s.xpassed)
     .bind(s.errors)
     .bind(b.current_test)
+    .bind(b.cpu_ms)
+    .bind(b.peak_rss_bytes)
     .fetch_one(db)
     .await?;
     Ok(Progress {

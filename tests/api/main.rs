@@ -54,6 +54,7 @@ mod server_process;
 mod services;
 mod services_django;
 mod sessions;
+mod test_resources;
 mod usr_volume;
 mod waiting;
 mod workers;
