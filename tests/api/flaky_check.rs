@@ -270,3 +270,45 @@ async fn the_pages_start_a_check_and_the_client_follows_one_to_its_verdict() {
     assert!(stdout.contains("AssertionError: always broken"), "{stdout}");
     assert!(stderr.contains("of 3 runs"), "{stderr}");
 }
+
+#[tokio::test]
+async fn cancelling_a_checks_run_ends_the_check_as_cancelled() {
+    let app = TestApp::spawn_with(&[(FILE, TESTS)], |_| {}).await;
+    let source = failing_run(&app, 8).await;
+    // A run holding the environment: the check's first run waits in line.
+    app.set_limits(8, 256, 60).await;
+    let holder = id(&app.create_run(8, &["slow/test_one_minute.py"]).await);
+    let created = start(&app, source, json!({"nodeid": ALWAYS, "times": 5})).await;
+    assert_eq!(created.status(), 201);
+    let check: Value = created.json().await.unwrap();
+    let first = check["runs"][0]["run_id"].as_i64().unwrap();
+    let run = app.get_json(&format!("/api/v1/runs/{first}")).await;
+    assert_eq!(run["status"], "queued", "{run}");
+    assert!(
+        run["waiting_for"]
+            .as_str()
+            .unwrap()
+            .contains("waiting in line for environment 8"),
+        "{run}"
+    );
+    let cancelled = app
+        .post_json(
+            &format!("/api/v1/runs/{first}/cancel"),
+            &json!({"username": "ann"}),
+        )
+        .await;
+    assert_eq!(cancelled.status(), 200);
+    let over = wait_check(&app, id(&check), Duration::from_secs(30)).await;
+    assert_eq!(over["status"], "cancelled", "{over}");
+    assert_eq!(
+        over["reason"],
+        format!("run #{first} was cancelled"),
+        "{over}"
+    );
+    assert_eq!(over["runs"].as_array().unwrap().len(), 1, "no run after it");
+    app.post_json(
+        &format!("/api/v1/runs/{holder}/cancel"),
+        &json!({"username": "ann"}),
+    )
+    .await;
+}
