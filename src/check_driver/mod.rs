@@ -17,16 +17,9 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::{postgres::PgListener, PgPool};
 
-use crate::{
-    catalog::Catalog,
-    error::AppError,
-    executor::Executor,
-    store::{
-        checks::{self, Check, CheckStatus},
-        runs::{self, NewRun},
-        Username,
-    },
-};
+use crate::store::checks::{self, Check, CheckStatus};
+use crate::store::runs::{self, NewRun};
+use crate::{catalog::Catalog, error::AppError, executor::Executor, store::Username};
 
 /// How often every running check is looked at, notice or not.
 const EVERY: Duration = Duration::from_secs(2);

@@ -39,15 +39,7 @@ pub async fn start(
     run_id: i64,
     asked: &CheckRequest,
 ) -> AppResult<Check> {
-    let times = match kind {
-        CheckKind::Flaky => Some(asked.times.unwrap_or(DEFAULT_TIMES)),
-        CheckKind::Bisect => None,
-    };
-    if let Some(n) = times.filter(|n| !(1..=MAX_TIMES).contains(n)) {
-        return Err(AppError::Invalid(format!(
-            "times: {n} is not between 1 and {MAX_TIMES}"
-        )));
-    }
+    let times = times(kind, asked.times)?;
     let nodeid = asked.nodeid.trim();
     if nodeid.is_empty() {
         return Err(AppError::Invalid("nodeid: name the failed test".into()));
@@ -93,6 +85,17 @@ pub async fn start(
         executor.wake();
     }
     Ok(check)
+}
+
+/// A flakiness check's number of runs, 1 to `MAX_TIMES`; a bisect has none.
+fn times(kind: CheckKind, asked: Option<i32>) -> AppResult<Option<i32>> {
+    match (kind, asked.unwrap_or(DEFAULT_TIMES)) {
+        (CheckKind::Bisect, _) => Ok(None),
+        (CheckKind::Flaky, n) if (1..=MAX_TIMES).contains(&n) => Ok(Some(n)),
+        (CheckKind::Flaky, n) => Err(AppError::Invalid(format!(
+            "times: {n} is not between 1 and {MAX_TIMES}"
+        ))),
+    }
 }
 
 /// Where the test failed in the run; refused when it is not a test of the

@@ -56,18 +56,6 @@ pub async fn section(
             order.as_str()
         )
     };
-    let sorted = |by: TestOrder, label: &str| {
-        let href = format!(
-            "?outcome={}&sort={}&page=0",
-            outcome.unwrap_or(""),
-            by.as_str()
-        );
-        html! {
-            a href={ "/runs/" (run.id) (href) "#run-tests" } hx-get={ (base) (href) }
-              hx-target="#run-tests" hx-swap="outerHTML" title="Heaviest first"
-              aria-current=[(by == order).then_some("true")] { (label) }
-        }
-    };
     Ok(html! {
         section #run-tests
             hx-get=[active.then(|| format!("{base}{}", query(outcome, page_no)))]
@@ -85,13 +73,7 @@ pub async fn section(
                 p.muted { @if active { "No results yet." } @else { "No test results." } }
             } @else {
                 div.overflow-auto { table.tests {
-                    thead { tr {
-                        th { @if order == TestOrder::Failures { "Test" } @else { (sorted(TestOrder::Failures, "Test")) } }
-                        th { "Outcome" }
-                        th { (sorted(TestOrder::Duration, "Time")) }
-                        th { (sorted(TestOrder::Cpu, "CPU")) }
-                        th { (sorted(TestOrder::Memory, "Peak memory")) }
-                    } }
+                    (table_head(run.id, outcome, order))
                     tbody { @for t in &tests { (test_row(run, t, flaky.contains(&t.nodeid), csrf)) } }
                 } }
                 @if total > PAGE_SIZE {
@@ -110,6 +92,32 @@ pub async fn section(
             }
         }
     })
+}
+
+/// The table's head: Test (failures first) and the heaviest-first sorts.
+fn table_head(run_id: i64, outcome: Option<&str>, order: TestOrder) -> Markup {
+    let base = format!("/runs/{run_id}/fragments/tests");
+    let sorted = |by: TestOrder, label: &str| {
+        let href = format!(
+            "?outcome={}&sort={}&page=0",
+            outcome.unwrap_or(""),
+            by.as_str()
+        );
+        html! {
+            a href={ "/runs/" (run_id) (href) "#run-tests" } hx-get={ (base) (href) }
+              hx-target="#run-tests" hx-swap="outerHTML"
+              aria-current=[(by == order).then_some("true")] { (label) }
+        }
+    };
+    html! {
+        thead { tr {
+            th { (sorted(TestOrder::Failures, "Test")) }
+            th { "Outcome" }
+            th { (sorted(TestOrder::Duration, "Time")) }
+            th { (sorted(TestOrder::Cpu, "CPU")) }
+            th { (sorted(TestOrder::Memory, "Peak memory")) }
+        } }
+    }
 }
 
 /// The filter tabs with their counts: "all", then each outcome some test
