@@ -8,7 +8,8 @@ The token comes from the run's meta.json (never from the environment), so a
 test printing something that looks like a record is just text. Records carry
 "i", a counter from 0, and "t", the type: collected, start, result,
 collect_error, finish (and junit and usage, sent by te_runner after the
-session, and stacks, by te_hang when the executor asks).
+session, and stacks, by te_hang when the executor asks). A result carries the
+test's CPU time and peak memory (te_usage).
 """
 
 import json
@@ -17,6 +18,8 @@ import sys
 import threading
 
 import pytest
+
+import te_usage
 
 LONGREPR_CAP = 16 * 1024
 MESSAGE_CAP = 500
@@ -93,6 +96,7 @@ class Plugin:
         self.current = None
         # te_hang emits from its own thread.
         self._lock = threading.Lock()
+        self._usage = te_usage.PerTest()
 
     def emit(self, record):
         with self._lock:
@@ -120,6 +124,7 @@ class Plugin:
         self.current = _nodeid(nodeid)
         self._reports[nodeid] = []
         self.emit({"t": "start", "nodeid": _nodeid(nodeid)})
+        self._usage.start()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -132,6 +137,7 @@ class Plugin:
         self._reports.setdefault(report.nodeid, []).append(report)
 
     def pytest_runtest_logfinish(self, nodeid, location):
+        cpu_ms, peak_rss = self._usage.finish()
         reports = self._reports.pop(nodeid, [])
         outcome, message, longrepr = _aggregate(reports)
         self.emit({
@@ -141,6 +147,8 @@ class Plugin:
             "duration_ms": int(round(sum(r.duration for r in reports) * 1000)),
             "message": message,
             "longrepr": longrepr,
+            "cpu_ms": cpu_ms,
+            "peak_rss_bytes": peak_rss,
         })
 
     def pytest_sessionfinish(self, session, exitstatus):

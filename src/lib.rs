@@ -2,6 +2,8 @@
 //! one environment at a time, with every log line in Postgres.
 
 pub(crate) mod catalog;
+pub(crate) mod check_driver;
+pub(crate) mod checks;
 pub mod client;
 pub mod config;
 pub mod db;

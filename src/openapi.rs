@@ -18,7 +18,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
-    environments, projects, results, runs, state::AppState, web::headers::DOCS_POLICY, workers,
+    checks, environments, projects, results, runs, state::AppState, web::headers::DOCS_POLICY,
+    workers,
 };
 
 pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
@@ -43,6 +44,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(environments::api_routes())
         .merge(runs::api_routes())
         .merge(results::api_routes())
+        .merge(checks::api_routes())
         .merge(workers::api_routes());
     router
         .get_openapi_mut()

@@ -5,7 +5,7 @@ use axum::{http::StatusCode, middleware, routing::get, Router};
 use tower_http::{services::ServeDir, trace::TraceLayer};
 
 use crate::{
-    environments, health, measures, openapi, operators, projects, results, runs, scrape,
+    checks, environments, health, measures, openapi, operators, projects, results, runs, scrape,
     state::AppState,
     web::{csrf, headers, json_only, session_store},
     workers,
@@ -37,6 +37,7 @@ fn traced(state: &AppState) -> Router<AppState> {
     let pages = Router::new()
         .merge(runs::page_routes())
         .merge(results::page_routes())
+        .merge(checks::page_routes())
         .merge(projects::page_routes())
         .merge(environments::page_routes())
         .merge(operators::page_routes())

@@ -104,6 +104,9 @@ impl AppState {
             let db = worker_db.clone().expect("a pool for the executor");
             Some(Executor::start(db, catalog.clone(), config.clone()).await?)
         };
+        if let Some(db) = &web_db {
+            crate::check_driver::start(db.clone(), catalog.clone(), executor.clone());
+        }
         // A worker's own routes (`/healthz`) read with the executor's pool.
         let db = web_db.or(worker_db).expect("a web or a worker pool");
         Ok(AppState {

@@ -6,6 +6,7 @@
 //! is busy and `--wait-in-line` was not given (the holder named on stderr).
 
 mod api;
+mod checks;
 mod commands;
 mod follow;
 mod terminal;
@@ -40,6 +41,10 @@ pub enum ClientCommand {
     Cancel(commands::Cancel),
     /// Run again only the failed and errored tests of a finished run, and follow it.
     RerunFailed(commands::RerunFailed),
+    /// Run a failed test alone N times in fresh sandboxes and print the verdict: broken, flaky k/N or passing.
+    CheckFlaky(checks::CheckFlaky),
+    /// Find the earlier test of a run whose presence makes a failed test fail (an order bisect).
+    Bisect(checks::Bisect),
 }
 
 /// How a client command ends.
@@ -66,6 +71,8 @@ pub async fn run(command: ClientCommand) -> ExitCode {
         ClientCommand::Logs(args) => commands::logs(args).await,
         ClientCommand::Cancel(args) => commands::cancel(args).await,
         ClientCommand::RerunFailed(args) => commands::rerun_failed(args).await,
+        ClientCommand::CheckFlaky(args) => checks::check_flaky(args).await,
+        ClientCommand::Bisect(args) => checks::bisect(args).await,
     };
     verdict.into()
 }

@@ -83,6 +83,11 @@ pub struct TestResult {
     pub duration_ms: i32,
     pub message: Option<String>,
     pub longrepr: Option<String>,
+    /// The test's CPU time and peak resident memory in the pytest process.
+    #[serde(default)]
+    pub cpu_ms: Option<i32>,
+    #[serde(default)]
+    pub peak_rss_bytes: Option<i64>,
 }
 
 impl Record {
@@ -108,6 +113,8 @@ impl Record {
                     duration_ms: r.duration_ms.max(0),
                     message: r.message.map(|m| cap_text(m, MAX_MESSAGE_BYTES)),
                     longrepr: r.longrepr.map(|m| cap_text(m, MAX_LONGREPR_BYTES)),
+                    cpu_ms: r.cpu_ms.filter(|ms| *ms >= 0),
+                    peak_rss_bytes: r.peak_rss_bytes.filter(|b| *b >= 0),
                 })
             }
             Record::CollectError { nodeid, message } => Record::CollectError {

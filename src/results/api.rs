@@ -22,6 +22,9 @@ use crate::{
 pub struct TestsQuery {
     /// failed, error, passed, skipped, xfailed or xpassed.
     pub outcome: Option<String>,
+    /// failures (the default: failures first, then in the order they ran),
+    /// duration, cpu or memory (the heaviest first).
+    pub sort: Option<String>,
     pub offset: Option<i64>,
     pub limit: Option<i64>,
 }
@@ -37,10 +40,12 @@ pub async fn of_run(
 ) -> AppResult<Json<Vec<TestCase>>> {
     crate::store::runs::get(&state.db, run_id).await?;
     let outcome = super::parse_outcome(query.outcome.as_deref())?;
+    let order = super::TestOrder::parse(query.sort.as_deref())?;
     let tests = super::store::of_run(
         &state.db,
         run_id,
         outcome,
+        order,
         query.offset.unwrap_or(0),
         query.limit.unwrap_or(1000),
     )

@@ -20,6 +20,54 @@ pub struct TestCase {
     pub message: Option<String>,
     #[serde(skip)]
     pub longrepr: Option<String>,
+    /// CPU time and peak resident memory of the pytest process during the
+    /// test (`null` when the runner sent none).
+    pub cpu_ms: Option<i32>,
+    pub peak_rss_bytes: Option<i64>,
+}
+
+/// How a run's tests are listed: failures first (in the order they ran),
+/// or the heaviest first by time, CPU or peak memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TestOrder {
+    #[default]
+    Failures,
+    Duration,
+    Cpu,
+    Memory,
+}
+
+impl TestOrder {
+    pub const ALL: [TestOrder; 4] = [
+        TestOrder::Failures,
+        TestOrder::Duration,
+        TestOrder::Cpu,
+        TestOrder::Memory,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestOrder::Failures => "failures",
+            TestOrder::Duration => "duration",
+            TestOrder::Cpu => "cpu",
+            TestOrder::Memory => "memory",
+        }
+    }
+
+    /// From a query string: empty means failures first.
+    pub fn parse(raw: Option<&str>) -> AppResult<TestOrder> {
+        match raw.map(str::trim).filter(|s| !s.is_empty()) {
+            None => Ok(TestOrder::Failures),
+            Some(s) => TestOrder::ALL
+                .into_iter()
+                .find(|o| o.as_str() == s)
+                .ok_or_else(|| {
+                    AppError::Invalid(format!(
+                        "unknown sort {s:?}; use failures, duration, cpu or memory"
+                    ))
+                }),
+        }
+    }
 }
 
 /// An outcome filter from a query string: empty means all.
@@ -78,6 +126,7 @@ pub fn page_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs/{id}/fragments/tests", get(views::fragment))
         .route("/runs/{id}/junit.xml", get(api::junit))
         .route("/tests", get(views::history_page))
+        .route("/tests/fragments/checks", get(views::checks_fragment))
 }
 
 #[cfg(test)]

@@ -3,30 +3,39 @@
 
 use sqlx::PgPool;
 
-use super::{HistoryEntry, TestCase, FLAKY_WINDOW};
+use super::{HistoryEntry, TestCase, TestOrder, FLAKY_WINDOW};
 use crate::error::{AppError, AppResult};
 
 /// One page of a run's tests: failures and errors first, then in the order
-/// they ran.
+/// they ran; or the heaviest first.
 pub async fn of_run(
     db: &PgPool,
     run_id: i64,
     outcome: Option<&str>,
+    order: TestOrder,
     offset: i64,
     limit: i64,
 ) -> AppResult<Vec<TestCase>> {
-    Ok(sqlx::query_as(
-        "select nodeid, outcome, duration_ms, message, longrepr from run_tests
+    let order_by = match order {
+        TestOrder::Failures => "outcome not in ('failed', 'error'), idx",
+        TestOrder::Duration => "duration_ms desc, idx",
+        TestOrder::Cpu => "cpu_ms desc nulls last, idx",
+        TestOrder::Memory => "peak_rss_bytes desc nulls last, idx",
+    };
+    let sql = format!(
+        "select nodeid, outcome, duration_ms, message, longrepr, cpu_ms, peak_rss_bytes
+           from run_tests
           where run_id = $1 and ($2::text is null or outcome = $2)
-          order by outcome not in ('failed', 'error'), idx
-          offset $3 limit $4",
-    )
-    .bind(run_id)
-    .bind(outcome)
-    .bind(offset.max(0))
-    .bind(limit.clamp(1, 1000))
-    .fetch_all(db)
-    .await?)
+          order by {order_by}
+          offset $3 limit $4"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(run_id)
+        .bind(outcome)
+        .bind(offset.max(0))
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(db)
+        .await?)
 }
 
 /// How many of a run's stored tests had each outcome (the filter tabs,
@@ -99,6 +108,36 @@ pub async fn failed_node_ids(db: &PgPool, run_id: i64, limit: i64) -> AppResult<
           order by idx limit $2",
     )
     .bind(run_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// A test's outcome and position in a run (`None`: it did not report there).
+pub async fn outcome_in(
+    db: &PgPool,
+    run_id: i64,
+    nodeid: &str,
+) -> AppResult<Option<(String, i32)>> {
+    Ok(sqlx::query_as(
+        "select outcome, idx from run_tests where run_id = $1 and nodeid = $2 order by idx limit 1",
+    )
+    .bind(run_id)
+    .bind(nodeid)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// The distinct tests that ran before position `idx` in a run, in their
+/// order (at most `limit`).
+pub async fn ran_before(db: &PgPool, run_id: i64, idx: i32, limit: i64) -> AppResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "select nodeid from (select nodeid, min(idx) as first from run_tests
+                               where run_id = $1 and idx < $2 group by nodeid) t
+          order by first limit $3",
+    )
+    .bind(run_id)
+    .bind(idx)
     .bind(limit)
     .fetch_all(db)
     .await?)

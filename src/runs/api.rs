@@ -60,6 +60,8 @@ pub struct RunJson {
     pub node_ids: Option<Vec<String>>,
     /// The run whose failed tests this one runs again.
     pub rerun_of: Option<i64>,
+    /// The check (`/api/v1/checks/{id}`) this run is a step of.
+    pub check_id: Option<i64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -115,6 +117,7 @@ impl From<Run> for RunJson {
             resources: run.resources,
             node_ids: run.node_ids,
             rerun_of: run.rerun_of,
+            check_id: run.check_id,
         }
     }
 }

@@ -39,7 +39,8 @@ pub async fn show(
     let me = session::username(&session).await?;
     let build = super::build_panel::of(&state, &run).await?;
     let logs = super::log_view::section(&state, &run, &view).await?;
-    let tests = results::views::section(&state, &run, None, 0).await?;
+    let tests =
+        results::views::section(&state, &run, None, results::TestOrder::Failures, 0, &csrf).await?;
     let samples = crate::store::resources::samples(&state.db, id, None).await?;
     let reruns = crate::store::runs::reruns_of(&state.db, id).await?;
     let stacks = super::hang_view::of(&state, &run).await?;
@@ -214,6 +215,9 @@ fn facts(run: &Run, reruns: &[i64]) -> Markup {
                     div { dt { "Tree sha256" } dd { code.sha title=(sha) { (sha.get(..12).unwrap_or(sha)) "…" } } }
                 }
 
+                @if let Some(check) = run.check_id {
+                    div { dt { "Part of" } dd { a href={ "/checks/" (check) } { "check #" (check) } } }
+                }
                 @if let Some(of) = run.rerun_of {
                     div { dt { "Rerun of" } dd { a href={ "/runs/" (of) } { "#" (of) } " (its failed tests)" } }
                 }

@@ -33,7 +33,7 @@ pub const MAX_NODE_IDS: usize = 1000;
 const MAX_NODE_ID_BYTES: usize = 512;
 
 impl RunRequest {
-    pub(super) async fn validate(&self, state: &AppState) -> AppResult<NewRun> {
+    pub async fn validate(&self, state: &AppState) -> AppResult<NewRun> {
         let username = Username::parse(&self.username)?;
         let environment_id = EnvironmentId::try_from(self.environment_id)?;
         let selection = state.catalog.listing().await?.resolve(&self.files)?;
@@ -45,6 +45,7 @@ impl RunRequest {
         Ok(NewRun {
             node_ids,
             rerun_of: None,
+            check: None,
             username,
             environment_id,
             files: selection.files,

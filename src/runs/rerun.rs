@@ -80,7 +80,7 @@ pub async fn rerun_failed(state: &AppState, id: i64, asked: &RerunRequest) -> Ap
 
 /// What changed between the run and the same files now: the project's tree,
 /// or a file; `None` when nothing did.
-fn changed_since(run: &Run, new: &crate::store::runs::NewRun) -> Option<String> {
+pub fn changed_since(run: &Run, new: &crate::store::runs::NewRun) -> Option<String> {
     if let Some(project) = &run.project {
         return (run.tree_sha256 != new.tree_sha256).then(|| format!("project {project}"));
     }

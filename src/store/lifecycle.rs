@@ -312,6 +312,8 @@ pub struct OutputBatch<'a> {
     pub duration_ms: &'a [i32],
     pub message: &'a [Option<&'a str>],
     pub longrepr: &'a [Option<&'a str>],
+    pub cpu_ms: &'a [Option<i32>],
+    pub peak_rss_bytes: &'a [Option<i64>],
     pub next_seq: i32,
     pub bytes: i64,
     pub truncated: bool,
@@ -371,13 +373,15 @@ async fn counters<'e>(db: impl sqlx::PgExecutor<'e>, b: &OutputBatch<'_>) -> Res
     let s = b.summary;
     let (status, cancel_requested, worker_id, stacks_asked): (RunStatus, bool, Option<i64>, i32) = sqlx::query_as(
         "with tests as (
-            insert into run_tests (run_id, idx, nodeid, outcome, duration_ms, message, longrepr)
-            select $1, * from unnest($2::int4[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[])
+            insert into run_tests (run_id, idx, nodeid, outcome, duration_ms, message, longrepr,
+                                   cpu_ms, peak_rss_bytes)
+            select $1, * from unnest($2::int4[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[],
+                                     $19::int4[], $20::int8[])
             on conflict do nothing)
          update runs set log_lines = greatest(log_lines, $8), log_bytes = greatest(log_bytes, $9),
                 log_truncated = $10, collected = $11, passed = $12, failed = $13,
                 skipped = $14, xfailed = $15, xpassed = $16, errors = $17, current_test = $18,
-                hang_stacks = coalesce($19, hang_stacks)
+                hang_stacks = coalesce($21, hang_stacks)
           where id = $1
          returning status, cancel_requested is not null, worker_id, stacks_asked",
     )
@@ -399,6 +403,8 @@ async fn counters<'e>(db: impl sqlx::PgExecutor<'e>, b: &OutputBatch<'_>) -> Res
     .bind(s.xpassed)
     .bind(s.errors)
     .bind(b.current_test)
+    .bind(b.cpu_ms)
+    .bind(b.peak_rss_bytes)
     .bind(b.stacks.map(sqlx::types::Json))
     .fetch_one(db)
     .await?;

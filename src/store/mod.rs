@@ -1,6 +1,7 @@
 //! The `runs` table's owner: a run's types and the statements on runs. The
 //! executor and the handlers of `runs/` both call it; it calls neither.
 
+pub mod checks;
 mod copy;
 pub mod database;
 pub mod finals;

@@ -93,6 +93,8 @@ pub struct Run {
     pub node_ids: Option<Vec<String>>,
     /// The run whose failed tests this one runs again.
     pub rerun_of: Option<i64>,
+    /// The check this run is a step of.
+    pub check_id: Option<i64>,
     /// The dependency image the run needed (`dependency_images.key`).
     pub dependency_key: Option<String>,
     /// The worker (by name) that executes or executed the run.

@@ -19,7 +19,7 @@ const RUN_COLUMNS: &str = "id, username, environment_id, files, file_sha256, sta
     holds_environment, reason, exit_code, millicpus, memory_mb, pids_limit,
     timeout_secs, created_at, started_at, finished_at, log_lines, collected,
     passed, failed, skipped, xfailed, xpassed, errors, current_test, ready_at, exited_at, warm,
-    project, tree_sha256, node_ids, rerun_of, image, installing_since, dependency_key, worker_name, peak_memory_bytes, cpu_seconds,
+    project, tree_sha256, node_ids, rerun_of, check_id, image, installing_since, dependency_key, worker_name, peak_memory_bytes, cpu_seconds,
     peak_pids, peak_cpu_percent, stacks_asked, junit_xml is not null as has_junit";
 
 pub struct NewRun {
@@ -34,6 +34,8 @@ pub struct NewRun {
     pub node_ids: Option<Vec<String>>,
     /// The run whose failed tests this one runs again.
     pub rerun_of: Option<i64>,
+    /// The check this run is a step of, and which step (from 0).
+    pub check: Option<(i64, i32)>,
 }
 
 /// Creates a queued run. It takes its environment at once, or — when the
@@ -50,11 +52,36 @@ pub struct NewRun {
 #[tracing::instrument(skip_all, fields(environment_id = %new.environment_id))]
 pub async fn create(db: &PgPool, new: &NewRun, caps: QueueCaps) -> AppResult<Run> {
     let mut tx = db.begin().await?;
-    check_queue_caps(&mut tx, &new.username, caps).await?;
+    let run = match create_in(&mut tx, new, Some(caps)).await {
+        Ok(run) => run,
+        // Keep the promotion made on the way: the line moved on either way.
+        Err(busy @ AppError::Busy { .. }) => {
+            tx.commit().await?;
+            return Err(busy);
+        }
+        Err(err) => return Err(err),
+    };
+    tx.commit().await?;
+    measures::run_created(run.environment_id.get());
+    Ok(run)
+}
+
+/// `create` inside the caller's transaction (a check creates its first
+/// run with the check; the check driver its next one); `caps: None` for a
+/// run that takes the place of one that just ended (a check's next step).
+/// The caller counts the run in `measures` once committed.
+pub async fn create_in(
+    tx: &mut Transaction<'_, Postgres>,
+    new: &NewRun,
+    caps: Option<QueueCaps>,
+) -> AppResult<Run> {
+    if let Some(caps) = caps {
+        check_queue_caps(tx, &new.username, caps).await?;
+    }
     let enabled: Option<bool> =
         sqlx::query_scalar("select enabled from environments where id = $1 for update")
             .bind(new.environment_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
     if enabled != Some(true) {
         return Err(AppError::Conflict(format!(
@@ -62,29 +89,22 @@ pub async fn create(db: &PgPool, new: &NewRun, caps: QueueCaps) -> AppResult<Run
             new.environment_id
         )));
     }
-    promote_waiter(&mut tx, new.environment_id).await?;
+    promote_waiter(tx, new.environment_id).await?;
     let holder: Option<i64> =
         sqlx::query_scalar("select id from runs where environment_id = $1 and holds_environment")
             .bind(new.environment_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
-    if let Some(holder) = holder {
-        if !new.queue_if_busy {
-            // Keep the promotion above: the line moved on either way.
-            tx.commit().await?;
-            return Err(busy(new.environment_id, holder));
-        }
+    if let (Some(holder), false) = (holder, new.queue_if_busy) {
+        return Err(busy(new.environment_id, holder));
     }
-    let run = match insert(&mut tx, new, holder.is_none()).await {
+    match insert(tx, new, holder.is_none()).await {
         // Only a promotion from outside this lock can get here first.
         Err(err) if violates_exclusivity(&err) => {
-            return Err(busy(new.environment_id, holder.unwrap_or_default()))
+            Err(busy(new.environment_id, holder.unwrap_or_default()))
         }
-        other => other?,
-    };
-    tx.commit().await?;
-    measures::run_created(run.environment_id.get());
-    Ok(run)
+        other => Ok(other?),
+    }
 }
 
 /// First half of the two-key advisory lock taken around the queue caps'
@@ -147,9 +167,9 @@ async fn insert(
     let sql = format!(
         "insert into runs (username, environment_id, files, file_sha256, queue_if_busy,
                            holds_environment, millicpus, memory_mb, pids_limit, timeout_secs,
-                           project, tree_sha256, node_ids, rerun_of)
+                           project, tree_sha256, node_ids, rerun_of, check_id, check_step)
          select $1, e.id, $3, $4, $5, $6, e.millicpus, e.memory_mb, e.pids_limit, e.timeout_secs,
-                $7, $8, $9, $10
+                $7, $8, $9, $10, $11, $12
            from environments e where e.id = $2
          returning {RUN_COLUMNS}"
     );
@@ -164,6 +184,8 @@ async fn insert(
         .bind(&new.tree_sha256)
         .bind(&new.node_ids)
         .bind(new.rerun_of)
+        .bind(new.check.map(|(id, _)| id))
+        .bind(new.check.map(|(_, step)| step))
         .fetch_one(&mut **tx)
         .await
 }

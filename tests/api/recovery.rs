@@ -275,3 +275,81 @@ async fn a_restarted_server_leaves_no_orphaned_warm_containers() {
         "old warm containers removed: {before:?} → {after:?}"
     );
 }
+
+const SLOW_FAIL: &str = r#"
+import time
+
+def test_slow_fail():
+    time.sleep(1.5)
+    raise AssertionError("slow and broken")
+"#;
+
+async fn get_json(server: &Server, path: &str) -> Value {
+    reqwest::get(format!("{}{path}", server.address))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_check_goes_on_after_the_server_was_killed_in_its_middle() {
+    let database_url = fresh_database().await;
+    let _cleanup = Cleanup(database_url.clone());
+    let tests_dir = test_files(&[("test_slow_fail.py", SLOW_FAIL)]);
+    let server = Server::start(&database_url, &tests_dir).await;
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{}/api/v1/runs", server.address))
+        .json(&json!({"username": "ann", "environment_id": 21, "files": ["test_slow_fail.py"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let source = created["id"].as_i64().unwrap();
+    wait_until(&server, source, Duration::from_secs(60), |r| {
+        r["status"] == "failed"
+    })
+    .await;
+    let check: Value = client
+        .post(format!(
+            "{}/api/v1/runs/{source}/flaky-check",
+            server.address
+        ))
+        .json(&json!({"nodeid": "test_slow_fail.py::test_slow_fail", "times": 4}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let check = check["id"].as_i64().expect("a check");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let json = get_json(&server, &format!("/api/v1/checks/{check}")).await;
+        let runs = json["runs"].as_array().unwrap();
+        if runs.len() == 2 && runs[1]["status"] == "running" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{json}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.kill_9();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let server = Server::start(&database_url, &tests_dir).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let over = loop {
+        let json = get_json(&server, &format!("/api/v1/checks/{check}")).await;
+        if json["status"] != "running" {
+            break json;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{json}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(over["summary"], "broken 4/4", "{over}");
+    assert_eq!(over["runs"].as_array().unwrap().len(), 4, "{over}");
+}

@@ -4,6 +4,7 @@
 
 mod api_docs;
 mod browser;
+mod checks;
 mod details;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]

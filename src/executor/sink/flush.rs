@@ -67,6 +67,8 @@ impl Flush {
         let duration: Vec<i32> = rest.iter().map(|r| r.duration_ms).collect();
         let message: Vec<Option<&str>> = rest.iter().map(|r| r.message.as_deref()).collect();
         let longrepr: Vec<Option<&str>> = rest.iter().map(|r| r.longrepr.as_deref()).collect();
+        let cpu_ms: Vec<Option<i32>> = rest.iter().map(|r| r.cpu_ms).collect();
+        let peak_rss: Vec<Option<i64>> = rest.iter().map(|r| r.peak_rss_bytes).collect();
         let batch = OutputBatch {
             run_id: self.run_id,
             seq: &lines.seq,
@@ -79,6 +81,8 @@ impl Flush {
             duration_ms: &duration,
             message: &message,
             longrepr: &longrepr,
+            cpu_ms: &cpu_ms,
+            peak_rss_bytes: &peak_rss,
             next_seq: self.next_seq,
             bytes: self.bytes as i64,
             truncated: self.truncated,

@@ -29,6 +29,8 @@ impl Sink {
             duration_ms: i32::try_from(ran.max(0)).unwrap_or(i32::MAX),
             message: Some(message),
             longrepr: None,
+            cpu_ms: None,
+            peak_rss_bytes: None,
         });
     }
 }

@@ -20,6 +20,8 @@ fn result(nodeid: &str, outcome: &str) -> Piece {
         duration_ms: 1,
         message: None,
         longrepr: None,
+        cpu_ms: None,
+        peak_rss_bytes: None,
     }))
 }
 
@@ -90,6 +92,8 @@ fn a_batch_of_large_results_is_full_by_bytes() {
         duration_ms: 0,
         message: None,
         longrepr: Some("x".repeat(32 * 1024)),
+        cpu_ms: None,
+        peak_rss_bytes: None,
     };
     for _ in 0..200 {
         s.accept(vec![Piece::Record(Record::Result(big.clone()))]);
