@@ -9,6 +9,7 @@ mod api;
 mod commands;
 mod follow;
 mod terminal;
+mod tree;
 
 use std::process::ExitCode;
 

@@ -12,6 +12,7 @@ pub mod log_view;
 pub mod request;
 pub mod rerun;
 pub mod resources;
+pub mod tree_api;
 pub mod views;
 
 use crate::store::{Run, RunStatus};
@@ -28,6 +29,11 @@ pub fn api_routes() -> axum::Router<crate::state::AppState> {
         .route("/runs/{id}/retry-build", post(build_panel::retry_api))
         .route("/runs/{id}/rerun-failed", post(rerun::api))
         .route("/runs/{id}/stacks", get(hang_view::api))
+        .route("/trees/missing", post(tree_api::missing))
+        .route("/trees", post(tree_api::create))
+        .route("/trees/{id}", get(tree_api::get))
+        .route("/trees/{id}/tar", get(tree_api::tar))
+        .route("/blobs/{sha256}", axum::routing::put(tree_api::put_blob))
 }
 
 /// The OpenAPI paths of `api_routes` (`openapi.rs` merges them; a test
@@ -43,7 +49,12 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
         api::cancel,
         build_panel::retry_api,
         rerun::api,
-        hang_view::api
+        hang_view::api,
+        tree_api::missing,
+        tree_api::create,
+        tree_api::get,
+        tree_api::tar,
+        tree_api::put_blob
     ))]
     struct Doc;
     <Doc as utoipa::OpenApi>::openapi()

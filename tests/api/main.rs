@@ -52,6 +52,7 @@ mod server_process;
 mod services;
 mod services_django;
 mod sessions;
+mod trees;
 mod usr_volume;
 mod waiting;
 mod workers;

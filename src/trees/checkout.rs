@@ -1,0 +1,91 @@
+//! A stored tree written out into a folder of this process's own
+//! (`<temp>/test-executor-trees-<uid>/<id>/<name>/`, the base made 0700 and
+//! checked to be ours), so the catalog, the payload and the dependency
+//! build read it as they read the tests folder. Each path was checked when
+//! the tree was stored and is checked again here; only regular files and
+//! folders are made. A checkout is written beside and renamed into place,
+//! so a folder that is there is whole; its content is fixed by its id.
+
+use std::{
+    fs,
+    io::Write,
+    os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context, Result};
+use sqlx::PgPool;
+
+use super::{manifest, store, Tree};
+
+/// The folder of this process's checkouts, made private on first use.
+fn base() -> Result<PathBuf> {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let base = std::env::temp_dir().join(format!("test-executor-trees-{uid}"));
+    match fs::DirBuilder::new().mode(0o700).create(&base) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("creating {}", base.display())),
+    }
+    let meta = fs::symlink_metadata(&base)?;
+    if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
+        bail!(
+            "{} is not a private folder of this user: refusing to check trees out there",
+            base.display()
+        );
+    }
+    Ok(base)
+}
+
+/// The folder holding `tree` as its root (`.../<id>/<name>`), written out
+/// from the database if it is not there yet.
+pub async fn checkout(db: &PgPool, tree: &Tree) -> Result<PathBuf> {
+    let base = base()?;
+    let root = base.join(&tree.id).join(&tree.name);
+    if fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir()) {
+        return Ok(root);
+    }
+    let files = store::files(db, &tree.id).await?;
+    let (id, name) = (tree.id.clone(), tree.name.clone());
+    tokio::task::spawn_blocking(move || write_out(&base, &id, &name, &files))
+        .await
+        .context("checking a tree out")??;
+    Ok(root)
+}
+
+fn write_out(base: &Path, id: &str, name: &str, files: &[(String, i32, Vec<u8>)]) -> Result<()> {
+    let scratch = base.join(format!(".new-{id}-{:016x}", rand::random::<u64>()));
+    let root = scratch.join(name);
+    fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    for (path, mode, content) in files {
+        if manifest::check_path(path).is_err() {
+            bail!("tree {id} holds a path that is not allowed: {path:?}");
+        }
+        let target = root.join(path);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let executable = *mode as u32 == manifest::MODE_EXECUTABLE;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(if executable { 0o755 } else { 0o644 })
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&target)
+            .with_context(|| format!("writing {}", target.display()))?;
+        file.write_all(content)?;
+    }
+    match fs::rename(&scratch, base.join(id)) {
+        Ok(()) => Ok(()),
+        // another process checked it out first: theirs is the same
+        Err(_) if base.join(id).join(name).is_dir() => {
+            let _ = fs::remove_dir_all(&scratch);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&scratch);
+            Err(e).context("moving a checked-out tree into place")
+        }
+    }
+}

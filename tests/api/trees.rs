@@ -1,0 +1,400 @@
+//! Trees a client sends (`submit --tree DIR`), the real client binary
+//! against the real server: a working copy runs as a project, only changed
+//! contents go up the second time, hostile trees are stripped by the client
+//! and refused by the server, and every refusal writes nothing.
+
+use std::{path::Path, process::Output, time::Duration};
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{id, TestApp};
+
+const FAILING: &str = "from mathpkg import add, sub\n\n\
+def test_adds():\n    assert add(2, 2) == 4\n\n\
+def test_subtracts():\n    assert sub(5, 3) == 2\n";
+
+/// A small project: a package under `src/`, tests under `tests/`, one
+/// failing test (`sub` is wrong), plus what must not be sent.
+fn checkout() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("te-tree-{:016x}/mathproj", rand::random::<u64>()));
+    let files: &[(&str, &str)] = &[
+        ("pytest.ini", "[pytest]\ntestpaths = tests\n"),
+        (
+            "src/mathpkg/__init__.py",
+            "def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a + b\n",
+        ),
+        ("tests/test_math.py", FAILING),
+        (".gitignore", "*.log\n"),
+        ("debug.log", "not sent\n"),
+        (".venv/pyvenv.cfg", "home = /usr\n"),
+        (".venv/lib/junk.py", "not sent\n"),
+    ];
+    for (path, content) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&dir)
+            .env("GIT_AUTHOR_NAME", "ann")
+            .env("GIT_AUTHOR_EMAIL", "ann@example.invalid")
+            .env("GIT_COMMITTER_NAME", "ann")
+            .env("GIT_COMMITTER_EMAIL", "ann@example.invalid")
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "start"]);
+    dir
+}
+
+/// Runs the client binary in `dir` with `args` against `app`.
+async fn client_in(app: &TestApp, dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_test-executor"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("TEST_EXECUTOR_URL", &app.address)
+        .kill_on_drop(true);
+    let output: Output = tokio::time::timeout(Duration::from_secs(180), command.output())
+        .await
+        .expect("the client ended within 3 minutes")
+        .expect("running the client");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+const SUBMIT: &[&str] = &["submit", "--user", "ann", "--env", "1", "--tree", "."];
+
+async fn last_run(app: &TestApp) -> Value {
+    let runs = app.get_json("/api/v1/runs?limit=1").await;
+    runs[0].clone()
+}
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("select count(*) from {table}"))
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+fn tar_names(bytes: &[u8]) -> Vec<String> {
+    let mut archive = tar::Archive::new(bytes);
+    let mut names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_working_copy_fails_then_passes_and_the_second_send_costs_only_the_changed_file() {
+    let app = TestApp::spawn().await;
+    let dir = checkout();
+    let (code, stdout, stderr) = client_in(&app, &dir, SUBMIT).await;
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("test_subtracts"),
+        "the failure is named: {stdout}"
+    );
+    let first = last_run(&app).await;
+    assert_eq!(first["project"], "mathproj", "{first}");
+    assert_eq!(first["files"], json!(["tests/test_math.py"]), "{first}");
+    let tree_id = first["tree_id"].as_str().unwrap().to_owned();
+    let tree = app.get_json(&format!("/api/v1/trees/{tree_id}")).await;
+    assert_eq!(tree["username"], "ann", "{tree}");
+    assert_eq!(
+        tree["files"], 4,
+        "ignored, VCS and venv files stay home: {tree}"
+    );
+    assert_eq!(tree["received_bytes"], tree["bytes"], "{tree}");
+    assert!(
+        stderr.contains(&format!("the server received {} new bytes", tree["bytes"])),
+        "{stderr}"
+    );
+
+    // The fix, made locally: only that file's content goes up.
+    let fixed = "def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b\n";
+    std::fs::write(dir.join("src/mathpkg/__init__.py"), fixed).unwrap();
+    let (code, stdout, stderr) = client_in(&app, &dir, SUBMIT).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let second = last_run(&app).await;
+    let second_tree = second["tree_id"].as_str().unwrap();
+    assert_ne!(second_tree, tree_id);
+    let tree = app.get_json(&format!("/api/v1/trees/{second_tree}")).await;
+    assert_eq!(
+        tree["received_bytes"],
+        fixed.len(),
+        "only the changed file: {tree}"
+    );
+    assert!(
+        stderr.contains(&format!("sent {} bytes in 1 files", fixed.len())),
+        "{stderr}"
+    );
+
+    // Unchanged: nothing goes up; the tree is the same.
+    let (code, _, stderr) = client_in(&app, &dir, SUBMIT).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("sent 0 bytes in 0 files"), "{stderr}");
+    assert_eq!(last_run(&app).await["tree_id"], second_tree);
+
+    // The run's page says where its files came from; the tree downloads.
+    let page = app
+        .get(&format!("/runs/{}", id(&second)))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("sent by ann"), "{page}");
+    let tar = app.get(&format!("/api/v1/trees/{second_tree}/tar")).await;
+    assert_eq!(tar.status(), 200);
+    let names = tar_names(&tar.bytes().await.unwrap());
+    assert_eq!(
+        names,
+        [
+            "mathproj/.gitignore",
+            "mathproj/pytest.ini",
+            "mathproj/src/mathpkg/__init__.py",
+            "mathproj/tests/test_math.py"
+        ]
+    );
+    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn symlinks_and_fifos_are_stripped_by_the_client_never_followed() {
+    let app = TestApp::spawn().await;
+    let dir = checkout();
+    std::fs::write(
+        dir.join("src/mathpkg/__init__.py"),
+        "def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("tests/passwd.py")).unwrap();
+    std::os::unix::fs::symlink("/etc", dir.join("etc")).unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(dir.join("tests/pipe.py"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    let (code, stdout, stderr) = client_in(&app, &dir, SUBMIT).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let tree_id = last_run(&app).await["tree_id"].as_str().unwrap().to_owned();
+    let tar = app.get(&format!("/api/v1/trees/{tree_id}/tar")).await;
+    let names = tar_names(&tar.bytes().await.unwrap());
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("passwd") || n.contains("pipe") || n.contains("etc/")),
+        "{names:?}"
+    );
+    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+}
+
+fn entry(path: &str, mode: u32, content: &[u8]) -> Value {
+    json!({
+        "path": path,
+        "mode": mode,
+        "sha256": format!("{:x}", Sha256::digest(content)),
+        "size": content.len(),
+    })
+}
+
+async fn upload(app: &TestApp, content: &[u8]) -> reqwest::Response {
+    let sha = format!("{:x}", Sha256::digest(content));
+    app.client
+        .put(app.url(&format!("/api/v1/blobs/{sha}?username=ann")))
+        .header("content-type", "application/octet-stream")
+        .body(content.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn hand_made_manifests_with_traversal_links_or_devices_are_refused_and_nothing_is_written() {
+    let app = TestApp::spawn().await;
+    let ok = b"def test_ok():\n    pass\n";
+    assert_eq!(upload(&app, ok).await.status(), 201);
+    for (bad, mode) in [
+        ("../escape.py", 0o100644),
+        ("/etc/passwd", 0o100644),
+        ("a//test_x.py", 0o100644),
+        ("a/./test_x.py", 0o100644),
+        (".te/meta.json", 0o100644),
+        ("passwd.py", 0o120777),
+        ("pipe.py", 0o010644),
+        ("dev.py", 0o020644),
+    ] {
+        let manifest = json!({"username": "ann", "name": "evil",
+            "files": [entry("test_ok.py", 0o100644, ok), entry(bad, mode, ok)]});
+        for path in ["/api/v1/trees/missing", "/api/v1/trees"] {
+            let response = app.post_json(path, &manifest).await;
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(status, 422, "{bad} at {path}: {body}");
+            assert!(
+                body["error"].as_str().unwrap().contains("refused"),
+                "{body}"
+            );
+        }
+    }
+    assert_eq!(count(&app, "trees").await, 0);
+    assert_eq!(count(&app, "tree_files").await, 0);
+}
+
+#[tokio::test]
+async fn a_tree_over_a_cap_is_refused_with_the_cap_named() {
+    let app = TestApp::spawn_with(&[], |c| {
+        c.project_cap_files = 3;
+        c.project_cap_bytes = 1000;
+    })
+    .await;
+    let dir = checkout();
+    let (code, stdout, stderr) = client_in(&app, &dir, SUBMIT).await;
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("PROJECT_CAP_FILES") && stderr.contains("413"),
+        "{stderr}"
+    );
+    let big = vec![b'x'; 2000];
+    let manifest =
+        json!({"username": "ann", "name": "big", "files": [entry("big.py", 0o100644, &big)]});
+    let response = app.post_json("/api/v1/trees/missing", &manifest).await;
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("PROJECT_CAP_BYTES"),
+        "{body}"
+    );
+    let response = upload(&app, &big).await;
+    assert_eq!(response.status(), 413, "a content over the cap is not read");
+    assert_eq!(count(&app, "tree_blobs").await, 0);
+    assert_eq!(count(&app, "trees").await, 0);
+    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn bad_hashes_unknown_trees_and_missing_contents_get_a_clear_4xx_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let content = b"def test_ok():\n    pass\n";
+    let wrong = format!("{:x}", Sha256::digest(b"something else"));
+    let response = app
+        .client
+        .put(app.url(&format!("/api/v1/blobs/{wrong}?username=ann")))
+        .header("content-type", "application/octet-stream")
+        .body(content.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was stored"),
+        "{body}"
+    );
+    let response = app
+        .client
+        .put(app.url("/api/v1/blobs/not-a-hash?username=ann"))
+        .header("content-type", "application/octet-stream")
+        .body(content.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let response = app
+        .client
+        .put(app.url(&format!("/api/v1/blobs/{wrong}?username=ann")))
+        .header("content-type", "text/plain")
+        .body(content.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415, "only octets or JSON");
+    assert_eq!(count(&app, "tree_blobs").await, 0);
+
+    // A tree whose contents were never uploaded.
+    let manifest =
+        json!({"username": "ann", "name": "t", "files": [entry("test_ok.py", 0o100644, content)]});
+    let missing: Value = app
+        .post_json("/api/v1/trees/missing", &manifest)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(missing["missing"].as_array().unwrap().len(), 1, "{missing}");
+    let response = app.post_json("/api/v1/trees", &manifest).await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("not uploaded"),
+        "{body}"
+    );
+    assert_eq!(count(&app, "trees").await, 0);
+
+    // Unknown trees.
+    for tree in ["f".repeat(64), "../../etc".to_owned()] {
+        let response = app
+            .post_json(
+                "/api/v1/runs",
+                &json!({"username": "ann", "environment_id": 1, "tree_id": tree}),
+            )
+            .await;
+        assert_eq!(response.status(), 404, "{tree}");
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("no tree"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        app.get(&format!("/api/v1/trees/{}", "0".repeat(64)))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(app.count_runs().await, 0);
+
+    // Uploaded, then made and run by id: the API's own path.
+    assert_eq!(upload(&app, content).await.status(), 201);
+    let response = app.post_json("/api/v1/trees", &manifest).await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(
+        created["tree"]["received_bytes"],
+        content.len(),
+        "{created}"
+    );
+    let again = app.post_json("/api/v1/trees", &manifest).await;
+    assert_eq!(again.status(), 200, "the same tree again is the one stored");
+    let tree_id = created["tree"]["id"].as_str().unwrap();
+    let response = app
+        .post_json(
+            "/api/v1/runs",
+            &json!({"username": "bob", "environment_id": 2, "tree_id": tree_id}),
+        )
+        .await;
+    let run: Value = response.json().await.unwrap();
+    assert_eq!(run["files"], json!(["test_ok.py"]), "{run}");
+    let run = app.wait_finished(id(&run), Duration::from_secs(60)).await;
+    assert_eq!(run["status"], "success", "{run}");
+}
