@@ -8,7 +8,7 @@ use std::{path::Path, process::Output, time::Duration};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{id, TestApp};
+use crate::helpers::{browser, csrf_of, id, TestApp};
 
 const FAILING: &str = "from mathpkg import add, sub\n\n\
 def test_adds():\n    assert add(2, 2) == 4\n\n\
@@ -397,4 +397,64 @@ async fn bad_hashes_unknown_trees_and_missing_contents_get_a_clear_4xx_and_write
     assert_eq!(run["files"], json!(["test_ok.py"]), "{run}");
     let run = app.wait_finished(id(&run), Duration::from_secs(60)).await;
     assert_eq!(run["status"], "success", "{run}");
+}
+
+#[tokio::test]
+async fn changed_code_with_the_same_dependencies_reuses_the_trees_dependency_image() {
+    let app = TestApp::spawn().await;
+    let dir = checkout();
+    let pyproject = "[project]\nname = \"mathproj\"\nversion = \"1.0\"\n";
+    std::fs::write(dir.join("pyproject.toml"), pyproject).unwrap();
+    let (code, stdout, stderr) = client_in(&app, &dir, SUBMIT).await;
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    let first = last_run(&app).await;
+    let image = first["image"].as_str().unwrap().to_owned();
+    assert!(image.starts_with("te-deps/mathproj:"), "{first}");
+
+    let fixed = "def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b\n";
+    std::fs::write(dir.join("src/mathpkg/__init__.py"), fixed).unwrap();
+    let (code, stdout, stderr) = client_in(&app, &dir, SUBMIT).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let second = last_run(&app).await;
+    assert_ne!(second["tree_id"], first["tree_id"]);
+    assert_eq!(
+        second["image"],
+        image.as_str(),
+        "the same declaring files, the same image"
+    );
+    assert_eq!(count(&app, "dependency_images").await, 1, "built once");
+
+    // "Run again" on the page sends the same tree.
+    let page = app
+        .get(&format!("/runs/{}", id(&second)))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let tree_id = second["tree_id"].as_str().unwrap();
+    assert!(
+        page.contains(&format!("name=\"tree_id\" value=\"{tree_id}\"")),
+        "Run again keeps the tree: {page}"
+    );
+    let browser = browser();
+    let csrf = csrf_of(&app, &browser, &format!("/runs/{}", id(&second))).await;
+    let form = [
+        ("_csrf", csrf.as_str()),
+        ("username", "bob"),
+        ("environment_id", "2"),
+        ("files", "tests/test_math.py"),
+        ("tree_id", tree_id),
+    ];
+    let response = browser
+        .post(app.url("/runs"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "{:?}", response.text().await);
+    let again = last_run(&app).await;
+    assert_eq!(again["tree_id"], tree_id, "{again}");
+    let again = app.wait_finished(id(&again), Duration::from_secs(60)).await;
+    assert_eq!(again["status"], "success", "{again}");
+    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
 }
