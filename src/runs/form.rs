@@ -205,6 +205,7 @@ async fn render(
                 }
                 button type="submit" { "Start run" }
             }
+            (super::tree_upload::form(&csrf, &form.username))
         },
     ))
 }

@@ -13,6 +13,7 @@ pub mod request;
 pub mod rerun;
 pub mod resources;
 pub mod tree_api;
+pub mod tree_upload;
 pub mod views;
 
 use crate::store::{Run, RunStatus};
@@ -69,6 +70,7 @@ pub fn page_routes() -> axum::Router<crate::state::AppState> {
         .route("/fragments/runs/{id}/row", get(views::row_fragment))
         .route("/runs", post(form::submit))
         .route("/runs/new", get(form::new_form))
+        .route("/runs/upload", post(tree_upload::upload))
         .route("/runs/{id}", get(detail::show))
         .route("/runs/{id}/cancel", post(detail::cancel))
         .route("/runs/{id}/fragments/status", get(detail::status_fragment))

@@ -5,12 +5,17 @@
 //! the tree was stored and is checked again here; only regular files and
 //! folders are made. A checkout is written beside and renamed into place,
 //! so a folder that is there is whole; its content is fixed by its id.
+//! Each use marks it (its folder's mtime); checkouts unused for a day are
+//! removed, looked for at most once an hour (a run reads its checkout
+//! within seconds of asking for it, and one removed is written out again).
 
 use std::{
     fs,
     io::Write,
     os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::{bail, Context, Result};
@@ -43,7 +48,9 @@ fn base() -> Result<PathBuf> {
 pub async fn checkout(db: &PgPool, tree: &Tree) -> Result<PathBuf> {
     let base = base()?;
     let root = base.join(&tree.id).join(&tree.name);
+    prune_now_and_then(&base);
     if fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir()) {
+        mark_used(&base.join(&tree.id));
         return Ok(root);
     }
     let files = store::files(db, &tree.id).await?;
@@ -86,6 +93,46 @@ fn write_out(base: &Path, id: &str, name: &str, files: &[(String, i32, Vec<u8>)]
         Err(e) => {
             let _ = fs::remove_dir_all(&scratch);
             Err(e).context("moving a checked-out tree into place")
+        }
+    }
+}
+
+/// Checkouts unused for this long are removed.
+const UNUSED_FOR: Duration = Duration::from_secs(24 * 3600);
+/// Seconds since the epoch of this process's last look for them.
+static LAST_PRUNE: AtomicU64 = AtomicU64::new(0);
+
+fn mark_used(dir: &Path) {
+    if let Ok(file) = fs::File::open(dir) {
+        let _ = file.set_modified(SystemTime::now());
+    }
+}
+
+fn prune_now_and_then(base: &Path) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let last = LAST_PRUNE.load(Ordering::Relaxed);
+    if now < last + 3600
+        || LAST_PRUNE
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let unused = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > UNUSED_FOR);
+        if unused && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
 }

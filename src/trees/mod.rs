@@ -8,6 +8,7 @@
 //! The HTTP side is in `runs/tree_api.rs` (it needs `AppState`, which sits
 //! above the executor; the executor checks trees out through this module).
 
+pub mod archive;
 pub mod checkout;
 pub mod manifest;
 pub mod store;
