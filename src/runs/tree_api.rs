@@ -125,11 +125,12 @@ pub async fn missing(State(state): State<AppState>, body: Body) -> AppResult<Jso
         }));
     }
     let missing = trees::store::missing(&state.db, &manifest.blobs()).await?;
-    let missing_bytes = missing
+    let sizes: std::collections::HashMap<&str, u64> = manifest
+        .files
         .iter()
-        .filter_map(|m| manifest.files.iter().find(|f| &f.sha256 == m))
-        .map(|f| f.size)
-        .sum();
+        .map(|f| (f.sha256.as_str(), f.size))
+        .collect();
+    let missing_bytes = missing.iter().filter_map(|m| sizes.get(m.as_str())).sum();
     Ok(Json(Missing {
         tree_id,
         exists: false,

@@ -543,3 +543,26 @@ async fn a_browser_uploads_a_tar_gz_on_the_new_run_page_and_it_runs_without_its_
     assert_eq!(response.status(), 403);
     assert_eq!(app.count_runs().await, runs);
 }
+
+#[tokio::test]
+async fn a_manifest_of_many_files_is_read_past_the_usual_body_limit() {
+    let app = TestApp::spawn().await;
+    let files: Vec<Value> = (0..15_000)
+        .map(|i| {
+            entry(
+                &format!("pkg/module_with_a_long_name_{i:05}.py"),
+                0o100644,
+                format!("x = {i}\n").as_bytes(),
+            )
+        })
+        .collect();
+    let manifest = json!({"username": "ann", "name": "many", "files": files});
+    assert!(
+        manifest.to_string().len() > 2 * 1024 * 1024,
+        "over axum's default 2 MiB"
+    );
+    let response = app.post_json("/api/v1/trees/missing", &manifest).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["missing"].as_array().unwrap().len(), 15_000);
+}
