@@ -566,3 +566,60 @@ async fn a_manifest_of_many_files_is_read_past_the_usual_body_limit() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["missing"].as_array().unwrap().len(), 15_000);
 }
+
+/// The bench, by hand (`--run-ignored only`): `submit --tree .` of
+/// a 5,000-file tree, first and second time, against `rsync` of the same
+/// tree to a local folder plus a catalog run. Prints the figures.
+#[tokio::test]
+#[ignore]
+async fn bench_a_5000_file_tree_sent_twice() {
+    let app = TestApp::spawn().await;
+    let dir = checkout();
+    let fixed = "def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b\n";
+    std::fs::write(dir.join("src/mathpkg/__init__.py"), fixed).unwrap();
+    for i in 0..5_000 {
+        let path = dir.join(format!("src/mathpkg/gen/m{:02}/mod_{i:04}.py", i % 50));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("VALUE = {i}\n# {}\n", "x".repeat(i % 2000))).unwrap();
+    }
+    for round in ["first", "second"] {
+        let started = std::time::Instant::now();
+        let (code, _, stderr) = client_in(&app, &dir, SUBMIT).await;
+        assert_eq!(code, Some(0), "{stderr}");
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("tree "))
+            .unwrap_or_default()
+            .to_owned();
+        println!(
+            "BENCH submit --tree ({round}): {:?} — {line}",
+            started.elapsed()
+        );
+    }
+    // into the server's tests folder: the catalog run is of the same project
+    let target = app.tests_dir.join("mathproj");
+    let started = std::time::Instant::now();
+    // rsync where installed, else a plain copy (what rsync does the first time)
+    let rsync = std::process::Command::new("rsync")
+        .args(["-a", "--delete", "--exclude", ".git", "--exclude", ".venv"])
+        .arg(format!("{}/", dir.display()))
+        .arg(&target)
+        .status()
+        .or_else(|_| {
+            std::process::Command::new("cp")
+                .arg("-a")
+                .arg(&dir)
+                .arg(&target)
+                .status()
+        });
+    let rsync_time = started.elapsed();
+    let started = std::time::Instant::now();
+    let run = app.create_run(1, &["mathproj/tests/test_math.py"]).await;
+    app.wait_finished(id(&run), Duration::from_secs(60)).await;
+    println!(
+        "BENCH rsync {:?} ({rsync:?}) + a catalog run {:?}",
+        rsync_time,
+        started.elapsed()
+    );
+    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+}
