@@ -623,3 +623,52 @@ async fn bench_a_5000_file_tree_sent_twice() {
     );
     std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
 }
+
+#[tokio::test]
+async fn retention_deletes_unused_trees_and_then_their_contents() {
+    let app = TestApp::spawn_with(&[], |c| {
+        c.retention_days = Some(0);
+        c.retention_interval_secs = 1;
+    })
+    .await;
+    let content = b"def test_ok():\n    pass\n";
+    assert_eq!(upload(&app, content).await.status(), 201);
+    let manifest =
+        json!({"username": "ann", "name": "t", "files": [entry("test_ok.py", 0o100644, content)]});
+    let response = app.post_json("/api/v1/trees", &manifest).await;
+    assert!(response.status().is_success());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while count(&app, "trees").await + count(&app, "tree_blobs").await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the retention pass deletes them"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_username_past_its_quota_is_refused_naming_it_and_others_are_not() {
+    let app = TestApp::spawn_with(&[], |c| c.tree_quota_bytes = 100).await;
+    assert_eq!(upload(&app, &[b'a'; 60]).await.status(), 201);
+    let response = upload(&app, &[b'b'; 60]).await;
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("TREE_QUOTA_BYTES"),
+        "{body}"
+    );
+    assert_eq!(count(&app, "tree_blobs").await, 1, "nothing written");
+    // content already stored costs nothing more
+    assert_eq!(upload(&app, &[b'a'; 60]).await.status(), 201);
+    let sha = format!("{:x}", Sha256::digest([b'b'; 60]));
+    let response = app
+        .client
+        .put(app.url(&format!("/api/v1/blobs/{sha}?username=bob")))
+        .header("content-type", "application/octet-stream")
+        .body(vec![b'b'; 60])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "bob has a quota of his own");
+}
