@@ -53,6 +53,8 @@ mod services;
 mod services_django;
 mod sessions;
 mod trees;
+mod trees_refusals;
+mod trees_upload;
 mod usr_volume;
 mod waiting;
 mod workers;
