@@ -85,6 +85,18 @@ fn manifest_limit(state: &AppState) -> usize {
     state.config.project_cap_files.saturating_mul(1400) + 65_536
 }
 
+/// A turn to hold a tree body in memory: waits up to 30 s for one of
+/// `TREE_BODIES_AT_ONCE`, then 429.
+pub async fn body_turn(state: &AppState) -> AppResult<tokio::sync::OwnedSemaphorePermit> {
+    let turn = state.tree_bodies.clone().acquire_owned();
+    match tokio::time::timeout(std::time::Duration::from_secs(30), turn).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(AppError::TooManyRequests(
+            "the server is busy with other trees' files: try again in a moment".into(),
+        )),
+    }
+}
+
 /// Reads a body of at most `limit` bytes (413 naming `what` beyond it).
 async fn read_body(body: Body, limit: usize, what: &str) -> AppResult<Bytes> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {
@@ -148,6 +160,7 @@ pub async fn missing(State(state): State<AppState>, body: Body) -> AppResult<Jso
         (status = 201, description = "stored (or already there)", body = Stored),
         (status = 413, description = "over PROJECT_CAP_BYTES, or the username's TREE_QUOTA_BYTES", body = ErrorBody),
         (status = 422, description = "the body's sha256 is not the one named", body = ErrorBody),
+        (status = 429, description = "busy with other trees' files for 30 s: try again", body = ErrorBody),
     ))]
 pub async fn put_blob(
     State(state): State<AppState>,
@@ -162,6 +175,7 @@ pub async fn put_blob(
         ));
     }
     let limit = usize::try_from(state.config.project_cap_bytes).unwrap_or(usize::MAX);
+    let _turn = body_turn(&state).await?;
     let bytes = read_body(body, limit, "the file (PROJECT_CAP_BYTES)").await?;
     let actual = manifest::hex(&Sha256::digest(&bytes));
     if actual != sha256 {
@@ -244,6 +258,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> AppRe
     ))]
 pub async fn tar(State(state): State<AppState>, Path(id): Path<String>) -> AppResult<Response> {
     let tree = find(&state, &id).await?;
+    let _turn = body_turn(&state).await?;
     let files = trees::store::files(&state.db, &tree.id).await?;
     let mut archive = tar::Builder::new(Vec::new());
     for (path, mode, content) in &files {

@@ -46,6 +46,7 @@ pub async fn upload(
 ) -> PageResult<Response> {
     let caps = state.config.project_caps();
     let limit = usize::try_from(caps.bytes).unwrap_or(usize::MAX / 2) + 1024 * 1024;
+    let _turn = super::tree_api::body_turn(&state).await?;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         AppError::TooLarge(format!(
             "the upload is over {} MiB (PROJECT_CAP_BYTES)",
