@@ -98,6 +98,11 @@ pub struct Config {
     #[arg(long, env = "PROJECT_CAP_FILES", default_value_t = 20_000)]
     pub project_cap_files: usize,
 
+    /// Bytes of tree contents (`submit --tree`) one username may have
+    /// stored; unused trees go after RETENTION_DAYS.
+    #[arg(long, env = "TREE_QUOTA_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub tree_quota_bytes: u64,
+
     /// Folder with htmx, Pico CSS and the app's own CSS.
     #[arg(long, env = "ASSETS_DIR", default_value = "assets")]
     pub assets_dir: PathBuf,

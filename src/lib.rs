@@ -30,6 +30,7 @@ pub(crate) mod server;
 pub(crate) mod state;
 pub(crate) mod store;
 pub mod telemetry;
+pub(crate) mod trees;
 pub(crate) mod web;
 pub(crate) mod workers;
 

@@ -29,6 +29,10 @@ pub struct AppState {
     /// Whole-log downloads streaming at once: each holds a database
     /// connection while it lasts, so they are few.
     pub log_downloads: Arc<tokio::sync::Semaphore>,
+    /// Tree bodies held in memory at once (a file up to PROJECT_CAP_BYTES
+    /// each, an upload or a tar): a few, so hostile clients cannot stack them.
+    #[from_ref(skip)]
+    pub tree_bodies: Arc<tokio::sync::Semaphore>,
     /// Runs ending, as Postgres announces them, for requests that wait.
     pub finals: store::finals::Finals,
     /// `/healthz`'s last checks (made at most once a second).
@@ -48,6 +52,8 @@ pub enum Role {
 
 /// Whole-log downloads (`/runs/{id}/log.txt`) at once; more get a 429.
 pub const LOG_DOWNLOADS_AT_ONCE: usize = 4;
+/// Tree bodies (uploads, tar downloads) held in memory at once.
+pub const TREE_BODIES_AT_ONCE: usize = 4;
 
 impl AppState {
     /// `start_as(Role::Serve, config)`: the web and (unless disabled) the
@@ -119,6 +125,7 @@ impl AppState {
             executor,
             operator_limiter: Arc::default(),
             log_downloads: Arc::new(tokio::sync::Semaphore::new(LOG_DOWNLOADS_AT_ONCE)),
+            tree_bodies: Arc::new(tokio::sync::Semaphore::new(TREE_BODIES_AT_ONCE)),
         })
     }
 }

@@ -137,7 +137,13 @@ impl Driver {
         node_ids: Vec<String>,
     ) -> Result<(), AppError> {
         let run = runs::get(&self.db, previous).await?;
-        let listing = self.catalog.listing().await.map_err(AppError::Internal)?;
+        let catalog = match &run.tree_id {
+            None => self.catalog.clone(),
+            Some(id) => crate::trees::checkout::catalog(&self.db, id, self.catalog.caps())
+                .await
+                .map_err(AppError::Invalid)?,
+        };
+        let listing = catalog.listing().await.map_err(AppError::Internal)?;
         let selection = listing.resolve(&run.files)?;
         let new = NewRun {
             username: Username::parse(&check.username)?,
@@ -149,6 +155,7 @@ impl Driver {
             tree_sha256: run.tree_sha256,
             node_ids: Some(node_ids),
             rerun_of: None,
+            tree_id: run.tree_id,
             check: Some((check.id, step)),
         };
         // A savepoint: a refusal leaves the transaction able to end the check.

@@ -159,6 +159,22 @@ impl Api {
         self.send(request).await
     }
 
+    /// PUTs raw bytes (`application/octet-stream`).
+    pub async fn put_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        bytes: Vec<u8>,
+    ) -> Result<T, ApiError> {
+        let request = self
+            .http
+            .put(self.url(path))
+            .query(query)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        self.send(request).await
+    }
+
     pub async fn run(&self, id: i64) -> Result<Run, ApiError> {
         self.get(&format!("/api/v1/runs/{id}"), &[]).await
     }

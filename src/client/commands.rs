@@ -19,9 +19,16 @@ pub struct Submit {
     /// The environment (1–100) to run in.
     #[arg(long = "env", value_name = "N")]
     environment: i64,
-    /// Test files, as the server's catalog names them (relative to its TESTS_DIR).
-    #[arg(required = true, value_name = "FILE")]
+    /// Test files, as the server's catalog names them (relative to its TESTS_DIR);
+    /// with --tree, paths within DIR (none: every test file found in it).
+    #[arg(value_name = "FILE")]
     files: Vec<String>,
+    /// Run this folder (your working copy) instead of the server's tests:
+    /// packed as the catalog packs a project (.gitignore, VCS folders,
+    /// virtualenvs, caches and build outputs left out); only the contents the
+    /// server lacks are sent.
+    #[arg(long, value_name = "DIR")]
+    tree: Option<std::path::PathBuf>,
     /// Queue behind the run holding a busy environment instead of exiting 3.
     #[arg(long)]
     wait_in_line: bool,
@@ -85,13 +92,49 @@ pub async fn submit(args: Submit) -> Verdict {
         Ok(api) => api,
         Err(v) => return v,
     };
-    let body = json!({
+    let mut body = json!({
         "username": args.user,
         "environment_id": args.environment,
         "files": args.files,
         "queue_if_busy": args.wait_in_line,
     });
+    match &args.tree {
+        Some(dir) => match send_tree(&api, dir, &args.user, args.quiet).await {
+            Ok(tree_id) => body["tree_id"] = json!(tree_id),
+            Err(v) => return v,
+        },
+        None if args.files.is_empty() => {
+            eprintln!("error: name the test files to run, or --tree DIR");
+            return Verdict::Error;
+        }
+        None => {}
+    }
     start_and_follow(&api, "/api/v1/runs", &body, args.quiet).await
+}
+
+/// Sends `dir` as a tree and says what it cost; its id, or the verdict.
+async fn send_tree(
+    api: &Api,
+    dir: &std::path::Path,
+    user: &str,
+    quiet: bool,
+) -> Result<String, Verdict> {
+    let sent = super::tree::send(api, dir, user).await.map_err(|err| {
+        eprintln!("error: {}", sanitize(&err, false));
+        Verdict::Error
+    })?;
+    if !quiet {
+        eprintln!(
+            "tree {}… ({} files, {} bytes): sent {} bytes in {} files; the server received {} new bytes",
+            &sent.tree_id[..12.min(sent.tree_id.len())],
+            sent.files,
+            sent.bytes,
+            sent.uploaded_bytes,
+            sent.uploaded_files,
+            sent.received_bytes
+        );
+    }
+    Ok(sent.tree_id)
 }
 
 #[derive(Args, Debug, Clone)]

@@ -10,6 +10,7 @@ mod checks;
 mod commands;
 mod follow;
 mod terminal;
+mod tree;
 
 use std::process::ExitCode;
 

@@ -15,6 +15,7 @@ mod run_task;
 mod sampler;
 mod services;
 pub(crate) mod sink;
+mod source;
 mod usr_volumes;
 mod writer;
 

@@ -13,6 +13,7 @@ use tokio::{io::AsyncWriteExt, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    catalog::Catalog,
     dependencies::{self, declaration::Service, ProjectSource},
     engine::{Extras, DEFAULT_CPU_SHARES, LABEL_INSTANCE, LABEL_RUN},
     limits::DEFAULT_LIMITS,
@@ -21,7 +22,7 @@ use crate::{
 
 use super::{
     follow::{follow, GaveUp},
-    payload, services, writer, Shared,
+    payload, services, source, writer, Shared,
 };
 
 /// How long a run waits for a warm container being started when none is
@@ -66,15 +67,18 @@ async fn start_and_follow(
     name: &str,
     cancel: CancellationToken,
 ) -> Result<Outcome, RunError> {
+    let catalog = source::catalog_for(shared, run)
+        .await
+        .map_err(RunError::Setup)?;
     // A project's tree may be tens of MiB: read it off the async threads.
-    let (catalog, claimed) = (shared.catalog.clone(), run.clone());
+    let (for_payload, claimed) = (catalog.clone(), run.clone());
     let offered = shared.config.dependencies.service_images.names();
     let prepared =
-        tokio::task::spawn_blocking(move || payload::for_run(&catalog, &claimed, &offered))
+        tokio::task::spawn_blocking(move || payload::for_run(&for_payload, &claimed, &offered))
             .await
             .context("reading the run's files")?
             .map_err(|e| RunError::Setup(format!("{e:#}")))?;
-    let image = image_for(shared, run).await?;
+    let image = image_for(shared, &catalog, run).await?;
     lifecycle::record_start(&shared.db, run.id, &image, prepared.tree_sha256.as_deref()).await?;
     let payload = prepared.tar;
     let (attached, warm, cpu_before) =
@@ -142,17 +146,19 @@ async fn sandbox(
 
 /// The image a run's container is created from: the runner image, or the
 /// project's dependency image (built first if need be).
-async fn image_for(shared: &Shared, run: &ClaimedRun) -> Result<String, RunError> {
+async fn image_for(
+    shared: &Shared,
+    catalog: &Catalog,
+    run: &ClaimedRun,
+) -> Result<String, RunError> {
     let Some(name) = run.project.clone() else {
         return Ok(shared.config.runner_image.clone());
     };
-    let project = shared
-        .catalog
-        .listing()
-        .await?
-        .project(&name)
-        .ok_or_else(|| RunError::Setup(format!("project {name} is no longer in the catalog")))?;
-    let root = project.dir(shared.catalog.root());
+    let project =
+        catalog.listing().await?.project(&name).ok_or_else(|| {
+            RunError::Setup(format!("project {name} is no longer in the catalog"))
+        })?;
+    let root = project.dir(catalog.root());
     let source = tokio::task::spawn_blocking(move || ProjectSource::discover(&name, &root))
         .await
         .context("reading the project's dependency files")??;

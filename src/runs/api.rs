@@ -50,6 +50,9 @@ pub struct RunJson {
     pub project: Option<String>,
     /// sha256 of that tree as sent (as hashed at creation until it starts).
     pub tree_sha256: Option<String>,
+    /// The tree a client sent that the files came from (`GET /api/v1/trees/{id}`
+    /// says who sent it; `/tar` downloads it); `null`: the server's tests folder.
+    pub tree_id: Option<String>,
     /// The image of the run's container, once it has started.
     pub image: Option<String>,
     /// The worker that executes (executed) the run, once claimed.
@@ -112,6 +115,7 @@ impl From<Run> for RunJson {
             log_lines: run.log_lines,
             project: run.project,
             tree_sha256: run.tree_sha256,
+            tree_id: run.tree_id,
             image: run.image,
             worker: run.worker_name,
             resources: run.resources,

@@ -33,3 +33,22 @@ pub fn counts(summary: &Summary) -> Markup {
         }
     }
 }
+
+/// Where a run's files came from: "the tests folder", or "tree a1b2c3… sent
+/// by ann" with the tree as a download (or said to be gone).
+pub fn source(run: &crate::store::Run, tree: Option<&crate::trees::Tree>) -> Markup {
+    html! {
+        @match (&run.tree_id, tree) {
+            (None, _) => "the tests folder",
+            (Some(_), Some(tree)) => {
+                "tree " code.sha title=(tree.id) { (tree.short_id()) }
+                " (" (tree.name) ", " (tree.files) " files) sent by " (tree.username) " · "
+                a href={ "/api/v1/trees/" (tree.id) "/tar" } download { "download (tar)" }
+            }
+            (Some(id), None) => {
+                "tree " code.sha title=(id) { (id.get(..12).unwrap_or(id)) "…" }
+                span.muted { " (deleted after RETENTION_DAYS unused)" }
+            }
+        }
+    }
+}

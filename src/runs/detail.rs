@@ -43,6 +43,10 @@ pub async fn show(
         results::views::section(&state, &run, None, results::TestOrder::Failures, 0, &csrf).await?;
     let samples = crate::store::resources::samples(&state.db, id, None).await?;
     let reruns = crate::store::runs::reruns_of(&state.db, id).await?;
+    let tree = match &run.tree_id {
+        Some(tree) => crate::trees::store::get(&state.db, tree).await?,
+        None => None,
+    };
     let stacks = super::hang_view::of(&state, &run).await?;
     let panel = Panel {
         build: build.as_ref(),
@@ -55,7 +59,7 @@ pub async fn show(
         Nav::Other,
         html! {
             (status_panel(&run, &panel))
-            (facts(&run, &reruns))
+            (facts(&run, &reruns, tree.as_ref()))
             (super::chart::section(&run, &samples))
             (logs)
             (tests)
@@ -79,6 +83,7 @@ fn actions(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
                 input type="hidden" name="username" value=(me.unwrap_or(&run.username));
                 input type="hidden" name="environment_id" value=(run.environment_id);
                 @for f in &run.files { input type="hidden" name="files" value=(f); }
+                @if let Some(tree) = &run.tree_id { input type="hidden" name="tree_id" value=(tree); }
                 button type="submit" { "Run again" }
             }
             @if run.summary.failed + run.summary.errors > 0 {
@@ -200,7 +205,7 @@ fn report(run: &Run) -> Markup {
     }
 }
 
-fn facts(run: &Run, reruns: &[i64]) -> Markup {
+fn facts(run: &Run, reruns: &[i64], tree: Option<&crate::trees::Tree>) -> Markup {
     let l = &run.limits;
     html! {
         article.facts {
@@ -211,6 +216,7 @@ fn facts(run: &Run, reruns: &[i64]) -> Markup {
                     @if let Some(project) = &run.project { a href="/projects" { (project) } }
                     @else { span.muted { "none" } }
                 } }
+                div { dt { "Files from" } dd.source { (super::components::source(run, tree)) } }
                 @if let Some(sha) = &run.tree_sha256 {
                     div { dt { "Tree sha256" } dd { code.sha title=(sha) { (sha.get(..12).unwrap_or(sha)) "…" } } }
                 }

@@ -42,6 +42,9 @@ pub struct RunForm {
     pub files: Vec<String>,
     #[serde(default)]
     pub queue_if_busy: Option<String>,
+    /// "Run again" of a tree's run: the files are paths within that tree.
+    #[serde(default)]
+    pub tree_id: Option<String>,
     #[serde(default)]
     pub _csrf: String,
 }
@@ -115,8 +118,10 @@ pub async fn submit(
     if let Err(e) = &environment_id {
         errors.environment = Some(e.to_string());
     }
-    if let Err(e) = state.catalog.listing().await?.resolve(&form.files) {
-        errors.files = Some(e.to_string());
+    if form.tree_id.is_none() {
+        if let Err(e) = state.catalog.listing().await?.resolve(&form.files) {
+            errors.files = Some(e.to_string());
+        }
     }
     if let (false, Ok(environment_id)) = (errors.any(), environment_id) {
         let request = RunRequest {
@@ -125,6 +130,7 @@ pub async fn submit(
             files: form.files.clone(),
             queue_if_busy: form.queue_if_busy.is_some(),
             node_ids: None,
+            tree_id: form.tree_id.clone(),
         };
         match super::request::submit(&state, &request).await {
             Ok(run) => {
@@ -165,6 +171,7 @@ async fn render(
             h1 { "New run" }
             form.new-run method="post" action="/runs" {
                 input type="hidden" name="_csrf" value=(csrf);
+                @if let Some(tree) = &form.tree_id { input type="hidden" name="tree_id" value=(tree); }
                 @if let Some(message) = &errors.queue_full {
                     article.busy role="alert" { p { (message) } }
                 }
@@ -198,6 +205,7 @@ async fn render(
                 }
                 button type="submit" { "Start run" }
             }
+            (super::tree_upload::form(&csrf, &form.username))
         },
     ))
 }

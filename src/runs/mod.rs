@@ -12,6 +12,8 @@ pub mod log_view;
 pub mod request;
 pub mod rerun;
 pub mod resources;
+pub mod tree_api;
+pub mod tree_upload;
 pub mod views;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -30,6 +32,11 @@ pub fn api_routes() -> OpenApiRouter<crate::state::AppState> {
         .routes(routes!(build_panel::retry_api))
         .routes(routes!(rerun::api))
         .routes(routes!(hang_view::api, hang_view::ask_api))
+        .routes(routes!(tree_api::missing))
+        .routes(routes!(tree_api::create))
+        .routes(routes!(tree_api::get))
+        .routes(routes!(tree_api::tar))
+        .routes(routes!(tree_api::put_blob))
 }
 
 /// The run pages and their htmx fragments.
@@ -41,6 +48,7 @@ pub fn page_routes() -> axum::Router<crate::state::AppState> {
         .route("/fragments/runs/{id}/row", get(views::row_fragment))
         .route("/runs", post(form::submit))
         .route("/runs/new", get(form::new_form))
+        .route("/runs/upload", post(tree_upload::upload))
         .route("/runs/{id}", get(detail::show))
         .route("/runs/{id}/cancel", post(detail::cancel))
         .route("/runs/{id}/fragments/status", get(detail::status_fragment))

@@ -17,7 +17,14 @@ use crate::{
 pub struct RunRequest {
     pub username: String,
     pub environment_id: i64,
+    /// Test files: as the catalog names them, or with `tree_id` paths
+    /// within the tree (none: every test file the catalog's rules find in it).
+    #[serde(default)]
     pub files: Vec<String>,
+    /// A tree sent by a client (`POST /api/v1/trees`) instead of the
+    /// server's tests folder: the run is of that tree, a project like any other.
+    #[serde(default)]
+    pub tree_id: Option<String>,
     #[serde(default)]
     pub queue_if_busy: bool,
     /// Only these tests (pytest node ids, e.g. `tests/test_a.py::test_x[1]`,
@@ -36,12 +43,25 @@ impl RunRequest {
     pub async fn validate(&self, state: &AppState) -> AppResult<NewRun> {
         let username = Username::parse(&self.username)?;
         let environment_id = EnvironmentId::try_from(self.environment_id)?;
-        let selection = state.catalog.listing().await?.resolve(&self.files)?;
+        let (catalog, tree_id) = match &self.tree_id {
+            Some(id) => (tree_catalog(state, id).await?, Some(id.clone())),
+            None => (state.catalog.clone(), None),
+        };
+        let listing = catalog.listing().await?;
+        let files = match (&tree_id, self.files.is_empty()) {
+            (Some(_), true) => listing
+                .files()
+                .iter()
+                .map(|f| f.as_str().to_owned())
+                .collect(),
+            _ => self.files.clone(),
+        };
+        let selection = listing.resolve(&files)?;
         let node_ids = match &self.node_ids {
             Some(ids) => Some(check_node_ids(&selection, ids)?),
             None => None,
         };
-        let (file_sha256, tree_sha256) = hashes(state, selection.clone()).await?;
+        let (file_sha256, tree_sha256) = hashes(state, &catalog, selection.clone()).await?;
         Ok(NewRun {
             node_ids,
             rerun_of: None,
@@ -53,8 +73,17 @@ impl RunRequest {
             queue_if_busy: self.queue_if_busy,
             project: selection.project.map(|p| p.name),
             tree_sha256,
+            tree_id,
         })
     }
+}
+
+/// The catalog of a stored tree (touched: a run uses it), checked out.
+async fn tree_catalog(state: &AppState, id: &str) -> AppResult<Catalog> {
+    let tree = super::tree_api::find(state, id).await?;
+    let tree = crate::trees::store::touch(&state.db, &tree.id).await?;
+    let root = crate::trees::checkout::checkout(&state.db, &tree).await?;
+    Ok(Catalog::new(root).with_caps(state.config.project_caps()))
 }
 
 /// Each node id names a test of one of the chosen files, as pytest sees
@@ -94,9 +123,10 @@ fn check_node_ids(selection: &Selection, ids: &[String]) -> AppResult<Vec<String
 /// person is told at once rather than when the run starts.
 async fn hashes(
     state: &AppState,
+    catalog: &Catalog,
     selection: Selection,
 ) -> AppResult<(Vec<String>, Option<String>)> {
-    let catalog = state.catalog.clone();
+    let catalog = catalog.clone();
     let offered = state.config.dependencies.service_images.names();
     tokio::task::spawn_blocking(move || {
         let files = catalog

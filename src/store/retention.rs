@@ -6,6 +6,9 @@
 //! Small steps, so nothing waits long on a lock: 100 runs at a time, each
 //! table's rows deleted 5,000 per statement (each its own transaction,
 //! found through the `(run_id, ...)` index, deleted by `ctid`).
+//!
+//! The same pass deletes the trees clients sent (`trees::store`) that no
+//! run used for as long, and the contents no tree names any more.
 
 use std::time::Duration;
 
@@ -110,6 +113,18 @@ pub fn delete_periodically(db: PgPool, days: u32, period: Duration) {
                         "retention pass failed; trying again later"
                     )
                 }
+            }
+            match crate::trees::store::delete_unused(&db, older_than).await {
+                Ok((0, 0)) => {}
+                Ok((trees, contents)) => tracing::info!(
+                    trees,
+                    contents,
+                    "retention: deleted trees unused for {days} days"
+                ),
+                Err(err) => tracing::warn!(
+                    error = format!("{err:#}"),
+                    "retention of trees failed; trying again later"
+                ),
             }
         }
     });

@@ -86,6 +86,8 @@ pub struct Run {
     /// image of its container.
     pub project: Option<String>,
     pub tree_sha256: Option<String>,
+    /// The client-sent tree its files are in (`None`: the tests folder).
+    pub tree_id: Option<String>,
     pub image: Option<String>,
     /// Set while the executor gets the project's dependency image.
     pub installing_since: Option<OffsetDateTime>,

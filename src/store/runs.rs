@@ -19,7 +19,7 @@ const RUN_COLUMNS: &str = "id, username, environment_id, files, file_sha256, sta
     holds_environment, reason, exit_code, millicpus, memory_mb, pids_limit,
     timeout_secs, created_at, started_at, finished_at, log_lines, collected,
     passed, failed, skipped, xfailed, xpassed, errors, current_test, ready_at, exited_at, warm,
-    project, tree_sha256, node_ids, rerun_of, check_id, image, installing_since, dependency_key, worker_name, peak_memory_bytes, cpu_seconds,
+    project, tree_sha256, tree_id, node_ids, rerun_of, check_id, image, installing_since, dependency_key, worker_name, peak_memory_bytes, cpu_seconds,
     peak_pids, peak_cpu_percent, stacks_asked, junit_xml is not null as has_junit";
 
 pub struct NewRun {
@@ -30,6 +30,8 @@ pub struct NewRun {
     pub queue_if_busy: bool,
     pub project: Option<String>,
     pub tree_sha256: Option<String>,
+    /// The client-sent tree the run's files are in (`None`: the tests folder).
+    pub tree_id: Option<String>,
     /// The tests to run (pytest node ids within `files`); `None`: all.
     pub node_ids: Option<Vec<String>>,
     /// The run whose failed tests this one runs again.
@@ -167,9 +169,9 @@ async fn insert(
     let sql = format!(
         "insert into runs (username, environment_id, files, file_sha256, queue_if_busy,
                            holds_environment, millicpus, memory_mb, pids_limit, timeout_secs,
-                           project, tree_sha256, node_ids, rerun_of, check_id, check_step)
+                           project, tree_sha256, node_ids, rerun_of, check_id, check_step, tree_id)
          select $1, e.id, $3, $4, $5, $6, e.millicpus, e.memory_mb, e.pids_limit, e.timeout_secs,
-                $7, $8, $9, $10, $11, $12
+                $7, $8, $9, $10, $11, $12, $13
            from environments e where e.id = $2
          returning {RUN_COLUMNS}"
     );
@@ -186,6 +188,7 @@ async fn insert(
         .bind(new.rerun_of)
         .bind(new.check.map(|(id, _)| id))
         .bind(new.check.map(|(_, step)| step))
+        .bind(&new.tree_id)
         .fetch_one(&mut **tx)
         .await
 }

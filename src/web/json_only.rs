@@ -3,6 +3,10 @@
 //! `application/x-www-form-urlencoded`, `multipart/form-data` or
 //! `text/plain` without asking, but not `application/json`: requiring it
 //! keeps browsers from being used to call the API.
+//!
+//! One exception: a PUT of `application/octet-stream` (a tree's file,
+//! `/api/v1/blobs/{sha256}`). No form can PUT, and a cross-site `fetch` PUT
+//! is preflighted whatever its type, so this opens nothing to other sites.
 
 use axum::{
     extract::Request,
@@ -19,7 +23,7 @@ pub const MESSAGE: &str = "this API takes JSON only: send the body with \
 /// content type other than JSON. A call without a body (cancel, delete) may
 /// leave the content type out.
 pub async fn require_json(request: Request, next: Next) -> Response {
-    if is_safe(request.method()) || is_json_or_bodyless(&request) {
+    if is_safe(request.method()) || is_json_or_bodyless(&request) || is_octet_put(&request) {
         next.run(request).await
     } else {
         (
@@ -32,6 +36,15 @@ pub async fn require_json(request: Request, next: Next) -> Response {
 
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn is_octet_put(request: &Request) -> bool {
+    let octets = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/octet-stream"));
+    request.method() == Method::PUT && octets
 }
 
 fn is_json_or_bodyless(request: &Request) -> bool {

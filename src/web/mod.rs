@@ -9,6 +9,7 @@ pub mod headers;
 pub mod html_error;
 pub mod json_only;
 pub mod limiter;
+pub mod multipart;
 pub mod page;
 pub mod session;
 pub mod session_store;

@@ -68,6 +68,11 @@ async fn the_served_document_is_valid_openapi_3_1_and_each_operation_reaches_its
             "delete" => app.client.delete(&url),
             "post" => app.client.post(&url).json(&serde_json::json!({})),
             "patch" => app.client.patch(&url).json(&serde_json::json!({})),
+            "put" => app
+                .client
+                .put(&url)
+                .header("content-type", "application/octet-stream")
+                .body(Vec::new()),
             other => panic!("unexpected method {other} {path}"),
         };
         let response = request.send().await.unwrap();
