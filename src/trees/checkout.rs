@@ -43,19 +43,28 @@ fn base() -> Result<PathBuf> {
     Ok(base)
 }
 
-/// The folder holding `tree` as its root (`.../<id>/<name>`), written out
-/// from the database if it is not there yet.
+/// What a tree's project is named after: `tree:` and the tree's name (the
+/// checkout folder's name, which the catalog names the project by). A tree
+/// runs its own install code, so its dependency images must never be those
+/// of a project of the tests folder: the name is part of their key, and
+/// images are pruned by name. (A folder of the tests folder named with a
+/// `:` is an operator's choice.)
+pub const PROJECT_PREFIX: &str = "tree:";
+
+/// The folder holding `tree` as its root (`.../<id>/tree:<name>`), written
+/// out from the database if it is not there yet.
 pub async fn checkout(db: &PgPool, tree: &Tree) -> Result<PathBuf> {
     let base = base()?;
-    let root = base.join(&tree.id).join(&tree.name);
+    let folder = format!("{PROJECT_PREFIX}{}", tree.name);
+    let root = base.join(&tree.id).join(&folder);
     prune_now_and_then(&base);
     if fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir()) {
         mark_used(&base.join(&tree.id));
         return Ok(root);
     }
     let files = store::files(db, &tree.id).await?;
-    let (id, name) = (tree.id.clone(), tree.name.clone());
-    tokio::task::spawn_blocking(move || write_out(&base, &id, &name, &files))
+    let id = tree.id.clone();
+    tokio::task::spawn_blocking(move || write_out(&base, &id, &folder, &files))
         .await
         .context("checking a tree out")??;
     Ok(root)
@@ -83,17 +92,20 @@ fn write_out(base: &Path, id: &str, name: &str, files: &[(String, i32, Vec<u8>)]
             .with_context(|| format!("writing {}", target.display()))?;
         file.write_all(content)?;
     }
-    match fs::rename(&scratch, base.join(id)) {
+    let dest = base.join(id);
+    let moved = match fs::rename(&scratch, &dest) {
+        Ok(()) => return Ok(()),
+        // The tree's folder is there, holding it under another name (an
+        // older version's, or another process's): ours goes beside it.
+        Err(_) if dest.is_dir() => fs::rename(&root, dest.join(name)),
+        Err(e) => Err(e),
+    };
+    let _ = fs::remove_dir_all(&scratch);
+    match moved {
         Ok(()) => Ok(()),
         // another process checked it out first: theirs is the same
-        Err(_) if base.join(id).join(name).is_dir() => {
-            let _ = fs::remove_dir_all(&scratch);
-            Ok(())
-        }
-        Err(e) => {
-            let _ = fs::remove_dir_all(&scratch);
-            Err(e).context("moving a checked-out tree into place")
-        }
+        Err(_) if dest.join(name).is_dir() => Ok(()),
+        Err(e) => Err(e).context("moving a checked-out tree into place"),
     }
 }
 

@@ -137,7 +137,7 @@ async fn a_working_copy_fails_then_passes_and_the_second_send_costs_only_the_cha
         "the failure is named: {stdout}"
     );
     let first = last_run(&app).await;
-    assert_eq!(first["project"], "mathproj", "{first}");
+    assert_eq!(first["project"], "tree:mathproj", "{first}");
     assert_eq!(first["files"], json!(["tests/test_math.py"]), "{first}");
     let tree_id = first["tree_id"].as_str().unwrap().to_owned();
     let tree = app.get_json(&format!("/api/v1/trees/{tree_id}")).await;
@@ -240,7 +240,7 @@ async fn changed_code_with_the_same_dependencies_reuses_the_trees_dependency_ima
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     let first = last_run(&app).await;
     let image = first["image"].as_str().unwrap().to_owned();
-    assert!(image.starts_with("te-deps/mathproj:"), "{first}");
+    assert!(image.starts_with("te-deps/tree-mathproj:"), "{first}");
 
     let fixed = "def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b\n";
     std::fs::write(dir.join("src/mathpkg/__init__.py"), fixed).unwrap();
@@ -287,6 +287,30 @@ async fn changed_code_with_the_same_dependencies_reuses_the_trees_dependency_ima
     assert_eq!(again["tree_id"], tree_id, "{again}");
     let again = app.wait_finished(id(&again), Duration::from_secs(60)).await;
     assert_eq!(again["status"], "success", "{again}");
+
+    // The same project in the server's tests folder never shares the
+    // tree's image (a tree runs its own install code): its own key, its own
+    // pruning.
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&dir)
+        .arg(app.tests_dir.join("mathproj"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let catalog = app.create_run(3, &["mathproj/tests/test_math.py"]).await;
+    let catalog = app
+        .wait_finished(id(&catalog), Duration::from_secs(300))
+        .await;
+    assert_eq!(catalog["status"], "success", "{catalog}");
+    assert_eq!(catalog["project"], "mathproj", "{catalog}");
+    assert_ne!(catalog["image"], image.as_str(), "{catalog}");
+    let projects: Vec<String> =
+        sqlx::query_scalar("select project from dependency_images order by project")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(projects, ["mathproj", "tree:mathproj"]);
     std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
 }
 

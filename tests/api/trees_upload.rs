@@ -72,7 +72,7 @@ async fn a_browser_uploads_a_tar_gz_on_the_new_run_page_and_it_runs_without_its_
     let response = send(fields.clone(), archive).await.unwrap();
     assert_eq!(response.status(), 303, "{:?}", response.text().await);
     let run = last_run(&app).await;
-    assert_eq!(run["project"], "up", "{run}");
+    assert_eq!(run["project"], "tree:up", "{run}");
     assert_eq!(
         run["files"],
         json!(["tests/test_up.py"]),
