@@ -9,10 +9,12 @@ use serde_json::Value;
 
 use crate::helpers::{browser, csrf_of, id, TestApp};
 
-const HANGS: &str = "import threading, time\n\n\
+/// It also sends the deadline's signal itself, early: the stacks kept are
+/// the latest, those of the executor's ask near the deadline.
+const HANGS: &str = "import os, signal, threading, time\n\n\
 def wait_for():\n    time.sleep(60)\n\n\
 def test_quick():\n    pass\n\n\
-def test_hangs():\n    threading.Thread(target=time.sleep, args=(60,), name='helper-sleeper', daemon=True).start()\n    wait_for()\n";
+def test_hangs():\n    threading.Thread(target=time.sleep, args=(60,), name='helper-sleeper', daemon=True).start()\n    os.kill(os.getpid(), signal.SIGUSR2)\n    wait_for()\n";
 
 #[tokio::test]
 async fn a_timed_out_run_names_the_test_and_the_line_it_is_stuck_at() {
