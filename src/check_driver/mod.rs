@@ -99,7 +99,7 @@ impl Driver {
                     .unwrap_or(check.source_run_id);
                 match self.queue_step(&mut tx, &check, last, step, node_ids).await {
                     Ok(()) => true,
-                    // The database or the catalog failing: try again next pass.
+                    // The database failing: try again next pass.
                     Err(AppError::Internal(err)) => return Err(err),
                     Err(refused) => {
                         let reason = format!("could not queue run {}: {refused}", step + 1);
@@ -143,7 +143,11 @@ impl Driver {
                 .await
                 .map_err(AppError::Invalid)?,
         };
-        let listing = catalog.listing().await.map_err(AppError::Internal)?;
+        // A tests folder that cannot be listed (over its caps, unreadable)
+        // stays so: the check ends, rather than hold its environment.
+        let listing = catalog.listing().await.map_err(|e| {
+            AppError::Invalid(format!("the tests folder could not be listed: {e:#}"))
+        })?;
         let selection = listing.resolve(&run.files)?;
         let new = NewRun {
             username: Username::parse(&check.username)?,
