@@ -8,7 +8,8 @@ The token comes from the run's meta.json (never from the environment), so a
 test printing something that looks like a record is just text. Records carry
 "i", a counter from 0, and "t", the type: collected, start, result,
 collect_error, finish (and junit and usage, sent by te_runner after the
-session, and stacks, by te_hang when the executor asks). A result carries the
+session; stacks, by te_hang when the executor asks; tests and next, a
+shard's, by te_shard). A result carries the
 test's CPU time and peak memory (te_usage).
 """
 
@@ -97,6 +98,8 @@ class Plugin:
         # te_hang emits from its own thread.
         self._lock = threading.Lock()
         self._usage = te_usage.PerTest()
+        # A shard says what it collected at its end: its share (te_shard).
+        self.shard = False
 
     def emit(self, record):
         with self._lock:
@@ -108,7 +111,8 @@ class Plugin:
             os.write(2, b"\x1e" + self._token + b" " + body + b"\n")
 
     def pytest_collection_finish(self, session):
-        self.emit({"t": "collected", "n": len(session.items)})
+        if not self.shard:
+            self.emit({"t": "collected", "n": len(session.items)})
 
     def pytest_collectreport(self, report):
         if report.failed:

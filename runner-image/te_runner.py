@@ -6,7 +6,7 @@ is read from stdin. Its first member is `.te/meta.json`:
 
     {"run_id": 42, "environment_id": 3, "token": "<32 hex>",
      "files": ["test_a.py", "nested/test_b.py"], "sys_path": [".", "src"],
-     "deadline_secs": 900, "env": {"APP_MODE": "test"}}
+     "deadline_secs": 900, "env": {"APP_MODE": "test"}, "shard": false}
 
 the other members are unpacked into /tmp/work: a project's whole tree (the
 files are then relative to its root), or the test files and the conftest.py
@@ -16,7 +16,9 @@ settings and conftest hierarchy apply; the folders in `sys_path` (a project's
 root, and `src` for a src layout) come first on sys.path, as a development
 install would make them importable. te_plugin reports each event on stderr
 as a record prefixed with "\\x1e" and the token. A bad stream exits with
-BAD_INPUT (70), outside pytest's own exit statuses 0-5.
+BAD_INPUT (70), outside pytest's own exit statuses 0-5. A shard of a
+sharded run ("shard": true) keeps reading stdin after the tar: its tests
+come one at a time (te_shard).
 
 The run's own process is a child of this one (see `supervise`): PID 1 only
 waits for it, and once `deadline_secs` (from the moment the meta is read)
@@ -52,6 +54,7 @@ import pytest
 
 import te_hang
 import te_plugin
+import te_shard
 
 
 def warm_up():
@@ -98,6 +101,14 @@ class ProtocolError(Exception):
     pass
 
 
+class RawStdin:
+    """stdin read as it comes: never past what the sender wrote, so a
+    shard's answers that follow the tar stay in the pipe for te_shard."""
+
+    def read(self, n):
+        return os.read(0, n)
+
+
 def relative_parts(name):
     """Splits a member or file name into safe relative path parts."""
     if not isinstance(name, str) or not name or name.startswith("/") or "\0" in name:
@@ -141,6 +152,8 @@ def read_meta(tar):
         if name in OWN_VARIABLES or name.startswith(("TE_", "PIP_", "PYTHON", "PYTEST_", "LD_")):
             raise ProtocolError(f"env may not set {name}")
     # None only from a server older than the deadline watch
+    if not isinstance(meta.setdefault("shard", False), bool):
+        raise ProtocolError("shard must be true or false")
     deadline = meta.setdefault("deadline_secs", None)
     valid = isinstance(deadline, int) and not isinstance(deadline, bool) and 0 < deadline < 10**7
     if deadline is not None and not valid:
@@ -317,7 +330,7 @@ def main(deadline_pipe):
     os.makedirs(WORK, mode=0o755, exist_ok=True)
     os.makedirs(REPORT_DIR, mode=0o755, exist_ok=True)
     try:
-        with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as tar:
+        with tarfile.open(fileobj=RawStdin(), mode="r|") as tar:
             meta = read_meta(tar)
             tell_deadline(deadline_pipe, meta)
             written = extract(tar)
@@ -347,8 +360,12 @@ def main(deadline_pipe):
         f"--rootdir={WORK}",
         *files,
     ]
+    plugins = [plugin]
+    if meta["shard"]:
+        plugin.shard = True
+        plugins.append(te_shard.Shard(plugin))
     te_hang.watch(plugin, WORK)
-    status = pytest.main(args, plugins=[plugin])
+    status = pytest.main(args, plugins=plugins)
     send_junit(plugin)
     send_usage(plugin, before)
     return status

@@ -161,6 +161,7 @@ impl Driver {
             rerun_of: None,
             tree_id: run.tree_id,
             check: Some((check.id, step)),
+            shard: None,
         };
         // A savepoint: a refusal leaves the transaction able to end the check.
         let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;

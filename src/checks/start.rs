@@ -62,6 +62,7 @@ pub async fn start(
         files: source.files.clone(),
         queue_if_busy: true,
         node_ids: Some(vec![nodeid.to_owned()]),
+        shards: None,
         tree_id: source.tree_id.clone(),
     };
     let mut first = request.validate(state).await?;

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     output::{Piece, Splitter, Stream},
     sampler::Sampler,
+    shard_feed::Asker,
     sink::Sink,
     writer::{Message, Writer},
     Shared,
@@ -93,7 +94,7 @@ pub async fn follow(
     shared: &Arc<Shared>,
     run: &ClaimedRun,
     name: &str,
-    output: OutputStream,
+    (output, asker): (OutputStream, Option<Asker>),
     deadline: Instant,
     cancel: CancellationToken,
     cpu_baseline_ns: Option<u64>,
@@ -111,7 +112,8 @@ pub async fn follow(
     } else {
         Sampler::off(run.id)
     };
-    let follower = Follower::new(shared, run, name, output, cancel, sampler, deadline);
+    let mut follower = Follower::new(shared, run, name, output, cancel, sampler, deadline);
+    follower.asker = asker;
     follower.run().await
 }
 
@@ -161,6 +163,8 @@ struct Follower<'a> {
     /// The run's `stacks_asked` last acted on: when it moves, the runner is
     /// asked for its stacks ("Where is it now?").
     stacks_asked: i32,
+    /// A shard's asks for its next test go there.
+    asker: Option<Asker>,
 }
 
 impl<'a> Follower<'a> {
@@ -206,6 +210,7 @@ impl<'a> Follower<'a> {
             kill_now: None,
             tick_due: false,
             stacks_asked: 0,
+            asker: None,
         }
     }
 
@@ -253,6 +258,13 @@ impl<'a> Follower<'a> {
             reading = self.sampler.next(), if self.sampler.reading() => self.on_sample(reading),
             room = self.writer.wait_room(buffered), if over_bound => room?,
             _ = self.tick.tick() => self.on_tick(),
+        }
+        if let Some(asker) = &mut self.asker {
+            for piece in &self.pieces {
+                if let Piece::Record(record) = piece {
+                    asker.see(record);
+                }
+            }
         }
         self.sink.accept(std::mem::take(&mut self.pieces));
         self.splitter.keep_text(!self.sink.log_full());

@@ -14,6 +14,7 @@ mod reconcile;
 mod run_task;
 mod sampler;
 mod services;
+mod shard_feed;
 pub(crate) mod sink;
 mod source;
 mod usr_volumes;

@@ -34,6 +34,9 @@ pub struct Ending<'a> {
     pub invalid_records: u64,
     /// The highest memory (working set) sampled, if sampled.
     pub peak_memory_bytes: Option<i64>,
+    /// A shard of a sharded run: `collected` is its share, what it ran,
+    /// which may be nothing when the other shards took every test.
+    pub shard: bool,
 }
 
 /// The verdict, from evidence rather than from the exit code: `success`
@@ -146,6 +149,12 @@ fn collected(end: &Ending, during: &str) -> Result<i32, (RunStatus, String)> {
         };
         return Err((RunStatus::Error, why));
     };
+    if end.shard && collected == 0 && s.done() == 0 && end.pytest_exit == Some(0) {
+        return Err((
+            RunStatus::Success,
+            "no tests were left for this shard: the others ran them".into(),
+        ));
+    }
     if s.done() == 0 && (collected == 0 || end.pytest_exit == Some(5)) {
         return Err((
             RunStatus::Error,

@@ -73,7 +73,16 @@ pub enum Record {
     },
     /// Every thread's Python stack shortly before the deadline (te_hang).
     Stacks(crate::store::stacks::Stacks),
+    /// A shard's collected node ids, in chunks (te_shard).
+    Tests {
+        nodeids: Vec<String>,
+    },
+    /// A shard asks for its next test; the executor answers on stdin.
+    Next,
 }
+
+/// Most node ids one `tests` record may carry (te_shard sends 100).
+const MAX_TESTS_PER_RECORD: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct TestResult {
@@ -122,6 +131,10 @@ impl Record {
                 message: message.map(|m| cap_text(m, MAX_MESSAGE_BYTES)),
             },
             Record::Stacks(stacks) => Record::Stacks(stacks.capped()),
+            Record::Tests { nodeids } if nodeids.len() > MAX_TESTS_PER_RECORD => return None,
+            Record::Tests { nodeids } => Record::Tests {
+                nodeids: nodeids.into_iter().map(cap_nodeid).collect(),
+            },
             other => other,
         })
     }

@@ -35,6 +35,8 @@ pub struct Meta<'a> {
     /// them; the runner checks each against `files` again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_ids: Option<&'a [String]>,
+    /// A shard of a sharded run: its tests come one at a time on stdin.
+    pub shard: bool,
 }
 
 /// A run's payload and, for a project, the hash of the tree in it and the
@@ -71,6 +73,7 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun, offered: &[String]) -> Resul
             deadline_secs: run.limits.timeout_secs.into(),
             env: &BTreeMap::new(),
             node_ids: run.node_ids.as_deref(),
+            shard: run.shard_of.is_some(),
         };
         let tar = build(&meta, &contents)?;
         return Ok(Prepared {
@@ -102,6 +105,7 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun, offered: &[String]) -> Resul
         deadline_secs: run.limits.timeout_secs.into(),
         env: &declared.env,
         node_ids: run.node_ids.as_deref(),
+        shard: run.shard_of.is_some(),
     };
     let tar = build(&meta, &tree.files)?;
     Ok(Prepared {
@@ -198,6 +202,7 @@ mod tests {
             deadline_secs: 60,
             env: &BTreeMap::new(),
             node_ids: None,
+            shard: false,
         };
         let contents = vec![FileContent {
             path: "a/test_x.py".into(),

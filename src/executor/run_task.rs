@@ -22,7 +22,7 @@ use crate::{
 
 use super::{
     follow::{follow, GaveUp},
-    payload, services, source, writer, Shared,
+    payload, services, shard_feed, source, writer, Shared,
 };
 
 /// How long a run waits for a warm container being started when none is
@@ -55,9 +55,19 @@ pub async fn resume(shared: Arc<Shared>, run: ClaimedRun, cancel: CancellationTo
     });
     let limit = Duration::from_secs(run.limits.timeout_secs as u64);
     let deadline = Instant::now() + limit.saturating_sub(elapsed);
-    let result = follow(&shared, &run, &name, output, deadline, cancel, Some(0))
-        .await
-        .map_err(RunError::Executor);
+    // A resumed shard's stdin is gone: its runner reads the end of it and
+    // ends its share; its tests stay in the queue for the other shards.
+    let result = follow(
+        &shared,
+        &run,
+        &name,
+        (output, None),
+        deadline,
+        cancel,
+        Some(0),
+    )
+    .await
+    .map_err(RunError::Executor);
     conclude(&shared, &run, &name, result).await;
 }
 
@@ -86,17 +96,28 @@ async fn start_and_follow(
     let deadline = Instant::now() + Duration::from_secs(run.limits.timeout_secs as u64);
     let mut input = attached.input;
     // The runner reads the whole tar before it prints much, but write on the
-    // side anyway so a full pipe can never stall the output loop.
-    let writer = tokio::spawn(async move {
-        input.write_all(&payload).await?;
-        input.shutdown().await
-    });
+    // side anyway so a full pipe can never stall the output loop. A shard's
+    // stdin stays open after it: its tests come that way.
+    let (asker, writer) = match run.shard_of {
+        None => (
+            None,
+            tokio::spawn(async move {
+                input.write_all(&payload).await?;
+                input.shutdown().await
+            }),
+        ),
+        Some(parent) => {
+            let (asker, task) =
+                shard_feed::start(shared.db.clone(), parent, run.id, payload, input);
+            (Some(asker), task)
+        }
+    };
     let ready_at = OffsetDateTime::now_utc();
     let mut finished = follow(
         shared,
         run,
         name,
-        attached.output,
+        (attached.output, asker),
         deadline,
         cancel,
         cpu_before,

@@ -255,6 +255,8 @@ impl Sink {
                 cpu_ms,
                 max_rss_kib,
             } => self.usage = Some((cpu_ms, max_rss_kib)),
+            // A shard's asks: the follower hands them to its feed.
+            Record::Tests { .. } | Record::Next => {}
             Record::Stacks(stacks) => {
                 self.stacks = Some(stacks);
                 self.stacks_new = true;
@@ -333,6 +335,7 @@ impl Sink {
             pytest_exit: self.exit_status,
             invalid_records: self.dropped.invalid_records,
             peak_memory_bytes: None,
+            shard: false,
         }
     }
 

@@ -65,6 +65,11 @@ pub struct RunJson {
     pub rerun_of: Option<i64>,
     /// The check (`/api/v1/checks/{id}`) this run is a step of.
     pub check_id: Option<i64>,
+    /// A sharded run: how many shards it has (`GET /api/v1/runs/{id}/shards`).
+    pub shards: Option<i32>,
+    /// A shard: the sharded run it is part of, and its number (from 1).
+    pub shard_of: Option<i64>,
+    pub shard_index: Option<i32>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -122,6 +127,9 @@ impl From<Run> for RunJson {
             node_ids: run.node_ids,
             rerun_of: run.rerun_of,
             check_id: run.check_id,
+            shards: run.shards,
+            shard_of: run.shard_of,
+            shard_index: run.shard_index,
         }
     }
 }

@@ -133,6 +133,7 @@ async fn retry(state: &AppState, id: i64, username: String) -> AppResult<Run> {
         files: run.files.iter().map(|f| f.to_string()).collect(),
         queue_if_busy: true,
         node_ids: None,
+        shards: None,
         tree_id: run.tree_id.clone(),
     };
     super::request::submit(state, &request).await

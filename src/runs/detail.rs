@@ -48,9 +48,11 @@ pub async fn show(
         None => None,
     };
     let stacks = super::hang_view::of(&state, &run).await?;
+    let shards = super::shards_view::of(&state, &run).await?;
     let panel = Panel {
         build: build.as_ref(),
         stacks: stacks.as_ref(),
+        shards: shards.as_ref(),
         csrf: &csrf,
         me: me.as_deref(),
     };
@@ -102,6 +104,8 @@ pub struct Panel<'a> {
     pub build: Option<&'a DependencyImage>,
     /// Where it hung, or was when asked (`hang_view::of`).
     pub stacks: Option<&'a Stacks>,
+    /// A sharded run's shards (`shards_view::of`).
+    pub shards: Option<&'a super::shards_view::Shards>,
     pub csrf: &'a str,
     pub me: Option<&'a str>,
 }
@@ -112,6 +116,7 @@ pub fn status_panel(run: &Run, panel: &Panel) -> Markup {
     let Panel {
         build,
         stacks,
+        shards,
         csrf,
         me,
     } = *panel;
@@ -139,6 +144,7 @@ pub fn status_panel(run: &Run, panel: &Panel) -> Markup {
             }
             @if let Some(build) = build { (super::build_panel::panel(run, build, csrf)) }
             @if let Some(stacks) = stacks { (super::hang_view::section(stacks)) }
+            @if let Some(shards) = shards { (super::shards_view::section(shards)) }
             dl.timings {
                 div { dt { "Queued" } dd { (timestamp(Some(run.created_at))) } }
                 div { dt { "Started" } dd { (timestamp(run.started_at)) } }
@@ -221,6 +227,7 @@ fn facts(run: &Run, reruns: &[i64], tree: Option<&crate::trees::Tree>) -> Markup
                     div { dt { "Tree sha256" } dd { code.sha title=(sha) { (sha.get(..12).unwrap_or(sha)) "…" } } }
                 }
 
+                @if let Some(part) = super::shards_view::part_of(run) { (part) }
                 @if let Some(check) = run.check_id {
                     div { dt { "Part of" } dd { a href={ "/checks/" (check) } { "check #" (check) } } }
                 }
@@ -269,9 +276,11 @@ pub async fn status_fragment(
     let me = session::username(&session).await?;
     let build = super::build_panel::of(&state, &run).await?;
     let stacks = super::hang_view::of(&state, &run).await?;
+    let shards = super::shards_view::of(&state, &run).await?;
     let panel = Panel {
         build: build.as_ref(),
         stacks: stacks.as_ref(),
+        shards: shards.as_ref(),
         csrf: &csrf,
         me: me.as_deref(),
     };

@@ -130,6 +130,7 @@ pub async fn submit(
             files: form.files.clone(),
             queue_if_busy: form.queue_if_busy.is_some(),
             node_ids: None,
+            shards: None,
             tree_id: form.tree_id.clone(),
         };
         match super::request::submit(&state, &request).await {

@@ -12,6 +12,7 @@ pub mod log_view;
 pub mod request;
 pub mod rerun;
 pub mod resources;
+mod shards_view;
 pub mod tree_api;
 pub mod tree_upload;
 pub mod views;
@@ -32,6 +33,7 @@ pub fn api_routes() -> OpenApiRouter<crate::state::AppState> {
         .routes(routes!(build_panel::retry_api))
         .routes(routes!(rerun::api))
         .routes(routes!(hang_view::api, hang_view::ask_api))
+        .routes(routes!(shards_view::api))
         .routes(routes!(tree_api::missing))
         .routes(routes!(tree_api::create))
         .routes(routes!(tree_api::get))

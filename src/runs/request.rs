@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::store::{runs::NewRun, Run, Username};
+use crate::store::{runs::NewRun, shards::Wanted, Run, Username};
 use crate::{
     catalog::{Catalog, Project, Selection, TreeError},
     dependencies::ProjectSource,
@@ -32,6 +32,52 @@ pub struct RunRequest {
     /// each must be in one of `files`. Without it, every test of the files.
     #[serde(default)]
     pub node_ids: Option<Vec<String>>,
+    /// Split the tests over several environments: at most this many (the
+    /// asked one first, then others free now), or exactly these ids (each
+    /// if free now). The run becomes a parent of shard runs that take the
+    /// tests one at a time, longest recorded first.
+    #[serde(default)]
+    pub shards: Option<ShardsRequest>,
+}
+
+/// `"shards": 3` or `"shards": [3, 4, 7]`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ShardsRequest {
+    Count(i64),
+    Environments(Vec<i64>),
+}
+
+impl ShardsRequest {
+    fn wanted(&self, asked: EnvironmentId) -> AppResult<Wanted> {
+        let most = crate::store::shards::MAX_SHARDS;
+        match self {
+            ShardsRequest::Count(n) if (1..=most as i64).contains(n) => {
+                Ok(Wanted::Count(*n as usize))
+            }
+            ShardsRequest::Count(_) => Err(AppError::Invalid(format!(
+                "shards: ask for 1 to {most} environments"
+            ))),
+            ShardsRequest::Environments(ids) if !ids.is_empty() && ids.len() <= most => {
+                let mut parsed: Vec<EnvironmentId> = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let id = EnvironmentId::try_from(*id)?;
+                    if !parsed.contains(&id) {
+                        parsed.push(id);
+                    }
+                }
+                if !parsed.contains(&asked) {
+                    return Err(AppError::Invalid(format!(
+                        "shards: the list must hold environment_id ({asked})"
+                    )));
+                }
+                Ok(Wanted::These(parsed))
+            }
+            ShardsRequest::Environments(_) => Err(AppError::Invalid(format!(
+                "shards: list 1 to {most} environment ids"
+            ))),
+        }
+    }
 }
 
 /// Node ids a run may name (a rerun of a run's failed tests takes at most
@@ -66,6 +112,7 @@ impl RunRequest {
             node_ids,
             rerun_of: None,
             check: None,
+            shard: None,
             username,
             environment_id,
             files: selection.files,
@@ -169,8 +216,24 @@ fn tree_sha256(catalog: &Catalog, project: &Project) -> AppResult<String> {
 
 /// Validates, queues and wakes the executor.
 pub async fn submit(state: &AppState, request: &RunRequest) -> AppResult<Run> {
+    let Some(shards) = &request.shards else {
+        let new = request.validate(state).await?;
+        return queue(state, &new).await;
+    };
+    let wanted = shards.wanted(EnvironmentId::try_from(request.environment_id)?)?;
+    if request.node_ids.is_some() {
+        return Err(AppError::Invalid(
+            "node_ids and shards cannot go together: a sharded run takes every test of its files"
+                .into(),
+        ));
+    }
     let new = request.validate(state).await?;
-    queue(state, &new).await
+    let run =
+        crate::store::shards::create(&state.db, &new, wanted, state.config.queue_caps()).await?;
+    if let Some(executor) = &state.executor {
+        executor.wake();
+    }
+    Ok(run)
 }
 
 /// Queues a checked run and wakes the executor.

@@ -64,6 +64,7 @@ pub async fn rerun_failed(state: &AppState, id: i64, asked: &RerunRequest) -> Ap
         files: run.files.iter().map(|f| f.to_string()).collect(),
         queue_if_busy: asked.queue_if_busy,
         node_ids: Some(node_ids),
+        shards: None,
         tree_id: run.tree_id.clone(),
     };
     let mut new = request.validate(state).await?;

@@ -87,6 +87,7 @@ pub async fn upload(
         files: Vec::new(),
         queue_if_busy: true,
         node_ids: None,
+        shards: None,
         tree_id: Some(tree_id),
     };
     let run = super::request::submit(&state, &request).await?;

@@ -12,6 +12,8 @@ pub mod retention;
 mod run;
 mod run_row;
 pub mod runs;
+pub mod shard_queue;
+pub mod shards;
 pub mod stacks;
 mod summary;
 mod username;

@@ -97,6 +97,12 @@ pub struct Run {
     pub rerun_of: Option<i64>,
     /// The check this run is a step of.
     pub check_id: Option<i64>,
+    /// A sharded run: how many shards it asked for (its shards are runs
+    /// with `shard_of` pointing here).
+    pub shards: Option<i32>,
+    /// A shard: the sharded run it is part of, and which shard (from 1).
+    pub shard_of: Option<i64>,
+    pub shard_index: Option<i32>,
     /// The dependency image the run needed (`dependency_images.key`).
     pub dependency_key: Option<String>,
     /// The worker (by name) that executes or executed the run.

@@ -19,7 +19,7 @@ const RUN_COLUMNS: &str = "id, username, environment_id, files, file_sha256, sta
     holds_environment, reason, exit_code, millicpus, memory_mb, pids_limit,
     timeout_secs, created_at, started_at, finished_at, log_lines, collected,
     passed, failed, skipped, xfailed, xpassed, errors, current_test, ready_at, exited_at, warm,
-    project, tree_sha256, tree_id, node_ids, rerun_of, check_id, image, installing_since, dependency_key, worker_name, peak_memory_bytes, cpu_seconds,
+    project, tree_sha256, tree_id, node_ids, rerun_of, check_id, shards, shard_of, shard_index, image, installing_since, dependency_key, worker_name, peak_memory_bytes, cpu_seconds,
     peak_pids, peak_cpu_percent, stacks_asked, junit_xml is not null as has_junit";
 
 pub struct NewRun {
@@ -38,6 +38,8 @@ pub struct NewRun {
     pub rerun_of: Option<i64>,
     /// The check this run is a step of, and which step (from 0).
     pub check: Option<(i64, i32)>,
+    /// The sharded run this one is a shard of, and which shard (from 1).
+    pub shard: Option<(i64, i32)>,
 }
 
 /// Creates a queued run. It takes its environment at once, or — when the
@@ -118,7 +120,7 @@ const QUEUE_LOCK_CLASS: i32 = 0x7465_7163;
 /// that the caps allow. Creates take one transaction-scoped advisory lock
 /// first, so two of them never both count 499 and both insert: the count
 /// and the insert are one step for every process sharing the database.
-async fn check_queue_caps(
+pub(super) async fn check_queue_caps(
     tx: &mut Transaction<'_, Postgres>,
     username: &Username,
     caps: QueueCaps,
@@ -169,9 +171,10 @@ async fn insert(
     let sql = format!(
         "insert into runs (username, environment_id, files, file_sha256, queue_if_busy,
                            holds_environment, millicpus, memory_mb, pids_limit, timeout_secs,
-                           project, tree_sha256, node_ids, rerun_of, check_id, check_step, tree_id)
+                           project, tree_sha256, node_ids, rerun_of, check_id, check_step, tree_id,
+                           shard_of, shard_index)
          select $1, e.id, $3, $4, $5, $6, e.millicpus, e.memory_mb, e.pids_limit, e.timeout_secs,
-                $7, $8, $9, $10, $11, $12, $13
+                $7, $8, $9, $10, $11, $12, $13, $14, $15
            from environments e where e.id = $2
          returning {RUN_COLUMNS}"
     );
@@ -189,6 +192,8 @@ async fn insert(
         .bind(new.check.map(|(id, _)| id))
         .bind(new.check.map(|(_, step)| step))
         .bind(&new.tree_id)
+        .bind(new.shard.map(|(id, _)| id))
+        .bind(new.shard.map(|(_, index)| index))
         .fetch_one(&mut **tx)
         .await
 }
@@ -226,7 +231,7 @@ pub(crate) fn violates_exclusivity(err: &sqlx::Error) -> bool {
 }
 
 /// The refusal for a busy environment, naming the run that holds it.
-fn busy(environment_id: EnvironmentId, holder: i64) -> AppError {
+pub(super) fn busy(environment_id: EnvironmentId, holder: i64) -> AppError {
     AppError::Busy {
         message: format!(
             "environment {environment_id} is busy with run #{holder}; wait for it, pick another environment, or ask to wait in line"
@@ -301,8 +306,12 @@ pub(super) fn page_query<'a>(
 #[tracing::instrument(skip(db))]
 pub async fn cancel(db: &PgPool, id: i64, by: &str) -> AppResult<Option<RunStatus>> {
     let mut tx = db.begin().await?;
-    let previous: Option<(RunStatus, i32)> = sqlx::query_as(
-        "with old as (select id, status from runs where id = $1 for update)
+    // A sharded run's shards are cancelled with it; the parent ends once
+    // they have (the `end_shard` trigger).
+    let cancelled: Vec<(i64, RunStatus, i32)> = sqlx::query_as(
+        "with old as (select id, status from runs
+                       where (id = $1 or shard_of = $1) and status in ('queued', 'running')
+                       order by id for update)
          update runs r
             set status = case when old.status = 'queued' then 'cancelled' else r.status end,
                 holds_environment = old.status <> 'queued' and r.holds_environment,
@@ -310,28 +319,27 @@ pub async fn cancel(db: &PgPool, id: i64, by: &str) -> AppResult<Option<RunStatu
                 reason = case when old.status = 'queued' then $2 end,
                 cancel_requested = coalesce(r.cancel_requested, $2)
            from old
-          where r.id = old.id and old.status in ('queued', 'running')
-         returning old.status, r.environment_id",
+          where r.id = old.id
+         returning r.id, old.status, r.environment_id",
     )
     .bind(id)
     .bind(format!("cancelled by {by}"))
-    .fetch_optional(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    if let Some((RunStatus::Queued, _)) = previous {
+    for (run, _, _) in cancelled.iter().filter(|c| c.1 == RunStatus::Queued) {
         let line = cancel_line(&format!("cancelled by {by}"), OffsetDateTime::now_utc());
-        append_note(&mut tx, id, &format!("{line}, before it started")).await?;
+        append_note(&mut tx, *run, &format!("{line}, before it started")).await?;
     }
     tx.commit().await?;
-    let previous = previous.map(|(status, environment)| {
-        if status == RunStatus::Queued {
-            measures::run_finished(RunStatus::Cancelled.as_str(), environment, None);
+    for (_, status, environment) in &cancelled {
+        if *status == RunStatus::Queued {
+            measures::run_finished(RunStatus::Cancelled.as_str(), *environment, None);
         }
-        status
-    });
-    if previous == Some(RunStatus::Queued) {
+    }
+    if cancelled.iter().any(|c| c.1 == RunStatus::Queued) {
         promote_waiters(db).await?;
     }
-    Ok(previous)
+    Ok(cancelled.iter().find(|c| c.0 == id).map(|c| c.1))
 }
 
 /// The log's line for a cancel: "cancelled by ann at 12:03:04 UTC".

@@ -54,6 +54,7 @@ mod server_process;
 mod services;
 mod services_django;
 mod sessions;
+mod shards;
 mod test_resources;
 mod trees;
 mod trees_refusals;

@@ -92,6 +92,7 @@ fn verdict(
 ) -> (RunStatus, String) {
     let mut ending = sink.ending(Some(exit_code), oom_killed, killed == Some(Kill::Timeout));
     ending.peak_memory_bytes = sampler.peak_memory_bytes();
+    ending.shard = run.shard_of.is_some();
     match killed {
         // Who asked is on the run's row; `store::finish` takes it from there.
         Some(Kill::Cancel) => (RunStatus::Cancelled, "cancelled".to_owned()),

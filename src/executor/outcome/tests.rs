@@ -311,3 +311,24 @@ fn many_collection_errors_are_counted_beyond_those_kept() {
         "could not collect a.py: collection failed (and 99999 more files)"
     );
 }
+
+#[test]
+fn a_shard_left_nothing_to_run_succeeds_and_one_that_ran_is_judged_as_a_run() {
+    let mut end = Ending {
+        exit_code: Some(0),
+        pytest_exit: Some(0),
+        summary: summary(0, 0),
+        shard: true,
+        ..Default::default()
+    };
+    assert_eq!(decide(&end, &LIMITS).0, RunStatus::Success);
+    end.shard = false;
+    assert_eq!(decide(&end, &LIMITS).0, RunStatus::Error);
+    end.shard = true;
+    end.summary = Summary {
+        collected: Some(2),
+        passed: 1,
+        ..Default::default()
+    };
+    assert_eq!(decide(&end, &LIMITS).0, RunStatus::Error);
+}
