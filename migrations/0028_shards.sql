@@ -128,8 +128,16 @@ begin
                                                        and bad_shard is not null) then
         why := why || ' · ' || bad_shard;
     end if;
+    -- One JUnit report: each shard's <testsuite>, in shard order.
     update runs set status = verdict, reason = why, finished_at = now(), current_test = null,
-                    exit_code = case verdict when 'success' then 0 when 'failed' then 1 end
+                    exit_code = case verdict when 'success' then 0 when 'failed' then 1 end,
+                    junit_xml = (select '<?xml version="1.0" encoding="utf-8"?><testsuites>'
+                                        || string_agg(substring(s.junit_xml
+                                               from '<testsuite[ >].*</testsuite>'), ''
+                                               order by s.shard_index)
+                                        || '</testsuites>'
+                                   from runs s where s.shard_of = parent.id
+                                    and s.junit_xml like '%</testsuite>%')
      where id = parent.id;
     return null;
 end $$;

@@ -32,6 +32,10 @@ pub struct Submit {
     /// Queue behind the run holding a busy environment instead of exiting 3.
     #[arg(long)]
     wait_in_line: bool,
+    /// Split the tests over up to N environments free now (--env first),
+    /// each shard taking the next test when it is done with one.
+    #[arg(long, value_name = "N")]
+    shards: Option<i64>,
     /// Print only the verdict line (no logs, no progress).
     #[arg(long, short)]
     quiet: bool,
@@ -98,6 +102,9 @@ pub async fn submit(args: Submit) -> Verdict {
         "files": args.files,
         "queue_if_busy": args.wait_in_line,
     });
+    if let Some(shards) = args.shards {
+        body["shards"] = json!(shards);
+    }
     match &args.tree {
         Some(dir) => match send_tree(&api, dir, &args.user, args.quiet).await {
             Ok(tree_id) => body["tree_id"] = json!(tree_id),

@@ -59,6 +59,8 @@ pub async fn history(db: &PgPool, nodeid: &str, limit: i64) -> AppResult<Vec<His
                 r.file_sha256[array_position(r.files, split_part(t.nodeid, '::', 1))] as file_sha256
            from run_tests t join runs r on r.id = t.run_id
           where md5(t.nodeid) = md5($1) and t.nodeid = $1
+            -- a shard's results are its sharded run's too: counted once
+            and r.shard_of is null
           order by t.run_id desc
           limit $2",
     )
@@ -80,7 +82,7 @@ pub async fn flaky_among(db: &PgPool, nodeids: &[String]) -> AppResult<Vec<Strin
                    row_number() over (partition by t.nodeid order by t.run_id desc) as n
               from run_tests t join runs r on r.id = t.run_id
              where md5(t.nodeid) = any(array(select md5(n) from unnest($1::text[]) n))
-               and t.nodeid = any($1)) recent
+               and t.nodeid = any($1) and r.shard_of is null) recent
           where n <= $2
           group by nodeid, sha
          having bool_or(outcome = 'passed') and bool_or(outcome in ('failed', 'error'))",

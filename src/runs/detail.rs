@@ -86,6 +86,7 @@ fn actions(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
                 input type="hidden" name="environment_id" value=(run.environment_id);
                 @for f in &run.files { input type="hidden" name="files" value=(f); }
                 @if let Some(tree) = &run.tree_id { input type="hidden" name="tree_id" value=(tree); }
+                @if let Some(n) = run.shards { input type="hidden" name="shards" value=(n); }
                 button type="submit" { "Run again" }
             }
             @if run.summary.failed + run.summary.errors > 0 {

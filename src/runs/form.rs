@@ -14,7 +14,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::request::RunRequest;
+use super::request::{RunRequest, ShardsRequest};
 use crate::store::Username;
 use crate::{
     catalog::{Group, TestFile},
@@ -45,6 +45,9 @@ pub struct RunForm {
     /// "Run again" of a tree's run: the files are paths within that tree.
     #[serde(default)]
     pub tree_id: Option<String>,
+    /// Split over up to this many environments (empty or 1: one).
+    #[serde(default)]
+    pub shards: String,
     #[serde(default)]
     pub _csrf: String,
 }
@@ -54,6 +57,7 @@ struct FieldErrors {
     username: Option<String>,
     environment: Option<String>,
     files: Option<String>,
+    shards: Option<String>,
     busy: Option<(String, i64)>,
     /// A queue cap was reached: shown on top, like the API's 429.
     queue_full: Option<String>,
@@ -64,6 +68,7 @@ impl FieldErrors {
         self.username.is_some()
             || self.environment.is_some()
             || self.files.is_some()
+            || self.shards.is_some()
             || self.busy.is_some()
             || self.queue_full.is_some()
     }
@@ -99,6 +104,7 @@ pub async fn new_form(
         let run = crate::store::runs::get(&state.db, from).await?;
         form.environment_id = run.environment_id.to_string();
         form.files = run.files;
+        form.shards = run.shards.map(|n| n.to_string()).unwrap_or_default();
     }
     render(&state, &session, &cookie, &form, &FieldErrors::default()).await
 }
@@ -118,6 +124,16 @@ pub async fn submit(
     if let Err(e) = &environment_id {
         errors.environment = Some(e.to_string());
     }
+    let shards = match form.shards.trim() {
+        "" | "1" => None,
+        n => match n.parse::<i64>() {
+            Ok(n) => Some(ShardsRequest::Count(n)),
+            Err(_) => {
+                errors.shards = Some(format!("{n:?} is not a number of environments"));
+                None
+            }
+        },
+    };
     if form.tree_id.is_none() {
         if let Err(e) = state.catalog.listing().await?.resolve(&form.files) {
             errors.files = Some(e.to_string());
@@ -130,7 +146,7 @@ pub async fn submit(
             files: form.files.clone(),
             queue_if_busy: form.queue_if_busy.is_some(),
             node_ids: None,
-            shards: None,
+            shards,
             tree_id: form.tree_id.clone(),
         };
         match super::request::submit(&state, &request).await {
@@ -141,6 +157,9 @@ pub async fn submit(
             Err(AppError::Busy { message, holder }) => errors.busy = Some((message, holder)),
             Err(AppError::TooManyRequests(message)) => errors.queue_full = Some(message),
             Err(AppError::Conflict(message)) => errors.environment = Some(message),
+            Err(AppError::Invalid(message)) if message.starts_with("shards:") => {
+                errors.shards = Some(message)
+            }
             // e.g. the project's tree is over its cap
             Err(AppError::Invalid(message)) => errors.files = Some(message),
             Err(other) => return Err(other.into()),
@@ -200,6 +219,13 @@ async fn render(
                     @if let Some(e) = &errors.environment { small.error { (e) } }
                 }
                 (file_picker(groups, &form.files, errors.files.as_deref()))
+                label {
+                    "Split over environments"
+                    input type="number" name="shards" min="1" max="32" value=(form.shards) placeholder="1"
+                        aria-invalid=[errors.shards.as_ref().map(|_| "true")];
+                    small { "Up to this many environments free now (the chosen one first), each shard taking the next test when it is done with one, longest first." }
+                    @if let Some(e) = &errors.shards { small.error { (e) } }
+                }
                 label {
                     input type="checkbox" name="queue_if_busy" role="switch" checked[form.queue_if_busy.is_some()];
                     "If the environment is busy, wait in line for it"

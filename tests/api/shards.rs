@@ -112,6 +112,7 @@ async fn a_suite_over_two_environments_runs_every_test_once_and_the_shards_end_t
             .await
             .unwrap();
     let apart = (ends[0] - ends[1]).abs();
+    println!("the shards ended {apart} apart");
     assert!(
         apart <= time::Duration::seconds(2),
         "the shards ended {apart} apart"
