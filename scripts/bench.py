@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmarks import (biglogs, burst, listing, logs, many, pair, projects, resources, services, trivial,  # noqa: E402
+from benchmarks import (biglogs, burst, listing, logs, many, pair, projects, resources, services, shards, trivial,  # noqa: E402
                         weight, workers)
 from benchmarks.common import BENCH_LABEL, BINARY, IMAGE, TESTS, BenchError, Ctx, load, psql  # noqa: E402
 
-PHASES = {m.__name__.split(".")[-1]: m for m in (trivial, burst, pair, weight, logs, many, listing, biglogs, projects, services, resources, workers)}
+PHASES = {m.__name__.split(".")[-1]: m for m in (trivial, burst, pair, weight, logs, many, listing, biglogs, projects, services, shards, resources, workers)}
 
 
 def main():
