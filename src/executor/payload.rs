@@ -39,6 +39,27 @@ pub struct Meta<'a> {
     pub shard: bool,
 }
 
+impl<'a> Meta<'a> {
+    fn of(
+        run: &'a ClaimedRun,
+        files: &'a [String],
+        sys_path: &'a [String],
+        env: &'a BTreeMap<String, String>,
+    ) -> Meta<'a> {
+        Meta {
+            run_id: run.id,
+            environment_id: run.environment_id,
+            token: &run.record_token,
+            files,
+            sys_path,
+            deadline_secs: run.limits.timeout_secs.into(),
+            env,
+            node_ids: run.node_ids.as_deref(),
+            shard: run.shard_of.is_some(),
+        }
+    }
+}
+
 /// A run's payload and, for a project, the hash of the tree in it and the
 /// services it declares.
 pub struct Prepared {
@@ -64,18 +85,7 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun, offered: &[String]) -> Resul
         let contents = catalog
             .read_for_run(&selection.files)
             .context("could not read the test files")?;
-        let meta = Meta {
-            run_id: run.id,
-            environment_id: run.environment_id,
-            token: &run.record_token,
-            files: &files,
-            sys_path: &[],
-            deadline_secs: run.limits.timeout_secs.into(),
-            env: &BTreeMap::new(),
-            node_ids: run.node_ids.as_deref(),
-            shard: run.shard_of.is_some(),
-        };
-        let tar = build(&meta, &contents)?;
+        let tar = build(&Meta::of(run, &files, &[], &BTreeMap::new()), &contents)?;
         return Ok(Prepared {
             tar,
             tree_sha256: None,
@@ -96,17 +106,7 @@ pub fn for_run(catalog: &Catalog, run: &ClaimedRun, offered: &[String]) -> Resul
         .collect::<Result<_>>()?;
     let sys_path = import_roots(&tree.files);
     let declared = declared(&tree.files, offered)?;
-    let meta = Meta {
-        run_id: run.id,
-        environment_id: run.environment_id,
-        token: &run.record_token,
-        files: &files,
-        sys_path: &sys_path,
-        deadline_secs: run.limits.timeout_secs.into(),
-        env: &declared.env,
-        node_ids: run.node_ids.as_deref(),
-        shard: run.shard_of.is_some(),
-    };
+    let meta = Meta::of(run, &files, &sys_path, &declared.env);
     let tar = build(&meta, &tree.files)?;
     Ok(Prepared {
         tar,

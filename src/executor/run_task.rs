@@ -9,7 +9,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use anyhow::{Context, Result};
 use bollard::container::AttachContainerResults;
 use time::OffsetDateTime;
-use tokio::{io::AsyncWriteExt, time::Instant};
+use tokio::{io::AsyncWriteExt, task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -94,24 +94,7 @@ async fn start_and_follow(
     let (attached, warm, cpu_before) =
         sandbox(shared, run, (name, &image), &prepared.services, &cancel).await?;
     let deadline = Instant::now() + Duration::from_secs(run.limits.timeout_secs as u64);
-    let mut input = attached.input;
-    // The runner reads the whole tar before it prints much, but write on the
-    // side anyway so a full pipe can never stall the output loop. A shard's
-    // stdin stays open after it: its tests come that way.
-    let (asker, writer) = match run.shard_of {
-        None => (
-            None,
-            tokio::spawn(async move {
-                input.write_all(&payload).await?;
-                input.shutdown().await
-            }),
-        ),
-        Some(parent) => {
-            let (asker, task) =
-                shard_feed::start(shared.db.clone(), parent, run.id, payload, input);
-            (Some(asker), task)
-        }
-    };
+    let (asker, writer) = send_files(shared, run, payload, attached.input);
     let ready_at = OffsetDateTime::now_utc();
     let mut finished = follow(
         shared,
@@ -131,6 +114,32 @@ async fn start_and_follow(
         tracing::debug!(error = %err, "writing the files to the container's stdin");
     }
     finished.map_err(RunError::Executor)
+}
+
+/// Writes the files to the container's stdin, on the side so a full pipe can
+/// never stall the output loop (the runner reads the whole tar before it
+/// prints much). A shard's stdin stays open after it: its tests come that
+/// way, answered by its feed through the returned `Asker`.
+fn send_files(
+    shared: &Shared,
+    run: &ClaimedRun,
+    payload: Vec<u8>,
+    mut input: shard_feed::Input,
+) -> (Option<shard_feed::Asker>, JoinHandle<std::io::Result<()>>) {
+    match run.shard_of {
+        None => (
+            None,
+            tokio::spawn(async move {
+                input.write_all(&payload).await?;
+                input.shutdown().await
+            }),
+        ),
+        Some(parent) => {
+            let (asker, task) =
+                shard_feed::start(shared.db.clone(), parent, run.id, payload, input);
+            (Some(asker), task)
+        }
+    }
 }
 
 /// The run's container, attached: a warm one when there is one of its image

@@ -76,7 +76,7 @@ fn actions(run: &Run, csrf: &str, me: Option<&str>) -> Markup {
                 input type="hidden" name="_csrf" value=(csrf);
                 button.secondary type="submit" { "Cancel run" }
             }
-            @if run.status == RunStatus::Running { (super::hang_view::ask_button(run, csrf)) }
+            @if run.status == RunStatus::Running && run.shards.is_none() { (super::hang_view::ask_button(run, csrf)) }
         } @else {
             // Offered once the run is over: while it runs, its environment
             // is taken and a second run would only be refused or queued.
