@@ -248,6 +248,17 @@ impl TestApp {
             .unwrap();
     }
 
+    /// The URL of this app's database (to start a second app on it).
+    pub async fn database_url(&self) -> String {
+        let name: String = sqlx::query_scalar("select current_database()")
+            .fetch_one(&self.db)
+            .await
+            .unwrap();
+        let base = std::env::var("DATABASE_URL").unwrap();
+        let (prefix, _) = base.rsplit_once('/').unwrap();
+        format!("{prefix}/{name}")
+    }
+
     pub async fn count_runs(&self) -> i64 {
         sqlx::query_scalar("select count(*) from runs")
             .fetch_one(&self.db)

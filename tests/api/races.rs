@@ -75,7 +75,7 @@ async fn a_cancelled_run_keeps_its_environment_until_its_container_is_seen_dead(
 
     // An executor arrives: its reconciler takes the run over, kills the
     // container, sees it dead and only then ends the run.
-    let executor = TestApp::spawn_on(&database_url(&web).await, &[], |_| {}).await;
+    let executor = TestApp::spawn_on(&web.database_url().await, &[], |_| {}).await;
     let run = executor
         .wait_finished(run_id, Duration::from_secs(60))
         .await;
@@ -83,17 +83,6 @@ async fn a_cancelled_run_keeps_its_environment_until_its_container_is_seen_dead(
     assert_eq!(run["reason"], "cancelled by ann");
     assert!(!container_running(&name), "{name} is dead");
     assert_eq!(holder(&executor, 80).await, None, "environment 80 free");
-}
-
-/// The URL of an app's database (to start a second app on it).
-async fn database_url(app: &TestApp) -> String {
-    let name: String = sqlx::query_scalar("select current_database()")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    format!("{prefix}/{name}")
 }
 
 #[tokio::test]

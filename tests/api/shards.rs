@@ -237,3 +237,43 @@ async fn bad_shard_requests_are_refused_and_write_nothing() {
     assert_eq!(both.status(), 422);
     assert_eq!(app.count_runs().await, 0);
 }
+
+#[tokio::test]
+async fn shards_run_on_two_workers_and_share_one_queue() {
+    let one_slot = |name: &'static str| {
+        move |c: &mut test_executor::config::Config| {
+            c.max_parallel_runs = Some(1);
+            c.warm_pool = Some(1);
+            c.worker.worker_name = Some(name.to_owned());
+        }
+    };
+    let a = TestApp::spawn_with(&[("test_slow.py", TWENTY_SLOW)], one_slot("shard-worker-a")).await;
+    let b = TestApp::spawn_on(
+        &a.database_url().await,
+        &[("test_slow.py", TWENTY_SLOW)],
+        one_slot("shard-worker-b"),
+    )
+    .await;
+    let parent = create_sharded(&a, "test_slow.py", json!(2)).await;
+    assert_eq!(parent.status(), 201);
+    let parent_id = id(&parent.json().await.unwrap());
+    let parent = a.wait_finished(parent_id, Duration::from_secs(120)).await;
+    assert_eq!(parent["status"], "success", "{parent}");
+    assert_eq!(parent["summary"]["passed"], 20, "{parent}");
+    let workers: Vec<Option<String>> =
+        sqlx::query_scalar("select worker_name from runs where shard_of = $1 order by shard_index")
+            .bind(parent_id)
+            .fetch_all(&a.db)
+            .await
+            .unwrap();
+    assert_eq!(workers.len(), 2);
+    assert_ne!(
+        workers[0], workers[1],
+        "one shard on each worker: {workers:?}"
+    );
+    let by_shard = shard_results(&a, parent_id).await;
+    assert_eq!(by_shard.len(), 2, "both took tests: {by_shard:?}");
+    assert_eq!(by_shard.values().map(Vec::len).sum::<usize>(), 20);
+    remove_containers(&a.instance);
+    remove_containers(&b.instance);
+}
