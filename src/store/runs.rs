@@ -240,13 +240,18 @@ pub(super) fn busy(environment_id: EnvironmentId, holder: i64) -> AppError {
     }
 }
 
+/// One run; a sharded run while its shards run with their counts so far.
 pub async fn get(db: &PgPool, id: i64) -> AppResult<Run> {
     let sql = format!("select {RUN_COLUMNS} from runs where id = $1");
-    sqlx::query_as(&sql)
+    let mut run: Run = sqlx::query_as(&sql)
         .bind(id)
         .fetch_optional(db)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("run #{id} does not exist")))
+        .ok_or_else(|| AppError::NotFound(format!("run #{id} does not exist")))?;
+    if run.shards.is_some() && run.status.is_active() {
+        run.summary = super::shards::live_summary(db, id).await?;
+    }
+    Ok(run)
 }
 
 /// Filters of the runs list; every one optional.

@@ -5,7 +5,7 @@
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::runs::{self, NewRun};
-use super::{Run, RunStatus};
+use super::{Run, RunStatus, Summary};
 use crate::{
     config::QueueCaps,
     environment_id::EnvironmentId,
@@ -160,6 +160,24 @@ async fn create_shard(tx: &mut Transaction<'_, Postgres>, shard: &NewRun) -> App
     runs::create_in(&mut savepoint, shard, None).await?;
     savepoint.commit().await?;
     Ok(())
+}
+
+/// A running sharded run's counts: its shards' so far, out of the tests in
+/// its queue (`None` until a shard filled it).
+pub async fn live_summary(db: &PgPool, parent: i64) -> AppResult<Summary> {
+    Ok(sqlx::query_as(
+        "select (select nullif(count(*), 0)::int4 from shard_tests where parent_id = $1)
+                    as collected,
+                coalesce(sum(passed), 0)::int4 as passed, coalesce(sum(failed), 0)::int4 as failed,
+                coalesce(sum(skipped), 0)::int4 as skipped,
+                coalesce(sum(xfailed), 0)::int4 as xfailed,
+                coalesce(sum(xpassed), 0)::int4 as xpassed,
+                coalesce(sum(errors), 0)::int4 as errors
+           from runs where shard_of = $1",
+    )
+    .bind(parent)
+    .fetch_one(db)
+    .await?)
 }
 
 /// One shard as the parent's page shows it.

@@ -72,6 +72,14 @@ async fn a_suite_over_two_environments_runs_every_test_once_and_the_shards_end_t
     let parent: Value = created.json().await.unwrap();
     assert_eq!(parent["shards"], 2, "{parent}");
     let parent_id = id(&parent);
+    // While the shards run, the parent counts what they reported so far.
+    let live = app
+        .wait_for(parent_id, Duration::from_secs(60), |run| {
+            run["summary"]["passed"].as_i64().unwrap_or(0) > 0 || run["status"] != "running"
+        })
+        .await;
+    assert_eq!(live["status"], "running", "{live}");
+    assert_eq!(live["summary"]["collected"], 40, "{live}");
     let parent = app.wait_finished(parent_id, Duration::from_secs(120)).await;
     assert_eq!(parent["status"], "success", "{parent}");
     for key in ["collected", "passed"] {
