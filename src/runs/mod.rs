@@ -13,6 +13,7 @@ pub mod request;
 pub mod rerun;
 pub mod resources;
 pub mod tree_api;
+pub mod tree_batch;
 pub mod tree_upload;
 pub mod views;
 
@@ -37,6 +38,7 @@ pub fn api_routes() -> OpenApiRouter<crate::state::AppState> {
         .routes(routes!(tree_api::get))
         .routes(routes!(tree_api::tar))
         .routes(routes!(tree_api::put_blob))
+        .routes(routes!(tree_batch::put_blobs))
 }
 
 /// The run pages and their htmx fragments.

@@ -56,6 +56,7 @@ mod services_django;
 mod sessions;
 mod test_resources;
 mod trees;
+mod trees_batch;
 mod trees_poison;
 mod trees_refusals;
 mod trees_upload;
