@@ -19,10 +19,15 @@ const QUOTA_LOCK_CLASS: i32 = 0x7465_7472;
 
 /// Which of `blobs` (distinct sha256s) are not stored, in their order. The
 /// stored ones are touched: retention keeps them for RETENTION_DAYS from
-/// this answer, however long the client takes to send the rest.
+/// this answer, however long the client takes to send the rest. (Those
+/// touched within the hour are left as they are: a resend after a small
+/// change does not rewrite thousands of rows.)
 pub async fn missing(db: &PgPool, blobs: &[String]) -> AppResult<Vec<String>> {
     let stored: Vec<String> = sqlx::query_scalar(
-        "update tree_blobs set last_used_at = now() where sha256 = any($1) returning sha256",
+        "with touched as (
+             update tree_blobs set last_used_at = now()
+              where sha256 = any($1) and last_used_at < now() - interval '1 hour')
+         select sha256 from tree_blobs where sha256 = any($1)",
     )
     .bind(blobs)
     .fetch_all(db)
@@ -90,10 +95,13 @@ pub async fn put_blobs(
     .await?;
     let stored: std::collections::HashSet<&str> = stored.iter().map(String::as_str).collect();
     let mut seen = std::collections::HashSet::new();
-    let new: Vec<&Blob<'_>> = blobs
+    let mut new: Vec<&Blob<'_>> = blobs
         .iter()
         .filter(|b| !stored.contains(b.sha256) && seen.insert(b.sha256))
         .collect();
+    // in one order, so two batches sharing new contents wait for each
+    // other instead of deadlocking on the key
+    new.sort_by_key(|b| b.sha256);
     if new.is_empty() {
         tx.commit().await?;
         return Ok(0);
