@@ -3,8 +3,8 @@
 //! requirements and pip's settings (the index, the CA bundle, links: the
 //! only step that sees them, and it runs no code of the project's). A step
 //! that runs the project's code gets, at `/`, its script, the checked
-//! requirements and the project's tree at the runtime path, and nothing of
-//! pip's settings.
+//! requirements and, when the project installs itself, its tree at the
+//! runtime path; nothing of pip's settings.
 
 use std::path::Path;
 
@@ -182,11 +182,16 @@ pub fn build_context(
         reqs.constraints_file().as_bytes(),
         0o644,
     )?;
-    add_tree(
-        &mut tar,
-        &project.root,
-        RUNTIME_ROOT.trim_start_matches('/'),
-    )?;
+    // Only a project that installs itself needs its files; one that only
+    // lists requirements builds from the checked lines, running none of its
+    // code (its image is shared by every project declaring the same).
+    if !project_args.is_empty() {
+        add_tree(
+            &mut tar,
+            &project.root,
+            RUNTIME_ROOT.trim_start_matches('/'),
+        )?;
+    }
     tar.finish()
 }
 
@@ -385,7 +390,8 @@ mod tests {
             std::fs::write(path, "x").unwrap();
         }
         let project = ProjectSource::discover("demo", &root).unwrap();
-        let files = entries(&build_context(&project, &Requirements::default(), &[]).unwrap());
+        let args = ["-e".to_owned(), ".".to_owned()];
+        let files = entries(&build_context(&project, &Requirements::default(), &args).unwrap());
         assert!(files.values().all(|(_, uid, _)| *uid == 1000));
         let (_, _, mtime) = files["tmp/work/src/pkg/__init__.py"];
         assert!(mtime > 1_700_000_000, "a file's own time is kept: {mtime}");
@@ -394,6 +400,12 @@ mod tests {
         assert!(!files
             .keys()
             .any(|n| n.contains(".git") || n.contains("pyvenv") || n.contains("__pycache__")));
+        let listing = entries(&build_context(&project, &Requirements::default(), &[]).unwrap());
+        assert!(
+            !listing.keys().any(|n| n.starts_with("tmp/work")),
+            "a project that does not install itself runs none of its files: {:?}",
+            listing.keys()
+        );
         std::fs::remove_dir_all(root).unwrap();
     }
 }

@@ -14,6 +14,8 @@ use crate::catalog::safe_fs;
 /// Changes when the way images are built changes, so old images are not
 /// taken for new ones.
 const RECIPE_VERSION: &str = "te-deps-2";
+/// Added to a tree's key (so a tree's images are never a catalog project's).
+const TREE_RECIPE: &str = "te-tree-2";
 
 /// Extras that hold a project's test dependencies; pip warns about the ones a
 /// project does not have and goes on.
@@ -31,6 +33,13 @@ pub struct ProjectSource {
     pub root: PathBuf,
     /// The files that declare dependencies, relative to the root, sorted.
     pub declaring: Vec<DeclaringFile>,
+    /// For a tree a client sent, its id (the hash of every file in it).
+    /// Installing a project runs its code (setup.py, an in-tree backend,
+    /// any file they read), and what that code writes stays in the image:
+    /// an installable tree's image is keyed by the whole tree, so it only
+    /// ever runs with the tree that built it, never with another tree of
+    /// the same name and declaring files (usernames are not accounts).
+    pub tree_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +64,14 @@ impl ProjectSource {
             name: name.to_owned(),
             root: root.to_owned(),
             declaring,
+            tree_id: None,
         })
+    }
+
+    /// The same project, as tree `id` a client sent.
+    pub fn of_tree(mut self, id: &str) -> ProjectSource {
+        self.tree_id = Some(id.to_owned());
+        self
     }
 
     fn file(&self, path: &str) -> Option<&DeclaringFile> {
@@ -179,10 +195,21 @@ impl ProjectSource {
     }
 
     /// The image key: this installation, the base image, the project, its
-    /// declaring files and the recipe's version.
+    /// declaring files and the recipe's version; and for an installable
+    /// tree, the tree itself (see `tree_id`). A tree that only lists
+    /// requirements builds from the checked lines alone (its files are not
+    /// in the build), so its image is shared by every tree declaring the same.
     pub fn key(&self, installation: &str, base_image_id: &str) -> String {
         let mut hash = Sha256::new();
-        for part in [RECIPE_VERSION, installation, base_image_id, &self.name] {
+        let mut parts = vec![RECIPE_VERSION, installation, base_image_id, &self.name];
+        // A tree's keys changed when its builds stopped receiving the tree
+        // of a project that does not install itself: none made before is taken.
+        match (&self.tree_id, self.installable()) {
+            (Some(id), true) => parts.extend([TREE_RECIPE, id.as_str()]),
+            (Some(_), false) => parts.push(TREE_RECIPE),
+            (None, _) => {}
+        }
+        for part in parts {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part.as_bytes());
         }
@@ -271,6 +298,7 @@ pub(super) mod tests {
                     bytes: b.as_bytes().to_vec(),
                 })
                 .collect(),
+            tree_id: None,
         }
     }
 
@@ -347,6 +375,20 @@ pub(super) mod tests {
         assert_ne!(a.key("i", "sha256:1"), b.key("i", "sha256:1"));
         assert_ne!(a.key("i", "sha256:1"), a.key("i", "sha256:2"));
         assert_ne!(a.key("i", "sha256:1"), a.key("j", "sha256:1"));
+    }
+
+    #[test]
+    fn an_installable_trees_key_is_its_whole_tree_a_requirements_only_trees_its_declaring_files() {
+        let installable = project(&[("setup.py", "from setuptools import setup; setup()")]);
+        let ann = installable.clone().of_tree(&"a".repeat(64));
+        let bob = installable.clone().of_tree(&"b".repeat(64));
+        assert_ne!(ann.key("i", "sha256:1"), bob.key("i", "sha256:1"));
+        assert_ne!(ann.key("i", "sha256:1"), installable.key("i", "sha256:1"));
+        let listing = project(&[("requirements.txt", "iniconfig==2.0.0\n")]);
+        let ann = listing.clone().of_tree(&"a".repeat(64));
+        let bob = listing.clone().of_tree(&"b".repeat(64));
+        assert_eq!(ann.key("i", "sha256:1"), bob.key("i", "sha256:1"));
+        assert_ne!(ann.key("i", "sha256:1"), listing.key("i", "sha256:1"));
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub struct Ending<'a> {
     pub summary: Summary,
     /// The test that started and has not reported (yet).
     pub current_test: Option<&'a str>,
+    /// The finished test that raised the memory held the most, and by how
+    /// many bytes; the highest peak a finished test had (`sink::rises`).
+    pub grew_most: Option<(&'a str, i64)>,
+    pub held_bytes: i64,
     /// The first collection errors, and how many there were in all.
     pub collect_errors: &'a [(String, Option<String>)],
     pub collect_error_count: u64,
@@ -94,22 +98,44 @@ fn stopped(end: &Ending, limits: &Limits, during: &str) -> Option<(RunStatus, St
         ));
     }
     if end.oom_killed {
+        let culprit = culprit(end, limits);
         return Some((
             RunStatus::Failed,
             match end.peak_memory_bytes {
                 Some(peak) => format!(
-                    "killed: out of memory (limit {} MiB, peak {} MiB){during}",
+                    "killed: out of memory (limit {} MiB, peak {} MiB){during}{culprit}",
                     limits.memory_mb,
                     peak / (1024 * 1024)
                 ),
                 None => format!(
-                    "killed: out of memory (limit {} MiB){during}",
+                    "killed: out of memory (limit {} MiB){during}{culprit}",
                     limits.memory_mb
                 ),
             },
         ));
     }
     None
+}
+
+/// The finished test that raised the memory held more than the test at the
+/// kill can have (the limit less what was held before it): the test at the
+/// kill is then more victim than cause, and this one is named as well.
+fn culprit(end: &Ending, limits: &Limits) -> String {
+    let Some((test, rise)) = end.grew_most else {
+        return String::new();
+    };
+    let room = (limits.memory_mb as i64) * 1024 * 1024 - end.held_bytes;
+    match end.current_test {
+        Some(current) if current != test && rise > room => format!(
+            ", after {test} raised the memory held by {} MiB",
+            rise >> 20
+        ),
+        None => format!(
+            ", after {test} raised the memory held by {} MiB",
+            rise >> 20
+        ),
+        Some(_) => String::new(),
+    }
 }
 
 /// How many tests pytest collected, or why the run never got that far (a

@@ -192,6 +192,10 @@ async fn image_for(
     let source = tokio::task::spawn_blocking(move || ProjectSource::discover(&name, &root))
         .await
         .context("reading the project's dependency files")??;
+    let source = match &run.tree_id {
+        Some(id) => source.of_tree(id),
+        None => source,
+    };
     if !source.declares_anything() {
         return Ok(shared.config.runner_image.clone());
     }

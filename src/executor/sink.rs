@@ -63,6 +63,8 @@ pub struct Sink {
     results_bytes: u64,
     pub summary: Summary,
     pub current_test: Option<String>,
+    /// Which finished test raised the memory held the most (the OOM reason).
+    pub rises: rises::Rises,
     /// When the current test started (as its record arrived).
     current_since: Option<OffsetDateTime>,
     pub collect_errors: Vec<(String, Option<String>)>,
@@ -144,6 +146,7 @@ impl Sink {
             results_bytes: 0,
             summary: Summary::default(),
             current_test: None,
+            rises: rises::Rises::default(),
             current_since: None,
             collect_errors: Vec::new(),
             collect_error_count: 0,
@@ -237,6 +240,7 @@ impl Sink {
                 if self.current_test.as_deref() == Some(&result.nodeid) {
                     self.current_test = None;
                 }
+                self.rises.saw(&result.nodeid, result.peak_rss_bytes);
                 self.keep_result(result);
             }
             Record::CollectError { nodeid, message } => {
@@ -330,6 +334,8 @@ impl Sink {
             timed_out,
             summary: self.summary.clone(),
             current_test: self.current_test.as_deref(),
+            grew_most: self.rises.most.as_ref().map(|(t, b)| (t.as_str(), *b)),
+            held_bytes: self.rises.held_bytes,
             collect_errors: &self.collect_errors,
             collect_error_count: self.collect_error_count,
             pytest_exit: self.exit_status,
@@ -378,6 +384,7 @@ fn result_bytes(r: &TestResult) -> usize {
 
 mod flush;
 mod interrupt;
+pub mod rises;
 pub use flush::Flush;
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod rerun;
 pub mod resources;
 mod shards_view;
 pub mod tree_api;
+pub mod tree_batch;
 pub mod tree_upload;
 pub mod views;
 
@@ -39,6 +40,7 @@ pub fn api_routes() -> OpenApiRouter<crate::state::AppState> {
         .routes(routes!(tree_api::get))
         .routes(routes!(tree_api::tar))
         .routes(routes!(tree_api::put_blob))
+        .routes(routes!(tree_batch::put_blobs))
 }
 
 /// The run pages and their htmx fragments.

@@ -116,7 +116,8 @@ async fn read_json<T: DeserializeOwned>(state: &AppState, body: Body) -> AppResu
 }
 
 /// Which contents of a manifest the server lacks. The manifest is checked
-/// in full here (paths, modes, caps), before anything is uploaded.
+/// in full here (paths, modes, caps), before anything is uploaded; the tree
+/// or the contents already stored are touched (retention starts again).
 #[utoipa::path(post, path = "/api/v1/trees/missing", tag = "trees",
     request_body = TreeRequest,
     responses(
@@ -128,7 +129,12 @@ pub async fn missing(State(state): State<AppState>, body: Body) -> AppResult<Jso
     let request: TreeRequest = read_json(&state, body).await?;
     let (_, manifest) = request.check(&state)?;
     let tree_id = manifest.id();
-    if trees::store::get(&state.db, &tree_id).await?.is_some() {
+    // touched, as its stored contents are below: nothing this answer
+    // counts on is deleted before the client creates or runs the tree
+    if trees::store::touch_if_stored(&state.db, &tree_id)
+        .await?
+        .is_some()
+    {
         return Ok(Json(Missing {
             tree_id,
             exists: true,

@@ -17,7 +17,7 @@ use crate::{
     error::AppError,
     state::AppState,
     store::Username,
-    trees::{self, archive},
+    trees::{self, archive, batch},
     web::{csrf::CsrfCookie, html_error::PageResult, multipart, session},
 };
 
@@ -116,9 +116,16 @@ async fn store(
     let hashes: Vec<String> = manifest.files.iter().map(|f| f.sha256.clone()).collect();
     let manifest = manifest.check(state.config.project_caps())?;
     let quota = state.config.tree_quota_bytes;
+    let (mut chunk, mut bytes) = (Vec::new(), 0);
     for (sha256, content) in hashes.iter().zip(&contents) {
-        trees::store::put_blob(&state.db, sha256, content, username.as_str(), quota).await?;
+        if chunk.len() == batch::MAX_BLOBS || bytes + content.len() > batch::MAX_BYTES {
+            trees::store::put_blobs(&state.db, &chunk, username.as_str(), quota).await?;
+            (chunk, bytes) = (Vec::new(), 0);
+        }
+        bytes += content.len();
+        chunk.push(batch::Blob { sha256, content });
     }
+    trees::store::put_blobs(&state.db, &chunk, username.as_str(), quota).await?;
     let id = manifest.id();
     trees::store::create(&state.db, &id, &manifest, username.as_str()).await?;
     Ok(id)

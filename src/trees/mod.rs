@@ -9,6 +9,7 @@
 //! above the executor; the executor checks trees out through this module).
 
 pub mod archive;
+pub mod batch;
 pub mod checkout;
 pub mod manifest;
 pub mod store;

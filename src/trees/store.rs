@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::{manifest::Manifest, Tree};
+use super::{batch::Blob, manifest::Manifest, Tree};
 use crate::error::{AppError, AppResult};
 
 const TREE_COLUMNS: &str =
@@ -17,13 +17,21 @@ const TREE_COLUMNS: &str =
 /// two of them never both pass the quota (ASCII "tetr").
 const QUOTA_LOCK_CLASS: i32 = 0x7465_7472;
 
-/// Which of `blobs` (distinct sha256s) are not stored, in their order.
+/// Which of `blobs` (distinct sha256s) are not stored, in their order. The
+/// stored ones are touched: retention keeps them for RETENTION_DAYS from
+/// this answer, however long the client takes to send the rest. (Those
+/// touched within the hour are left as they are: a resend after a small
+/// change does not rewrite thousands of rows.)
 pub async fn missing(db: &PgPool, blobs: &[String]) -> AppResult<Vec<String>> {
-    let stored: Vec<String> =
-        sqlx::query_scalar("select sha256 from tree_blobs where sha256 = any($1)")
-            .bind(blobs)
-            .fetch_all(db)
-            .await?;
+    let stored: Vec<String> = sqlx::query_scalar(
+        "with touched as (
+             update tree_blobs set last_used_at = now()
+              where sha256 = any($1) and last_used_at < now() - interval '1 hour')
+         select sha256 from tree_blobs where sha256 = any($1)",
+    )
+    .bind(blobs)
+    .fetch_all(db)
+    .await?;
     let stored: std::collections::HashSet<String> = stored.into_iter().collect();
     Ok(blobs
         .iter()
@@ -67,6 +75,56 @@ pub async fn put_blob(
     Ok(inserted > 0)
 }
 
+/// Stores a batch of contents (their hashes checked by the caller) in one
+/// transaction, the new ones counted against `username`'s quota together;
+/// those already stored are touched. Returns how many were new; on a
+/// refusal nothing is written.
+pub async fn put_blobs(
+    db: &PgPool,
+    blobs: &[Blob<'_>],
+    username: &str,
+    quota: u64,
+) -> AppResult<usize> {
+    let hashes: Vec<&str> = blobs.iter().map(|b| b.sha256).collect();
+    let mut tx = db.begin().await?;
+    let stored: Vec<String> = sqlx::query_scalar(
+        "update tree_blobs set last_used_at = now() where sha256 = any($1) returning sha256",
+    )
+    .bind(&hashes)
+    .fetch_all(&mut *tx)
+    .await?;
+    let stored: std::collections::HashSet<&str> = stored.iter().map(String::as_str).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut new: Vec<&Blob<'_>> = blobs
+        .iter()
+        .filter(|b| !stored.contains(b.sha256) && seen.insert(b.sha256))
+        .collect();
+    // in one order, so two batches sharing new contents wait for each
+    // other instead of deadlocking on the key
+    new.sort_by_key(|b| b.sha256);
+    if new.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let adding: u64 = new.iter().map(|b| b.content.len() as u64).sum();
+    check_quota(&mut tx, username, adding, quota).await?;
+    let hashes: Vec<&str> = new.iter().map(|b| b.sha256).collect();
+    let contents: Vec<&[u8]> = new.iter().map(|b| b.content).collect();
+    let inserted = sqlx::query(
+        "insert into tree_blobs (sha256, content, size, username)
+         select h, c, octet_length(c), $3 from unnest($1::text[], $2::bytea[]) as u(h, c)
+         on conflict (sha256) do nothing",
+    )
+    .bind(&hashes)
+    .bind(&contents)
+    .bind(username)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(inserted as usize)
+}
+
 async fn check_quota(
     tx: &mut Transaction<'_, Postgres>,
     username: &str,
@@ -86,8 +144,9 @@ async fn check_quota(
     .await?;
     if used as u64 + adding > quota {
         return Err(AppError::TooLarge(format!(
-            "{username} has {:.1} MiB of tree contents stored; this file would pass the quota \
-             of {:.1} MiB per username (TREE_QUOTA_BYTES); unused trees go after RETENTION_DAYS",
+            "{username} has {:.1} MiB of tree contents stored; {adding} bytes more would pass \
+             the quota of {:.1} MiB per username (TREE_QUOTA_BYTES); unused trees go after \
+             RETENTION_DAYS",
             used as f64 / 1048576.0,
             quota as f64 / 1048576.0
         )));
@@ -217,12 +276,17 @@ pub async fn get(db: &PgPool, id: &str) -> AppResult<Option<Tree>> {
     Ok(sqlx::query_as(&sql).bind(id).fetch_optional(db).await?)
 }
 
-/// The tree, touched (a run uses it), or 404.
-pub async fn touch(db: &PgPool, id: &str) -> AppResult<Tree> {
+/// The tree, touched (asked for again: retention keeps it), if stored.
+pub async fn touch_if_stored(db: &PgPool, id: &str) -> AppResult<Option<Tree>> {
     let mut tx = db.begin().await?;
-    let tree = touch_in(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    let tree = touch_in(&mut tx, id).await?;
     tx.commit().await?;
     Ok(tree)
+}
+
+/// The tree, touched (a run uses it), or 404.
+pub async fn touch(db: &PgPool, id: &str) -> AppResult<Tree> {
+    touch_if_stored(db, id).await?.ok_or_else(|| not_found(id))
 }
 
 /// A tree's files with their contents, by path.

@@ -57,6 +57,8 @@ mod sessions;
 mod shards;
 mod test_resources;
 mod trees;
+mod trees_batch;
+mod trees_poison;
 mod trees_refusals;
 mod trees_upload;
 mod usr_volume;

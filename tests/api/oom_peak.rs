@@ -76,3 +76,38 @@ async fn an_oom_kill_names_a_peak_at_least_the_last_total_and_lists_the_test_as_
     assert_eq!(run["summary"]["failed"], 1, "counted as failed: {run}");
     remove_containers(&app.instance);
 }
+
+const VICTIM: &str = r#"
+KEPT = []
+
+def test_keeps():
+    KEPT.append(b"k" * (160 * 1024 * 1024))
+
+def test_small():
+    local = b"s" * (128 * 1024 * 1024)
+    assert local
+"#;
+
+/// The test at the kill is a victim: an earlier one keeps 160 MiB in a
+/// module global, and the reason names that one too.
+#[tokio::test]
+async fn an_oom_kill_names_the_earlier_test_that_raised_the_memory_held() {
+    let app = TestApp::spawn_with(&[("oom/test_victim.py", VICTIM)], |_| {}).await;
+    sqlx::query("update environments set memory_mb = 256, timeout_secs = 120 where id = 47")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let run = app.create_run(47, &["oom/test_victim.py"]).await;
+    let run = app.wait_finished(id(&run), Duration::from_secs(90)).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    let reason = run["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("killed: out of memory (limit 256 MiB"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("during oom/test_victim.py::test_small, after oom/test_victim.py::test_keeps raised the memory held by "),
+        "{reason}"
+    );
+    remove_containers(&app.instance);
+}

@@ -231,11 +231,12 @@ async fn symlinks_and_fifos_are_stripped_by_the_client_never_followed() {
 }
 
 #[tokio::test]
-async fn changed_code_with_the_same_dependencies_reuses_the_trees_dependency_image() {
+async fn changed_code_with_the_same_requirements_reuses_the_trees_dependency_image() {
     let app = TestApp::spawn().await;
     let dir = checkout();
-    let pyproject = "[project]\nname = \"mathproj\"\nversion = \"1.0\"\n";
-    std::fs::write(dir.join("pyproject.toml"), pyproject).unwrap();
+    // A tree that installs itself has an image of its own per content
+    // (`trees_poison.rs`); one that lists requirements shares it.
+    std::fs::write(dir.join("requirements.txt"), "iniconfig==2.0.0\n").unwrap();
     let (code, stdout, stderr) = client_in(&app, &dir, SUBMIT).await;
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     let first = last_run(&app).await;

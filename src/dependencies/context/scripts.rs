@@ -31,7 +31,8 @@ sources)
 esac
 "#;
 
-/// A step that runs the project's code, offline: `metadata` prints the
+/// A project step, offline (it runs the project's code when the project
+/// installs itself, and then only from its tree): `metadata` prints the
 /// project's own requirements (`te-requires: ...`, checked by the server
 /// like any requirement line), `install` makes the venv that is committed:
 /// one that sees the image's packages (pytest among them), made without
@@ -46,9 +47,10 @@ b={BUILD_DIR}
 pip="$(ls /usr/share/python-wheels/pip-*.whl | tail -n 1)/pip"
 export PIP_NO_INDEX=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off
 export PIP_FIND_LINKS="{KEPT_RO}/wheels {DOWNLOADS_RO}"
-cd {RUNTIME_ROOT}
+cd "$b"
 case "$1" in
 metadata)
+    cd {RUNTIME_ROOT}
     echo "==> the project's own requirements (pip install --dry-run --no-deps, offline)"
     python3 "$pip" install --dry-run --no-deps --ignore-installed --report "$b/report.json" {args}
     python3 "$b/requires.py" "$b/report.json"
@@ -56,6 +58,7 @@ metadata)
 install)
     echo '==> python3 -m venv --without-pip --system-site-packages {VENV}'
     python3 -m venv --without-pip --system-site-packages {VENV}
+    {into_tree}
     echo '==> pip install --no-index (offline) {shown}'
     {VENV}/bin/python "$pip" install -r "$b/requirements.txt" -c "$b/constraints.txt" {args}
     cd /
@@ -66,6 +69,13 @@ install)
 esac
 "#,
         args = args.join(" "),
+        // `-m venv` runs from the build's own folder: from the tree, a
+        // `venv.py` of the project's would run instead
+        into_tree = if project_args.is_empty() {
+            String::new()
+        } else {
+            format!("cd {RUNTIME_ROOT}")
+        },
         shown = project_args.join(" ").replace('\'', ""),
     )
 }

@@ -72,6 +72,36 @@ fn out_of_memory_names_the_limit_and_the_test() {
 }
 
 #[test]
+fn out_of_memory_also_names_an_earlier_test_that_raised_the_memory_held_past_the_room_left() {
+    const MIB: i64 = 1024 * 1024;
+    let end = Ending {
+        exit_code: Some(137),
+        oom_killed: true,
+        current_test: Some("t.py::test_small"),
+        grew_most: Some(("t.py::test_keeps", 400 * MIB)),
+        held_bytes: 430 * MIB,
+        ..Default::default()
+    };
+    let (_, reason) = decide(&end, &LIMITS);
+    assert_eq!(
+        reason,
+        "killed: out of memory (limit 512 MiB) during t.py::test_small, \
+         after t.py::test_keeps raised the memory held by 400 MiB"
+    );
+    // the test at the kill had more room than any earlier rise: it alone
+    let end = Ending {
+        grew_most: Some(("t.py::test_keeps", 40 * MIB)),
+        held_bytes: 70 * MIB,
+        ..end
+    };
+    let (_, reason) = decide(&end, &LIMITS);
+    assert_eq!(
+        reason,
+        "killed: out of memory (limit 512 MiB) during t.py::test_small"
+    );
+}
+
+#[test]
 fn timeout_names_the_limit() {
     let end = Ending {
         exit_code: Some(137),
