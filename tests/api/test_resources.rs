@@ -24,7 +24,7 @@ def test_big():
     del data
 
 def test_busy():
-    deadline = time.process_time() + 0.3
+    deadline = time.process_time() + 1.0
     while time.process_time() < deadline:
         pass
 "#;
@@ -63,7 +63,7 @@ async fn each_test_has_its_cpu_time_and_peak_memory_and_the_table_sorts_by_them(
         by_cpu[0]["nodeid"], "test_allocating.py::test_busy",
         "{by_cpu}"
     );
-    assert!(by_cpu[0]["cpu_ms"].as_i64().unwrap() >= 250, "{by_cpu}");
+    assert!(by_cpu[0]["cpu_ms"].as_i64().unwrap() >= 900, "{by_cpu}");
 
     let table = app
         .get(&format!("/runs/{run}/fragments/tests?sort=memory"))
