@@ -10,7 +10,10 @@
 -- below gives the parent its verdict, counts and results.
 alter table runs add column shards integer check (shards between 1 and 100),
                  add column shard_of bigint references runs (id),
-                 add column shard_index integer;
+                 add column shard_index integer,
+                 -- how many tests the first shard collected (the queue holds
+                 -- at most 20,000: fewer queued than collected is an error)
+                 add column shard_collected integer;
 create index runs_shard_of on runs (shard_of) where shard_of is not null;
 
 -- A parent runs while its shards do, holding no environment itself.
@@ -40,7 +43,26 @@ grant insert (shards, shard_of, shard_index, status, started_at) on runs to te_w
 -- (the parent says how many shards it got, once they are made)
 grant update (shards) on runs to te_web;
 grant select on shard_tests to te_web;
-grant select, insert, update on shard_tests to te_worker;
+grant select, insert, update, delete on shard_tests to te_worker;
+
+-- The web inserts queued runs, and a sharded run's parent as running
+-- without an environment: never a verdict (the column grant cannot say
+-- which values; runs_web_writes_no_verdict guards updates).
+create or replace function runs_web_inserts_no_verdict() returns trigger
+language plpgsql as $$
+begin
+    if not (new.status = 'queued'
+            or (new.status = 'running' and new.shards is not null
+                and not new.holds_environment and new.shard_of is null)) then
+        raise exception 'the web role may not create run % as %', new.id, new.status
+            using errcode = 'insufficient_privilege';
+    end if;
+    return new;
+end $$;
+create trigger runs_web_inserts_no_verdict
+    before insert on runs
+    for each row when (current_user = 'te_web')
+    execute function runs_web_inserts_no_verdict();
 
 -- When a shard ends: the test it had taken and not reported goes back to
 -- the queue (once), and if it was the last shard running, the parent ends.
@@ -49,7 +71,7 @@ grant select, insert, update on shard_tests to te_worker;
 -- by the web ends its parent too, and only this function writes a parent's
 -- verdict.
 create or replace function end_shard() returns trigger
-language plpgsql security definer set search_path = public as $$
+language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
 declare
     parent runs%rowtype;
     total integer;
@@ -113,19 +135,25 @@ begin
     if parent.cancel_requested is not null then
         verdict := 'cancelled';
         why := parent.cancel_requested || ' · ' || why;
-    elsif parent.failed + parent.errors > 0 then
-        verdict := 'failed';
     elsif total = 0 then
         verdict := 'error';
         why := coalesce(bad_shard, 'no shard collected any test');
-    elsif unreported > 0 or bad_shard is not null then
+        bad_shard := null;
+    elsif parent.failed + parent.errors > 0 then
+        verdict := 'failed';
+    elsif unreported > 0 or bad_shard is not null or parent.shard_collected > total then
         verdict := 'error';
-        why := why || format(' · %s of %s tests never reported', unreported, total);
     else
         verdict := 'success';
     end if;
-    if bad_shard is not null and verdict <> 'error' or (verdict = 'error' and total > 0
-                                                       and bad_shard is not null) then
+    if unreported > 0 then
+        why := why || format(' · %s of %s tests never reported', unreported, total);
+    end if;
+    if parent.shard_collected > total then
+        why := why || format(' · %s tests were collected, only the first %s were queued',
+                             parent.shard_collected, total);
+    end if;
+    if bad_shard is not null then
         why := why || ' · ' || bad_shard;
     end if;
     -- One JUnit report: each shard's <testsuite>, in shard order.

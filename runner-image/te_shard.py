@@ -22,7 +22,10 @@ import pytest
 
 import te_plugin
 
+# A `tests` record carries at most this many ids, and this many bytes of
+# them: well inside the server's line limit, escapes and all.
 CHUNK = 100
+CHUNK_BYTES = 32 * 1024
 MAX_LINE = 64 * 1024
 
 
@@ -51,9 +54,15 @@ class Following:
 
 
 class Shard:
-    def __init__(self, plugin, fd=0):
+    def __init__(self, plugin):
         self._plugin = plugin
-        self._fd = fd
+        # The answers come on stdin; the tests (and what they start) get
+        # /dev/null there, as a run that is not a shard has its stdin at its
+        # end: a test reading stdin neither hangs nor takes an answer.
+        self._fd = os.dup(0)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
         self._buf = b""
         self._closed = False
         self._items = {}
@@ -107,9 +116,16 @@ class Shard:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session):
         self._items = {te_plugin._nodeid(item.nodeid): item for item in session.items}
-        ids = list(self._items)
-        for at in range(0, len(ids), CHUNK):
-            self._plugin.emit({"t": "tests", "nodeids": ids[at:at + CHUNK]})
+        total = len(self._items)
+        chunk, size = [], 0
+        for nodeid in self._items:
+            if chunk and (len(chunk) == CHUNK or size + len(nodeid) > CHUNK_BYTES):
+                self._plugin.emit({"t": "tests", "total": total, "nodeids": chunk})
+                chunk, size = [], 0
+            chunk.append(nodeid)
+            size += len(nodeid.encode("utf-8", "replace"))
+        if chunk:
+            self._plugin.emit({"t": "tests", "total": total, "nodeids": chunk})
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):

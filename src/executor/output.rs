@@ -73,9 +73,12 @@ pub enum Record {
     },
     /// Every thread's Python stack shortly before the deadline (te_hang).
     Stacks(crate::store::stacks::Stacks),
-    /// A shard's collected node ids, in chunks (te_shard).
+    /// A shard's collected node ids, in chunks, and how many it collected
+    /// in all (te_shard).
     Tests {
         nodeids: Vec<String>,
+        #[serde(default)]
+        total: i64,
     },
     /// A shard asks for its next test; the executor answers on stdin.
     Next,
@@ -131,9 +134,14 @@ impl Record {
                 message: message.map(|m| cap_text(m, MAX_MESSAGE_BYTES)),
             },
             Record::Stacks(stacks) => Record::Stacks(stacks.capped()),
-            Record::Tests { nodeids } if nodeids.len() > MAX_TESTS_PER_RECORD => return None,
-            Record::Tests { nodeids } => Record::Tests {
+            Record::Tests { nodeids, total }
+                if nodeids.len() > MAX_TESTS_PER_RECORD || total < 0 =>
+            {
+                return None
+            }
+            Record::Tests { nodeids, total } => Record::Tests {
                 nodeids: nodeids.into_iter().map(cap_nodeid).collect(),
+                total,
             },
             other => other,
         })

@@ -22,23 +22,35 @@ use crate::store::shard_queue::{self, Take, MAX_TESTS};
 /// still runs a test that would come back, should that shard die.
 const LOOK_AGAIN: Duration = Duration::from_millis(250);
 
-/// The follower's side: gathers the shard's collected node ids and hands
-/// them over with its first ask. A bounded channel that drops extra asks: an
-/// honest runner has one at a time, and a flood must not grow memory or
-/// hold up the follower.
+/// The follower's side: gathers the shard's collected node ids (those sent
+/// before its first ask; later ones are ignored) and hands them over with
+/// that ask. A bounded channel that drops extra asks: an honest runner has
+/// one at a time, and a flood must not grow memory or hold up the follower.
 pub struct Asker {
-    asks: mpsc::Sender<Vec<String>>,
-    collected: Vec<String>,
+    asks: mpsc::Sender<Collected>,
+    collected: Collected,
+    asked: bool,
+}
+
+/// Node ids a shard collected (at most `MAX_TESTS`), and how many in all.
+#[derive(Debug, Default)]
+struct Collected {
+    nodeids: Vec<String>,
+    total: i64,
 }
 
 impl Asker {
     pub fn see(&mut self, record: &Record) {
         match record {
-            Record::Tests { nodeids } => {
-                let room = MAX_TESTS.saturating_sub(self.collected.len());
-                self.collected.extend(nodeids.iter().take(room).cloned());
+            Record::Tests { nodeids, total } if !self.asked => {
+                let room = MAX_TESTS.saturating_sub(self.collected.nodeids.len());
+                self.collected
+                    .nodeids
+                    .extend(nodeids.iter().take(room).cloned());
+                self.collected.total = self.collected.total.max(*total);
             }
             Record::Next => {
+                self.asked = true;
                 let _ = self.asks.try_send(std::mem::take(&mut self.collected));
             }
             _ => {}
@@ -49,7 +61,8 @@ impl Asker {
 pub type Input = Pin<Box<dyn AsyncWrite + Send>>;
 
 /// Writes the files, then answers the shard `me` of `parent` until the
-/// follower drops its `Asker`.
+/// follower drops its `Asker`. Once the queue is done for it, it answers
+/// none without asking the database again.
 pub fn start(
     db: PgPool,
     parent: i64,
@@ -57,17 +70,25 @@ pub fn start(
     payload: Vec<u8>,
     mut input: Input,
 ) -> (Asker, JoinHandle<std::io::Result<()>>) {
-    let (tx, mut asks) = mpsc::channel::<Vec<String>>(4);
+    let (tx, mut asks) = mpsc::channel::<Collected>(4);
     let task = tokio::spawn(async move {
         input.write_all(&payload).await?;
         input.flush().await?;
+        let mut done = false;
         while let Some(collected) = asks.recv().await {
-            if !collected.is_empty() {
-                if let Err(err) = shard_queue::fill(&db, parent, &collected).await {
+            if !collected.nodeids.is_empty() {
+                // Fewer ids than it said it collected (a cap, a dropped
+                // record): the parent's verdict says so.
+                let total = collected.total.max(collected.nodeids.len() as i64);
+                if let Err(err) = shard_queue::fill(&db, parent, &collected.nodeids, total).await {
                     tracing::warn!(error = format!("{err:#}"), "filling the shards' queue");
                 }
             }
-            let next = next_test(&db, parent, me, &asks).await;
+            let next = match done {
+                true => None,
+                false => next_test(&db, parent, me, &asks).await,
+            };
+            done = next.is_none();
             let line = format!("{}\n", json!({ "next": next }));
             input.write_all(line.as_bytes()).await?;
             input.flush().await?;
@@ -76,7 +97,8 @@ pub fn start(
     });
     let asker = Asker {
         asks: tx,
-        collected: Vec::new(),
+        collected: Collected::default(),
+        asked: false,
     };
     (asker, task)
 }
@@ -88,7 +110,7 @@ async fn next_test(
     db: &PgPool,
     parent: i64,
     me: i64,
-    asks: &mpsc::Receiver<Vec<String>>,
+    asks: &mpsc::Receiver<Collected>,
 ) -> Option<String> {
     loop {
         match shard_queue::take(db, parent, me).await {

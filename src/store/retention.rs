@@ -15,9 +15,15 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::PgPool;
 
-/// The tables holding a run's data, each with a `run_id` column. A new table
-/// of per-run data is one more line here.
-const RUN_DATA: &[&str] = &["run_logs", "run_tests", "run_resources"];
+/// The tables holding a run's data, with the column naming the run. A new
+/// table of per-run data is one more line here.
+const RUN_DATA: &[(&str, &str)] = &[
+    ("run_logs", "run_id"),
+    ("run_tests", "run_id"),
+    ("run_resources", "run_id"),
+    // a sharded run's queue
+    ("shard_tests", "parent_id"),
+];
 
 /// Runs handled per step.
 const RUNS_PER_STEP: i64 = 100;
@@ -52,8 +58,8 @@ pub async fn delete_old_run_data(db: &PgPool, older_than: Duration) -> anyhow::R
         if runs.is_empty() {
             return Ok(deleted);
         }
-        for table in RUN_DATA {
-            deleted.rows += delete_rows(db, table, &runs).await?;
+        for (table, column) in RUN_DATA {
+            deleted.rows += delete_rows(db, (table, column), &runs).await?;
         }
         sqlx::query("update runs set data_deleted_at = now(), junit_xml = null where id = any($1)")
             .bind(&runs)
@@ -68,11 +74,15 @@ pub async fn delete_old_run_data(db: &PgPool, older_than: Duration) -> anyhow::R
     }
 }
 
-async fn delete_rows(db: &PgPool, table: &str, runs: &[i64]) -> anyhow::Result<u64> {
-    // `table` is one of RUN_DATA, never input.
+async fn delete_rows(
+    db: &PgPool,
+    (table, column): (&str, &str),
+    runs: &[i64],
+) -> anyhow::Result<u64> {
+    // `table` and `column` are one of RUN_DATA, never input.
     let statement = format!(
         "delete from {table} where ctid = any(array(
-             select ctid from {table} where run_id = any($1) limit $2))"
+             select ctid from {table} where {column} = any($1) limit $2))"
     );
     let mut total = 0;
     loop {

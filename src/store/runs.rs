@@ -312,11 +312,12 @@ pub(super) fn page_query<'a>(
 pub async fn cancel(db: &PgPool, id: i64, by: &str) -> AppResult<Option<RunStatus>> {
     let mut tx = db.begin().await?;
     // A sharded run's shards are cancelled with it; the parent ends once
-    // they have (the `end_shard` trigger).
+    // they have (the `end_shard` trigger). Shards are locked before their
+    // parent, as a shard's end (then its trigger) locks them.
     let cancelled: Vec<(i64, RunStatus, i32)> = sqlx::query_as(
         "with old as (select id, status from runs
                        where (id = $1 or shard_of = $1) and status in ('queued', 'running')
-                       order by id for update)
+                       order by (id = $1), id for update)
          update runs r
             set status = case when old.status = 'queued' then 'cancelled' else r.status end,
                 holds_environment = old.status <> 'queued' and r.holds_environment,

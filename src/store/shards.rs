@@ -88,11 +88,16 @@ async fn candidates(
     if let Wanted::These(ids) = wanted {
         return Ok(ids.clone());
     }
+    // Only where a live worker that is not draining would take the shard:
+    // a shard no worker claims would hold its parent open.
     let others: Vec<EnvironmentId> = sqlx::query_scalar(
         "select e.id from environments e
           where e.enabled and e.id <> $1
             and not exists (select 1 from runs r where r.environment_id = e.id
                               and (r.holds_environment or r.status = 'queued'))
+            and exists (select 1 from workers w
+                         where not w.draining and w.labels @> e.required_labels
+                           and w.last_seen > now() - interval '2 minutes')
           order by e.id",
     )
     .bind(asked)

@@ -171,15 +171,17 @@ fn engine_floor() -> Duration {
     started.elapsed()
 }
 
-/// Within a minute; on a machine so loaded that the engine alone needs most
-/// of that, within the engine's own time plus what the executor may add.
+/// Within a minute; on a machine so loaded (or an engine so slow) that the
+/// engine alone needs most of that, within the engine's own time and a
+/// quarter more: what the executor adds reading the same lines on the same
+/// cores grows with the engine's time (one CI saw 168 s beside 147 s).
 fn assert_quick(took: Duration) {
     if took < Duration::from_secs(60) {
         return;
     }
     let floor = engine_floor();
     assert!(
-        took < floor + Duration::from_secs(20),
+        took < floor.mul_f64(1.25).max(floor + Duration::from_secs(20)),
         "the run took {took:?}; the engine alone needs {floor:?}"
     );
     eprintln!("slow machine: the run took {took:?}, the engine alone {floor:?}");

@@ -10,8 +10,11 @@ use time::OffsetDateTime;
 
 use crate::helpers::{id, remove_containers, TestApp};
 
-/// 40 tests: four take 2 s, the rest a few milliseconds.
+/// 40 tests: four take 2 s, the rest a few milliseconds; one reads stdin,
+/// which a shard's tests see at its end, as any run's do.
 const FORTY: &str = r#"
+import subprocess
+import sys
 import time
 import pytest
 
@@ -19,9 +22,13 @@ import pytest
 def test_long(n):
     time.sleep(2)
 
-@pytest.mark.parametrize("n", range(36))
+@pytest.mark.parametrize("n", range(35))
 def test_short(n):
     time.sleep(0.02)
+
+def test_stdin_is_at_its_end():
+    assert sys.stdin.read() == ""
+    assert subprocess.run(["cat"], capture_output=True, timeout=5).stdout == b""
 "#;
 
 /// 20 tests of half a second each.
