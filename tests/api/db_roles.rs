@@ -45,6 +45,13 @@ async fn the_web_writes_no_verdict_and_a_worker_reads_no_session() {
         "insert into run_tests (run_id, idx, nodeid, outcome) values ($1, 99, 'x', 'passed')",
         "delete from runs where id = $1",
         "update workers set slots = 0 where $1 > 0",
+        // a run born with a verdict, or a parent holding an environment
+        "insert into runs (username, environment_id, files, file_sha256, status, millicpus,
+                           memory_mb, pids_limit, timeout_secs)
+         select 'ann', 2, '{a.py}', '{x}', 'success', 1000, 512, 256, 60 where $1 > 0",
+        "insert into runs (username, environment_id, files, file_sha256, status, shards,
+                           holds_environment, millicpus, memory_mb, pids_limit, timeout_secs)
+         select 'ann', 2, '{a.py}', '{x}', 'running', 2, true, 1000, 512, 256, 60 where $1 > 0",
     ] {
         refused(&web, statement, run).await;
     }
