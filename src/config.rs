@@ -103,6 +103,11 @@ pub struct Config {
     #[arg(long, env = "TREE_QUOTA_BYTES", default_value_t = 1024 * 1024 * 1024)]
     pub tree_quota_bytes: u64,
 
+    /// Bytes of tree contents all usernames together may have stored (a
+    /// username is free text: this is what bounds the disk).
+    #[arg(long, env = "TREE_TOTAL_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
+    pub tree_total_bytes: u64,
+
     /// Folder with htmx, Pico CSS and the app's own CSS.
     #[arg(long, env = "ASSETS_DIR", default_value = "assets")]
     pub assets_dir: PathBuf,
@@ -203,6 +208,14 @@ impl Config {
 
     pub fn warm_pool(&self) -> usize {
         self.warm_pool.unwrap_or_else(|| self.max_parallel_runs())
+    }
+
+    /// What tree contents may take on this server.
+    pub fn tree_quota(&self) -> crate::trees::store::Quota {
+        crate::trees::store::Quota {
+            per_user: self.tree_quota_bytes,
+            total: self.tree_total_bytes,
+        }
     }
 
     pub fn max_parallel_runs(&self) -> usize {

@@ -189,7 +189,7 @@ pub async fn put_blob(
             "the body's sha256 is {actual}, not {sha256}: nothing was stored"
         )));
     }
-    let quota = state.config.tree_quota_bytes;
+    let quota = state.config.tree_quota();
     let stored =
         trees::store::put_blob(&state.db, &sha256, &bytes, username.as_str(), quota).await?;
     let size = bytes.len() as u64;

@@ -77,7 +77,7 @@ pub async fn put_blobs(
         .iter()
         .map(|(sha256, content)| batch::Blob { sha256, content })
         .collect();
-    let quota = state.config.tree_quota_bytes;
+    let quota = state.config.tree_quota();
     let stored = trees::store::put_blobs(&state.db, &blobs, username.as_str(), quota).await?;
     Ok((
         StatusCode::CREATED,

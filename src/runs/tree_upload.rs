@@ -115,7 +115,7 @@ async fn store(
     // in the archive's order, as `contents` are; `check` sorts
     let hashes: Vec<String> = manifest.files.iter().map(|f| f.sha256.clone()).collect();
     let manifest = manifest.check(state.config.project_caps())?;
-    let quota = state.config.tree_quota_bytes;
+    let quota = state.config.tree_quota();
     let (mut chunk, mut bytes) = (Vec::new(), 0);
     for (sha256, content) in hashes.iter().zip(&contents) {
         if chunk.len() == batch::MAX_BLOBS || bytes + content.len() > batch::MAX_BYTES {

@@ -17,6 +17,14 @@ const TREE_COLUMNS: &str =
 /// two of them never both pass the quota (ASCII "tetr").
 const QUOTA_LOCK_CLASS: i32 = 0x7465_7472;
 
+/// What tree contents may take: per username (`TREE_QUOTA_BYTES`) and all
+/// together (`TREE_TOTAL_BYTES`).
+#[derive(Debug, Clone, Copy)]
+pub struct Quota {
+    pub per_user: u64,
+    pub total: u64,
+}
+
 /// Which of `blobs` (distinct sha256s) are not stored, in their order. The
 /// stored ones are touched: retention keeps them for RETENTION_DAYS from
 /// this answer, however long the client takes to send the rest. (Those
@@ -47,7 +55,7 @@ pub async fn put_blob(
     sha256: &str,
     content: &[u8],
     username: &str,
-    quota: u64,
+    quota: Quota,
 ) -> AppResult<bool> {
     let mut tx = db.begin().await?;
     let touched = sqlx::query("update tree_blobs set last_used_at = now() where sha256 = $1")
@@ -83,7 +91,7 @@ pub async fn put_blobs(
     db: &PgPool,
     blobs: &[Blob<'_>],
     username: &str,
-    quota: u64,
+    quota: Quota,
 ) -> AppResult<usize> {
     let hashes: Vec<&str> = blobs.iter().map(|b| b.sha256).collect();
     let mut tx = db.begin().await?;
@@ -125,30 +133,44 @@ pub async fn put_blobs(
     Ok(inserted as usize)
 }
 
+/// Refuses contents past the username's quota or the total. The total is
+/// counted without a lock across usernames: two uploads at once may pass
+/// it by one batch each (at most 8 MiB), never more.
 async fn check_quota(
     tx: &mut Transaction<'_, Postgres>,
     username: &str,
     adding: u64,
-    quota: u64,
+    quota: Quota,
 ) -> AppResult<()> {
     sqlx::query("select pg_advisory_xact_lock($1, hashtext($2))")
         .bind(QUOTA_LOCK_CLASS)
         .bind(username)
         .execute(&mut **tx)
         .await?;
-    let used: i64 = sqlx::query_scalar(
-        "select coalesce(sum(size), 0)::int8 from tree_blobs where username = $1",
+    let (used, all): (i64, i64) = sqlx::query_as(
+        "select coalesce(sum(size) filter (where username = $1), 0)::int8,
+                coalesce(sum(size), 0)::int8
+           from tree_blobs",
     )
     .bind(username)
     .fetch_one(&mut **tx)
     .await?;
-    if used as u64 + adding > quota {
+    let mib = |n: u64| n as f64 / 1048576.0;
+    if used as u64 + adding > quota.per_user {
         return Err(AppError::TooLarge(format!(
             "{username} has {:.1} MiB of tree contents stored; {adding} bytes more would pass \
              the quota of {:.1} MiB per username (TREE_QUOTA_BYTES); unused trees go after \
              RETENTION_DAYS",
-            used as f64 / 1048576.0,
-            quota as f64 / 1048576.0
+            mib(used as u64),
+            mib(quota.per_user)
+        )));
+    }
+    if all as u64 + adding > quota.total {
+        return Err(AppError::TooLarge(format!(
+            "the server holds {:.1} MiB of tree contents; {adding} bytes more would pass \
+             TREE_TOTAL_BYTES ({:.1} MiB for everyone); unused trees go after RETENTION_DAYS",
+            mib(all as u64),
+            mib(quota.total)
         )));
     }
     Ok(())

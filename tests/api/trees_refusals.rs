@@ -259,3 +259,25 @@ async fn a_username_past_its_quota_is_refused_naming_it_and_others_are_not() {
         .unwrap();
     assert_eq!(response.status(), 201, "bob has a quota of his own");
 }
+
+#[tokio::test]
+async fn the_server_wide_total_holds_whatever_the_usernames() {
+    let app = TestApp::spawn_with(&[], |c| c.tree_total_bytes = 100).await;
+    assert_eq!(upload(&app, &[b'a'; 60]).await.status(), 201);
+    let sha = format!("{:x}", Sha256::digest([b'c'; 60]));
+    let response = app
+        .client
+        .put(app.url(&format!("/api/v1/blobs/{sha}?username=mallory")))
+        .header("content-type", "application/octet-stream")
+        .body(vec![b'c'; 60])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413, "a new username is no way around it");
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("TREE_TOTAL_BYTES"),
+        "{body}"
+    );
+    assert_eq!(count(&app, "tree_blobs").await, 1, "nothing written");
+}
