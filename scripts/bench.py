@@ -4,7 +4,7 @@
 Each phase (scripts/benchmarks/<name>.py) starts its own server(s) on the
 bench's own fresh database, so figures do not mix. The wrapper
 `scripts/bench` provisions and builds the release binary; this needs
-DATABASE_URL (a role allowed to CREATE DATABASE), psql, docker and wrk.
+DATABASE_URL (a role allowed to CREATE DATABASE), psql, docker, wrk and rsync.
 The database te_bench_<random>, the tests folder and the bench's
 containers are removed at the end.
 """
@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmarks import (biglogs, burst, listing, logs, many, pair, projects, resources, services, shards, trivial,  # noqa: E402
-                        weight, workers)
+from benchmarks import (biglogs, burst, listing, logs, many, pair, projects, resources, services, shards, trees,  # noqa: E402
+                        trivial, weight, workers)
 from benchmarks.common import BENCH_LABEL, BINARY, IMAGE, TESTS, BenchError, Ctx, load, psql  # noqa: E402
 
-PHASES = {m.__name__.split(".")[-1]: m for m in (trivial, burst, pair, weight, logs, many, listing, biglogs, projects, services, shards, resources, workers)}
+PHASES = {m.__name__.split(".")[-1]: m for m in (trivial, burst, pair, weight, logs, many, listing, biglogs, projects, services, shards, resources, workers, trees)}
 
 
 def main():
