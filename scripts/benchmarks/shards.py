@@ -48,7 +48,7 @@ def timed(srv, body):
 
 
 def run(ctx):
-    with ctx.server("shards", WARM_POOL="2", MAX_PARALLEL_RUNS="2") as srv:
+    with ctx.server("shards", WARM_POOL="2") as srv:
         one = {"username": "bench", "environment_id": 41, "files": [CPU_BOUND]}
         two = {**one, "environment_id": 42, "shards": [42, 43]}
         timed(srv, one)  # records the durations; warms the sandboxes
