@@ -211,8 +211,8 @@ impl Config {
     }
 
     /// What tree contents may take on this server.
-    pub fn tree_quota(&self) -> crate::trees::store::Quota {
-        crate::trees::store::Quota {
+    pub fn tree_quota(&self) -> TreeQuota {
+        TreeQuota {
             per_user: self.tree_quota_bytes,
             total: self.tree_total_bytes,
         }
@@ -246,6 +246,14 @@ impl Default for Caps {
 pub struct QueueCaps {
     pub per_user: u32,
     pub total: u32,
+}
+
+/// What tree contents may take: per username (`TREE_QUOTA_BYTES`) and all
+/// together (`TREE_TOTAL_BYTES`).
+#[derive(Debug, Clone, Copy)]
+pub struct TreeQuota {
+    pub per_user: u64,
+    pub total: u64,
 }
 
 #[cfg(test)]

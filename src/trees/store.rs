@@ -8,6 +8,7 @@ use anyhow::Context;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{batch::Blob, manifest::Manifest, Tree};
+use crate::config::TreeQuota as Quota;
 use crate::error::{AppError, AppResult};
 
 const TREE_COLUMNS: &str =
@@ -16,14 +17,6 @@ const TREE_COLUMNS: &str =
 /// First half of the two-key advisory lock a username's uploads take, so
 /// two of them never both pass the quota (ASCII "tetr").
 const QUOTA_LOCK_CLASS: i32 = 0x7465_7472;
-
-/// What tree contents may take: per username (`TREE_QUOTA_BYTES`) and all
-/// together (`TREE_TOTAL_BYTES`).
-#[derive(Debug, Clone, Copy)]
-pub struct Quota {
-    pub per_user: u64,
-    pub total: u64,
-}
 
 /// Which of `blobs` (distinct sha256s) are not stored, in their order. The
 /// stored ones are touched: retention keeps them for RETENTION_DAYS from
