@@ -233,13 +233,13 @@ class Server:
 _environments = itertools.cycle(range(1, 100))  # 100 is logs.py's
 
 
-def app_run(srv, file, client=None, timeout=900):
+def app_run(srv, file, client=None, timeout=900, body=None):
     """POSTs a run of `file` (in the next environment, so back-to-back runs
-    never wait for one) and waits for its final status with `?wait=` (the
-    answer comes when the run ends; no polling): (seconds, run JSON). A run
-    that does not succeed is an error."""
+    never wait for one; or `body` as it is) and waits for its final status
+    with `?wait=` (the answer comes when the run ends; no polling): (seconds,
+    run JSON). A run that does not succeed is an error."""
     client = client or srv.client
-    body = {"username": "bench", "environment_id": next(_environments), "files": [file]}
+    body = body or {"username": "bench", "environment_id": next(_environments), "files": [file]}
     start = time.perf_counter()
     run = client.json("POST", "/api/v1/runs", body)
     while run["status"] not in FINAL:

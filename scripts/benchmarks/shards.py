@@ -1,10 +1,9 @@
 """One CPU-bound suite in 1 environment and over 2 (each 1 CPU): wall time side by side."""
 
 import statistics
-import time
 from datetime import datetime
 
-from .common import FINAL, TESTS, BenchError
+from .common import TESTS, BenchError, app_run
 
 CPU_BOUND = "test_cpu_bound.py"
 # 24 tests of about 0.4 s of CPU each, four of them three times as long:
@@ -35,27 +34,15 @@ def test_short(n):
 REPEATS = 3
 
 
-def timed(srv, body):
-    """Seconds from the POST to the final status, and the run."""
-    start = time.perf_counter()
-    run = srv.client.json("POST", "/api/v1/runs", body)
-    while run["status"] not in FINAL:
-        run = srv.client.json("GET", f"/api/v1/runs/{run['id']}?wait=60")
-    elapsed = time.perf_counter() - start
-    if run["status"] != "success":
-        raise BenchError(f"run #{run['id']} ended {run['status']}: {run.get('reason')}\n{srv.log_tail()}")
-    return elapsed, run
-
-
 def run(ctx):
     with ctx.server("shards", WARM_POOL="2") as srv:
         one = {"username": "bench", "environment_id": 41, "files": [CPU_BOUND]}
         two = {**one, "environment_id": 42, "shards": [42, 43]}
-        timed(srv, one)  # records the durations; warms the sandboxes
+        app_run(srv, CPU_BOUND, body=one)  # records the durations; warms the sandboxes
         singles, sharded, apart = [], [], []
         for _ in range(REPEATS):
-            singles.append(timed(srv, one)[0])
-            seconds, parent = timed(srv, two)
+            singles.append(app_run(srv, CPU_BOUND, body=one)[0])
+            seconds, parent = app_run(srv, CPU_BOUND, body=two)
             sharded.append(seconds)
             shards = srv.client.json("GET", f"/api/v1/runs/{parent['id']}/shards")["shards"]
             if len(shards) != 2 or parent["summary"]["passed"] != 24:
