@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the runner image without a container registry: a minimal Debian
-# (bookworm) root with python3, python3-pytest and python3-venv (pip for the
-# dependency images, src/dependencies) made by mmdebstrap from Debian's
-# packages, imported into Docker as the tag given.
+# (bookworm) root with python3, python3-pytest, python3-venv (pip for the
+# dependency images, src/dependencies) and apt (a project's Debian packages,
+# `[build] system_packages`) made by mmdebstrap from Debian's packages,
+# imported into Docker as the tag given.
 #
 #   runner-image/build-offline.sh test-executor-runner:dev
 #
@@ -38,7 +39,7 @@ export TE_RUNNER_SRC="$here"
 # shellcheck disable=SC2016
 mmdebstrap \
     --variant=essential \
-    --include=python3,python3-pytest,python3-venv \
+    --include=python3,python3-pytest,python3-venv,apt \
     --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     --aptopt='Acquire::Check-Valid-Until "false"' \
     --dpkgopt='path-exclude=/usr/share/doc/*' \

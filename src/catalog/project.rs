@@ -40,7 +40,12 @@ impl Project {
 pub fn is_marker(name: &str) -> bool {
     matches!(
         name,
-        "pyproject.toml" | "setup.py" | "setup.cfg" | "pytest.ini" | "tox.ini"
+        "pyproject.toml"
+            | "setup.py"
+            | "setup.cfg"
+            | "pytest.ini"
+            | "tox.ini"
+            | crate::dependencies::declaration::FILE
     ) || (name.starts_with("requirements") && name.ends_with(".txt"))
 }
 
@@ -89,6 +94,7 @@ mod tests {
             "tox.ini",
             "requirements.txt",
             "requirements-dev.txt",
+            "test-executor.toml",
         ] {
             assert!(is_marker(name), "{name}");
         }

@@ -11,6 +11,9 @@
 //!    build backend (project code: no network, no pip settings, the wheels
 //!    read-only), checked and downloaded as in 2;
 //! 4. **install**: the venv, offline, committed as the project's image.
+//!
+//! A project that declares Debian packages (`[build] system_packages`)
+//! builds on the runner image with them installed (`steps/system.rs`).
 
 mod steps;
 
@@ -81,20 +84,19 @@ pub async fn run(
         reason: invalid.to_string(),
         log: String::new(),
     })?;
-    let image = engine
-        .image_facts(base)
-        .await
-        .map_err(|e| infra(e, ""))?
-        .ok_or_else(|| Failed {
-            reason: format!("the runner image {base} is missing"),
-            log: String::new(),
-        })?;
     let mut build = Build::new(engine, settings, base, project, &owner, live);
     build.env = declared
         .env
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
+    let image = match build.base_image(&declared.system_packages).await {
+        Ok(image) => image,
+        Err(reason) => {
+            let log = build.finish().await;
+            return Err(Failed { reason, log });
+        }
+    };
     let installed = build.steps(&mut reqs).await;
     let outcome = match installed {
         Ok(id) => {

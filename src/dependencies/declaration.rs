@@ -70,20 +70,39 @@ pub fn parse(
     pyproject: Option<&str>,
     offered: &[String],
 ) -> Result<Declaration, Invalid> {
-    let (file, table) = match (own_file, pyproject) {
-        (Some(text), _) => (FILE.to_owned(), parse_toml(FILE, text)?),
+    match table(own_file, pyproject)? {
+        Some((file, table)) => Reader { file: &file }.declaration(&table, offered),
+        None => Ok(Declaration::default()),
+    }
+}
+
+/// The Debian packages alone (`None` when the declaration is invalid).
+pub fn system_packages(own_file: Option<&str>, pyproject: Option<&str>) -> Option<Vec<String>> {
+    let (file, table) = table(own_file, pyproject).ok()??;
+    match table.get("build") {
+        Some(build) => Reader { file: &file }.build(build).ok(),
+        None => Some(Vec::new()),
+    }
+}
+
+/// The declaration's table and the file it is in, if there is one.
+fn table(
+    own_file: Option<&str>,
+    pyproject: Option<&str>,
+) -> Result<Option<(String, toml::Table)>, Invalid> {
+    match (own_file, pyproject) {
+        (Some(text), _) => Ok(Some((FILE.to_owned(), parse_toml(FILE, text)?))),
         (None, Some(text)) => {
             let file = "pyproject.toml [tool.test-executor]";
             let whole = parse_toml("pyproject.toml", text)?;
             match whole.get("tool").and_then(|t| t.get("test-executor")) {
-                Some(toml::Value::Table(table)) => (file.to_owned(), table.clone()),
-                Some(_) => return Err(invalid(file, "tool.test-executor", "must be a table")),
-                None => return Ok(Declaration::default()),
+                Some(toml::Value::Table(table)) => Ok(Some((file.to_owned(), table.clone()))),
+                Some(_) => Err(invalid(file, "tool.test-executor", "must be a table")),
+                None => Ok(None),
             }
         }
-        (None, None) => return Ok(Declaration::default()),
-    };
-    Reader { file: &file }.declaration(&table, offered)
+        (None, None) => Ok(None),
+    }
 }
 
 fn parse_toml(file: &str, text: &str) -> Result<toml::Table, Invalid> {

@@ -104,34 +104,34 @@ impl ProjectSource {
 
     /// What the project declares its tests need (`test-executor.toml`, or
     /// `[tool.test-executor]` in `pyproject.toml`); `offered` are the
-    /// service images this server offers (`SERVICE_IMAGES`). System
-    /// packages are refused for now: nothing would install them.
+    /// service images this server offers (`SERVICE_IMAGES`).
     pub fn declaration(&self, offered: &[String]) -> Result<Declaration, Invalid> {
-        let text = |path: &str| {
-            self.file(path)
-                .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
-        };
-        let declared = declaration::parse(
-            text(declaration::FILE).as_deref(),
-            text("pyproject.toml").as_deref(),
+        declaration::parse(
+            self.text(declaration::FILE).as_deref(),
+            self.text("pyproject.toml").as_deref(),
             offered,
-        )?;
-        if !declared.system_packages.is_empty() {
-            return Err(Invalid {
-                file: declaration::FILE.to_owned(),
-                key: "build.system_packages".to_owned(),
-                why: "not supported by this version yet: the dependency image gets Python \
-                      packages only"
-                    .to_owned(),
-            });
-        }
-        Ok(declared)
+        )
+    }
+
+    fn text(&self, path: &str) -> Option<String> {
+        self.file(path)
+            .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
     }
 
     /// Whether the project declares anything to install (else its runs use
     /// the base image as it is).
     pub fn declares_anything(&self) -> bool {
-        self.installable() || !self.requirement_files().is_empty()
+        self.installable() || !self.requirement_files().is_empty() || self.wants_system_packages()
+    }
+
+    /// Whether the declaration lists Debian packages (an invalid one is
+    /// reported where it is read in full, at creation and at the build).
+    fn wants_system_packages(&self) -> bool {
+        declaration::system_packages(
+            self.text(declaration::FILE).as_deref(),
+            self.text("pyproject.toml").as_deref(),
+        )
+        .is_some_and(|p| !p.is_empty())
     }
 
     /// The arguments after `pip install` that install the project itself,

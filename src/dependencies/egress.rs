@@ -143,8 +143,9 @@ impl Egress {
         let created = engine
             .create_builder(BuilderSpec {
                 name,
-                image: base,
+                image: base.to_owned(),
                 user: "1000:1000",
+                caps: &[],
                 cmd,
                 env: Vec::new(),
                 network: "host",

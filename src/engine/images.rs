@@ -28,8 +28,11 @@ const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 /// code a project chose, gets the host's).
 pub struct BuilderSpec<'a> {
     pub name: &'a str,
-    pub image: &'a str,
+    pub image: String,
     pub user: &'a str,
+    /// Capabilities given back after dropping all: none, but for the step
+    /// that installs Debian's packages as root (`dpkg` changes owners).
+    pub caps: &'static [&'static str],
     pub cmd: Vec<String>,
     /// `NAME=value`: the project's declared `[env]` in the steps that run
     /// its code, nothing elsewhere.
@@ -89,6 +92,7 @@ impl Engine {
         let host_config = HostConfig {
             network_mode: Some(spec.network.into()),
             cap_drop: Some(vec!["ALL".into()]),
+            cap_add: Some(spec.caps.iter().map(|c| (*c).to_owned()).collect()),
             security_opt: Some(vec!["no-new-privileges".into()]),
             memory: Some(spec.memory_bytes),
             memory_swap: Some(spec.memory_bytes),
@@ -101,7 +105,7 @@ impl Engine {
             ..Default::default()
         };
         let body = ContainerCreateBody {
-            image: Some(spec.image.into()),
+            image: Some(spec.image.clone()),
             user: Some(spec.user.into()),
             cmd: Some(spec.cmd),
             labels: Some(spec.labels),

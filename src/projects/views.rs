@@ -70,7 +70,8 @@ async fn render(
             p.muted {
                 "A project is a folder under " code { (tests_dir) } " holding "
                 code { "pyproject.toml" } ", " code { "setup.py" } ", " code { "setup.cfg" } ", "
-                code { "pytest.ini" } ", " code { "tox.ini" } " or " code { "requirements*.txt" }
+                code { "pytest.ini" } ", " code { "tox.ini" } ", " code { "test-executor.toml" }
+                " or " code { "requirements*.txt" }
                 ". A run of its files receives its whole tree (less .git, virtualenvs, caches, "
                 "build outputs and what .gitignore excludes) and runs pytest from its root."
             }

@@ -53,8 +53,8 @@ async fn a_bad_declaration_is_a_422_naming_the_key_and_queues_nothing() {
              server offers: it offers postgres",
         ),
         (
-            "[build]\nsystem_packages = ['libpq-dev']\n",
-            "test-executor.toml: build.system_packages: not supported",
+            "[build]\nsystem_packages = ['libpq-dev', '-o=APT::x']\n",
+            "test-executor.toml: build.system_packages[1]: a Debian package name",
         ),
     ] {
         let mut files = APP.to_vec();

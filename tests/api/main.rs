@@ -55,6 +55,7 @@ mod services;
 mod services_django;
 mod sessions;
 mod shards;
+mod system_packages;
 mod test_resources;
 mod trees;
 mod trees_batch;

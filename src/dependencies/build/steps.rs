@@ -5,6 +5,8 @@ use std::{collections::HashMap, time::Duration};
 
 use tokio::time::Instant;
 
+mod system;
+
 use super::{failure_line, infra, Owner};
 use super::{LABEL_DATABASE, LABEL_INSTALLATION, LABEL_KEY, LABEL_PROJECT};
 use crate::{
@@ -32,13 +34,15 @@ const ATTEMPT_TAIL: usize = 3;
 pub(super) struct Build<'a> {
     engine: &'a Engine,
     settings: &'a DependencyBuildConfig,
-    base: &'a str,
+    /// The runner image, or the image of it with the project's Debian
+    /// packages (`system.rs`).
+    pub(super) base: String,
     project: &'a ProjectSource,
     /// `te-depbuild-<database>-<key16>`: each step's container and volume
     /// adds its own suffix.
     name: String,
     pub(super) labels: HashMap<String, String>,
-    deadline: Instant,
+    pub(super) deadline: Instant,
     log: BoundedLog,
     /// The output as it comes, for the runs waiting (`step::Live`).
     live: Live,
@@ -79,7 +83,7 @@ impl<'a> Build<'a> {
         Build {
             engine,
             settings,
-            base,
+            base: base.to_owned(),
             project,
             name: format!("{BUILDER_PREFIX}{database}-{}", &owner.key[..16]),
             labels,
@@ -97,7 +101,7 @@ impl<'a> Build<'a> {
     /// Runs the steps; returns the container of the successful install.
     pub(super) async fn steps(&mut self, reqs: &mut Requirements) -> Result<String, String> {
         // Left by a process that died building this key: start afresh.
-        for volume in ["dl", "fetch", "fetch-src"] {
+        for volume in ["dl", "fetch", "fetch-src", system::LISTS, system::CACHE] {
             let volume = format!("{}-{volume}", self.name);
             self.engine
                 .remove_volume(&volume)
@@ -229,7 +233,7 @@ impl<'a> Build<'a> {
             let names = (format!("{}-proxy", self.name), format!("{}-net", self.name));
             let started = Egress::start(
                 self.engine,
-                self.base,
+                &self.base,
                 (&names.0, &names.1),
                 &targets,
                 &self.labels,
@@ -328,8 +332,9 @@ impl<'a> Build<'a> {
     {
         BuilderSpec {
             name,
-            image: self.base,
+            image: self.base.clone(),
             user: "1000:1000",
+            caps: &[],
             cmd,
             env: Vec::new(),
             network,
@@ -384,10 +389,17 @@ impl<'a> Build<'a> {
             }
             egress.stop(self.engine).await;
         }
-        for step in ["install", "metadata", "fetch-wheels", "fetch-sources"] {
+        for step in [
+            "install",
+            "metadata",
+            "fetch-wheels",
+            "fetch-sources",
+            system::DOWNLOAD,
+            system::INSTALL,
+        ] {
             self.remove(&format!("{}-{step}", self.name)).await;
         }
-        for volume in ["dl", "fetch", "fetch-src"] {
+        for volume in ["dl", "fetch", "fetch-src", system::LISTS, system::CACHE] {
             let volume = format!("{}-{volume}", self.name);
             if let Err(err) = self.engine.remove_volume(&volume).await {
                 tracing::warn!("{err:#}");
