@@ -95,3 +95,30 @@ async fn a_package_debian_does_not_have_ends_the_run_error_naming_it() {
         "{reason}"
     );
 }
+
+#[tokio::test]
+async fn a_c_extension_builds_from_source_against_the_declared_headers() {
+    let app = TestApp::spawn_with(
+        &[
+            (
+                "pg/test-executor.toml",
+                "[build]\nsystem_packages = [\"libpq-dev\", \"gcc\", \"python3-dev\"]\n",
+            ),
+            ("pg/requirements.txt", "psycopg2==2.9.10\n"),
+            (
+                "pg/test_pg.py",
+                "import psycopg2, psycopg2._psycopg\n\n\
+                 def test_built_here_against_libpq():\n    \
+                     assert psycopg2._psycopg.__file__.endswith('.so')\n    \
+                     assert psycopg2.__libpq_version__ >= 150000\n",
+            ),
+        ],
+        |_| {},
+    )
+    .await;
+    let run = app.create_run(1, &["pg/test_pg.py"]).await;
+    let run = app.wait_finished(id(&run), Duration::from_secs(600)).await;
+    let log = build_log(&app, "pg").await;
+    assert_eq!(run["status"], "success", "{run}\n{log}");
+    assert!(log.contains("psycopg2-2.9.10.tar.gz"), "built from source: {log}");
+}
