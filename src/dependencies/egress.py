@@ -10,7 +10,6 @@
 #       127.0.0.1:PORT and joins each connection to SOCKET, so pip's
 #       `--proxy http://127.0.0.1:PORT` reaches the proxy.
 import asyncio
-import glob
 import os
 import sys
 
@@ -35,8 +34,7 @@ async def pipe(reader, writer):
 
 
 def pip_default_hosts():
-    wheels = sorted(glob.glob("/usr/share/python-wheels/pip-*.whl"))
-    sys.path.insert(0, wheels[-1])
+    sys.path.insert(0, "/opt/te/pip")  # the runner image's pip, unpacked
     from pip._internal.models.index import PyPI
 
     return [f"{PyPI.netloc}:443", f"{PyPI.file_storage_domain}:443"]

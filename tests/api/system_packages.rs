@@ -120,5 +120,8 @@ async fn a_c_extension_builds_from_source_against_the_declared_headers() {
     let run = app.wait_finished(id(&run), Duration::from_secs(600)).await;
     let log = build_log(&app, "pg").await;
     assert_eq!(run["status"], "success", "{run}\n{log}");
-    assert!(log.contains("psycopg2-2.9.10.tar.gz"), "built from source: {log}");
+    assert!(
+        log.contains("psycopg2-2.9.10.tar.gz"),
+        "built from source: {log}"
+    );
 }

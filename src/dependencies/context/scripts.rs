@@ -13,7 +13,7 @@ pub(super) const FETCH: &str = r#"set -eu
 ctx=/var/cache/te-fetch
 . "$ctx/pip.env"
 python3 "$ctx/egress.py" forward 3128 /var/cache/te-net/proxy.sock &
-pip="$(ls /usr/share/python-wheels/pip-*.whl | tail -n 1)/pip"
+pip=/opt/te/pip/pip
 case "$1" in
 wheels)
     dest=/var/cache/te-pip/wheels
@@ -36,7 +36,7 @@ esac
 /// project's own requirements (`te-requires: ...`, checked by the server
 /// like any requirement line), `install` makes the venv that is committed:
 /// one that sees the image's packages (pytest among them), made without
-/// pip (the image's pip wheel runs pip, so the image carries no pip of its
+/// pip (the image's own pip, `/opt/te/pip`, runs pip, so the venv carries no pip of its
 /// own), the build's files removed, and no `sitecustomize` or
 /// `usercustomize` left in it (they would run in every later run).
 pub(super) fn build_script(project_args: &[String]) -> String {
@@ -44,7 +44,7 @@ pub(super) fn build_script(project_args: &[String]) -> String {
     format!(
         r#"set -eu
 b={BUILD_DIR}
-pip="$(ls /usr/share/python-wheels/pip-*.whl | tail -n 1)/pip"
+pip=/opt/te/pip/pip
 export PIP_NO_INDEX=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off
 export PIP_FIND_LINKS="{KEPT_RO}/wheels {DOWNLOADS_RO}"
 cd "$b"
@@ -83,8 +83,8 @@ esac
 /// Prints the project's requirements from pip's report, with the markers
 /// evaluated here (the test extras requested, and the extras of its own
 /// that they name: `myproj[tests-core]` is never asked of the index).
-pub(super) const REQUIRES: &str = r#"import glob, json, sys
-sys.path.insert(0, sorted(glob.glob("/usr/share/python-wheels/pip-*.whl"))[-1])
+pub(super) const REQUIRES: &str = r#"import json, sys
+sys.path.insert(0, "/opt/te/pip")
 from pip._vendor.packaging.requirements import Requirement
 from pip._vendor.packaging.utils import canonicalize_name
 with open(sys.argv[1]) as f:
