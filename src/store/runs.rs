@@ -80,7 +80,7 @@ pub async fn create_in(
     caps: Option<QueueCaps>,
 ) -> AppResult<Run> {
     if let Some(caps) = caps {
-        check_queue_caps(tx, &new.username, caps).await?;
+        check_queue_caps(tx, &new.username, caps, Adding::One).await?;
     }
     let enabled: Option<bool> =
         sqlx::query_scalar("select enabled from environments where id = $1 for update")
@@ -120,10 +120,13 @@ const QUEUE_LOCK_CLASS: i32 = 0x7465_7163;
 /// that the caps allow. Creates take one transaction-scoped advisory lock
 /// first, so two of them never both count 499 and both insert: the count
 /// and the insert are one step for every process sharing the database.
+/// `Adding::One` counts before the run's insert; `Adding::Inserted` after
+/// the transaction inserted its rows (a sharded run's shards, each waiting).
 pub(super) async fn check_queue_caps(
     tx: &mut Transaction<'_, Postgres>,
     username: &Username,
     caps: QueueCaps,
+    adding: Adding,
 ) -> AppResult<()> {
     sqlx::query("select pg_advisory_xact_lock($1, 0)")
         .bind(QUEUE_LOCK_CLASS)
@@ -136,23 +139,42 @@ pub(super) async fn check_queue_caps(
     .bind(username.as_str())
     .fetch_one(&mut **tx)
     .await?;
-    if mine >= i64::from(caps.per_user) {
-        return Err(AppError::TooManyRequests(format!(
+    let refused = match adding {
+        Adding::One if mine >= i64::from(caps.per_user) => format!(
             "{username} already has {} waiting in the queue, the most one user may \
              (MAX_QUEUED_PER_USER is {}); wait for some to start, or cancel some",
             runs(mine),
             caps.per_user
-        )));
-    }
-    if total >= i64::from(caps.total) {
-        return Err(AppError::TooManyRequests(format!(
+        ),
+        Adding::One if total >= i64::from(caps.total) => format!(
             "the queue is full: {} waiting, the most it takes (MAX_QUEUED is {}); \
              try again when some have started",
             runs(total),
             caps.total
-        )));
-    }
-    Ok(())
+        ),
+        Adding::Inserted if mine > i64::from(caps.per_user) => format!(
+            "{username} would have {} waiting in the queue with this run's shards, more \
+             than one user may (MAX_QUEUED_PER_USER is {}); ask for fewer shards, or wait \
+             for some runs to start",
+            runs(mine),
+            caps.per_user
+        ),
+        Adding::Inserted if total > i64::from(caps.total) => format!(
+            "the queue would hold {} with this run's shards, more than it takes \
+             (MAX_QUEUED is {}); ask for fewer shards, or try again when some have started",
+            runs(total),
+            caps.total
+        ),
+        _ => return Ok(()),
+    };
+    Err(AppError::TooManyRequests(refused))
+}
+
+/// What a create adds to the queue when it counts (`check_queue_caps`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Adding {
+    One,
+    Inserted,
 }
 
 fn runs(n: i64) -> String {

@@ -32,7 +32,6 @@ pub enum Wanted {
 /// the asked environment. Returns the parent.
 pub async fn create(db: &PgPool, new: &NewRun, wanted: Wanted, caps: QueueCaps) -> AppResult<Run> {
     let mut tx = db.begin().await?;
-    runs::check_queue_caps(&mut tx, &new.username, caps).await?;
     let candidates = candidates(&mut tx, new.environment_id, &wanted).await?;
     let most = match &wanted {
         Wanted::Count(n) => *n,
@@ -67,6 +66,8 @@ pub async fn create(db: &PgPool, new: &NewRun, wanted: Wanted, caps: QueueCaps) 
         create_shard(&mut tx, &shard).await?;
         made.push(new.environment_id);
     }
+    // Each shard waits in the queue: counted once they are in.
+    runs::check_queue_caps(&mut tx, &new.username, caps, runs::Adding::Inserted).await?;
     sqlx::query("update runs set shards = $2 where id = $1")
         .bind(parent)
         .bind(made.len() as i32)

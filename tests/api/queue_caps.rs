@@ -125,3 +125,31 @@ async fn the_form_shows_the_same_refusal_and_keeps_what_was_typed() {
     assert!(page.contains("value=\"test_math.py\" checked"), "file kept");
     assert_eq!(app.count_runs().await, 1);
 }
+
+#[tokio::test]
+async fn a_sharded_run_counts_each_shard_against_the_caps() {
+    let app = caps(2, 100).await;
+    let message = refusal(sharded(&app, json!([1, 2, 3])).await).await;
+    assert!(
+        message.contains("ann would have 3 runs waiting in the queue with this run's shards"),
+        "{message}"
+    );
+    assert!(message.contains("MAX_QUEUED_PER_USER is 2"), "{message}");
+    assert_eq!(app.count_runs().await, 0, "the refused run wrote nothing");
+
+    assert_eq!(sharded(&app, json!([1, 2])).await.status(), 201);
+    let message = refusal(queue(&app, "ann", 3).await).await;
+    assert!(
+        message.contains("ann already has 2 runs waiting"),
+        "{message}"
+    );
+}
+
+async fn sharded(app: &TestApp, shards: Value) -> reqwest::Response {
+    app.post_json(
+        "/api/v1/runs",
+        &json!({"username": "ann", "environment_id": 1,
+                "files": ["test_math.py"], "shards": shards}),
+    )
+    .await
+}
