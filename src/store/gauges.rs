@@ -6,6 +6,8 @@ use sqlx::PgPool;
 #[derive(Debug, Clone, Copy, sqlx::FromRow)]
 pub struct Queue {
     pub queued: i64,
+    /// Runs in a container: a sharded run's parent runs none (its shards
+    /// are counted).
     pub running: i64,
     /// Runs holding their environment.
     pub held: i64,
@@ -18,7 +20,7 @@ pub struct Queue {
 pub async fn queue(db: &PgPool, grace_secs: i32) -> sqlx::Result<Queue> {
     sqlx::query_as(
         "select count(*) filter (where status = 'queued') as queued,
-                count(*) filter (where status = 'running') as running,
+                count(*) filter (where status = 'running' and shards is null) as running,
                 count(*) filter (where holds_environment) as held,
                 coalesce(extract(epoch from now() - min(created_at)
                                    filter (where status = 'queued')), 0)::float8

@@ -199,3 +199,24 @@ async fn without_a_metrics_token_metrics_are_open() {
     let app = TestApp::spawn_with(&[], |c| c.no_executor = true).await;
     assert!(scrape(&app).await.contains("te_runs_queued "));
 }
+
+#[tokio::test]
+async fn a_sharded_runs_parent_is_not_counted_as_running_its_shards_are() {
+    let app = TestApp::spawn_with(&[], |c| c.no_executor = true).await;
+    let created = app
+        .post_json(
+            "/api/v1/runs",
+            &serde_json::json!({"username": "ann", "environment_id": 1,
+                                "files": ["test_math.py"], "shards": [1, 2]}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let created: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(
+        created["status"], "running",
+        "the parent runs from creation"
+    );
+    let text = scrape(&app).await;
+    assert_eq!(value(&text, "te_runs_running", &[]), 0.0, "{text}");
+    assert_eq!(value(&text, "te_runs_queued", &[]), 2.0, "{text}");
+}
