@@ -81,7 +81,13 @@ pub fn row(run: &RunRow) -> Markup {
             hx-swap=[run.status.is_active().then_some("outerHTML")] {
             td { a href={ "/runs/" (run.id) } { "#" (run.id) } }
             td { (run.username) }
-            td { (run.environment_id) }
+            td {
+                (run.environment_id)
+                @if let Some(n) = run.shards { br; small.muted { (n) " shards" } }
+                @if let Some(parent) = run.shard_of {
+                    br; small.muted { "shard of " a href={ "/runs/" (parent) } { "#" (parent) } }
+                }
+            }
             td.files {
                 @if let Some(project) = &run.project { small.project { (project) ": " } }
                 @for f in &shown { code { (f) } " " }

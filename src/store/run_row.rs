@@ -1,4 +1,4 @@
-//! What the runs list shows of a run: 16 of its 37 columns, so the
+//! What the runs list shows of a run: 18 of its columns, so the
 //! list's page (the most requested one) reads and decodes only those.
 
 use sqlx::PgPool;
@@ -12,7 +12,7 @@ use crate::{environment_id::EnvironmentId, error::AppResult};
 
 const ROW_COLUMNS: &str = "id, username, environment_id, files, status, project, collected,
     passed, failed, skipped, xfailed, xpassed, errors, started_at, finished_at,
-    peak_memory_bytes";
+    peak_memory_bytes, shards, shard_of";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RunRow {
@@ -27,6 +27,10 @@ pub struct RunRow {
     pub started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,
     pub peak_memory_bytes: Option<i64>,
+    /// A sharded run's parent: how many shards it got.
+    pub shards: Option<i32>,
+    /// A shard: its parent.
+    pub shard_of: Option<i64>,
 }
 
 impl From<Run> for RunRow {
@@ -42,6 +46,8 @@ impl From<Run> for RunRow {
             started_at: run.started_at,
             finished_at: run.finished_at,
             peak_memory_bytes: run.resources.peak_memory_bytes,
+            shards: run.shards,
+            shard_of: run.shard_of,
         }
     }
 }

@@ -292,3 +292,21 @@ async fn shards_run_on_two_workers_and_share_one_queue() {
     remove_containers(&a.instance);
     remove_containers(&b.instance);
 }
+
+#[tokio::test]
+async fn the_runs_list_tells_a_sharded_run_and_its_shards_apart() {
+    let app = TestApp::spawn_with(&[], |c| c.no_executor = true).await;
+    let created = app
+        .post_json(
+            "/api/v1/runs",
+            &json!({"username": "ann", "environment_id": 1, "files": ["test_math.py"],
+                    "shards": [1, 2]}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let parent = id(&created.json().await.unwrap());
+    let html = app.get("/").await.text().await.unwrap();
+    assert!(html.contains("2 shards"), "{html}");
+    let of_parent = format!("shard of <a href=\"/runs/{parent}\">#{parent}</a>");
+    assert_eq!(html.matches(&of_parent).count(), 2, "{html}");
+}
