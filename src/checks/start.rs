@@ -44,13 +44,22 @@ pub async fn start(
     if nodeid.is_empty() {
         return Err(AppError::Invalid("nodeid: name the failed test".into()));
     }
-    let source = crate::store::runs::get(&state.db, run_id).await?;
+    let mut source = crate::store::runs::get(&state.db, run_id).await?;
     if source.status.is_active() {
         return Err(AppError::Conflict(format!(
             "run #{run_id} has not finished: check its tests once it has"
         )));
     }
     let username = Username::parse(asked.username.as_deref().unwrap_or(&source.username))?;
+    let mut run_id = run_id;
+    if kind == CheckKind::Bisect && source.shards.is_some() {
+        // The tests before it are those of the shard that ran it, in its
+        // order; the parent's results are only gathered shard by shard.
+        if let Some(shard) = results::store::shard_where_failed(&state.db, run_id, nodeid).await? {
+            source = crate::store::runs::get(&state.db, shard).await?;
+            run_id = shard;
+        }
+    }
     let idx = failed_at(state, run_id, nodeid).await?;
     let candidates = match kind {
         CheckKind::Flaky => Vec::new(),

@@ -130,6 +130,20 @@ pub async fn outcome_in(
     .await?)
 }
 
+/// The shard of sharded run `parent` in which `nodeid` failed or errored:
+/// the order tests ran in is a shard's, one process's.
+pub async fn shard_where_failed(db: &PgPool, parent: i64, nodeid: &str) -> AppResult<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "select t.run_id from runs r join run_tests t on t.run_id = r.id
+          where r.shard_of = $1 and t.nodeid = $2 and t.outcome in ('failed', 'error')
+          order by t.run_id limit 1",
+    )
+    .bind(parent)
+    .bind(nodeid)
+    .fetch_optional(db)
+    .await?)
+}
+
 /// The distinct tests that ran before position `idx` in a run, in their
 /// order (at most `limit`).
 pub async fn ran_before(db: &PgPool, run_id: i64, idx: i32, limit: i64) -> AppResult<Vec<String>> {

@@ -115,3 +115,70 @@ async fn the_bisect_names_the_test_that_pollutes_another_in_at_most_7_runs() {
         "{stdout}"
     );
 }
+
+/// Tests that take a moment each, so both shards get going, and one that
+/// always fails.
+const SPLIT: &str = "import time\n\n\
+    def test_1():\n    time.sleep(0.3)\n\n\
+    def test_2():\n    time.sleep(0.3)\n\n\
+    def test_3():\n    time.sleep(0.3)\n\n\
+    def test_4():\n    time.sleep(0.3)\n\n\
+    def test_5():\n    time.sleep(0.3)\n\n\
+    def test_x():\n    assert False\n";
+
+#[tokio::test]
+async fn a_bisect_of_a_sharded_runs_test_bisects_the_order_of_the_shard_that_ran_it() {
+    let app = TestApp::spawn_with(&[("test_split.py", SPLIT)], |_| {}).await;
+    let created = app
+        .post_json(
+            "/api/v1/runs",
+            &json!({"username": "ann", "environment_id": 1, "files": ["test_split.py"],
+                    "shards": [1, 2]}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let parent = id(&created.json().await.unwrap());
+    let run = app.wait_finished(parent, Duration::from_secs(120)).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    let shard: i64 = sqlx::query_scalar(
+        "select t.run_id from run_tests t join runs r on r.id = t.run_id
+          where r.shard_of = $1 and t.nodeid = 'test_split.py::test_x'",
+    )
+    .bind(parent)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let before: i64 = sqlx::query_scalar(
+        "select count(*) from run_tests where run_id = $1 and idx <
+           (select idx from run_tests where run_id = $1 and nodeid = 'test_split.py::test_x')",
+    )
+    .bind(shard)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+
+    let answer = app
+        .post_json(
+            &format!("/api/v1/runs/{parent}/bisect"),
+            &json!({"nodeid": "test_split.py::test_x"}),
+        )
+        .await;
+    let status = answer.status();
+    let body: Value = answer.json().await.unwrap();
+    if before == 0 {
+        // It ran first in its shard: nothing there can have polluted it.
+        assert_eq!(status, 409, "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains(&format!("in run #{shard}")), "{error}");
+    } else {
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(
+            body["run_id"], shard,
+            "the shard's run is the source: {body}"
+        );
+        assert_eq!(
+            body["candidates"], before,
+            "the shard's tests before it: {body}"
+        );
+    }
+}
