@@ -11,7 +11,7 @@ mod tree;
 pub mod walk;
 
 pub use listing::Listing;
-pub use project::Project;
+pub use project::{Project, DECLARATION};
 pub use tree::{LoadedTree, TreeError};
 
 use std::{

@@ -36,16 +36,15 @@ impl Project {
     }
 }
 
+/// What a project declares its tests need (`dependencies::declaration`):
+/// it marks a project's root too.
+pub const DECLARATION: &str = "test-executor.toml";
+
 /// Whether a file name marks its folder as a project's root.
 pub fn is_marker(name: &str) -> bool {
     matches!(
         name,
-        "pyproject.toml"
-            | "setup.py"
-            | "setup.cfg"
-            | "pytest.ini"
-            | "tox.ini"
-            | crate::dependencies::declaration::FILE
+        "pyproject.toml" | "setup.py" | "setup.cfg" | "pytest.ini" | "tox.ini" | DECLARATION
     ) || (name.starts_with("requirements") && name.ends_with(".txt"))
 }
 

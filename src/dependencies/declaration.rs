@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// The file at a project's root.
-pub const FILE: &str = "test-executor.toml";
+/// The file at a project's root (it marks a project, `catalog`).
+pub const FILE: &str = crate::catalog::DECLARATION;
 /// Variables the runner and the sandbox set, which a project may not.
 const RESERVED: &[&str] = &[
     "PATH",
