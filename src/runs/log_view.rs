@@ -91,22 +91,7 @@ fn page_link(run_id: i64, seq: i32, q: Option<&str>, stream: StreamFilter) -> St
 pub async fn section(state: &AppState, run: &Run, view: &LogView) -> PageResult<Markup> {
     let view = view.check()?;
     let id = run.id;
-    let (hits, more_hits) = match &view.q {
-        Some(q) => {
-            let search = Search {
-                text: q,
-                stream: view.stream,
-                after: view.from.map(|f| f - 1),
-                before: None,
-                limit: HITS_SHOWN + 1,
-            };
-            let mut hits = logs::search(&state.db, id, &search).await?;
-            let more = hits.len() as i64 > HITS_SHOWN;
-            hits.truncate(HITS_SHOWN as usize);
-            (Some(hits), more)
-        }
-        None => (None, false),
-    };
+    let (hits, more_hits) = search_hits(state, id, &view).await?;
     // A search without a line opens at its first hit.
     let target = view
         .target
@@ -119,18 +104,17 @@ pub async fn section(state: &AppState, run: &Run, view: &LogView) -> PageResult<
     };
     let lines = logs::after(&state.db, id, Some(first - 1), PAGE_LINES).await?;
     let neighbours = match (&view.q, target, &hits) {
-        (Some(q), Some(t), Some(listed)) => {
-            let (previous, next) = listed_neighbours(listed, more_hits, view.from, t);
-            let previous = match previous {
-                Some(known) => known,
-                None => neighbour_hit(state, id, q, view.stream, (None, Some(t))).await?,
-            };
-            let next = match next {
-                Some(known) => known,
-                None => neighbour_hit(state, id, q, view.stream, (Some(t), None)).await?,
-            };
-            Some((previous, next))
-        }
+        (Some(q), Some(t), Some(listed)) => Some(
+            neighbours(
+                state,
+                id,
+                (q, view.stream),
+                listed,
+                more_hits,
+                (view.from, t),
+            )
+            .await?,
+        ),
         _ => None,
     };
     let context = match &hits {
@@ -143,6 +127,71 @@ pub async fn section(state: &AppState, run: &Run, view: &LogView) -> PageResult<
     let q = view.q.as_deref();
     Ok(html! {
         section.logs #logs {
+            (tools(id, &view))
+            @if let (Some(q), Some(hits)) = (q, &hits) {
+                (hit_list(id, q, view.stream, hits, &context, more_hits, target, neighbours))
+            }
+            @if target.is_none() && first > 0 {
+                p.muted { "The last " (PAGE_LINES) " of " (run.log_lines) " lines; scroll up for earlier ones." }
+            }
+            div #log.log role="log" aria-live="off" tabindex="0" data-run=(id) {
+                @if first > 0 { (earlier_loader(id, first)) }
+                (log_lines(&lines, target))
+                (bottom(run, &lines, first - 1))
+            }
+        }
+    })
+}
+
+/// The search's hits listed (at most `HITS_SHOWN`, after `from`), and
+/// whether there are more; `None` without a search.
+async fn search_hits(
+    state: &AppState,
+    id: i64,
+    view: &Checked,
+) -> PageResult<(Option<Vec<LogLine>>, bool)> {
+    let Some(q) = &view.q else {
+        return Ok((None, false));
+    };
+    let search = Search {
+        text: q,
+        stream: view.stream,
+        after: view.from.map(|f| f - 1),
+        before: None,
+        limit: HITS_SHOWN + 1,
+    };
+    let mut hits = logs::search(&state.db, id, &search).await?;
+    let more = hits.len() as i64 > HITS_SHOWN;
+    hits.truncate(HITS_SHOWN as usize);
+    Ok((Some(hits), more))
+}
+
+/// The hits before and after the target line, from the listed hits when
+/// they hold them, else asked of the database.
+async fn neighbours(
+    state: &AppState,
+    id: i64,
+    (q, stream): (&str, StreamFilter),
+    listed: &[LogLine],
+    more_hits: bool,
+    (from, target): (Option<i32>, i32),
+) -> PageResult<(Option<i32>, Option<i32>)> {
+    let (previous, next) = listed_neighbours(listed, more_hits, from, target);
+    let previous = match previous {
+        Some(known) => known,
+        None => neighbour_hit(state, id, q, stream, (None, Some(target))).await?,
+    };
+    let next = match next {
+        Some(known) => known,
+        None => neighbour_hit(state, id, q, stream, (Some(target), None)).await?,
+    };
+    Ok((previous, next))
+}
+
+/// The section's head: links to the whole log, the search and "go to line".
+fn tools(id: i64, view: &Checked) -> Markup {
+    let q = view.q.as_deref();
+    html! {
             div.log-head {
                 h2 { "Logs" }
                 nav.log-links {
@@ -169,19 +218,7 @@ pub async fn section(state: &AppState, run: &Run, view: &LogView) -> PageResult<
                     button.secondary type="submit" { "Go" }
                 }
             }
-            @if let (Some(q), Some(hits)) = (q, &hits) {
-                (hit_list(id, q, view.stream, hits, &context, more_hits, target, neighbours))
-            }
-            @if target.is_none() && first > 0 {
-                p.muted { "The last " (PAGE_LINES) " of " (run.log_lines) " lines; scroll up for earlier ones." }
-            }
-            div #log.log role="log" aria-live="off" tabindex="0" data-run=(id) {
-                @if first > 0 { (earlier_loader(id, first)) }
-                (log_lines(&lines, target))
-                (bottom(run, &lines, first - 1))
-            }
-        }
-    })
+    }
 }
 
 fn log_lines(lines: &[LogLine], target: Option<i32>) -> Markup {
