@@ -21,6 +21,7 @@ use steps::Build;
 pub use steps::BUILDER_PREFIX;
 
 use super::{
+    declaration::Declaration,
     requirements::{Refused, Requirements},
     step::Live,
     ProjectSource, VENV,
@@ -68,22 +69,7 @@ pub async fn run(
     (repo, tag): (&str, &str),
     live: Live,
 ) -> Result<Built, Failed> {
-    let refused = |r: Refused| Failed {
-        reason: r.to_string(),
-        log: String::new(),
-    };
-    let mut reqs = Requirements::of_files(project).map_err(refused)?;
-    let build_requires = project.build_requires().map_err(|reason| Failed {
-        reason,
-        log: String::new(),
-    })?;
-    reqs.add("pyproject.toml [build-system] requires", &build_requires)
-        .map_err(refused)?;
-    let offered = settings.service_images.names();
-    let declared = project.declaration(&offered).map_err(|invalid| Failed {
-        reason: invalid.to_string(),
-        log: String::new(),
-    })?;
+    let (mut reqs, declared) = inputs(settings, project)?;
     let mut build = Build::new(engine, settings, base, project, &owner, live);
     build.env = declared
         .env
@@ -129,6 +115,26 @@ pub async fn run(
         Ok(size_bytes) => Ok(Built { size_bytes, log }),
         Err(reason) => Err(Failed { reason, log }),
     }
+}
+
+/// What the build installs, checked, and what the project declares.
+fn inputs(
+    settings: &DependencyBuildConfig,
+    project: &ProjectSource,
+) -> Result<(Requirements, Declaration), Failed> {
+    let refused = |reason: String| Failed {
+        reason,
+        log: String::new(),
+    };
+    let mut reqs = Requirements::of_files(project).map_err(|r| refused(r.to_string()))?;
+    let build_requires = project.build_requires().map_err(refused)?;
+    reqs.add("pyproject.toml [build-system] requires", &build_requires)
+        .map_err(|r: Refused| refused(r.to_string()))?;
+    let offered = settings.service_images.names();
+    let declared = project
+        .declaration(&offered)
+        .map_err(|invalid| refused(invalid.to_string()))?;
+    Ok((reqs, declared))
 }
 
 fn infra(err: anyhow::Error, doing: &str) -> Failed {
