@@ -108,6 +108,11 @@ pub struct Config {
     #[arg(long, env = "TREE_TOTAL_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
     pub tree_total_bytes: u64,
 
+    /// Seconds an upload's whole body may take to arrive (`PUT /api/v1/blobs`,
+    /// the tree calls, the browser's archive); a slower one is answered 408.
+    #[arg(long, env = "UPLOAD_BODY_TIMEOUT_SECS", default_value_t = 120)]
+    pub upload_body_timeout_secs: u64,
+
     /// Folder with htmx, Pico CSS and the app's own CSS.
     #[arg(long, env = "ASSETS_DIR", default_value = "assets")]
     pub assets_dir: PathBuf,

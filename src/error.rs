@@ -44,6 +44,9 @@ pub enum AppError {
     /// 413: over a size cap (named in the message).
     #[error("{0}")]
     TooLarge(String),
+    /// 408: a request body that did not arrive in time (the bound named).
+    #[error("{0}")]
+    TimedOut(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -70,6 +73,7 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -16,6 +16,7 @@ mod shards_view;
 pub mod tree_api;
 pub mod tree_batch;
 pub mod tree_upload;
+mod upload_body;
 pub mod views;
 
 use utoipa_axum::{router::OpenApiRouter, routes};

@@ -97,17 +97,15 @@ pub async fn body_turn(state: &AppState) -> AppResult<tokio::sync::OwnedSemaphor
     }
 }
 
-/// Reads a body of at most `limit` bytes (413 naming `what` beyond it).
-async fn read_body(body: Body, limit: usize, what: &str) -> AppResult<Bytes> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        AppError::TooLarge(format!(
-            "{what} is over {limit} bytes (or was cut off while it was read)"
-        ))
-    })
+/// Reads a body of at most `limit` bytes (413 naming `what` beyond it),
+/// within the upload deadline.
+async fn read_body(state: &AppState, body: Body, limit: usize, what: &str) -> AppResult<Bytes> {
+    let too_large = format!("{what} is over {limit} bytes (or was cut off while it was read)");
+    super::upload_body::read(state, body, limit, too_large).await
 }
 
 async fn read_json<T: DeserializeOwned>(state: &AppState, body: Body) -> AppResult<T> {
-    let bytes = read_body(body, manifest_limit(state), "the manifest").await?;
+    let bytes = read_body(state, body, manifest_limit(state), "the manifest").await?;
     serde_json::from_slice(&bytes).map_err(|e| {
         AppError::Invalid(format!(
             "the request body is not valid JSON for this call: {e}"
@@ -182,7 +180,7 @@ pub async fn put_blob(
     }
     let limit = usize::try_from(state.config.project_cap_bytes).unwrap_or(usize::MAX);
     let _turn = body_turn(&state).await?;
-    let bytes = read_body(body, limit, "the file (PROJECT_CAP_BYTES)").await?;
+    let bytes = read_body(&state, body, limit, "the file (PROJECT_CAP_BYTES)").await?;
     let actual = manifest::hex(&Sha256::digest(&bytes));
     if actual != sha256 {
         return Err(AppError::Invalid(format!(

@@ -43,15 +43,12 @@ pub async fn put_blobs(
 ) -> AppResult<(StatusCode, Json<BatchStored>)> {
     let username = Username::parse(&uploader.username)?;
     let _turn = body_turn(&state).await?;
-    let bytes = axum::body::to_bytes(body, batch::MAX_BYTES)
-        .await
-        .map_err(|_| {
-            AppError::TooLarge(format!(
-                "a batch is at most {} MiB (the batch byte cap): send fewer contents per batch, \
-                 or a large file alone to PUT /api/v1/blobs/{{sha256}}",
-                batch::MAX_BYTES >> 20
-            ))
-        })?;
+    let too_large = format!(
+        "a batch is at most {} MiB (the batch byte cap): send fewer contents per batch, \
+         or a large file alone to PUT /api/v1/blobs/{{sha256}}",
+        batch::MAX_BYTES >> 20
+    );
+    let bytes = super::upload_body::read(&state, body, batch::MAX_BYTES, too_large).await?;
     let checked = tokio::task::spawn_blocking(move || {
         let blobs = batch::parse(&bytes)?;
         let owned: Vec<(String, Vec<u8>)> = blobs

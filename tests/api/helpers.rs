@@ -87,6 +87,7 @@ pub fn config(database_url: &str, tests_dir: &Path) -> Config {
         project_cap_files: 20_000,
         tree_quota_bytes: 1024 * 1024 * 1024,
         tree_total_bytes: 10 * 1024 * 1024 * 1024,
+        upload_body_timeout_secs: 120,
         assets_dir: "assets".into(),
         secure_cookies: false,
         session_cleanup_secs: 3600,
