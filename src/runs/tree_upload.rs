@@ -12,7 +12,7 @@ use axum::{
 use maud::{html, Markup};
 use tower_sessions::Session;
 
-use super::request::RunRequest;
+use super::{request::RunRequest, upload_body};
 use crate::{
     error::AppError,
     state::AppState,
@@ -20,6 +20,9 @@ use crate::{
     trees::{self, archive, batch},
     web::{csrf::CsrfCookie, html_error::PageResult, multipart, session},
 };
+
+/// The form's token arrives within this many bytes of the body, or never.
+const TOKEN_WITHIN: usize = 8 * 1024;
 
 /// The upload form, below the new-run form.
 pub fn form(csrf: &str, username: &str) -> Markup {
@@ -46,18 +49,18 @@ pub async fn upload(
 ) -> PageResult<Response> {
     let caps = state.config.project_caps();
     let limit = usize::try_from(caps.bytes).unwrap_or(usize::MAX / 2) + 1024 * 1024;
-    let _turn = super::tree_api::body_turn(&state).await?;
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        AppError::TooLarge(format!(
-            "the upload is over {} MiB (PROJECT_CAP_BYTES)",
-            limit >> 20
-        ))
-    })?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let parts = multipart::parse(&bytes, &multipart::boundary(content_type)?)?;
+    let boundary = multipart::boundary(content_type)?;
+    let too_large = format!("the upload is over {} MiB (PROJECT_CAP_BYTES)", limit >> 20);
+    let mut body = upload_body::Staged::new(&state, body, limit, too_large);
+    let token = form_token(&mut body, &boundary).await?;
+    session::verify_csrf(&session, &cookie, &token).await?;
+    let _turn = super::tree_api::body_turn(&state).await?;
+    body.rest().await?;
+    let parts = multipart::parse(&body.bytes, &boundary)?;
     let text = |name: &str| {
         parts
             .iter()
@@ -65,7 +68,6 @@ pub async fn upload(
             .map(|p| String::from_utf8_lossy(p.content).into_owned())
             .unwrap_or_default()
     };
-    session::verify_csrf(&session, &cookie, &text("_csrf")).await?;
     let username = Username::parse(&text("username"))?;
     let environment_id: i64 = text("environment_id")
         .trim()
@@ -93,6 +95,29 @@ pub async fn upload(
     let run = super::request::submit(&state, &request).await?;
     session::remember_username(&session, username.as_str()).await?;
     Ok(Redirect::to(&format!("/runs/{}", run.id)).into_response())
+}
+
+/// The form's token, its first field (the form puts it first): read
+/// before the archive, so a forged post is refused at once, never after
+/// its whole body was taken in.
+async fn form_token(body: &mut upload_body::Staged, boundary: &str) -> Result<String, AppError> {
+    let refused = || {
+        AppError::Forbidden(
+            "this form's token must come first, before the archive; reload the page and try again"
+                .into(),
+        )
+    };
+    loop {
+        if let Some(part) = multipart::first_part(&body.bytes, boundary)? {
+            if part.name != "_csrf" {
+                return Err(refused());
+            }
+            return Ok(String::from_utf8_lossy(part.content).into_owned());
+        }
+        if body.bytes.len() > TOKEN_WITHIN || !body.more().await? {
+            return Err(refused());
+        }
+    }
 }
 
 /// Stores the contents, then the tree; its id.

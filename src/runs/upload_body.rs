@@ -33,3 +33,57 @@ pub async fn read(
     }
 }
 
+/// A body read in stages (the browser's upload: its form token first,
+/// checked before the archive is read), under the same cap and deadline.
+pub struct Staged {
+    stream: axum::body::BodyDataStream,
+    deadline: tokio::time::Instant,
+    secs: u64,
+    limit: usize,
+    too_large: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Staged {
+    pub fn new(state: &AppState, body: Body, limit: usize, too_large: String) -> Staged {
+        let secs = state.config.upload_body_timeout_secs;
+        Staged {
+            stream: body.into_data_stream(),
+            deadline: tokio::time::Instant::now() + Duration::from_secs(secs),
+            secs,
+            limit,
+            too_large,
+            bytes: Vec::new(),
+        }
+    }
+
+    /// Reads the next chunk into `bytes`; `false` at the body's end.
+    pub async fn more(&mut self) -> AppResult<bool> {
+        use futures_util::StreamExt;
+        let next = tokio::time::timeout_at(self.deadline, self.stream.next()).await;
+        match next {
+            Err(_) => Err(AppError::TimedOut(format!(
+                "the request body did not arrive within {} s (UPLOAD_BODY_TIMEOUT_SECS): \
+                 nothing was stored",
+                self.secs
+            ))),
+            Ok(None) => Ok(false),
+            Ok(Some(Err(_))) => Err(AppError::Invalid(
+                "the request body was cut off while it was read".into(),
+            )),
+            Ok(Some(Ok(chunk))) if self.bytes.len() + chunk.len() > self.limit => {
+                Err(AppError::TooLarge(self.too_large.clone()))
+            }
+            Ok(Some(Ok(chunk))) => {
+                self.bytes.extend_from_slice(&chunk);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Reads the rest of the body.
+    pub async fn rest(&mut self) -> AppResult<()> {
+        while self.more().await? {}
+        Ok(())
+    }
+}

@@ -59,6 +59,23 @@ pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, AppErr
     }
 }
 
+/// The first part of a body still arriving, once it is whole; `None` while
+/// its end has not arrived.
+pub fn first_part<'a>(body: &'a [u8], boundary: &str) -> Result<Option<Part<'a>>, AppError> {
+    let first = format!("--{boundary}\r\n");
+    if body.len() < first.len() && first.as_bytes().starts_with(body) {
+        return Ok(None);
+    }
+    let rest = body
+        .strip_prefix(first.as_bytes())
+        .ok_or_else(|| bad("it does not start with its boundary"))?;
+    let delimiter = format!("\r\n--{boundary}");
+    match memchr::memmem::find(rest, delimiter.as_bytes()) {
+        Some(end) => Ok(Some(part(&rest[..end])?)),
+        None => Ok(None),
+    }
+}
+
 fn part(bytes: &[u8]) -> Result<Part<'_>, AppError> {
     let split =
         memchr::memmem::find(bytes, b"\r\n\r\n").ok_or_else(|| bad("a part without headers"))?;
@@ -104,5 +121,17 @@ a\r\nb\r\n--XY--\r\n";
         assert!(parse(b"garbage", &b).is_err());
         assert!(parse(b"--XY\r\nno end", &b).is_err());
         assert!(boundary("application/json").is_err());
+    }
+
+    #[test]
+    fn the_first_part_is_read_once_whole() {
+        let body =
+            b"--XY\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\ntok\r\n--XY\r\nmore";
+        for cut in [0, 3, 10, body.len() - 12] {
+            assert!(first_part(&body[..cut], "XY").unwrap().is_none(), "{cut}");
+        }
+        let part = first_part(body, "XY").unwrap().unwrap();
+        assert_eq!((part.name.as_str(), part.content), ("_csrf", &b"tok"[..]));
+        assert!(first_part(b"garbage here", "XY").is_err());
     }
 }

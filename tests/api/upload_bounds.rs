@@ -1,5 +1,6 @@
 //! Upload bodies are bounded in time as in size: a body that trickles in
-//! is answered 408 at `UPLOAD_BODY_TIMEOUT_SECS`.
+//! is answered 408 at `UPLOAD_BODY_TIMEOUT_SECS`, and the browser's upload
+//! is refused on its form token before its archive is read.
 
 use std::time::Duration;
 
@@ -46,4 +47,36 @@ async fn a_content_upload_that_trickles_past_the_deadline_is_answered_408() {
     let status = answer_while_trickling(&app, head, vec![b'x'; 1000]).await;
     let status = status.expect("an answer before the whole body arrived");
     assert!(status.contains(" 408 "), "{status}");
+}
+
+/// A multipart head whose first field is `first` (= `value`), then the
+/// start of an archive that never ends.
+fn form_start(first: &str, value: &str) -> Vec<u8> {
+    format!(
+        "--B\r\nContent-Disposition: form-data; name=\"{first}\"\r\n\r\n{value}\r\n\
+         --B\r\nContent-Disposition: form-data; name=\"archive\"; filename=\"a.tar.gz\"\r\n\r\n\
+         archive-bytes"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_forged_browser_upload_is_refused_before_its_archive_arrives() {
+    let app = TestApp::spawn().await;
+    for (first, value) in [("_csrf", "x".repeat(32)), ("username", "ann".to_owned())] {
+        let head = "POST /runs/upload HTTP/1.1\r\nHost: test\r\n\
+                    Content-Type: multipart/form-data; boundary=B\r\n\
+                    Content-Length: 50000000\r\n\r\n"
+            .to_owned();
+        // sent at once (no trickle needed): the rest never comes
+        let status = answer_while_trickling(
+            &app,
+            head + &String::from_utf8_lossy(&form_start(first, &value)),
+            Vec::new(),
+        )
+        .await;
+        let status = status.expect("an answer before the archive arrived");
+        assert!(status.contains(" 403 "), "{first}: {status}");
+    }
+    assert_eq!(app.count_runs().await, 0);
 }
