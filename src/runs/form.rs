@@ -104,6 +104,13 @@ pub async fn new_form(
         let run = crate::store::runs::get(&state.db, from).await?;
         form.environment_id = run.environment_id.to_string();
         form.files = run.files;
+        // A tree's run is edited over that tree's files, and runs it again
+        // (while the tree is kept: else the tests folder's form).
+        if let Some(tree) = run.tree_id {
+            if crate::trees::store::get(&state.db, &tree).await?.is_some() {
+                form.tree_id = Some(tree);
+            }
+        }
         form.shards = run.shards.map(|n| n.to_string()).unwrap_or_default();
     }
     render(&state, &session, &cookie, &form, &FieldErrors::default()).await
@@ -181,7 +188,7 @@ async fn render(
 ) -> PageResult<Markup> {
     let csrf = session::csrf_token(session, cookie).await?;
     let envs = environments::store::list(&state.db).await?;
-    let listing = state.catalog.listing().await?;
+    let listing = catalog_of(state, form).await?.listing().await?;
     let groups = listing.groups();
     let selected_env: Option<i32> = form.environment_id.trim().parse().ok();
     Ok(page(
@@ -191,7 +198,7 @@ async fn render(
             h1 { "New run" }
             form.new-run method="post" action="/runs" {
                 input type="hidden" name="_csrf" value=(csrf);
-                @if let Some(tree) = &form.tree_id { input type="hidden" name="tree_id" value=(tree); }
+                @if let Some(tree) = &form.tree_id { (tree_note(tree)) }
                 @if let Some(message) = &errors.queue_full {
                     article.busy role="alert" { p { (message) } }
                 }
@@ -235,6 +242,26 @@ async fn render(
             (super::tree_upload::form(&csrf, &form.username))
         },
     ))
+}
+
+/// The files offered: the tree's of the run being edited, else the tests
+/// folder's.
+async fn catalog_of(state: &AppState, form: &RunForm) -> Result<crate::catalog::Catalog, AppError> {
+    match &form.tree_id {
+        Some(id) => super::request::tree_catalog(state, id).await,
+        None => Ok(state.catalog.clone()),
+    }
+}
+
+/// The tree the form runs again, sent with it.
+fn tree_note(tree: &str) -> Markup {
+    html! {
+        input type="hidden" name="tree_id" value=(tree);
+        p.tree-note {
+            "The files of the tree " code { (tree.get(..12).unwrap_or(tree)) } " sent with that run "
+            a href="/runs/new" { "(or choose from the tests folder)" }
+        }
+    }
 }
 
 fn environment_option(env: &Environment, selected: Option<i32>) -> Markup {

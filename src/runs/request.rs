@@ -126,7 +126,7 @@ impl RunRequest {
 }
 
 /// The catalog of a stored tree (touched: a run uses it), checked out.
-async fn tree_catalog(state: &AppState, id: &str) -> AppResult<Catalog> {
+pub(super) async fn tree_catalog(state: &AppState, id: &str) -> AppResult<Catalog> {
     let tree = super::tree_api::find(state, id).await?;
     let tree = crate::trees::store::touch(&state.db, &tree.id).await?;
     let root = crate::trees::checkout::checkout(&state.db, &tree).await?;

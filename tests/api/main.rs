@@ -59,6 +59,7 @@ mod system_packages;
 mod test_resources;
 mod trees;
 mod trees_batch;
+mod trees_pages;
 mod trees_poison;
 mod trees_refusals;
 mod trees_upload;
