@@ -13,7 +13,7 @@ mod scripts;
 use anyhow::{Context, Result};
 use scripts::{build_script, FETCH, REQUIRES};
 
-use super::{egress, requirements::Requirements, ProjectSource, RUNTIME_ROOT, VENV};
+use super::{egress, own_files, requirements::Requirements, ProjectSource, RUNTIME_ROOT, VENV};
 use crate::{catalog::safe_fs, config::DependencyBuildConfig};
 
 /// Where a project step's own files go (removed before the commit).
@@ -182,9 +182,19 @@ pub fn build_context(
         reqs.constraints_file().as_bytes(),
         0o644,
     )?;
+    // What the server writes for a tree with static metadata: the install
+    // step copies it into the venv.
+    if let Some(meta) = project.written() {
+        add_own_files(
+            &mut tar,
+            &format!("{build_dir}/own"),
+            own_files::files(meta),
+        )?;
+    }
     // Only a project that installs itself needs its files; one that only
-    // lists requirements builds from the checked lines, running none of its
-    // code (its image is shared by every project declaring the same).
+    // lists requirements, or whose install the server writes, builds from
+    // the checked lines, running none of its code (its image is shared by
+    // every project declaring the same).
     if !project_args.is_empty() {
         add_tree(
             &mut tar,
@@ -193,6 +203,29 @@ pub fn build_context(
         )?;
     }
     tar.finish()
+}
+
+/// Files under `target`, each folder made explicitly (for the builder's
+/// user, who removes them).
+fn add_own_files(tar: &mut Tar, target: &str, files: Vec<own_files::OwnFile>) -> Result<()> {
+    let mut made = std::collections::BTreeSet::new();
+    tar.dir(target)?;
+    for (path, bytes, mode) in files {
+        let mut folder = String::from(target);
+        for part in path
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .map_or(&[][..], |(_, d)| d)
+        {
+            folder = format!("{folder}/{part}");
+            if made.insert(folder.clone()) {
+                tar.dir(&folder)?;
+            }
+        }
+        tar.file(&format!("{target}/{path}"), &bytes, mode)?;
+    }
+    Ok(())
 }
 
 /// A POSIX shell single-quoted word.
@@ -400,6 +433,26 @@ mod tests {
         assert!(!files
             .keys()
             .any(|n| n.contains(".git") || n.contains("pyvenv") || n.contains("__pycache__")));
+        std::fs::write(
+            root.join("pyproject.toml"),
+            "[project]\nname = 'pkg'\nversion = '1'\n",
+        )
+        .unwrap();
+        let written = ProjectSource::discover("demo", &root)
+            .unwrap()
+            .of_tree(&"a".repeat(64));
+        let own = entries(&build_context(&written, &Requirements::default(), &[]).unwrap());
+        assert_eq!(
+            own["tmp/te-build/own/site-packages/_te_tree_pkg.pth"].0,
+            "/tmp/work/src\n"
+        );
+        assert!(own.contains_key("tmp/te-build/own/site-packages/pkg-1.dist-info/"));
+        assert!(own.values().all(|(_, uid, _)| *uid == 1000));
+        assert!(
+            !own.keys().any(|n| n.starts_with("tmp/work")),
+            "a tree whose install the server writes sends none of its files: {:?}",
+            own.keys()
+        );
         let listing = entries(&build_context(&project, &Requirements::default(), &[]).unwrap());
         assert!(
             !listing.keys().any(|n| n.starts_with("tmp/work")),

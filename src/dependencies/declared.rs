@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::declaration::{self, Declaration, Invalid};
+use super::static_meta::{self, ImportRoot, StaticMeta};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::safe_fs;
@@ -16,6 +17,8 @@ use crate::catalog::safe_fs;
 const RECIPE_VERSION: &str = "te-deps-2";
 /// Added to a tree's key (so a tree's images are never a catalog project's).
 const TREE_RECIPE: &str = "te-tree-2";
+/// Added to the key of a tree whose install the server writes.
+const STATIC_RECIPE: &str = "te-tree-static-1";
 
 /// Extras that hold a project's test dependencies; pip warns about the ones a
 /// project does not have and goes on.
@@ -39,7 +42,14 @@ pub struct ProjectSource {
     /// an installable tree's image is keyed by the whole tree, so it only
     /// ever runs with the tree that built it, never with another tree of
     /// the same name and declaring files (usernames are not accounts).
+    /// A tree whose metadata is static is the exception (`metadata`).
     pub tree_id: Option<String>,
+    /// Where the project's code is imported from, by the layout's rule
+    /// (`static_meta::ImportRoot`).
+    pub import_root: ImportRoot,
+    /// For a tree with static metadata, that metadata (`Err`: refused):
+    /// pip never installs it, the server writes its install.
+    metadata: Option<Result<StaticMeta, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,18 +70,72 @@ impl ProjectSource {
             declaring.push(DeclaringFile { path, bytes });
         }
         declaring.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(ProjectSource {
+        let mut source = ProjectSource {
             name: name.to_owned(),
             root: root.to_owned(),
             declaring,
             tree_id: None,
-        })
+            import_root: ImportRoot::Root,
+            metadata: None,
+        };
+        source.import_root = source.layout(root);
+        Ok(source)
     }
 
-    /// The same project, as tree `id` a client sent.
+    /// The same project, as tree `id` a client sent: its metadata is read
+    /// for a static install.
     pub fn of_tree(mut self, id: &str) -> ProjectSource {
         self.tree_id = Some(id.to_owned());
+        let text = |path: &str| {
+            self.file(path)
+                .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
+        };
+        self.metadata = text("pyproject.toml").and_then(|pyproject| {
+            let setup_cfg = text("setup.cfg");
+            let setup_py = self.file("setup.py").is_some();
+            static_meta::read(&pyproject, setup_py, setup_cfg.as_deref(), self.import_root)
+                .transpose()
+        });
         self
+    }
+
+    /// The layout's rule: the code is imported from `src/` when the tree
+    /// has a `src` folder and its root holds no package or module of the
+    /// project's name (`name/` or `name.py`, the name normalized with `_`);
+    /// else from the root.
+    fn layout(&self, root: &Path) -> ImportRoot {
+        let is = |path: &Path, dir: bool| {
+            std::fs::symlink_metadata(path)
+                .is_ok_and(|m| if dir { m.is_dir() } else { m.is_file() })
+        };
+        if !is(&root.join("src"), true) {
+            return ImportRoot::Root;
+        }
+        let own = self
+            .file("pyproject.toml")
+            .and_then(|f| static_meta::declared_name(&String::from_utf8_lossy(&f.bytes)))
+            .map(|name| static_meta::normalized(&name));
+        let flat = own.is_some_and(|own| {
+            is(&root.join(&own), true) || is(&root.join(format!("{own}.py")), false)
+        });
+        if flat {
+            ImportRoot::Root
+        } else {
+            ImportRoot::Src
+        }
+    }
+
+    /// The static metadata whose install the server writes, if any.
+    pub fn written(&self) -> Option<&StaticMeta> {
+        self.metadata.as_ref().and_then(|w| w.as_ref().ok())
+    }
+
+    /// Why the tree's static metadata is refused, if it is.
+    pub fn refused_metadata(&self) -> Option<&str> {
+        self.metadata
+            .as_ref()
+            .and_then(|w| w.as_ref().err())
+            .map(String::as_str)
     }
 
     fn file(&self, path: &str) -> Option<&DeclaringFile> {
@@ -140,7 +204,7 @@ impl ProjectSource {
         // compat: the editable install is a path `.pth` (no import hook
         // with absolute file lists), so the tree sent with each run is the
         // code that is imported.
-        self.installable().then(|| {
+        (self.installable() && self.metadata.is_none()).then(|| {
             vec![
                 "--config-settings".to_owned(),
                 "editable_mode=compat".to_owned(),
@@ -155,7 +219,11 @@ impl ProjectSource {
     /// editable build; empty when it is not installable. An in-tree backend
     /// (`backend-path`) needs nothing it does not list.
     pub fn build_requires(&self) -> Result<Vec<String>, String> {
-        if !self.installable() {
+        // A refused static declaration fails the build with its reason.
+        if let Some(refused) = self.refused_metadata() {
+            return Err(refused.to_owned());
+        }
+        if !self.installable() || self.metadata.is_some() {
             return Ok(Vec::new());
         }
         let mut requires = match self.file("pyproject.toml") {
@@ -195,16 +263,25 @@ impl ProjectSource {
     }
 
     /// The image key: this installation, the base image, the project, its
-    /// declaring files and the recipe's version; and for an installable
-    /// tree, the tree itself (see `tree_id`). A tree that only lists
+    /// declaring files and the recipe's version; and for a tree pip
+    /// installs, the tree itself (see `tree_id`). A tree that only lists
     /// requirements builds from the checked lines alone (its files are not
-    /// in the build), so its image is shared by every tree declaring the same.
+    /// in the build), and so does one with static metadata (the server
+    /// writes its install from the declaring files and the layout), so
+    /// their images are shared by every tree declaring the same.
     pub fn key(&self, installation: &str, base_image_id: &str) -> String {
         let mut hash = Sha256::new();
         let mut parts = vec![RECIPE_VERSION, installation, base_image_id, &self.name];
         // A tree's keys changed when its builds stopped receiving the tree
         // of a project that does not install itself: none made before is taken.
+        let layout = match self.import_root {
+            ImportRoot::Root => "root",
+            ImportRoot::Src => "src",
+        };
         match (&self.tree_id, self.installable()) {
+            (Some(_), _) if self.metadata.is_some() => {
+                parts.extend([TREE_RECIPE, STATIC_RECIPE, layout])
+            }
             (Some(id), true) => parts.extend([TREE_RECIPE, id.as_str()]),
             (Some(_), false) => parts.push(TREE_RECIPE),
             (None, _) => {}
@@ -299,6 +376,8 @@ pub(super) mod tests {
                 })
                 .collect(),
             tree_id: None,
+            import_root: ImportRoot::Root,
+            metadata: None,
         }
     }
 
@@ -389,6 +468,60 @@ pub(super) mod tests {
         let bob = listing.clone().of_tree(&"b".repeat(64));
         assert_eq!(ann.key("i", "sha256:1"), bob.key("i", "sha256:1"));
         assert_ne!(ann.key("i", "sha256:1"), listing.key("i", "sha256:1"));
+    }
+
+    #[test]
+    fn a_static_trees_key_is_its_declaring_files_and_layout_and_pip_never_installs_it() {
+        let pyproject = "[project]\nname = 'demo'\nversion = '1.0'\ndependencies = ['six']\n";
+        let static_tree = project(&[("pyproject.toml", pyproject)]);
+        let ann = static_tree.clone().of_tree(&"a".repeat(64));
+        let bob = static_tree.clone().of_tree(&"b".repeat(64));
+        assert_eq!(ann.key("i", "sha256:1"), bob.key("i", "sha256:1"));
+        assert_eq!(ann.project_args(), None);
+        assert!(ann.build_requires().unwrap().is_empty());
+        assert_eq!(ann.written().unwrap().requires, ["six"]);
+        let mut src = ann.clone();
+        src.import_root = ImportRoot::Src;
+        assert_ne!(src.key("i", "sha256:1"), ann.key("i", "sha256:1"));
+        // a dynamic version: pip installs it, keyed by the whole tree
+        let dynamic = project(&[(
+            "pyproject.toml",
+            "[project]\nname = 'demo'\ndynamic = ['version']\n",
+        )]);
+        let ann = dynamic.clone().of_tree(&"a".repeat(64));
+        let bob = dynamic.of_tree(&"b".repeat(64));
+        assert_ne!(ann.key("i", "sha256:1"), bob.key("i", "sha256:1"));
+        assert!(ann.project_args().is_some());
+        // refused: the build fails with the reason, and says it
+        let hostile = project(&[(
+            "pyproject.toml",
+            "[project]\nname = '../x'\nversion = '1.0'\n",
+        )])
+        .of_tree(&"a".repeat(64));
+        assert!(hostile
+            .refused_metadata()
+            .unwrap()
+            .contains("not a project name"));
+        assert!(hostile.build_requires().is_err());
+    }
+
+    #[test]
+    fn the_layout_is_src_when_a_src_folder_holds_the_code_and_the_root_does_not() {
+        let dir = std::env::temp_dir().join(format!("te-layout-{:x}", rand::random::<u64>()));
+        std::fs::create_dir_all(dir.join("src/mathpkg")).unwrap();
+        std::fs::write(dir.join("pyproject.toml"), "[project]\nname = 'math-pkg'\n").unwrap();
+        let found = |dir: &Path| ProjectSource::discover("demo", dir).unwrap().import_root;
+        assert_eq!(found(&dir), ImportRoot::Src);
+        std::fs::write(dir.join("math_pkg.py"), "").unwrap();
+        assert_eq!(
+            found(&dir),
+            ImportRoot::Root,
+            "a module of its name at the root"
+        );
+        std::fs::remove_dir_all(dir.join("src")).unwrap();
+        std::fs::remove_file(dir.join("math_pkg.py")).unwrap();
+        assert_eq!(found(&dir), ImportRoot::Root);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -10,13 +10,19 @@
 //! installed. A change to the declaring files makes a new key, so a new
 //! image; a change elsewhere (a new top-level package of a flat layout, a
 //! version read from a source file) needs a rebuild (`rebuild`).
+//!
+//! A tree a client sent whose metadata is static (`static_meta.rs`) is the
+//! exception: pip never builds it, the server writes its install
+//! (`own_files.rs`), and its image is keyed by its declaring files alone.
 
 mod build;
 mod context;
 pub mod declaration;
 mod declared;
 pub mod egress;
+mod own_files;
 pub mod requirements;
+mod static_meta;
 mod step;
 pub mod store;
 

@@ -45,6 +45,11 @@ impl Requirements {
         for path in project.requirement_files() {
             read_file(project, path, Kind::Install, 0, &mut seen, &mut out)?;
         }
+        // A tree whose install the server writes: its declared dependencies
+        // and test extras (checked already), as pip would have read them.
+        if let Some(meta) = project.written() {
+            out.add("pyproject.toml [project] dependencies", &meta.requires)?;
+        }
         Ok(out)
     }
 

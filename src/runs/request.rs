@@ -107,7 +107,8 @@ impl RunRequest {
             Some(ids) => Some(check_node_ids(&selection, ids)?),
             None => None,
         };
-        let (file_sha256, tree_sha256) = hashes(state, &catalog, selection.clone()).await?;
+        let (file_sha256, tree_sha256) =
+            hashes(state, &catalog, selection.clone(), tree_id.clone()).await?;
         Ok(NewRun {
             node_ids,
             rerun_of: None,
@@ -172,6 +173,7 @@ async fn hashes(
     state: &AppState,
     catalog: &Catalog,
     selection: Selection,
+    tree_id: Option<String>,
 ) -> AppResult<(Vec<String>, Option<String>)> {
     let catalog = catalog.clone();
     let offered = state.config.dependencies.service_images.names();
@@ -181,7 +183,7 @@ async fn hashes(
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         let tree = match &selection.project {
             Some(project) => {
-                check_declaration(&catalog, project, &offered)?;
+                check_declaration(&catalog, project, &offered, tree_id.as_deref())?;
                 Some(tree_sha256(&catalog, project)?)
             }
             None => None,
@@ -194,10 +196,26 @@ async fn hashes(
 
 /// A project's `test-executor.toml` (or `[tool.test-executor]`) with an
 /// unknown key or a bad value is refused, naming the key, before the run
-/// is queued; so is a service whose image this server does not offer.
-fn check_declaration(catalog: &Catalog, project: &Project, offered: &[String]) -> AppResult<()> {
+/// is queued; so is a service whose image this server does not offer, and
+/// a tree's static metadata with a value refused (`static_meta.rs`).
+fn check_declaration(
+    catalog: &Catalog,
+    project: &Project,
+    offered: &[String],
+    tree_id: Option<&str>,
+) -> AppResult<()> {
     let source = ProjectSource::discover(&project.name, &project.dir(catalog.root()))
         .map_err(|e| AppError::Invalid(format!("project {}: {e:#}", project.name)))?;
+    let source = match tree_id {
+        Some(id) => source.of_tree(id),
+        None => source,
+    };
+    if let Some(refused) = source.refused_metadata() {
+        return Err(AppError::Invalid(format!(
+            "project {}: {refused}",
+            project.name
+        )));
+    }
     source
         .declaration(offered)
         .map(|_| ())

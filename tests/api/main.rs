@@ -62,6 +62,7 @@ mod trees_batch;
 mod trees_pages;
 mod trees_poison;
 mod trees_refusals;
+mod trees_static;
 mod trees_upload;
 mod upload_bounds;
 mod usr_volume;

@@ -61,6 +61,11 @@ install)
     {into_tree}
     echo '==> pip install --no-index (offline) {shown}'
     {VENV}/bin/python "$pip" install -r "$b/requirements.txt" -c "$b/constraints.txt" {args}
+    if [ -d "$b/own" ]; then
+        echo '==> the install the server wrote (static metadata)'
+        for site in {VENV}/lib/python3*/site-packages; do cp -R "$b/own/site-packages/." "$site/"; done
+        if [ -d "$b/own/bin" ]; then cp -R "$b/own/bin/." {VENV}/bin/; fi
+    fi
     cd /
     rm -rf {RUNTIME_ROOT} "$b"
     rm -f {VENV}/lib/python3*/site-packages/sitecustomize.py {VENV}/lib/python3*/site-packages/usercustomize.py
