@@ -50,6 +50,10 @@ pub struct ProjectSource {
     /// For a tree with static metadata, that metadata (`Err`: refused):
     /// pip never installs it, the server writes its install.
     metadata: Option<Result<StaticMeta, String>>,
+    /// For a tree, the username a build is for: a tree's images are pruned
+    /// per name and username, so one person's builds never push another's
+    /// out (`prune_group`).
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +81,7 @@ impl ProjectSource {
             tree_id: None,
             import_root: ImportRoot::Root,
             metadata: None,
+            owner: None,
         };
         source.import_root = source.layout(root);
         Ok(source)
@@ -97,6 +102,23 @@ impl ProjectSource {
                 .transpose()
         });
         self
+    }
+
+    /// The same tree, its builds for `username`.
+    pub fn built_for(mut self, username: &str) -> ProjectSource {
+        self.owner = Some(username.to_owned());
+        self
+    }
+
+    /// What the project's images are pruned among (`DEPS_KEEP_IMAGES` of
+    /// each): a catalog project's by its name; a tree's by its name and the
+    /// username its builds were for (a tree's name is its folder's, so two
+    /// people's trees may share it).
+    pub fn prune_group(&self) -> String {
+        match (&self.tree_id, &self.owner) {
+            (Some(_), Some(owner)) => format!("{} by {owner}", self.name),
+            _ => self.name.clone(),
+        }
     }
 
     /// The layout's rule: the code is imported from `src/` when the tree
@@ -378,6 +400,7 @@ pub(super) mod tests {
             tree_id: None,
             import_root: ImportRoot::Root,
             metadata: None,
+            owner: None,
         }
     }
 
@@ -474,12 +497,19 @@ pub(super) mod tests {
     fn a_static_trees_key_is_its_declaring_files_and_layout_and_pip_never_installs_it() {
         let pyproject = "[project]\nname = 'demo'\nversion = '1.0'\ndependencies = ['six']\n";
         let static_tree = project(&[("pyproject.toml", pyproject)]);
-        let ann = static_tree.clone().of_tree(&"a".repeat(64));
-        let bob = static_tree.clone().of_tree(&"b".repeat(64));
+        let ann = static_tree
+            .clone()
+            .of_tree(&"a".repeat(64))
+            .built_for("ann");
+        let bob = static_tree
+            .clone()
+            .of_tree(&"b".repeat(64))
+            .built_for("bob");
         assert_eq!(ann.key("i", "sha256:1"), bob.key("i", "sha256:1"));
         assert_eq!(ann.project_args(), None);
         assert!(ann.build_requires().unwrap().is_empty());
         assert_eq!(ann.written().unwrap().requires, ["six"]);
+        assert_eq!(ann.prune_group(), "demo by ann");
         let mut src = ann.clone();
         src.import_root = ImportRoot::Src;
         assert_ne!(src.key("i", "sha256:1"), ann.key("i", "sha256:1"));

@@ -156,7 +156,8 @@ pub async fn ensure_image(
         let built = build_locked(db, engine, settings, base_image, project, &key).await;
         drop(conn);
         if built.is_ok() {
-            if let Err(err) = prune(db, engine, &project.name, settings.deps_keep_images).await {
+            let group = project.prune_group();
+            if let Err(err) = prune(db, engine, &group, settings.deps_keep_images).await {
                 tracing::warn!("pruning dependency images: {err:#}");
             }
         }
@@ -222,7 +223,7 @@ async fn build_locked(
     let tag = &key[..20];
     let image = format!("{repo}:{tag}");
     let failure = |e| BuildFailure::infra(e, Some(key));
-    store::start(db, key, &project.name, &image)
+    store::start(db, key, &project.name, &project.prune_group(), &image)
         .await
         .map_err(failure)?;
     tracing::info!(%image, "building the dependency image");
@@ -301,18 +302,14 @@ pub fn waiting_text(seconds: i64) -> String {
     format!("installing dependencies ({seconds} s)")
 }
 
-/// Removes the project's images beyond the `keep` most recently used, and
+/// Removes the images of a prune group (`ProjectSource::prune_group`: a
+/// catalog project's name) beyond the `keep` most recently used, and
 /// this installation's untagged ones (an image rebuilt while a container
 /// used it loses its tag to the new one), except those a container
 /// (running or not) still uses.
-pub async fn prune(
-    db: &PgPool,
-    engine: &Engine,
-    project: &str,
-    keep: usize,
-) -> Result<Vec<String>> {
+pub async fn prune(db: &PgPool, engine: &Engine, group: &str, keep: usize) -> Result<Vec<String>> {
     let mut removed = Vec::new();
-    for old in store::beyond_newest(db, project, keep).await? {
+    for old in store::beyond_newest(db, group, keep).await? {
         if old.state == "failed" || engine.remove_image(&old.image).await? {
             store::forget(db, &old.key).await?;
             removed.push(old.image);

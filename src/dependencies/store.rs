@@ -109,14 +109,23 @@ pub async fn locked(db: &PgPool, key: &str) -> Result<bool> {
     .context("checking the lock of a dependency build")
 }
 
-pub async fn start(db: &PgPool, key: &str, project: &str, image: &str) -> Result<()> {
+pub async fn start(
+    db: &PgPool,
+    key: &str,
+    project: &str,
+    prune_group: &str,
+    image: &str,
+) -> Result<()> {
     sqlx::query(
-        "insert into dependency_images (key, project, state, image) values ($1, $2, 'building', $3) \
-         on conflict (key) do update set state = 'building', image = $3, size_bytes = null, \
-         log = '', error = null, started_at = now(), finished_at = null, last_used_at = now()",
+        "insert into dependency_images (key, project, prune_group, state, image) \
+         values ($1, $2, $3, 'building', $4) \
+         on conflict (key) do update set state = 'building', image = $4, prune_group = $3, \
+         size_bytes = null, log = '', error = null, started_at = now(), finished_at = null, \
+         last_used_at = now()",
     )
     .bind(key)
     .bind(project)
+    .bind(prune_group)
     .bind(image)
     .execute(db)
     .await
@@ -164,21 +173,17 @@ pub async fn forget(db: &PgPool, key: &str) -> Result<bool> {
     Ok(done.rows_affected() > 0)
 }
 
-/// The images of a project beyond the `keep` most recently used ones.
-pub async fn beyond_newest(
-    db: &PgPool,
-    project: &str,
-    keep: usize,
-) -> Result<Vec<DependencyImage>> {
+/// The images of a prune group beyond the `keep` most recently used ones.
+pub async fn beyond_newest(db: &PgPool, group: &str, keep: usize) -> Result<Vec<DependencyImage>> {
     sqlx::query_as(&format!(
-        "select {COLUMNS} from dependency_images where project = $1 and state <> 'building' \
+        "select {COLUMNS} from dependency_images where prune_group = $1 and state <> 'building' \
          order by last_used_at desc offset $2"
     ))
-    .bind(project)
+    .bind(group)
     .bind(keep as i64)
     .fetch_all(db)
     .await
-    .with_context(|| format!("listing old dependency images of {project}"))
+    .with_context(|| format!("listing old dependency images of {group}"))
 }
 
 /// This installation's random id (the `installation` table): in every

@@ -193,7 +193,7 @@ async fn image_for(
         .await
         .context("reading the project's dependency files")??;
     let source = match &run.tree_id {
-        Some(id) => source.of_tree(id),
+        Some(id) => source.of_tree(id).built_for(&run.username),
         None => source,
     };
     if !source.declares_anything() {

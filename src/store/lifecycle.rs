@@ -32,6 +32,8 @@ pub struct ClaimedRun {
     pub node_ids: Option<Vec<String>>,
     /// The client-sent tree its files are in (`None`: the tests folder).
     pub tree_id: Option<String>,
+    /// Who asked for it (a tree's dependency images are pruned per username).
+    pub username: String,
     /// The sharded run this one is a shard of: its tests come from the
     /// parent's queue, one at a time.
     pub shard_of: Option<i64>,
@@ -40,7 +42,7 @@ pub struct ClaimedRun {
 const CLAIMED_COLUMNS: &str = "r.id, r.environment_id, r.files, r.millicpus, r.memory_mb,
     r.pids_limit, r.timeout_secs, r.record_token, r.created_at, r.started_at, r.log_lines,
     (select count(*)::int4 from run_tests t where t.run_id = r.id) as results_stored,
-    r.project, r.peak_memory_bytes, r.node_ids, r.tree_id, r.shard_of";
+    r.project, r.peak_memory_bytes, r.node_ids, r.tree_id, r.username, r.shard_of";
 
 /// Claims up to `n` queued runs that hold their environment, oldest first,
 /// giving each the environment's current limits. `SKIP LOCKED` lets several

@@ -10,8 +10,8 @@ const TEST: &str = "def test_one():\n    assert 1\n";
 /// Records a finished dependency image for `project` (as a build would).
 async fn image(app: &TestApp, project: &str, state: &str, error: Option<&str>) {
     sqlx::query(
-        "insert into dependency_images (key, project, state, image, size_bytes, error, finished_at)
-         values ($1, $1, $2, 'te-deps:' || $1, 50000000, $3, now())",
+        "insert into dependency_images (key, project, prune_group, state, image, size_bytes, error, finished_at)
+         values ($1, $1, $1, $2, 'te-deps:' || $1, 50000000, $3, now())",
     )
     .bind(project)
     .bind(state)

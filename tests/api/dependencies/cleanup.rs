@@ -43,6 +43,54 @@ async fn old_images_are_pruned_but_never_one_a_container_uses() {
     assert_eq!(rows[0].image, new.image);
 }
 
+/// ann's and bob's trees share a name (a tree's is its folder's): ann's
+/// builds prune ann's images, never bob's.
+#[tokio::test]
+async fn one_persons_tree_builds_never_prune_another_persons_image_of_the_same_name() {
+    let mut fixture = DepsFixture::new("grouped").await;
+    fixture.settings.deps_keep_images = 1;
+    let tree = |user: &str, id: char| {
+        fixture
+            .project()
+            .of_tree(&id.to_string().repeat(64))
+            .built_for(user)
+    };
+    let ensure = |project: ProjectSource| {
+        let fixture = &fixture;
+        async move {
+            dependencies::ensure_image(
+                &fixture.db,
+                &fixture.engine,
+                &fixture.settings,
+                &fixture.base,
+                &project,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    fixture.write("requirements.txt", "iniconfig==1.1.1\n");
+    let bobs = ensure(tree("bob", 'b')).await;
+    fixture.write("requirements.txt", "iniconfig==2.0.0\n");
+    let anns_first = ensure(tree("ann", 'a')).await;
+    fixture.write("requirements.txt", "iniconfig==2.0.0 # again\n");
+    let anns_second = ensure(tree("ann", 'c')).await;
+    assert!(bobs.built && anns_first.built && anns_second.built);
+    let exists = |image: String| {
+        let engine = &fixture.engine;
+        async move { engine.image_exists(&image).await.unwrap() }
+    };
+    assert!(
+        exists(bobs.image.clone()).await,
+        "bob's image was pruned by ann's build"
+    );
+    assert!(
+        !exists(anns_first.image.clone()).await,
+        "ann's older image was not pruned"
+    );
+    assert!(exists(anns_second.image.clone()).await);
+}
+
 #[tokio::test]
 async fn a_rebuild_while_a_container_holds_the_image_leaves_no_untagged_image_behind() {
     let fixture = DepsFixture::new("rebuilt").await;
