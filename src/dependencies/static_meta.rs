@@ -146,7 +146,59 @@ fn pure_backend(table: &toml::Table) -> bool {
     let pdm_script = at(&["pdm", "build", "custom-hook"]).is_some()
         || at(&["pdm", "build", "run-setuptools"]).is_some();
     let poetry_script = at(&["poetry", "build"]).is_some();
-    !(hatch_hooks || extensions || pdm_script || poetry_script)
+    !(hatch_hooks || extensions || pdm_script || poetry_script || other_layout(&at))
+}
+
+/// Whether the backend's settings put the code somewhere the layout's rule
+/// (the root or `src/`) would not find it: a setuptools `package-dir` or
+/// `where`, hatch `packages` or `sources`, pdm's `package-dir` or poetry's
+/// `from` naming another folder.
+fn other_layout<'t>(at: &dyn Fn(&[&str]) -> Option<&'t toml::Value>) -> bool {
+    let mut folders: Vec<String> = Vec::new();
+    let mut strings = |value: Option<&toml::Value>, first_part: bool| {
+        let values: Vec<&toml::Value> = match value {
+            Some(toml::Value::Array(items)) => items.iter().collect(),
+            Some(toml::Value::Table(table)) => table.values().collect(),
+            Some(other) => vec![other],
+            None => Vec::new(),
+        };
+        for value in values {
+            let text = match value {
+                // poetry's `{include = "pkg"}` is at the root
+                toml::Value::Table(t) => t.get("from").map_or(Some(""), |f| f.as_str()),
+                other => other.as_str(),
+            };
+            // an unexpected value is taken for another folder
+            let text = text.unwrap_or("?");
+            let folder = if first_part {
+                text.rsplit_once('/').map_or("", |(dir, _)| dir)
+            } else {
+                text
+            };
+            folders.push(folder.to_owned());
+        }
+    };
+    strings(at(&["setuptools", "package-dir"]), false);
+    strings(at(&["setuptools", "packages", "find", "where"]), false);
+    strings(
+        at(&["hatch", "build", "targets", "wheel", "packages"]),
+        true,
+    );
+    strings(
+        at(&["hatch", "build", "targets", "wheel", "sources"]),
+        false,
+    );
+    strings(at(&["hatch", "build", "sources"]), false);
+    strings(at(&["pdm", "build", "package-dir"]), false);
+    strings(at(&["poetry", "packages"]), false);
+    folders.iter().any(|folder| {
+        let top = folder
+            .trim_start_matches("./")
+            .split('/')
+            .next()
+            .unwrap_or("");
+        !matches!(top, "" | "." | "src")
+    })
 }
 
 fn dynamic(project: &toml::Table) -> bool {

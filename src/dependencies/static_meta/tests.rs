@@ -48,6 +48,16 @@ fn dynamic_fields_setup_files_unknown_backends_and_hooks_are_not_static() {
         "version = \"1\"\ndynamic = [\"readme\"]",
     );
     assert!(static_read(&readme_only).unwrap().is_some());
+    for layout in [
+        "[tool.setuptools]\npackage-dir = {\"\" = \"src\"}\n",
+        "[tool.setuptools.packages.find]\nwhere = [\"src\"]\n",
+        "[tool.hatch.build.targets.wheel]\npackages = [\"src/pkg\", \"pkg2\"]\n",
+        "[tool.poetry]\npackages = [{include = \"pkg\", from = \"src\"}]\n",
+        "[tool.poetry]\npackages = [{include = \"pkg\"}]\n",
+    ] {
+        let text = format!("{STATIC}\n{layout}");
+        assert!(static_read(&text).unwrap().is_some(), "{layout}");
+    }
     assert_eq!(read(STATIC, true, None, ImportRoot::Root), Ok(None));
     let cfg = "[metadata]\nname = x\n";
     assert_eq!(read(STATIC, false, Some(cfg), ImportRoot::Root), Ok(None));
@@ -64,6 +74,9 @@ fn dynamic_fields_setup_files_unknown_backends_and_hooks_are_not_static() {
         format!("{STATIC}\n[tool.hatch.build.hooks.custom]\n"),
         format!("{STATIC}\n[tool.hatch.build.targets.wheel.hooks.custom]\n"),
         STATIC.replace("version = \"0.3.1\"\n", ""),
+        format!("{STATIC}\n[tool.setuptools]\npackage-dir = {{\"\" = \"lib\"}}\n"),
+        format!("{STATIC}\n[tool.hatch.build.targets.wheel]\npackages = [\"lib/pkg\"]\n"),
+        format!("{STATIC}\n[tool.poetry]\npackages = [{{include = \"pkg\", from = \"lib\"}}]\n"),
         "[tool.pytest.ini_options]\n".to_owned(),
         "not toml [".to_owned(),
     ] {
