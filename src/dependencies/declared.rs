@@ -46,7 +46,7 @@ pub struct ProjectSource {
     pub tree_id: Option<String>,
     /// Where the project's code is imported from, by the layout's rule
     /// (`static_meta::ImportRoot`).
-    pub import_root: ImportRoot,
+    import_root: ImportRoot,
     /// For a tree with static metadata, that metadata (`Err`: refused):
     /// pip never installs it, the server writes its install.
     metadata: Option<Result<StaticMeta, String>>,
@@ -296,7 +296,9 @@ impl ProjectSource {
         let mut parts = vec![RECIPE_VERSION, installation, base_image_id, &self.name];
         // A tree's keys changed when its builds stopped receiving the tree
         // of a project that does not install itself: none made before is taken.
-        let layout = match self.import_root {
+        // The layout the written `.pth` points at is the metadata's own.
+        let import_root = self.written().map_or(self.import_root, |m| m.import_root);
+        let layout = match import_root {
             ImportRoot::Root => "root",
             ImportRoot::Src => "src",
         };
@@ -510,8 +512,10 @@ pub(super) mod tests {
         assert!(ann.build_requires().unwrap().is_empty());
         assert_eq!(ann.written().unwrap().requires, ["six"]);
         assert_eq!(ann.prune_group(), "demo by ann");
-        let mut src = ann.clone();
+        let mut src = static_tree.clone();
         src.import_root = ImportRoot::Src;
+        let src = src.of_tree(&"a".repeat(64)).built_for("ann");
+        assert_eq!(src.written().unwrap().import_root, ImportRoot::Src);
         assert_ne!(src.key("i", "sha256:1"), ann.key("i", "sha256:1"));
         // a dynamic version: pip installs it, keyed by the whole tree
         let dynamic = project(&[(

@@ -49,6 +49,10 @@ impl Requirements {
         // and test extras (checked already), as pip would have read them.
         if let Some(meta) = project.written() {
             out.add("pyproject.toml [project] dependencies", &meta.requires)?;
+            // pip never installs the project itself from the index (a
+            // dependency naming it would put that package before the tree's
+            // code on sys.path): a requirement on it fails with pip's reason.
+            out.constraints.push(format!("{}<0", meta.name));
         }
         Ok(out)
     }

@@ -11,7 +11,7 @@
 //! entry points are checked strictly and bounded; a bad one is refused
 //! with the key named.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use super::{declared::TEST_EXTRAS, requirements};
 
@@ -42,6 +42,8 @@ const NEEDED: &[&str] = &[
     "entry-points",
 ];
 const MAX_NAME: usize = 100;
+/// Extras the test extras may name, themselves included.
+const MAX_EXTRAS: usize = 100;
 const MAX_VERSION: usize = 64;
 const MAX_ENTRY_POINTS: usize = 200;
 const MAX_OBJECT_REF: usize = 200;
@@ -295,30 +297,40 @@ fn requires(project: &toml::Table, name: &str) -> Result<Vec<String>, String> {
                 "pyproject.toml: [project] {key} must be a list of strings"
             ))
     };
+    // Each extra found by its normalized name once (a hostile table may
+    // hold thousands), and the expansion bounded while it runs.
+    let by_name: HashMap<String, &toml::Value> = extras
+        .and_then(|e| e.as_table())
+        .map(|t| t.iter().map(|(k, v)| (normalized(k), v)).collect())
+        .unwrap_or_default();
+    let too_many = || format!("pyproject.toml: more than {MAX_REQUIREMENTS} dependencies");
     let mut lines = list(project.get("dependencies"), "dependencies")?;
     let mut wanted: Vec<String> = TEST_EXTRAS.split(',').map(str::to_owned).collect();
     let mut done = BTreeSet::new();
     while let Some(extra) = wanted.pop() {
-        if !done.insert(normalized(&extra)) {
+        let extra = normalized(&extra);
+        if done.contains(&extra) {
             continue;
         }
+        if done.len() >= MAX_EXTRAS {
+            return Err(format!(
+                "pyproject.toml: the test extras name more than {MAX_EXTRAS} extras"
+            ));
+        }
+        done.insert(extra.clone());
         let key = format!("optional-dependencies.{extra}");
-        let found = extras.and_then(|e| e.as_table()).and_then(|t| {
-            t.iter()
-                .find(|(k, _)| normalized(k) == normalized(&extra))
-                .map(|(_, v)| v)
-        });
-        for line in list(found, &key)? {
+        for line in list(by_name.get(&extra).copied(), &key)? {
             match own_extras(&line, &own) {
                 Some(more) => wanted.extend(more),
                 None => lines.push(line),
             }
+            if lines.len() > MAX_REQUIREMENTS || wanted.len() > MAX_REQUIREMENTS {
+                return Err(too_many());
+            }
         }
     }
     if lines.len() > MAX_REQUIREMENTS {
-        return Err(format!(
-            "pyproject.toml: more than {MAX_REQUIREMENTS} dependencies"
-        ));
+        return Err(too_many());
     }
     let mut checked = Vec::new();
     for line in lines {
@@ -361,9 +373,20 @@ fn own_extras(line: &str, own: &str) -> Option<Vec<String>> {
 }
 
 /// A value as shown in a refusal: at most 100 characters, controls escaped
-/// by `{:?}`.
+/// (a newline would forge a line of the reason or the build log).
 fn shown(value: &str) -> String {
-    value.chars().take(MAX_NAME).collect()
+    value
+        .chars()
+        .take(MAX_NAME)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 #[cfg(test)]

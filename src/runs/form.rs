@@ -244,13 +244,16 @@ async fn render(
     ))
 }
 
-/// The files offered: the tree's of the run being edited, else the tests
-/// folder's.
+/// The files offered: the tree's of the run being edited, else (no tree,
+/// or one gone since) the tests folder's.
 async fn catalog_of(state: &AppState, form: &RunForm) -> Result<crate::catalog::Catalog, AppError> {
-    match &form.tree_id {
-        Some(id) => super::request::tree_catalog(state, id).await,
-        None => Ok(state.catalog.clone()),
+    if let Some(id) = &form.tree_id {
+        match super::request::tree_catalog(state, id, false).await {
+            Ok(catalog) => return Ok(catalog),
+            Err(err) => tracing::info!("the form offers the tests folder: tree {id}: {err}"),
+        }
     }
+    Ok(state.catalog.clone())
 }
 
 /// The tree the form runs again, sent with it.

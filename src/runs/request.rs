@@ -90,7 +90,7 @@ impl RunRequest {
         let username = Username::parse(&self.username)?;
         let environment_id = EnvironmentId::try_from(self.environment_id)?;
         let (catalog, tree_id) = match &self.tree_id {
-            Some(id) => (tree_catalog(state, id).await?, Some(id.clone())),
+            Some(id) => (tree_catalog(state, id, true).await?, Some(id.clone())),
             None => (state.catalog.clone(), None),
         };
         let listing = catalog.listing().await?;
@@ -126,10 +126,13 @@ impl RunRequest {
     }
 }
 
-/// The catalog of a stored tree (touched: a run uses it), checked out.
-pub(super) async fn tree_catalog(state: &AppState, id: &str) -> AppResult<Catalog> {
-    let tree = super::tree_api::find(state, id).await?;
-    let tree = crate::trees::store::touch(&state.db, &tree.id).await?;
+/// The catalog of a stored tree, checked out; `touch` when a run uses it
+/// (a form only showing its files keeps it no longer).
+pub(super) async fn tree_catalog(state: &AppState, id: &str, touch: bool) -> AppResult<Catalog> {
+    let mut tree = super::tree_api::find(state, id).await?;
+    if touch {
+        tree = crate::trees::store::touch(&state.db, &tree.id).await?;
+    }
     let root = crate::trees::checkout::checkout(&state.db, &tree).await?;
     Ok(Catalog::new(root).with_caps(state.config.project_caps()))
 }

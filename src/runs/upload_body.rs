@@ -81,8 +81,10 @@ impl Staged {
         }
     }
 
-    /// Reads the rest of the body.
+    /// Reads the rest of the body, within a deadline of its own from now:
+    /// the wait for a turn (`tree_api::body_turn`) is not the client's.
     pub async fn rest(&mut self) -> AppResult<()> {
+        self.deadline = tokio::time::Instant::now() + Duration::from_secs(self.secs);
         while self.more().await? {}
         Ok(())
     }
