@@ -266,7 +266,7 @@ async fn projects_are_listed_by_the_api_and_the_projects_page() {
             {"name": "libs/six", "root": "libs/six", "markers": ["setup.cfg", "setup.py"], "files": 2,
              "dependency_image": null},
             // the sample application (sample-tests/notes_app)
-            {"name": "notes_app", "root": "notes_app", "markers": ["pytest.ini", "requirements.txt"],
+            {"name": "notes_app", "root": "notes_app", "markers": ["pytest.ini", "requirements.txt", "test-executor.toml"],
              "files": 1, "dependency_image": null},
         ])
     );
