@@ -54,7 +54,7 @@ mmdebstrap \
     --customize-hook='rm -rf "$1"/tmp/* && install -d -o 1000 -g 1000 -m 0755 "$1/tmp/te"' \
     --customize-hook='install -d -o 1000 -g 1000 -m 0755 "$1/opt/venv" "$1/var/cache/te-pip"' \
     --customize-hook='mkdir -p "$1/opt/te" && install -m 0644 "$TE_RUNNER_SRC/te_runner.py" "$TE_RUNNER_SRC/te_plugin.py" "$TE_RUNNER_SRC/te_imports.py" "$TE_RUNNER_SRC/te_deferred.py" "$TE_RUNNER_SRC/te_hang.py" "$TE_RUNNER_SRC/te_usage.py" "$TE_RUNNER_SRC/te_shard.py" "$1/opt/te/"' \
-    --customize-hook='chroot "$1" sh -c "python3 -m zipfile -e /usr/share/python-wheels/pip-*.whl /opt/te/pip && python3 -m compileall -q /opt/te/pip >/dev/null"' \
+    --customize-hook='chroot "$1" sh -c "python3 -m zipfile -e /usr/share/python-wheels/pip-*.whl /opt/te/pip && python3 -m compileall -q --invalidation-mode unchecked-hash /opt/te/pip >/dev/null"' \
     --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/apt/* "$1"/var/log/dpkg.log' \
     --format=tar \
     bookworm - "${sources[@]}" 2>"$build_log" \
